@@ -8,6 +8,7 @@ Families are named by what the caller should do about them (meltano/sdk style)::
     │   └── InvalidPhoneNumber    a number phonenumbers cannot parse or validate
     ├── ApiError                  the SMS Partner API (or its simulator) did not give what we asked
     │   ├── TransientApiError     5xx, 429, timeouts, dropped connections: retry later
+    │   │   └── ConnectFailed     refused or connect timeout: the request never left, even a write may retry
     │   ├── ApiRejected           success:false with a control code (carries code and message)
     │   │   ├── AuthError         code 10 (bad key) or 1 (key missing): stop everything
     │   │   └── NotFound          the resource does not exist (per-endpoint codes, e.g. 4 or 32)
@@ -67,6 +68,11 @@ class TransientApiError(ApiError):
         super().__init__(message, endpoint=endpoint)
         self.status = status
         self.retry_after = retry_after
+
+
+class ConnectFailed(TransientApiError):
+    """The connection was never established (refused, connect timeout): the request surely never reached
+    the server, so even a write call may be retried safely."""
 
 
 class ApiRejected(ApiError):
