@@ -1,0 +1,387 @@
+"""Configuration: a TOML file plus environment overrides, validated once into frozen dataclasses.
+
+Where values come from, later wins:
+
+1. the defaults below;
+2. the TOML file (``--config``, else ``$SMSPARTNER_ETL_CONFIG``, else none);
+3. environment variables ``SMSPARTNER_ETL__<SECTION>__<KEY>`` (e.g.
+   ``SMSPARTNER_ETL__DATABASE__URL=postgresql+psycopg://...``), converted to the default's type.
+
+The API key is never read from the TOML: it comes from the environment variable named by
+``api.key_env`` (default ``SMSPARTNER_API_KEY``), or from ``api.key_file``, or from a systemd
+credential (``$CREDENTIALS_DIRECTORY/smspartner-api-key``). It is held in a `Secret`, whose
+``repr``/``str`` never show it.
+
+Every mistake gives one `ConfigError` naming the key and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from etl.errors import ConfigError
+
+ENV_PREFIX = "SMSPARTNER_ETL__"
+CONFIG_PATH_ENV = "SMSPARTNER_ETL_CONFIG"
+CREDENTIAL_NAME = "smspartner-api-key"
+
+
+class Secret:
+    """A string that does not show itself: ``repr``, ``str`` and f-strings print a mask."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value; call only where it is sent to the API."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: object, key: str) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"2h"`` or ``"1d"``."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected a duration like '15m', got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if match is None:
+            raise ConfigError(f"{key}: expected a duration like '90s', '15m', '2h' or '1d', got {value!r}")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds < 0:
+        raise ConfigError(f"{key}: a duration cannot be negative, got {value!r}")
+    return seconds
+
+
+Duration = typing.Annotated[float, "duration"]
+"""A float of seconds that the TOML may write as ``"15m"``."""
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    base_url: str = "https://api.smspartner.fr/v1"
+    key_env: str = "SMSPARTNER_API_KEY"
+    key_file: str = ""
+    connect_timeout: Duration = 5.0
+    read_timeout: Duration = 30.0
+    max_attempts: int = 5
+    max_retry_seconds: Duration = 120.0
+    default_region: str = "FR"
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite:///smspartner.db"
+
+
+@dataclass(frozen=True)
+class StopsConfig:
+    #: Refuse a sync that would close more than this share of the open stops (0..1), unless forced.
+    max_removed_share: float = 0.25
+
+
+@dataclass(frozen=True)
+class RentalToken:
+    token: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class RentalsConfig:
+    tokens: tuple[RentalToken, ...] = ()
+
+
+@dataclass(frozen=True)
+class StatusesConfig:
+    #: Wait after each poll of a recipient that is not final: 1st, 2nd, ... the last repeats.
+    ladder: tuple[Duration, ...] = (60.0, 300.0, 900.0, 3600.0, 21600.0)
+    #: Poll at most this long after the actual send time (REFERENCE §4: reports lag up to 48 h).
+    window: Duration = 48 * 3600.0
+    #: Tags whose recipients are discovered with bulk-status-by-tag.
+    tags: tuple[str, ...] = ()
+    #: Use bulk-status for a send once this many of its recipients are due.
+    bulk_threshold: int = 50
+    #: Re-read cost with message-status this long after a final status while cost is missing.
+    cost_retry: Duration = 6 * 3600.0
+    #: Give up reading a missing cost this long after the final status.
+    cost_window: Duration = 7 * 86400.0
+
+
+@dataclass(frozen=True)
+class JobSchedule:
+    enabled: bool = True
+    every: Duration = 900.0
+    cron: str = ""
+    #: /healthz reports unhealthy when the job has not succeeded for this long.
+    staleness: Duration = 7200.0
+
+
+def _default_jobs() -> dict[str, JobSchedule]:
+    return {
+        "stops": JobSchedule(every=900.0, staleness=7200.0),
+        "statuses": JobSchedule(every=60.0, staleness=1800.0),
+        "rentals": JobSchedule(every=3600.0, staleness=2 * 86400.0),
+        "finance": JobSchedule(cron="17 6 * * *", every=0.0, staleness=3 * 86400.0),
+    }
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    health_host: str = "127.0.0.1"
+    health_port: int = 0
+    log_format: str = "auto"
+    lease: Duration = 900.0
+    jitter: Duration = 20.0
+    misfire_grace: Duration = 3600.0
+    shutdown_timeout: Duration = 60.0
+
+
+@dataclass(frozen=True)
+class AudienceConfig:
+    #: Refuse to filter when the last successful stop sync is older than this, unless --allow-stale.
+    max_stop_age: Duration = 86400.0
+
+
+@dataclass(frozen=True)
+class Config:
+    api: ApiConfig = field(default_factory=ApiConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    stops: StopsConfig = field(default_factory=StopsConfig)
+    rentals: RentalsConfig = field(default_factory=RentalsConfig)
+    statuses: StatusesConfig = field(default_factory=StatusesConfig)
+    jobs: Mapping[str, JobSchedule] = field(default_factory=_default_jobs)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    audience: AudienceConfig = field(default_factory=AudienceConfig)
+    #: Where the file came from, for messages; not a setting.
+    source: str = "<defaults>"
+
+    def api_key(self, environ: Mapping[str, str] | None = None) -> Secret:
+        """The API key from the environment, the key file or a systemd credential."""
+        return load_api_key(self.api, environ if environ is not None else os.environ)
+
+
+def load_api_key(api: ApiConfig, environ: Mapping[str, str]) -> Secret:
+    value = environ.get(api.key_env, "").strip()
+    if value:
+        return Secret(value)
+    candidates = []
+    if api.key_file:
+        candidates.append(Path(api.key_file))
+    if environ.get("CREDENTIALS_DIRECTORY"):
+        candidates.append(Path(environ["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_NAME)
+    for path in candidates:
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            if path == Path(api.key_file):
+                raise ConfigError(f"api.key_file: {path} does not exist") from None
+            continue
+        except OSError as exc:
+            raise ConfigError(f"api.key_file: cannot read {path}: {exc.strerror}") from None
+        if not text:
+            raise ConfigError(f"api.key_file: {path} is empty")
+        return Secret(text)
+    raise ConfigError(
+        f"api key: set the environment variable {api.key_env}, or api.key_file, "
+        f"or a systemd credential named {CREDENTIAL_NAME}"
+    )
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def _convert(value: Any, hint: Any, key: str) -> Any:
+    """Check and convert one TOML/env value to the type the dataclass field declares."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Annotated:
+        base, *meta = typing.get_args(hint)
+        if "duration" in meta:
+            return parse_duration(value, key)
+        return _convert(value, base, key)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a table, got {type(value).__name__}")
+        return _build(hint, value, key)
+    if origin in (tuple,):
+        (item_hint, _ellipsis) = typing.get_args(hint)
+        if isinstance(value, str):
+            value = [part for part in (p.strip() for p in value.split(",")) if part]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
+        return tuple(_convert(item, item_hint, f"{key}[{i}]") for i, item in enumerate(value))
+    if origin in (Mapping, dict) or origin is typing.get_origin(Mapping[str, int]):
+        _key_hint, item_hint = typing.get_args(hint)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a table, got {type(value).__name__}")
+        return types.MappingProxyType({k: _convert(v, item_hint, f"{key}.{k}") for k, v in value.items()})
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
+    if hint is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {type(value).__name__}")
+        return value
+    raise ConfigError(f"{key}: unsupported setting type {hint!r}")  # pragma: no cover
+
+
+def _build(cls: Any, table: Mapping[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    known = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        where = f"[{prefix}]" if prefix else "the top level"
+        raise ConfigError(f"{prefix + '.' if prefix else ''}{unknown[0]}: unknown setting in {where}")
+    values = {}
+    for name, value in table.items():
+        values[name] = _convert(value, hints[name], f"{prefix}.{name}" if prefix else name)
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"{prefix or 'config'}: {exc}") from None
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
+        if not path:
+            continue
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{name}: conflicts with another environment override")
+        node[path[-1]] = value
+    return tree
+
+
+def _validate(config: Config) -> None:
+    if not re.match(r"^https?://", config.api.base_url):
+        raise ConfigError(f"api.base_url: must start with http:// or https://, got {config.api.base_url!r}")
+    if "apikey=" in config.api.base_url.lower():
+        raise ConfigError("api.base_url: must not contain the API key; use api.key_env or api.key_file")
+    for name in ("connect_timeout", "read_timeout"):
+        if getattr(config.api, name) <= 0:
+            raise ConfigError(f"api.{name}: must be greater than 0")
+    if config.api.max_attempts < 1:
+        raise ConfigError("api.max_attempts: must be at least 1")
+    if "://" not in config.database.url:
+        raise ConfigError(f"database.url: not a SQLAlchemy URL: {config.database.url!r}")
+    if not 0.0 <= config.stops.max_removed_share <= 1.0:
+        raise ConfigError("stops.max_removed_share: must be between 0 and 1")
+    if not config.statuses.ladder:
+        raise ConfigError("statuses.ladder: needs at least one step")
+    if any(step <= 0 for step in config.statuses.ladder):
+        raise ConfigError("statuses.ladder: every step must be greater than 0")
+    if config.statuses.window <= 0:
+        raise ConfigError("statuses.window: must be greater than 0")
+    for tag in config.statuses.tags:
+        if not re.fullmatch(r"[a-z0-9_-]{1,20}", tag):
+            raise ConfigError(f"statuses.tags: {tag!r} is not a valid tag (≤20 chars, lowercase, no spaces)")
+    if config.daemon.log_format not in ("auto", "text", "json"):
+        raise ConfigError(f"daemon.log_format: must be auto, text or json, got {config.daemon.log_format!r}")
+    if not 0 <= config.daemon.health_port <= 65535:
+        raise ConfigError("daemon.health_port: must be a port number (0 = off)")
+    for name, schedule in config.jobs.items():
+        if schedule.enabled and not schedule.cron and schedule.every <= 0:
+            raise ConfigError(f"jobs.{name}: set either every (> 0) or cron")
+        if schedule.cron and len(schedule.cron.split()) != 5:
+            raise ConfigError(f"jobs.{name}.cron: expected 5 fields like '*/15 * * * *', got {schedule.cron!r}")
+    seen = set()
+    for rental in config.rentals.tokens:
+        if not rental.token.strip():
+            raise ConfigError("rentals.tokens: a token is empty")
+        if rental.token in seen:
+            raise ConfigError(f"rentals.tokens: token listed twice ({rental.label or 'no label'})")
+        seen.add(rental.token)
+
+
+def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read the TOML file (if any), apply environment overrides and validate."""
+    env = os.environ if environ is None else environ
+    if path is None and env.get(CONFIG_PATH_ENV):
+        path = env[CONFIG_PATH_ENV]
+    table: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        file = Path(path)
+        try:
+            with file.open("rb") as handle:
+                table = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {file} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {file}: not valid TOML: {exc}") from None
+        source = str(file)
+    if "api" in table and isinstance(table["api"], Mapping):
+        for forbidden in ("key", "api_key", "apikey", "apiKey"):
+            if forbidden in table["api"]:
+                raise ConfigError(
+                    f"api.{forbidden}: the API key must not be written in the config file; "
+                    "use the environment variable named by api.key_env, or api.key_file"
+                )
+    table = _merge(table, _env_overrides(env))
+    if "jobs" in table:
+        defaults = {name: dataclasses.asdict(s) for name, s in _default_jobs().items()}
+        table["jobs"] = _merge(defaults, table["jobs"])
+    config = _build(Config, table, "")
+    config = dataclasses.replace(config, source=source)
+    _validate(config)
+    return config
