@@ -1,0 +1,43 @@
+"""Lazy construction of what commands need: config, engine, client (warehouse's lazy config)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+
+from etl.config import Config, load_config
+
+
+def get_config(ctx: click.Context) -> Config:
+    obj: dict[str, Any] = ctx.find_root().obj
+    if "config" not in obj:
+        obj["config"] = load_config(obj.get("config_path"))
+    return obj["config"]  # type: ignore[no-any-return]
+
+
+def get_engine(ctx: click.Context) -> Engine:
+    obj: dict[str, Any] = ctx.find_root().obj
+    if "engine" not in obj:
+        from etl.db.engine import make_engine
+
+        obj["engine"] = make_engine(get_config(ctx).database.url)
+    return obj["engine"]  # type: ignore[no-any-return]
+
+
+def get_client(ctx: click.Context) -> Any:
+    obj: dict[str, Any] = ctx.find_root().obj
+    if "client" not in obj:
+        from etl.api.client import SmsPartnerClient
+
+        config = get_config(ctx)
+        obj["client"] = SmsPartnerClient(
+            config.api.base_url,
+            config.api_key(),
+            connect_timeout=config.api.connect_timeout,
+            read_timeout=config.api.read_timeout,
+            max_attempts=config.api.max_attempts,
+            max_retry_seconds=config.api.max_retry_seconds,
+        )
+    return obj["client"]

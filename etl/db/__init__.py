@@ -1,0 +1,1 @@
+"""Database layer: schema, engines, per-dialect helpers and migrations."""

@@ -1,0 +1,87 @@
+"""Engines for the three supported backends, configured the same way everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.engine.url import URL
+from sqlalchemy.pool import NullPool
+
+from etl.errors import ConfigError
+
+#: Drivers we ship and test; a bare ``postgresql://`` or ``mysql://`` URL gets these.
+_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse ``url`` and pick our driver when none is named."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - SQLAlchemy raises ArgumentError with the URL in it
+        raise ConfigError("database.url: not a valid SQLAlchemy URL") from None
+    if parsed.drivername in _DRIVERS:
+        parsed = parsed.set(drivername=_DRIVERS[parsed.drivername])
+    if parsed.get_backend_name() in ("mysql", "mariadb") and "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL for messages: the password masked."""
+    return normalize_url(url).render_as_string(hide_password=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers (BI tools, the audience filter) work while a sync writes; foreign keys are
+    # off by default in SQLite; the busy timeout turns lock contention into waiting, not errors.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # pysqlite's own transaction handling is off (isolation_level=None below), so we emit BEGIN
+    # ourselves: IMMEDIATE takes the write lock at once instead of failing at the first write.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str | URL, *, pool: bool = True, **kwargs: Any) -> Engine:
+    """An engine for ``url`` with the settings every backend needs."""
+    parsed = normalize_url(url)
+    backend = parsed.get_backend_name()
+    options: dict[str, Any] = {"pool_pre_ping": True, "future": True}
+    if not pool:
+        options["poolclass"] = NullPool
+    if backend == "sqlite":
+        options["connect_args"] = {"timeout": 30, "isolation_level": None}
+    elif backend == "postgresql":
+        options["connect_args"] = {"connect_timeout": 10, "application_name": "smspartner-etl"}
+    elif backend in ("mysql", "mariadb"):
+        options["connect_args"] = {"connect_timeout": 10}
+    else:
+        raise ConfigError(f"database.url: unsupported backend {backend!r} (use sqlite, postgresql or mariadb)")
+    options.update(kwargs)
+    engine = create_engine(parsed, **options)
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction: commits on success, rolls back on any exception."""
+    with engine.begin() as conn:
+        yield conn

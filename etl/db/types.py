@@ -1,0 +1,72 @@
+"""Column types shared by every table: UTC timestamps, money, ids that fit all three backends."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Integer, Numeric, String
+from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+#: Surrogate keys: BIGINT on PostgreSQL/MariaDB, INTEGER on SQLite (its only autoincrement type).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+#: Money: exact, 6 decimals (the API quotes unit costs like 0.045 and totals like 10225.119).
+Money = Numeric(18, 6)
+
+#: ISO 4217 currency code.
+Currency = String(3)
+
+#: E.164 numbers are at most 15 digits plus "+".
+Phone = String(16)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stores UTC, returns aware UTC datetimes (warehouse's ``TZDateTime`` idea).
+
+    PostgreSQL gets ``timestamptz`` (so BI tools show the right zone); SQLite and MariaDB store
+    naive UTC with microseconds. A naive datetime handed to the database is a bug, so it is refused.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.TIMESTAMP(timezone=True))
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "postgresql":
+            return value
+        return value.replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite rows written by raw INSERT ... SELECT
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def db_datetime(dialect_name: str, value: datetime | None) -> Any:
+    """A UTC datetime as the raw driver expects it, for bulk loads that bypass SQLAlchemy types."""
+    if value is None:
+        return None
+    value = value.astimezone(timezone.utc)
+    if dialect_name == "postgresql":
+        return value
+    if dialect_name == "sqlite":
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.replace(tzinfo=None)

@@ -1,0 +1,29 @@
+"""The jobs, by name. Each module exposes ``run(ctx: JobContext) -> RunResult``.
+
+Jobs never import each other; the registry maps a name to its module path so importing the
+registry stays cheap (the CLI lists jobs without importing every dependency).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from etl.jobs.base import JobContext, JobFunction, RunResult
+
+#: Order matters for `sync --once` with no names: stops first (the legal core).
+JOB_MODULES: dict[str, str] = {
+    "stops": "etl.jobs.stops",
+}
+
+
+def job_names() -> list[str]:
+    return list(JOB_MODULES)
+
+
+def get_job(name: str) -> JobFunction:
+    """The ``run`` function of job ``name``; KeyError for an unknown name."""
+    module = importlib.import_module(JOB_MODULES[name])
+    return module.run  # type: ignore[no-any-return]
+
+
+__all__ = ["JobContext", "JobFunction", "RunResult", "get_job", "job_names", "JOB_MODULES"]

@@ -1,0 +1,99 @@
+"""The `sync_runs` table: open a run, finish it with the data, fail it, sweep abandoned runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, func, select, update
+
+from etl.db.schema import sync_runs
+from etl.jobs.base import RunResult
+
+_SECRET_LIKE = re.compile(r"(?i)(apikey|api_key|password|passwd)=([^&\s]+)")
+MAX_DETAIL = 4000
+
+
+def redact(text: str, *secrets: str) -> str:
+    """Remove every given secret and anything that looks like ``apiKey=...`` from ``text``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "********")
+    text = _SECRET_LIKE.sub(lambda m: f"{m.group(1)}=********", text)
+    return text[:MAX_DETAIL]
+
+
+def open_run(engine: Engine, job: str, now: datetime) -> int:
+    """Insert a ``running`` row and commit it, so a crash mid-run stays visible."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            sync_runs.insert().values(
+                job=job,
+                started_at=now,
+                outcome="running",
+                rows_added=0,
+                rows_changed=0,
+                rows_removed=0,
+                host=socket.gethostname()[:255],
+                pid=os.getpid(),
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+
+def finish_run(conn: Connection, run_id: int, result: RunResult, now: datetime) -> None:
+    """Record the outcome; call inside the transaction that commits the job's data."""
+    conn.execute(
+        update(sync_runs)
+        .where(sync_runs.c.id == run_id)
+        .values(
+            finished_at=now,
+            outcome=result.outcome,
+            rows_added=result.added,
+            rows_changed=result.changed,
+            rows_removed=result.removed,
+            detail=result.detail[:MAX_DETAIL] if result.detail else None,
+        )
+    )
+
+
+def is_finished(engine: Engine, run_id: int) -> bool:
+    with engine.connect() as conn:
+        outcome = conn.execute(select(sync_runs.c.outcome).where(sync_runs.c.id == run_id)).scalar_one()
+        conn.rollback()
+    return outcome != "running"
+
+
+def fail_run(engine: Engine, run_id: int, outcome: str, detail: str, now: datetime) -> None:
+    """Mark a run failed/refused in its own transaction (the job's own was rolled back)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(sync_runs)
+            .where(sync_runs.c.id == run_id)
+            .values(finished_at=now, outcome=outcome, detail=detail[:MAX_DETAIL])
+        )
+
+
+def sweep_abandoned(engine: Engine, job: str, current_run_id: int, now: datetime) -> int:
+    """Mark other ``running`` rows of ``job`` as abandoned.
+
+    Called while holding the job's lock: no other instance can be running this job, so any other
+    ``running`` row belongs to a process that died (SIGKILL, power loss) mid-run.
+    """
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(sync_runs)
+            .where(sync_runs.c.job == job, sync_runs.c.outcome == "running", sync_runs.c.id != current_run_id)
+            .values(outcome="abandoned", finished_at=now, detail="the process died before finishing this run")
+        )
+        return int(result.rowcount or 0)
+
+
+def last_success(conn: Connection, job: str) -> datetime | None:
+    """Start time of the job's last successful run."""
+    value = conn.execute(
+        select(func.max(sync_runs.c.started_at)).where(sync_runs.c.job == job, sync_runs.c.outcome == "success")
+    ).scalar()
+    return value  # type: ignore[no-any-return]
