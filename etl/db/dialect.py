@@ -1,0 +1,87 @@
+"""The only place that branches on the backend's name: staging tables and bulk loads.
+
+Why bulk paths: row-by-row ORM inserts load 1,000,000 rows into PostgreSQL in ~25 s, ``COPY`` in
+~2 s; SQLite's ``executemany`` in one transaction takes ~1.5 s (``../shared/PERF-FACTS.md``).
+Indexes on staging tables are built *after* the load for the same reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import Column, Connection, Index, MetaData, Table
+from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
+
+CHUNK_ROWS = 10_000
+
+
+def backend(conn: Connection) -> str:
+    """``sqlite``, ``postgresql`` or ``mariadb`` (MySQL counts as mariadb)."""
+    name = conn.dialect.name
+    return "mariadb" if name in ("mysql", "mariadb") else name
+
+
+def temp_table(name: str, *columns: Column[Any]) -> Table:
+    """A session-private staging table (dropped at commit on PostgreSQL, explicitly elsewhere)."""
+    return Table(
+        name,
+        MetaData(),
+        *columns,
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
+
+
+def create_temp(conn: Connection, table: Table) -> None:
+    if backend(conn) != "postgresql":
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}") if backend(conn) == "sqlite" else conn.exec_driver_sql(
+            f"DROP TEMPORARY TABLE IF EXISTS {table.name}"
+        )
+    conn.execute(CreateTable(table))
+
+
+def drop_temp(conn: Connection, table: Table) -> None:
+    """Drop a staging table before commit (PostgreSQL drops it at commit by itself)."""
+    if backend(conn) == "mariadb":
+        conn.exec_driver_sql(f"DROP TEMPORARY TABLE IF EXISTS {table.name}")
+    elif backend(conn) == "sqlite":
+        conn.execute(DropTable(table, if_exists=True))
+
+
+def index_temp(conn: Connection, table: Table, *column_names: str, unique: bool = False) -> None:
+    """Index a staging table once it is loaded; a unique index also rejects duplicate keys."""
+    index = Index(f"ix_{table.name}_{'_'.join(column_names)}", *(table.c[c] for c in column_names), unique=unique)
+    conn.execute(CreateIndex(index))
+
+
+def _chunks(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def bulk_load(conn: Connection, table: Table, rows: Iterable[Sequence[Any]]) -> int:
+    """Load tuples (in ``table.c`` order, driver-ready values) into ``table``; returns the count.
+
+    PostgreSQL: ``COPY ... FROM STDIN`` through psycopg 3. SQLite and MariaDB: the driver's
+    ``executemany`` in chunks, inside the caller's transaction (PyMySQL rewrites it into
+    multi-row ``INSERT``s).
+    """
+    names = [c.name for c in table.columns]
+    count = 0
+    if backend(conn) == "postgresql":
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor:  # type: ignore[union-attr]
+            with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    count += 1
+        return count
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(marker for _ in names)})"
+    for chunk in _chunks(rows, CHUNK_ROWS):
+        conn.exec_driver_sql(sql, chunk)  # type: ignore[arg-type]
+        count += len(chunk)
+    return count

@@ -1,0 +1,185 @@
+"""Stop-list sync: the API's whole STOP list → `stop_periods`, as history, in one transaction.
+
+The API has no paging and no "since" filter (REFERENCE §3.10, quirk 23), so every sync reads the
+whole list. It is streamed (bounded memory for 1,000,000 entries) into a session-private staging
+table, then the difference is applied with one set-based statement per kind of change:
+
+- an API id with no open period opens one (a number back after removal opens a *new* period);
+- a STOP pushed by callback (no API id yet) is adopted by the list entry with the same number;
+- an open period whose number or ``createdAt`` changed is corrected in place;
+- an open period whose id vanished from the list is closed (``removed_how='api_missing'``).
+
+Unchanged rows are not written. Everything, and the run's `sync_runs` row, commits in one
+transaction: a failure anywhere (HTTP fault after retries, malformed answer, DB error, SIGKILL)
+leaves the previous state exactly as it was.
+
+The guard: an empty list, or one that would close more than ``stops.max_removed_share`` of the
+open periods, is refused with `SyncRefused` unless forced — an empty answer from a broken API
+must never "remove" every opt-out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Connection, String, exists, func, insert, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from etl import runlog
+from etl.db import dialect
+from etl.db.schema import stop_periods
+from etl.db.types import UtcDateTime, db_datetime
+from etl.errors import PayloadError, SyncRefused, TransientApiError
+from etl.jobs.base import JobContext, RunResult
+
+log = logging.getLogger(__name__)
+
+NAME = "stops"
+#: Whole-list re-downloads after a fault mid-stream (each download already retries its start).
+STREAM_ATTEMPTS = 3
+
+
+def _staging_table() -> dialect.Table:
+    return dialect.temp_table(
+        "stage_stops",
+        Column("api_stop_id", BigInteger, nullable=False),
+        Column("phone_e164", String(16)),
+        Column("phone_raw", String(64), nullable=False),
+        Column("api_created_at", UtcDateTime()),
+    )
+
+
+def _rows(ctx: JobContext, backend_name: str) -> Iterator[tuple[object, ...]]:
+    for stop in ctx.client.iter_stops():
+        yield (stop.stop_id, stop.phone_e164, stop.phone_raw[:64], db_datetime(backend_name, stop.created_at))
+
+
+def _stage(ctx: JobContext, conn: Connection, stage: dialect.Table) -> int:
+    """Download the list into ``stage``; restart the download after a fault mid-stream."""
+    backend_name = dialect.backend(conn)
+    for attempt in range(1, STREAM_ATTEMPTS + 1):
+        try:
+            return dialect.bulk_load(conn, stage, _rows(ctx, backend_name))
+        except TransientApiError as exc:
+            if attempt == STREAM_ATTEMPTS:
+                raise
+            log.warning("stop list download broke mid-stream (attempt %d): %s; restarting", attempt, exc)
+            conn.execute(stage.delete())
+            time.sleep(min(2.0**attempt, 10.0))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_guard(conn: Connection, ctx: JobContext, staged: int, open_count: int, to_close: int) -> None:
+    if ctx.force or open_count == 0:
+        return
+    if staged == 0:
+        raise SyncRefused(
+            f"the API returned an empty stop list while {open_count} stops are open; "
+            "refusing to close them all (use --force if the account's list really is empty)"
+        )
+    share = to_close / open_count
+    if share > ctx.config.stops.max_removed_share:
+        raise SyncRefused(
+            f"this sync would close {to_close} of {open_count} open stops ({share:.0%}), more than "
+            f"stops.max_removed_share={ctx.config.stops.max_removed_share:.0%}; refusing "
+            "(use --force if this is expected)"
+        )
+
+
+def run(ctx: JobContext) -> RunResult:
+    p = stop_periods
+    stage = _staging_table()
+    s = stage.c
+    with ctx.engine.begin() as conn:
+        now = ctx.now()
+        dialect.create_temp(conn, stage)
+        staged = _stage(ctx, conn, stage)
+        try:
+            dialect.index_temp(conn, stage, "api_stop_id", unique=True)
+        except IntegrityError:
+            raise PayloadError("the list holds the same stop id twice", endpoint="stop-sms/list", field="data[].id") from None
+        dialect.index_temp(conn, stage, "phone_e164")
+
+        is_open = p.c.removed_at.is_(None)
+        in_stage_by_id = exists().where(s.api_stop_id == p.c.api_stop_id)
+        open_count = conn.execute(select(func.count()).select_from(p).where(is_open)).scalar_one()
+        to_close = conn.execute(
+            select(func.count()).select_from(p).where(is_open, p.c.api_stop_id.is_not(None), ~in_stage_by_id)
+        ).scalar_one()
+        _check_guard(conn, ctx, staged, open_count, to_close)
+
+        # 1. A pushed STOP (no API id yet) is adopted by the list entry with the same number.
+        # (The receiver never pushes a number that already has an open period, so the adopted id
+        # cannot collide with another open period.)
+        adopt_id = select(func.min(s.api_stop_id)).where(s.phone_e164 == p.c.phone_e164).scalar_subquery()
+        adopted = conn.execute(
+            update(p)
+            .where(is_open, p.c.api_stop_id.is_(None), p.c.phone_e164.is_not(None), exists().where(s.phone_e164 == p.c.phone_e164))
+            .values(api_stop_id=adopt_id)
+        ).rowcount
+
+        # 2. Ids with no open period open one.
+        open_by_id = exists().where(p.c.api_stop_id == s.api_stop_id, is_open)
+        added = conn.execute(
+            insert(p).from_select(
+                ["api_stop_id", "phone_e164", "phone_raw", "api_created_at", "first_seen_at", "source", "opened_by_run_id"],
+                select(
+                    s.api_stop_id,
+                    s.phone_e164,
+                    s.phone_raw,
+                    s.api_created_at,
+                    literal(now, UtcDateTime()),
+                    literal("sync"),
+                    literal(ctx.run_id, BigInteger()),
+                ).where(~open_by_id),
+            )
+        ).rowcount
+
+        # 3. Open periods whose number or createdAt changed upstream are corrected in place.
+        same_id = s.api_stop_id == p.c.api_stop_id
+
+        def staged_value(column: Column[object]) -> object:
+            return select(column).where(same_id).scalar_subquery()
+
+        changed = conn.execute(
+            update(p)
+            .where(
+                is_open,
+                exists().where(
+                    same_id,
+                    or_(
+                        s.phone_e164.is_distinct_from(p.c.phone_e164),
+                        s.phone_raw != p.c.phone_raw,
+                        s.api_created_at.is_distinct_from(p.c.api_created_at),
+                    ),
+                ),
+            )
+            .values(
+                phone_e164=staged_value(s.phone_e164),
+                phone_raw=staged_value(s.phone_raw),
+                api_created_at=staged_value(s.api_created_at),
+            )
+        ).rowcount
+
+        # 4. Ids gone from the list close their period; "last seen" is the previous good sync.
+        previous = runlog.last_success(conn, NAME) or now
+        removed = conn.execute(
+            update(p)
+            .where(is_open, p.c.api_stop_id.is_not(None), ~in_stage_by_id)
+            .values(removed_at=now, removed_how="api_missing", closed_by_run_id=ctx.run_id, last_seen_at=previous)
+        ).rowcount
+
+        dialect.drop_temp(conn, stage)
+        invalid = conn.execute(select(func.count()).select_from(p).where(is_open, p.c.phone_e164.is_(None))).scalar_one()
+        result = RunResult(
+            added=added,
+            changed=changed + adopted,
+            removed=removed,
+            detail=f"list={staged} open_before={open_count}" + (f" unparseable_numbers={invalid}" if invalid else ""),
+            figures={"list_size": staged, "adopted_pushed": adopted},
+        )
+        runlog.finish_run(conn, ctx.run_id, result, ctx.now())
+    return result
