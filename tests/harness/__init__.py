@@ -1,0 +1,22 @@
+"""Throwaway database servers for the test suite: ``PostgresServer`` and ``MariaDBServer``.
+
+One server of each kind per pytest process (so one per xdist worker): see ``tests/conftest.py`` for why.
+Usable outside pytest too (``scripts/with_servers.py`` starts them for ``make bench``).
+"""
+
+# The simulator account's key in tests. It must never reach a log: harness.leakcheck fails any test where it does.
+TEST_API_KEY = "sim-test-key-not-secret"
+
+from ._base import ServerUnavailable, ThrowawayServer, free_port, reap_stale  # noqa: E402
+from .mariadb import MariaDBServer  # noqa: E402
+from .postgres import PostgresServer  # noqa: E402
+
+__all__ = [
+    "TEST_API_KEY",
+    "MariaDBServer",
+    "PostgresServer",
+    "ServerUnavailable",
+    "ThrowawayServer",
+    "free_port",
+    "reap_stale",
+]
