@@ -1,0 +1,155 @@
+"""/_sim/ control endpoints: drive a simulator running in another process (demo, bench, soak).
+
+No apiKey, no faults, not in the call log. All answers are JSON; datetimes are ISO 8601.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from .core import Simulator
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _iso(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_iso(v) for v in value]
+    return value
+
+
+def control(sim: Simulator, method: str, action: str, p: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Dispatch one control call; returns (HTTP status, JSON payload)."""
+    try:
+        return 200, _iso(_ACTIONS[action](sim, p))
+    except KeyError as exc:
+        if action not in _ACTIONS:
+            return 404, {"ok": False, "error": f"unknown control action {action!r}", "actions": sorted(_ACTIONS)}
+        return 400, {"ok": False, "error": f"missing or unknown: {exc}"}
+    except (ValueError, TypeError) as exc:
+        return 400, {"ok": False, "error": str(exc)}
+
+
+def _state(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "now": sim.clock.now(),
+        "stops": len(sim.stops_snapshot()),
+        "messages": len(sim.messages),
+        "rentals": {t: {"status": r.status, "numbers": len(r)} for t, r in sim.rentals.items()},
+        "balance": sim.balance,
+        "quirks": sim.quirks.as_dict(),
+        "faults": [{"endpoint": f.endpoint, "kind": f.kind, "count": f.count, "rate": f.rate} for f in sim.faults.pending()],
+        "calls": len(sim.calls),
+    }
+
+
+def _clock(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    if "set" in p:
+        sim.clock.set(datetime.fromisoformat(str(p["set"])))
+    if "advance" in p:
+        sim.clock.advance(float(p["advance"]))
+    if "running" in p:
+        sim.clock.running = bool(p["running"])
+    return {"ok": True, "now": sim.clock.now()}
+
+
+def _faults(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    if p.get("clear"):
+        sim.faults.clear()
+        return {"ok": True}
+    params = dict(p.get("params") or {})
+    count = p.get("count", 1)
+    sim.faults.inject(str(p.get("endpoint", "*")), str(p["kind"]), count=count, rate=p.get("rate"), **params)
+    return {"ok": True}
+
+
+def _quirks(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    sim.quirks.update(**p)
+    return {"ok": True, "quirks": sim.quirks.as_dict()}
+
+
+def _calls(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    calls = sim.calls_to(p["endpoint"]) if p.get("endpoint") else list(sim.calls)
+    if p.get("reset"):
+        sim.reset_calls()
+    return {"ok": True, "calls": [c.__dict__ for c in calls[-int(p.get("limit", 1000)) :]]}
+
+
+def _stops(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    rows = sim.stops()
+    return {"ok": True, "count": len(rows), "stops": [[i, ph, c] for i, ph, c in rows[: int(p.get("limit", 100_000))]]}
+
+
+def _stop_add(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True, "id": sim.add_stop(str(p["phone"]))}
+
+
+def _stop_remove(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    sim.remove_stop(int(p["id"]))
+    return {"ok": True}
+
+
+def _send(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    sched = datetime.fromisoformat(p["scheduled_at"]) if p.get("scheduled_at") else None
+    numbers = p["phone_numbers"]
+    mid = sim.send(list(numbers), str(p.get("message", "hello")), tag=p.get("tag"), scheduled_at=sched, sandbox=bool(p.get("sandbox")))
+    return {"ok": True, "message_id": mid}
+
+
+def _messages(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    out = []
+    with sim.lock:
+        for m in sim.messages.values():
+            out.append(
+                {
+                    "id": str(m.id),
+                    "tag": m.tag,
+                    "send_at": m.send_at,
+                    "cancelled": m.cancelled_at is not None,
+                    "sandbox": m.sandbox,
+                    "recipients": [dict(phone=r.phone, **sim.truth(m, r).as_dict()) for r in m.recipients.values()],
+                }
+            )
+    return {"ok": True, "messages": out}
+
+
+def _recipient(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True, **sim.recipient_truth(p["message_id"], str(p["phone"]))}
+
+
+def _events(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True, "events": [{"at": e.at, "kind": e.kind, **e.data} for e in sim.events]}
+
+
+def _rental_flip(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True, "flipped": sim.flip_rental_stops(str(p["token"]), float(p["share"]), int(p.get("seed", 7)))}
+
+
+def _rental_status(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    sim.set_rental_status(str(p["token"]), int(p["status"]))
+    return {"ok": True}
+
+
+_ACTIONS = {
+    "state": _state,
+    "clock": _clock,
+    "faults": _faults,
+    "quirks": _quirks,
+    "calls": _calls,
+    "truth/stops": _stops,
+    "truth/messages": _messages,
+    "truth/recipient": _recipient,
+    "events": _events,
+    "stops/add": _stop_add,
+    "stops/remove": _stop_remove,
+    "send": _send,
+    "rentals/flip": _rental_flip,
+    "rentals/status": _rental_status,
+}

@@ -1,0 +1,104 @@
+"""Transport and payload faults on demand, per endpoint or "*".
+
+Why: the client's retry policy (transient vs fatal, reads vs writes, Retry-After) can only be
+proven against real failures on a real socket. A fault fires for the next ``count`` matching
+calls, or with probability ``rate`` drawn from a seeded RNG (reproducible chaos runs).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = frozenset(
+    {
+        "http_500",
+        "http_502",
+        "http_503",
+        "http_429",  # params: retry_after (seconds, default 1), retry_after_date (bool)
+        "delay",  # params: seconds (default 5); the request is handled after the sleep
+        "drop",  # headers + part of the body, then the socket is closed
+        "truncated",  # Content-Length matches a body cut short (invalid JSON)
+        "html_200",  # an HTML error page with HTTP 200
+        "invalid_json",  # HTTP 200, application/json, not JSON
+        "wrong_types",  # params: field, value (default: ints -> "n/a", main list -> object)
+        "api_error",  # params: code (int), message (optional)
+        "act_then_delay",  # write endpoints: apply the write, then sleep `seconds` before answering
+    }
+)
+
+WRITE_ENDPOINTS = frozenset({"send", "bulk-send", "stop-sms/add", "stop-sms/delete", "message-cancel"})
+
+
+@dataclass
+class Fault:
+    endpoint: str
+    kind: str
+    count: int | None
+    rate: float | None
+    params: dict[str, Any] = field(default_factory=dict)
+    fired: int = 0
+
+    def matches(self, endpoint: str) -> bool:
+        return self.endpoint in ("*", endpoint)
+
+
+class FaultInjector:
+    """Queue of faults; ``take(endpoint)`` decides whether one fires for this call."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self._rng = random.Random(f"faults:{seed}")
+
+    def inject(
+        self,
+        endpoint: str = "*",
+        kind: str = "http_500",
+        *,
+        count: int | None = 1,
+        rate: float | None = None,
+        **params: Any,
+    ) -> Fault:
+        """Queue a fault. ``rate`` alone means "every call with that probability, forever"."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {sorted(KINDS)}")
+        endpoint = endpoint.strip("/")
+        if endpoint.startswith("v1/"):
+            endpoint = endpoint[3:]
+        if kind == "act_then_delay" and endpoint != "*" and endpoint not in WRITE_ENDPOINTS:
+            raise ValueError("act_then_delay only makes sense on a write endpoint")
+        if rate is not None and count == 1:
+            count = None  # inject(kind, rate=0.1) means "forever at 10 %"
+        fault = Fault(endpoint or "*", kind, count, rate, dict(params))
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def pending(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
+    def take(self, endpoint: str) -> Fault | None:
+        """The fault to apply to this call, if any (consumes one use of a counted fault)."""
+        with self._lock:
+            for fault in self._faults:
+                if not fault.matches(endpoint):
+                    continue
+                if fault.kind == "act_then_delay" and endpoint not in WRITE_ENDPOINTS:
+                    continue
+                if fault.rate is not None and self._rng.random() >= fault.rate:
+                    continue
+                fault.fired += 1
+                if fault.count is not None:
+                    fault.count -= 1
+                    if fault.count <= 0:
+                        self._faults.remove(fault)
+                return fault
+        return None

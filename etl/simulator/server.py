@@ -1,0 +1,333 @@
+"""HTTP plumbing: a threaded stdlib server on loopback, faults, call log, /_sim control.
+
+Why: the client must be tested over real sockets (STYLE §1, httpx's serve_in_thread). Requests
+are parsed here (apiKey from query *or* body, quirk 22), routed to handlers.py, rendered as JSON
+or XML (quirk 16), and any queued fault is applied at the transport level.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .codes import ApiFailure, text
+from .control import control
+from .core import Call, Simulator
+from .faults import Fault
+from .handlers import ROUTES
+from .render import Stream, has_stream, iter_json, iter_xml, render_json
+
+HTML_ERROR = (
+    b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
+    b"<body><h1>Bad Gateway</h1><p>The proxy received an invalid response.</p></body></html>"
+)
+
+
+def mask(params: dict[str, Any]) -> dict[str, Any]:
+    """The call log never stores the key (STYLE habit 3)."""
+    return {k: ("***" if k == "apiKey" else v) for k, v in params.items()}
+
+
+def error_payload(sim: Simulator, endpoint: str, failure: ApiFailure) -> dict[str, Any]:
+    """success:false envelope; quirk 13 picks "message" vs "error" and the code-9 errors array."""
+    q = sim.quirks
+    message = failure.message or text(endpoint, failure.code)
+    out: dict[str, Any] = {"success": False, "code": failure.code}
+    if failure.errors and q.validation_errors_array and q.error_key == "message":
+        out["errors"] = failure.errors
+    elif failure.errors:
+        out[q.error_key] = "; ".join(e["message"] for e in failure.errors)
+    else:
+        out[q.error_key] = message
+    return out
+
+
+def _wrong_types(payload: dict[str, Any], fault: Fault) -> dict[str, Any]:
+    """Fault ``wrong_types``: one field set to ``value``, or ints -> "n/a" and the main list -> an object."""
+    out = dict(payload)
+    if "field" in fault.params:
+        out[fault.params["field"]] = fault.params.get("value", "n/a")
+        return out
+    for key, value in payload.items():
+        if isinstance(value, bool) or key in ("success", "code"):
+            continue
+        if isinstance(value, (int, float)):
+            out[key] = "n/a"
+        elif isinstance(value, (list, Stream)):
+            out[key] = {"unexpected": "object"}
+        elif isinstance(value, dict):
+            out[key] = [value]
+    return out
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass  # quiet: the request line would carry the apiKey
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # -------------------------------------------------------------- parsing
+    def _read_params(self) -> tuple[dict[str, Any], bool]:
+        url = urlsplit(self.path)
+        params: dict[str, Any] = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        bad_json = False
+        if length:
+            raw = self.rfile.read(length)
+            ctype = self.headers.get("Content-Type", "")
+            if "x-www-form-urlencoded" in ctype:
+                params.update({k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()})
+            else:
+                try:
+                    body = json.loads(raw or b"{}")
+                    if isinstance(body, dict):
+                        params.update(body)  # quirk 22: the key may be in the body or the query
+                    else:
+                        bad_json = True
+                except ValueError:
+                    bad_json = True
+        return params, bad_json
+
+    # -------------------------------------------------------------- writing
+    def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_chunked(self, status: int, chunks: Any, ctype: str, *, drop_after: int | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        sent = 0
+        for chunk in chunks:
+            if not chunk:
+                continue
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sent += len(chunk)
+            if drop_after is not None and sent >= drop_after:
+                self._drop()
+                return
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _drop(self) -> None:
+        self.wfile.flush()
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # -------------------------------------------------------------- dispatch
+    def _dispatch(self, method: str) -> None:
+        path = urlsplit(self.path).path
+        sim = self.server.sim
+        try:
+            params, bad_json = self._read_params()
+        except (ValueError, OSError):
+            params, bad_json = {}, True
+        if path.startswith("/_sim/"):
+            status, payload = control(sim, method, path[len("/_sim/") :].strip("/"), params)
+            self._send(status, render_json(payload), "application/json")
+            return
+        if not path.startswith("/v1/"):
+            self._send(404, render_json({"success": False, "code": 404, "message": "Not found"}), "application/json")
+            return
+        endpoint = path[len("/v1/") :].strip("/")
+        status, fault = 0, None
+        try:
+            status, fault = self._serve(sim, method, endpoint, params, bad_json)
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            self.close_connection = True
+            status = status or 499
+        finally:
+            sim.record_call(Call(endpoint, method, mask(params), status, sim.clock.now(), fault.kind if fault else None))
+
+    def _serve(self, sim: Simulator, method: str, endpoint: str, params: dict[str, Any], bad_json: bool) -> tuple[int, Fault | None]:
+        fault = sim.faults.take(endpoint)
+        kind = fault.kind if fault else None
+        if fault and kind in ("http_500", "http_502", "http_503"):
+            code = int(kind[5:])
+            self._send(code, HTML_ERROR.replace(b"502 Bad Gateway", f"{code} Error".encode()), "text/html; charset=utf-8")
+            return code, fault
+        if fault and kind == "http_429":
+            retry = fault.params.get("retry_after", 1)
+            header = formatdate(time.time() + float(retry), usegmt=True) if fault.params.get("retry_after_date") else str(retry)
+            body = render_json({"success": False, "code": 429, sim.quirks.error_key: text(endpoint, 429)})
+            self._send(429, body, "application/json", {"Retry-After": header})
+            return 429, fault
+        if fault and kind == "html_200":
+            self._send(200, HTML_ERROR, "text/html; charset=utf-8")
+            return 200, fault
+        if fault and kind == "invalid_json":
+            self._send(200, b'{"success": true, "code": 200, "data": [{"id": 1,, oops', "application/json")
+            return 200, fault
+        if fault and kind == "delay":
+            self.server.stopping.wait(float(fault.params.get("seconds", 5)))
+
+        fmt = str(params.get("_format") or "json").lower()
+        ctype = "application/xml; charset=utf-8" if fmt == "xml" else "application/json"
+        status, payload, headers = self._run(sim, method, endpoint, params, bad_json, fault)
+
+        if fault and kind == "wrong_types" and payload.get("success") is not False:
+            payload = _wrong_types(payload, fault)
+        if fault and kind == "act_then_delay":
+            self.server.stopping.wait(float(fault.params.get("seconds", 5)))
+        render = iter_xml if fmt == "xml" else iter_json
+        if fault and kind == "truncated":
+            body = b""
+            for chunk in render(payload):
+                body += chunk
+                if len(body) > 65536:
+                    break
+            cut = max(1, min(len(body) // 2, int(fault.params.get("bytes", len(body) // 2) or 1)))
+            self._send(status, body[:cut], ctype, headers)
+            self.close_connection = True
+            return status, fault
+        if fault and kind == "drop":
+            if has_stream(payload):
+                self._send_chunked(status, render(payload), ctype, drop_after=int(fault.params.get("after_bytes", 32768)))
+            else:
+                body = b"".join(render(payload))
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: max(1, len(body) // 2)])
+                self._drop()
+            return status, fault
+        if has_stream(payload):
+            self._send_chunked(status, render(payload), ctype)
+        else:
+            self._send(status, b"".join(render(payload)), ctype, headers)
+        return status, fault
+
+    def _run(
+        self, sim: Simulator, method: str, endpoint: str, params: dict[str, Any], bad_json: bool, fault: Fault | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        route = ROUTES.get(endpoint)
+        if route is None:
+            return 404, {"success": False, "code": 404, "message": "Not found"}, {}
+        allowed = set(route.methods)
+        if endpoint == "multi-status" and not sim.quirks.multi_status_get:
+            allowed.discard("GET")  # quirk 8 switched off
+        if method not in allowed:
+            return 405, {"success": False, "code": 405, "message": "Method Not Allowed"}, {"Allow": ", ".join(sorted(allowed))}
+        try:
+            if bad_json:
+                raise ApiFailure(90)
+            key = params.get("apiKey")
+            if key in (None, ""):
+                raise ApiFailure(1)
+            if str(key) != sim.api_key:
+                raise ApiFailure(10)
+            if fault and fault.kind == "api_error":
+                raise ApiFailure(int(fault.params.get("code", 500)), fault.params.get("message"))
+            if endpoint == "statistics/cost-resume":
+                limited = self._rate_limited(sim)
+                if limited is not None:
+                    return limited
+            return 200, route.handler(sim, params, method), {}
+        except ApiFailure as failure:
+            return sim.quirks.error_http_status, error_payload(sim, endpoint, failure), {}
+
+    @staticmethod
+    def _rate_limited(sim: Simulator) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        """§3.8: 5 calls per 60 s of *simulated* time; the 6th gets HTTP 429 + Retry-After
+        (seconds) and body code 429 (the code DOC-err uses for rate limits)."""
+        limit = sim.quirks.cost_resume_rate_limit
+        if limit is None:
+            return None
+        now = sim.clock.now()
+        with sim.lock:
+            hits = sim.cost_resume_hits
+            while hits and (now - hits[0]).total_seconds() >= 60:
+                hits.popleft()
+            if len(hits) >= limit:
+                wait = max(1, int(60 - (now - hits[0]).total_seconds() + 0.999))
+                body = {"success": False, "code": 429, sim.quirks.error_key: text("statistics/cost-resume", 429)}
+                return 429, body, {"Retry-After": str(wait)}
+            hits.append(now)
+        return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr: tuple[str, int], sim: Simulator) -> None:
+        super().__init__(addr, _Handler)
+        self.sim = sim
+        self.stopping = threading.Event()
+
+
+class SimulatorServer:
+    """Serve a Simulator on loopback in a background thread (port 0 picks a free port)."""
+
+    def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.sim = sim
+        self._httpd = _Server((host, port), sim)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        return str(self._httpd.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def control_url(self) -> str:
+        return f"http://{self.host}:{self.port}/_sim"
+
+    def start(self) -> SimulatorServer:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._httpd.serve_forever, name="sms-simulator", daemon=True)
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Block in the calling thread (the CLI)."""
+        self._httpd.serve_forever()
+
+    def stop(self) -> None:
+        self._httpd.stopping.set()  # wake delayed answers
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> SimulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+__all__ = ["SimulatorServer", "error_payload", "mask"]
