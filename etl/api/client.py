@@ -1,0 +1,637 @@
+"""`SmsPartnerClient`: one `requests.Session`, timeouts, key injection, statuses and codes to errors.
+
+The only module of the package that imports `requests`. Layers, httpx style::
+
+    public method (me, iter_stops, add_stop, ...)      builds params, picks the parser
+      └── _call / _open_stream                         retry loop (policy in etl.api.retry)
+            └── _attempt                               one HTTP exchange → decoded JSON or our error
+                  └── _send                            the only method doing I/O
+
+Why the choices:
+
+* The key goes in the query for GET and in the JSON body for POST (REFERENCE §1, quirk 22). The
+  client never asks for XML (quirk 16): no ``_format`` is sent, JSON being the documented default.
+* The body is parsed **whatever the HTTP status** (quirk 11): an application error may come with
+  200 or 400; success is ``success == true and code == 200`` (`parse.check_envelope`).
+* `requests` errors quote the full URL, ``apiKey=`` included. Every one is re-raised as our error
+  naming the path only, outside the ``except`` block and ``from None``, so neither the message,
+  the traceback nor ``__context__`` carries the key. urllib3's DEBUG line (which logs the URL) is
+  redacted by a logging filter.
+* Big lists (stop list: 1,000,000 entries; rental files) are streamed with ``ijson`` over the raw
+  socket. The first `HEAD_BYTES` are read inside the retry loop (so a 5xx, a 429 or an error
+  envelope is handled like any other call); after the first record is yielded nothing is retried:
+  a failure mid-stream raises `TransientApiError` (cut short) or `PayloadError` (bad record) and
+  the caller restarts the sync.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import ijson
+import requests
+import urllib3.exceptions
+
+from etl import phones
+from etl.config import Secret
+from etl.errors import (
+    ApiError,
+    ConfigError,
+    ConnectFailed,
+    NotFound,
+    PayloadError,
+    TransientApiError,
+)
+from etl.api import parse
+from etl.api.parse import (
+    Account,
+    MessageStatus,
+    MonthlyCost,
+    RentalNumber,
+    RentalStatus,
+    SendResult,
+    StatusItem,
+    Stop,
+    WriteResult,
+)
+from etl.api.retry import (
+    RETRYABLE_STATUSES,
+    WRITE_ENDPOINTS,
+    RetryPolicy,
+    build_retrying,
+    parse_retry_after,
+    to_unknown_outcome,
+)
+
+__all__ = ["SmsPartnerClient", "Observer", "MULTI_STATUS_LIMIT", "HEAD_BYTES"]
+
+log = logging.getLogger(__name__)
+
+Observer = Callable[[str, str, int], None]
+"""``observer(endpoint, outcome, attempt)``: outcome is ``"ok"``, ``"retry"`` or the final error's
+class name (``"TransientApiError"``, ``"AuthError"``, ``"UnknownOutcome"``, ...)."""
+
+MULTI_STATUS_LIMIT = 500
+"""Pairs per ``/multi-status`` call (DOC-st2, WEB, code 50)."""
+
+HEAD_BYTES = 64 * 1024
+"""Bytes of a streamed body read inside the retry loop to check its envelope."""
+
+MAX_TAG_PAGES = 100_000
+"""Hard stop for ``/bulk-status-by-tag`` paging, whatever the server says."""
+
+_KEY_IN_TEXT = re.compile(r"(apiKey=)[^&\s\"']+")
+
+
+class _RedactApiKey(logging.Filter):
+    """Masks ``apiKey=...`` in records of urllib3's connection pool (it logs request lines at DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            try:
+                record.msg = _KEY_IN_TEXT.sub(r"\1***", record.getMessage())
+                record.args = None
+            except Exception:  # a record we cannot format is left alone
+                return True
+        elif isinstance(record.msg, str):
+            record.msg = _KEY_IN_TEXT.sub(r"\1***", record.msg)
+        return True
+
+
+def _install_urllib3_redaction() -> None:
+    target = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _RedactApiKey) for f in target.filters):
+        target.addFilter(_RedactApiKey())
+
+
+class _ChainedReader(io.RawIOBase):
+    """``head`` bytes then the rest of a urllib3 response, as a file for ijson."""
+
+    def __init__(self, head: bytes, raw: Any) -> None:
+        self._head = head
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size is None or size < 0 or size >= len(self._head):
+                out, self._head = self._head, b""
+            else:
+                out, self._head = self._head[:size], self._head[size:]
+            return out
+        data: bytes = self._raw.read(size if size and size > 0 else HEAD_BYTES, decode_content=True)
+        return data
+
+
+def _json_loads(body: bytes) -> Any:
+    return json.loads(body, parse_float=Decimal)
+
+
+class SmsPartnerClient:
+    """Typed access to the SMS Partner API v1 (or the simulator).
+
+    ``base_url`` ends in ``/v1``. ``api_key`` is a `Secret`; it is revealed only when a request is
+    built. ``sleep`` is what the retry loop sleeps with (tests pass a recorder). ``observer`` is
+    called once per attempt, for metrics.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: Secret,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        max_attempts: int = 5,
+        max_retry_seconds: float = 120.0,
+        sleep: Callable[[float], None] = time.sleep,
+        user_agent: str = "smspartner-etl/0.1 (+python-requests)",
+        observer: Observer | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        if not isinstance(api_key, Secret):
+            raise ConfigError("api_key must be an etl.config.Secret")
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"base_url must start with http:// or https://, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self._key = api_key
+        self.timeout = (connect_timeout, read_timeout)
+        self.policy = retry_policy or RetryPolicy(max_attempts=max_attempts, max_seconds=max_retry_seconds)
+        self._sleep = sleep
+        self._observer = observer
+        self._session = requests.Session()
+        self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+        _install_urllib3_redaction()
+
+    def __repr__(self) -> str:
+        return f"SmsPartnerClient(base_url={self.base_url!r}, api_key={self._key!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> SmsPartnerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------------------------------------
+    # Transport
+    # ----------------------------------------------------------------------------------------------
+
+    def _send(self, method: str, endpoint: str, params: Mapping[str, Any], *, stream: bool) -> requests.Response:
+        """The only I/O: one HTTP exchange. Maps `requests` errors to ours, path only, no context."""
+        url = f"{self.base_url}/{endpoint}"
+        key = self._key.reveal()
+        error: ApiError
+        try:
+            if method == "GET":
+                return self._session.get(url, params={"apiKey": key, **params}, timeout=self.timeout, stream=stream)
+            return self._session.post(url, json={"apiKey": key, **params}, timeout=self.timeout, stream=stream)
+        except requests.exceptions.ConnectTimeout:
+            error = ConnectFailed("connect timeout", endpoint=endpoint)
+        except requests.exceptions.ReadTimeout:
+            error = TransientApiError("read timeout", endpoint=endpoint)
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
+            error = ApiError("invalid base URL", endpoint=endpoint)
+        except requests.exceptions.ConnectionError as exc:
+            error = (
+                ConnectFailed("connection refused or unreachable", endpoint=endpoint)
+                if _never_connected(exc)
+                else TransientApiError(f"connection failed ({_cause_name(exc)})", endpoint=endpoint)
+            )
+        except requests.exceptions.RequestException as exc:
+            error = TransientApiError(f"request failed ({exc.__class__.__name__})", endpoint=endpoint)
+        raise error from None
+
+    def _read_body(self, response: requests.Response, endpoint: str) -> bytes:
+        error: ApiError
+        try:
+            return response.content
+        except requests.exceptions.RequestException as exc:
+            error = TransientApiError(f"body cut short ({exc.__class__.__name__})", endpoint=endpoint)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            error = TransientApiError(f"body cut short ({exc.__class__.__name__})", endpoint=endpoint)
+        raise error from None
+
+    @staticmethod
+    def _transient_for_status(response: requests.Response, endpoint: str) -> TransientApiError:
+        now = None
+        date_header = response.headers.get("Date")
+        if date_header:
+            try:
+                now = parsedate_to_datetime(date_header)
+                if now.tzinfo is None:
+                    now = now.replace(tzinfo=timezone.utc)
+            except (TypeError, ValueError, IndexError):
+                now = None
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
+        return TransientApiError(
+            f"HTTP {response.status_code}", endpoint=endpoint, status=response.status_code, retry_after=retry_after
+        )
+
+    def _decode(self, response: requests.Response, body: bytes, endpoint: str) -> Any:
+        """JSON from the body whatever the status (quirk 11); an undecodable body is transient."""
+        error: ApiError
+        try:
+            return _json_loads(body)
+        except (ValueError, UnicodeDecodeError):
+            kind = "HTML" if body.lstrip()[:1] == b"<" else "not JSON"
+            if 200 <= response.status_code < 300:
+                # A proxy's HTML page or a body cut short: worth another try for a read.
+                error = TransientApiError(f"HTTP {response.status_code} body is {kind}", endpoint=endpoint)
+            else:
+                error = PayloadError(f"HTTP {response.status_code} body is {kind}", endpoint=endpoint, field="")
+        raise error from None
+
+    def _attempt(self, method: str, endpoint: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """One exchange → the success payload, or our error."""
+        response = self._send(method, endpoint, params, stream=False)
+        try:
+            if response.status_code in RETRYABLE_STATUSES:
+                raise self._transient_for_status(response, endpoint)
+            body = self._read_body(response, endpoint)
+        finally:
+            response.close()
+        payload = self._decode(response, body, endpoint)
+        return parse.check_envelope(endpoint, payload)
+
+    def _retrying_call(self, endpoint: str, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` under the retry policy of ``endpoint`` (read or write), reporting to the observer."""
+        write = endpoint in WRITE_ENDPOINTS
+        attempt = 0
+
+        def on_retry(ep: str, number: int, exc: BaseException) -> None:
+            self._observe(ep, "retry", number)
+
+        retrying = build_retrying(self.policy, endpoint=endpoint, write=write, sleep=self._sleep, on_retry=on_retry)
+        final: BaseException
+        try:
+            for attempt_ctx in retrying:
+                with attempt_ctx:
+                    attempt = attempt_ctx.retry_state.attempt_number
+                    result = fn()
+            self._observe(endpoint, "ok", attempt)
+            return result
+        except ApiError as exc:
+            final = to_unknown_outcome(exc) if write else exc
+        self._observe(endpoint, final.__class__.__name__, attempt)
+        raise final from None
+
+    def _observe(self, endpoint: str, outcome: str, attempt: int) -> None:
+        if self._observer is not None:
+            try:
+                self._observer(endpoint, outcome, attempt)
+            except Exception:  # metrics must never break a sync
+                log.exception("observer failed for %s", endpoint)
+
+    def _call(self, method: str, endpoint: str, params: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = self._retrying_call(
+            endpoint, lambda: self._attempt(method, endpoint, params or {})
+        )
+        return result
+
+    # ----------------------------------------------------------------------------------------------
+    # Streaming (stop list, rental file)
+    # ----------------------------------------------------------------------------------------------
+
+    def _open_stream(
+        self, endpoint: str, params: Mapping[str, Any], list_key: str
+    ) -> tuple[requests.Response | None, bytes, Mapping[str, Any]]:
+        """One attempt: send, read the head, check the envelope.
+
+        Returns ``(response, head, envelope)``; ``response`` is ``None`` when the whole body fit
+        in the head (then ``envelope`` is the whole payload).
+        """
+        response = self._send("GET", endpoint, params, stream=True)
+        keep_open = False
+        try:
+            if response.status_code in RETRYABLE_STATUSES:
+                raise self._transient_for_status(response, endpoint)
+            head = self._read_raw(response, HEAD_BYTES, endpoint)
+            if len(head) < HEAD_BYTES:
+                payload = self._decode(response, head, endpoint)
+                return None, b"", parse.check_envelope(endpoint, payload)
+            envelope = self._head_envelope(response, head, endpoint, list_key)
+            keep_open = True
+            return response, head, envelope
+        finally:
+            if not keep_open:
+                response.close()
+
+    def _read_raw(self, response: requests.Response, size: int, endpoint: str) -> bytes:
+        error: ApiError
+        try:
+            chunks = []
+            remaining = size
+            while remaining > 0:
+                chunk = response.raw.read(remaining, decode_content=True)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
+            return b"".join(chunks)
+        except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as exc:
+            error = TransientApiError(f"body cut short ({exc.__class__.__name__})", endpoint=endpoint)
+        raise error from None
+
+    def _head_envelope(
+        self, response: requests.Response, head: bytes, endpoint: str, list_key: str
+    ) -> Mapping[str, Any]:
+        """Top-level scalars before ``list_key`` in the first bytes of a big body, envelope-checked."""
+        scalars: dict[str, Any] = {}
+        key: str | None = None
+        found_list = False
+        error: ApiError | None = None
+        try:
+            for prefix, event, value in ijson.parse(io.BytesIO(head), use_float=False):
+                if prefix == "" and event == "map_key":
+                    key = value
+                    if key == list_key:
+                        found_list = True
+                        break
+                elif prefix == key and event in ("string", "number", "boolean", "null"):
+                    scalars[key] = value
+                elif event == "start_array" and prefix == "":
+                    error = PayloadError("expected a JSON object, got a list", endpoint=endpoint, field="")
+                    break
+        except ijson.IncompleteJSONError:
+            pass  # the head ended before the list key: fine, the list simply comes later
+        except ijson.JSONError:
+            kind = "HTML" if head.lstrip()[:1] == b"<" else "not JSON"
+            error = TransientApiError(f"HTTP {response.status_code} body is {kind}", endpoint=endpoint)
+        if error is not None:
+            raise error from None
+        if not found_list and not scalars:
+            raise PayloadError("no envelope before the list", endpoint=endpoint, field=list_key)
+        if "success" not in scalars and "code" not in scalars:
+            # Keys in another order than documented: trust the list, the items are validated one by one.
+            return scalars
+        return parse.check_envelope(endpoint, scalars)
+
+    def _stream_items(
+        self,
+        endpoint: str,
+        params: Mapping[str, Any],
+        list_key: str,
+        count_key: str | None,
+        parse_item: Callable[[Any, str], Any],
+    ) -> Iterator[Any]:
+        response, head, envelope = self._retrying_call(
+            endpoint, lambda: self._open_stream(endpoint, params, list_key)
+        )
+        if response is None:
+            items = envelope.get(list_key)
+            if not isinstance(items, list):
+                raise PayloadError("missing or not a list", endpoint=endpoint, field=list_key)
+            for item in items:
+                yield parse_item(item, endpoint)
+            return
+        count = 0
+        error: ApiError | None = None
+        try:
+            reader = io.BufferedReader(_ChainedReader(head, response.raw), buffer_size=HEAD_BYTES)
+            for item in ijson.items(reader, f"{list_key}.item", use_float=False):
+                yield parse_item(item, endpoint)
+                count += 1
+        except ijson.IncompleteJSONError:
+            error = TransientApiError(f"stream cut short after {count} items", endpoint=endpoint)
+        except ijson.JSONError:
+            error = PayloadError(f"invalid JSON after {count} items", endpoint=endpoint, field=list_key)
+        except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as exc:
+            error = TransientApiError(
+                f"stream cut short after {count} items ({exc.__class__.__name__})", endpoint=endpoint
+            )
+        finally:
+            response.close()
+        if error is not None:
+            raise error from None
+        expected = envelope.get(count_key) if count_key else None
+        if expected is not None and str(expected).isdigit() and int(expected) != count:
+            log.warning("%s announced %s items, streamed %d", endpoint, expected, count)
+        log.debug("%s streamed %d items", endpoint, count)
+
+    # ----------------------------------------------------------------------------------------------
+    # Reads
+    # ----------------------------------------------------------------------------------------------
+
+    def me(self) -> Account:
+        """``GET /me``: account, credits and balance."""
+        return parse.parse_account(self._call("GET", "me"))
+
+    def iter_stops(self) -> Iterator[Stop]:
+        """``GET /stop-sms/list``, streamed: bounded memory whatever the list size.
+
+        A failure after the first record raises `TransientApiError`/`PayloadError`; restart the
+        iteration (the endpoint has no paging, quirk 23).
+        """
+        return self._stream_items("stop-sms/list", {}, "data", "nbData", parse.parse_stop_item)
+
+    def message_status(self, message_id: str, phone: str) -> MessageStatus:
+        """``GET /message-status`` for one (message id, number). Unknown pair: `NotFound` (code 4)."""
+        payload = self._call("GET", "message-status", {"messageId": str(message_id), "phoneNumber": phone})
+        return parse.parse_message_status(payload)
+
+    def multi_status(self, pairs: Sequence[tuple[str, str]]) -> list[StatusItem]:
+        """``POST /multi-status`` for ≤ 500 (message id, E.164 number) pairs (quirks 8, 12).
+
+        Per-item failures come back as items with ``ok=False`` (``not_found`` for code 4).
+        """
+        if len(pairs) > MULTI_STATUS_LIMIT:
+            raise ValueError(f"multi_status takes at most {MULTI_STATUS_LIMIT} pairs, got {len(pairs)}")
+        if not pairs:
+            return []
+        items = [{"phoneNumber": phone, "messageId": _wire_id(mid)} for mid, phone in pairs]
+        return parse.parse_multi_status(self._call("POST", "multi-status", {"SMSStatut_List": items}))
+
+    def bulk_status(self, message_id: str) -> list[StatusItem]:
+        """``GET /bulk-status``: every recipient of one message."""
+        return parse.parse_bulk_status(self._call("GET", "bulk-status", {"messageId": str(message_id)}))
+
+    def iter_bulk_status_by_tag(self, tag: str) -> Iterator[StatusItem]:
+        """``GET /bulk-status-by-tag``, page after page (``page`` param: quirk 23).
+
+        ``total`` may count items or pages (undocumented), so the loop ends on an empty page, a
+        page shorter than the first, or when both readings of ``total`` say we are done. A page
+        number other than the one asked for, or the same items twice, raises `PayloadError`
+        instead of looping forever (meltano's ``advance()`` guard).
+        """
+        endpoint = "bulk-status-by-tag"
+        seen = 0
+        first_size: int | None = None
+        previous: tuple[Any, ...] | None = None
+        for page in range(1, MAX_TAG_PAGES + 1):
+            current, total, items = parse.parse_status_page(
+                self._call("GET", endpoint, {"tag": tag, "page": page})
+            )
+            if current is not None and current != page:
+                if total is not None and seen >= total:
+                    return  # the server clamps past-the-end pages to the last one
+                raise PayloadError(f"asked page {page}, got page {current}", endpoint=endpoint, field="currentPage")
+            if not items:
+                return
+            fingerprint = (items[0], items[-1], len(items))
+            if fingerprint == previous:
+                raise PayloadError(f"page {page} repeats page {page - 1}", endpoint=endpoint, field="page")
+            previous = fingerprint
+            yield from items
+            seen += len(items)
+            if first_size is None:
+                first_size = len(items)
+            if len(items) < first_size:
+                return
+            if total is not None and seen >= total and page >= total:
+                return
+            if total is not None and total < first_size and page >= total:
+                return  # total counts pages
+        raise PayloadError(f"more than {MAX_TAG_PAGES} pages", endpoint=endpoint, field="page")
+
+    def cost_resume(
+        self, interval: str = "last_month", date_from: date | None = None, date_to: date | None = None
+    ) -> list[MonthlyCost]:
+        """``GET /statistics/cost-resume`` (rate-limited to 5/min: a 429 is retried after Retry-After)."""
+        if interval not in ("last_month", "last_twelve_months", "custom"):
+            raise ValueError(f"unknown interval {interval!r}")
+        params: dict[str, Any] = {"interval": interval}
+        if interval == "custom":
+            if date_from is None or date_to is None:
+                raise ValueError("interval='custom' needs date_from and date_to")
+            params["from"] = date_from.strftime("%d-%m-%Y")
+            params["to"] = date_to.strftime("%d-%m-%Y")
+        return parse.parse_cost_resume(self._call("GET", "statistics/cost-resume", params))
+
+    def rental_status(self, token: str) -> RentalStatus:
+        """``GET /location/status``. Unknown token: `NotFound` (code 32)."""
+        return parse.parse_rental_status(self._call("GET", "location/status", {"token": token}))
+
+    def iter_rental_file(self, token: str) -> Iterator[RentalNumber]:
+        """``GET /location/file/download``, streamed (envelope without ``code``: quirk 19)."""
+        return self._stream_items(
+            "location/file/download", {"token": token}, "datas", "phoneNumbers", parse.parse_rental_item
+        )
+
+    # ----------------------------------------------------------------------------------------------
+    # Writes: never sent twice unless the first surely never left (etl.api.retry)
+    # ----------------------------------------------------------------------------------------------
+
+    def add_stop(self, phone_e164: str) -> WriteResult:
+        """``POST /stop-sms/add`` with ``phoneNumber`` (quirks 1, 2). ``stop_id`` is the new id.
+
+        May raise `UnknownOutcome`: then `find_stop_by_phone` tells whether it was added.
+        """
+        return parse.parse_write(self._call("POST", "stop-sms/add", {"phoneNumber": phone_e164}), "stop-sms/add")
+
+    def delete_stop(self, stop_id: int) -> WriteResult:
+        """``GET /stop-sms/delete?id=`` (the list's id, not a number: quirk 1). `NotFound` on code 4.
+
+        May raise `UnknownOutcome`: then `stop_exists` tells whether it was deleted.
+        """
+        return parse.parse_write(self._call("GET", "stop-sms/delete", {"id": int(stop_id)}), "stop-sms/delete")
+
+    def cancel_message(self, message_id: str) -> WriteResult:
+        """``GET /message-cancel``. Codes 5/6/7 (already cancelled, too late, already sent) are `ApiRejected`.
+
+        May raise `UnknownOutcome`: then `resolve_cancel` re-reads the status.
+        """
+        payload = self._call("GET", "message-cancel", {"messageId": str(message_id)})
+        return parse.parse_write(payload, "message-cancel")
+
+    def send(
+        self,
+        phone_numbers: Sequence[str],
+        message: str,
+        *,
+        tag: str | None = None,
+        scheduled_at: datetime | None = None,
+        sandbox: bool = False,
+    ) -> SendResult:
+        """``POST /send`` to ≤ 500 numbers (demo, bench, tests). A write: never retried blindly.
+
+        ``scheduled_at`` (aware) is sent as Paris local ``dd/MM/yyyy`` + ``time`` + ``minute``
+        (minute must be a multiple of 5, REFERENCE §3.2).
+        """
+        if not phone_numbers or len(phone_numbers) > MULTI_STATUS_LIMIT:
+            raise ValueError(f"send takes 1 to {MULTI_STATUS_LIMIT} numbers, got {len(phone_numbers)}")
+        params: dict[str, Any] = {"phoneNumbers": ",".join(phone_numbers), "message": message}
+        if tag is not None:
+            params["tag"] = tag
+        if sandbox:
+            params["sandbox"] = 1
+        if scheduled_at is not None:
+            if scheduled_at.tzinfo is None:
+                raise ValueError("scheduled_at must be timezone-aware")
+            local = scheduled_at.astimezone(parse.API_TIMEZONE)
+            if local.minute % 5 or local.second or local.microsecond:
+                raise ValueError("scheduled_at must fall on a 5-minute boundary (API: minute 0-55, step 5)")
+            params["scheduledDeliveryDate"] = local.strftime("%d/%m/%Y")
+            params["time"] = local.hour
+            params["minute"] = local.minute
+        return parse.parse_send(self._call("POST", "send", params))
+
+    # ----------------------------------------------------------------------------------------------
+    # Resolving an UnknownOutcome by re-reading
+    # ----------------------------------------------------------------------------------------------
+
+    def find_stop_by_phone(self, phone: str) -> Stop | None:
+        """The stop-list entry for ``phone`` (any spelling; compared in E.164), or ``None``.
+
+        Resolves an `UnknownOutcome` from `add_stop`: found means the add happened. Reads the
+        whole list (streamed), so use it for the rare unknown outcome, not per number.
+        """
+        wanted = phones.canonicalize(phone) or phone
+        for stop in self.iter_stops():
+            if stop.phone_e164 == wanted or stop.phone_raw == phone:
+                return stop
+        return None
+
+    def stop_exists(self, stop_id: int) -> bool:
+        """Is ``stop_id`` still in the stop list? Resolves an `UnknownOutcome` from `delete_stop`."""
+        return any(stop.stop_id == stop_id for stop in self.iter_stops())
+
+    def resolve_cancel(self, message_id: str, phone: str) -> MessageStatus | None:
+        """Re-read one recipient's status after an `UnknownOutcome` from `cancel_message`.
+
+        ``None`` when the provider no longer knows the pair (code 4). What a cancelled message's
+        status looks like is not documented (REFERENCE §4): the caller compares with what it saw
+        before (e.g. still ``Waiting`` with no ``status_at`` change) and may cancel again: a
+        repeated cancel answers code 5 (already cancelled) rather than acting twice.
+        """
+        try:
+            return self.message_status(message_id, phone)
+        except NotFound:
+            return None
+
+
+def _wire_id(message_id: str) -> int | str:
+    """multi-status documents int message ids in the request (quirk 6); keep non-numeric ones as is."""
+    text = str(message_id)
+    return int(text) if text.isdigit() else text
+
+
+def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when the TCP connection was never established (refused, DNS, connect timeout)."""
+    cause = exc.args[0] if exc.args else None
+    reason = getattr(cause, "reason", cause)
+    return isinstance(
+        reason,
+        (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.NameResolutionError),
+    )
+
+
+def _cause_name(exc: BaseException) -> str:
+    cause = exc.args[0] if exc.args else None
+    reason = getattr(cause, "reason", None)
+    if reason is not None and isinstance(reason, BaseException):
+        return reason.__class__.__name__
+    return cause.__class__.__name__ if isinstance(cause, BaseException) else exc.__class__.__name__
