@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from etl import runlog
 from etl.config import Config
+from etl.db.engine import writer
 from etl.errors import EtlError, SyncRefused
 from etl.jobs import get_job
 from etl.jobs.base import JobContext, RunResult
@@ -53,7 +54,7 @@ def run_job(
     run_id = runlog.open_run(engine, name, now())
     runlog.sweep_abandoned(engine, name, run_id, now())
     ctx = JobContext(
-        config=config, client=client, engine=engine, now=now, run_id=run_id, force=force, should_stop=should_stop  # type: ignore[arg-type]
+        config=config, client=client, engine=writer(engine), now=now, run_id=run_id, force=force, should_stop=should_stop  # type: ignore[arg-type]
     )
     secret = _api_key_text(client)
     try:

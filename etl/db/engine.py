@@ -53,8 +53,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Connection) -> None:
     # pysqlite's own transaction handling is off (isolation_level=None below), so we emit BEGIN
-    # ourselves: IMMEDIATE takes the write lock at once instead of failing at the first write.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # ourselves. Writers (see `writer`) say IMMEDIATE: the write lock is taken at once, waiting
+    # out the busy timeout, instead of failing with SQLITE_BUSY_SNAPSHOT at the first write after
+    # a read. Readers stay DEFERRED so that, in WAL mode, they never wait for a writer.
+    if conn.get_execution_options().get("sqlite_immediate"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str | URL, *, pool: bool = True, **kwargs: Any) -> Engine:
@@ -78,6 +83,11 @@ def make_engine(url: str | URL, *, pool: bool = True, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, flagged so that SQLite transactions take the write lock at BEGIN."""
+    return engine.execution_options(sqlite_immediate=True)
 
 
 @contextmanager
