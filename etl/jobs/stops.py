@@ -123,7 +123,7 @@ def run(ctx: JobContext) -> RunResult:
 
         # 2. Ids with no open period open one.
         open_by_id = exists().where(p.c.api_stop_id == s.api_stop_id, is_open)
-        added = conn.execute(
+        conn.execute(
             insert(p).from_select(
                 ["api_stop_id", "phone_e164", "phone_raw", "api_created_at", "first_seen_at", "source", "opened_by_run_id"],
                 select(
@@ -136,7 +136,9 @@ def run(ctx: JobContext) -> RunResult:
                     literal(ctx.run_id, BigInteger()),
                 ).where(~open_by_id),
             )
-        ).rowcount
+        )
+        # (psycopg reports rowcount -1 for INSERT ... SELECT; count what this run opened instead.)
+        added = conn.execute(select(func.count()).select_from(p).where(p.c.opened_by_run_id == ctx.run_id)).scalar_one()
 
         # 3. Open periods whose number or createdAt changed upstream are corrected in place.
         same_id = s.api_stop_id == p.c.api_stop_id

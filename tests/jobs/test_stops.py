@@ -1,0 +1,218 @@
+"""Stop-list sync against the simulator over real sockets, on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from etl.config import StopsConfig
+from etl.db.engine import make_engine
+from tests.jobs.helpers import TEST_KEY, make_client, make_config, run, sim_clock, table_rows
+
+
+@pytest.fixture
+def env(migrated_db_url, simulator):
+    engine = make_engine(migrated_db_url)
+    sim = simulator.sim
+    config = make_config(migrated_db_url, simulator.base_url)
+    client = make_client(simulator.base_url)
+    yield engine, sim, config, client
+    engine.dispose()
+
+
+def sync(engine, config, client, sim, **kwargs):
+    return run("stops", engine, config, client, now=sim_clock(sim), **kwargs)
+
+
+def open_numbers(engine):
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT phone_e164 FROM current_stops ORDER BY phone_e164")).scalars().all()
+        conn.rollback()
+    return rows
+
+
+def test_first_load_opens_one_period_per_listed_number(env):
+    engine, sim, config, client = env
+    for phone in ("+33612345678", "+33712345678", "+32470123456"):
+        sim.add_stop(phone)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "success"
+    assert (report.result.added, report.result.changed, report.result.removed) == (3, 0, 0)
+    assert open_numbers(engine) == ["+32470123456", "+33612345678", "+33712345678"]
+    with engine.connect() as conn:
+        run_row = conn.execute(text("SELECT outcome, rows_added FROM sync_runs WHERE job = 'stops'")).one()
+    assert tuple(run_row) == ("success", 3)
+
+
+def test_resync_opens_new_numbers_and_closes_vanished_ones(env):
+    engine, sim, config, client = env
+    config = make_config(config.database.url, config.api.base_url, stops=StopsConfig(max_removed_share=0.5))
+    keep = sim.add_stop("+33612345678")
+    gone = sim.add_stop("+33712345678")
+    sync(engine, config, client, sim)
+
+    sim.remove_stop(gone)
+    sim.add_stop("+33698765432")
+    sim.clock.advance(timedelta(hours=1))
+    report = sync(engine, config, client, sim)
+
+    assert (report.result.added, report.result.removed) == (1, 1)
+    assert open_numbers(engine) == ["+33612345678", "+33698765432"]
+    with engine.connect() as conn:
+        closed = conn.execute(
+            text("SELECT api_stop_id, removed_how, last_seen_at, removed_at FROM stop_periods WHERE removed_at IS NOT NULL")
+        ).one()
+    assert closed.api_stop_id == gone and closed.removed_how == "api_missing"
+    assert closed.last_seen_at < closed.removed_at
+    assert keep != gone
+
+
+def test_number_back_after_removal_opens_a_second_period(env):
+    engine, sim, config, client = env
+    config = make_config(config.database.url, config.api.base_url, stops=StopsConfig(max_removed_share=1.0))
+    sim.add_stop("+33611111111")
+    first = sim.add_stop("+33612345678")
+    sync(engine, config, client, sim)
+    sim.remove_stop(first)
+    sync(engine, config, client, sim)
+    sim.add_stop("+33612345678")
+    sync(engine, config, client, sim)
+
+    with engine.connect() as conn:
+        periods = conn.execute(
+            text("SELECT removed_at IS NULL FROM stop_periods WHERE phone_e164 = '+33612345678' ORDER BY id")
+        ).scalars().all()
+    assert periods == [False, True]
+
+
+def test_rerun_without_changes_writes_no_rows(env):
+    engine, sim, config, client = env
+    for i in range(20):
+        sim.add_stop(f"+336120000{i:02d}")
+    sync(engine, config, client, sim)
+    before = table_rows(engine, "stop_periods")
+
+    report = sync(engine, config, client, sim)
+
+    assert (report.result.added, report.result.changed, report.result.removed) == (0, 0, 0)
+    assert table_rows(engine, "stop_periods") == before
+
+
+@pytest.mark.parametrize("fault", ["drop", "truncated", "invalid_json", "http_503"])
+def test_fault_during_download_leaves_stored_stops_untouched(env, fault):
+    engine, sim, config, client = env
+    config = make_config(config.database.url, config.api.base_url, stops=StopsConfig(max_removed_share=1.0))
+    ids = [sim.add_stop(f"+3361234560{i}") for i in range(5)]
+    sync(engine, config, client, sim)
+    before = table_rows(engine, "stop_periods")
+    sim.remove_stop(ids[0])
+    sim.add_stop("+33699999999")
+    params = {"after_bytes": 40} if fault == "drop" else {}
+    sim.faults.inject("stop-sms/list", fault, count=None, **params)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "failed"
+    assert TEST_KEY not in (report.error or "")
+    assert table_rows(engine, "stop_periods") == before
+    sim.faults.clear()
+    assert sync(engine, config, client, sim).outcome == "success"
+    assert "+33699999999" in open_numbers(engine)
+
+
+def test_empty_list_is_refused_unless_forced(env):
+    engine, sim, config, client = env
+    ids = [sim.add_stop(f"+3361234560{i}") for i in range(3)]
+    sync(engine, config, client, sim)
+    for stop_id in ids:
+        sim.remove_stop(stop_id)
+
+    refused = sync(engine, config, client, sim)
+    assert refused.outcome == "refused"
+    assert "empty stop list" in refused.error
+    assert len(open_numbers(engine)) == 3
+
+    forced = sync(engine, config, client, sim, force=True)
+    assert forced.outcome == "success" and forced.result.removed == 3
+    assert open_numbers(engine) == []
+
+
+def test_list_shrinking_beyond_the_configured_share_is_refused(env):
+    engine, sim, config, client = env
+    ids = [sim.add_stop(f"+336123456{i:02d}") for i in range(10)]
+    sync(engine, config, client, sim)
+    for stop_id in ids[:4]:
+        sim.remove_stop(stop_id)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "refused"
+    assert "4 of 10" in report.error
+    assert len(open_numbers(engine)) == 10
+
+
+KILL_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from datetime import datetime, timezone
+    from etl.config import Secret
+    from etl.db.engine import make_engine
+    from etl.api.client import SmsPartnerClient
+    from etl.runner import run_job
+    from tests.jobs.helpers import make_config
+    db_url, base_url = sys.argv[1], sys.argv[2]
+    config = make_config(db_url, base_url)
+    client = SmsPartnerClient(base_url, Secret(sys.argv[3]), read_timeout=60, max_attempts=1)
+    run_job("stops", config=config, client=client, engine=make_engine(db_url))
+    """
+)
+
+
+def test_sync_killed_midway_leaves_state_untouched_and_next_run_completes(env):
+    engine, sim, config, client = env
+    for i in range(5):
+        sim.add_stop(f"+3361234560{i}")
+    sync(engine, config, client, sim)
+    before = table_rows(engine, "stop_periods")
+    sim.generate_stops(20_000)
+    sim.faults.inject("stop-sms/list", "delay", count=1, seconds=30)
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, config.database.url, config.api.base_url, TEST_KEY],
+        cwd=os.getcwd(),
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                running = conn.execute(text("SELECT COUNT(*) FROM sync_runs WHERE outcome = 'running'")).scalar()
+                conn.rollback()
+            if running and sim.calls_to("stop-sms/list"):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the child never started its sync")
+        time.sleep(0.3)
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+
+    assert table_rows(engine, "stop_periods") == before
+    sim.faults.clear()
+    report = sync(engine, config, client, sim)
+    assert report.outcome == "success" and report.result.added == 20_000
+    with engine.connect() as conn:
+        outcomes = conn.execute(text("SELECT outcome FROM sync_runs ORDER BY id")).scalars().all()
+    assert outcomes == ["success", "abandoned", "success"]
