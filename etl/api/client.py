@@ -113,15 +113,12 @@ def _install_urllib3_redaction() -> None:
         target.addFilter(_RedactApiKey())
 
 
-class _ChainedReader(io.RawIOBase):
+class _ChainedReader:
     """``head`` bytes then the rest of a urllib3 response, as a file for ijson."""
 
     def __init__(self, head: bytes, raw: Any) -> None:
         self._head = head
         self._raw = raw
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         if self._head:
@@ -356,11 +353,13 @@ class SmsPartnerClient:
         error: ApiError | None = None
         try:
             for prefix, event, value in ijson.parse(io.BytesIO(head), use_float=False):
+                if found_list:
+                    if event != "start_array":
+                        error = PayloadError(f"expected a list, got {event}", endpoint=endpoint, field=list_key)
+                    break
                 if prefix == "" and event == "map_key":
                     key = value
-                    if key == list_key:
-                        found_list = True
-                        break
+                    found_list = key == list_key
                 elif prefix == key and event in ("string", "number", "boolean", "null"):
                     scalars[key] = value
                 elif event == "start_array" and prefix == "":
@@ -373,8 +372,10 @@ class SmsPartnerClient:
             error = TransientApiError(f"HTTP {response.status_code} body is {kind}", endpoint=endpoint)
         if error is not None:
             raise error from None
-        if not found_list and not scalars:
-            raise PayloadError("no envelope before the list", endpoint=endpoint, field=list_key)
+        if not found_list:
+            # Envelope keys are a few bytes; a list that does not start in the first 64 KiB is not
+            # the documented shape, and streaming "nothing" would look like an empty list.
+            raise PayloadError(f"no list in the first {len(head)} bytes", endpoint=endpoint, field=list_key)
         if "success" not in scalars and "code" not in scalars:
             # Keys in another order than documented: trust the list, the items are validated one by one.
             return scalars
@@ -401,7 +402,7 @@ class SmsPartnerClient:
         count = 0
         error: ApiError | None = None
         try:
-            reader = io.BufferedReader(_ChainedReader(head, response.raw), buffer_size=HEAD_BYTES)
+            reader = _ChainedReader(head, response.raw)
             for item in ijson.items(reader, f"{list_key}.item", use_float=False):
                 yield parse_item(item, endpoint)
                 count += 1

@@ -590,10 +590,21 @@ def parse_bulk_status(payload: Mapping[str, Any], endpoint: str = "bulk-status")
 def parse_status_page(
     payload: Mapping[str, Any], endpoint: str = "bulk-status-by-tag"
 ) -> tuple[int | None, int | None, list[StatusItem]]:
-    """One page of ``/bulk-status-by-tag``: ``(currentPage, total, items)`` (quirk 23)."""
+    """One page of ``/bulk-status-by-tag``: ``(currentPage, total, items)`` (quirk 23).
+
+    ``total`` is returned as given: it may count items or pages (undocumented).
+    """
     current = _opt_int(payload.get("currentPage"), endpoint, "currentPage")
     total = _opt_int(payload.get("total"), endpoint, "total")
-    return current, total, parse_bulk_status(payload, endpoint)
+    top = _first(payload, ("message_id", "messageId"))
+    # Items "as in 3.6" carry no message id and neither does the page (DOC-st4): then
+    # message_id is "" (the pair is (tag, phone)); the simulator's tag_items_message_id adds one.
+    default = "" if top is None else _id_str(top, endpoint, "message_id")
+    items = _list(payload, ("StatutResponse_List",), endpoint)
+    return current, total, [
+        StatusItem(**_status_fields(_mapping(i, endpoint, "StatutResponse_List[]"), endpoint, default))
+        for i in items
+    ]
 
 
 _MONTHS = {

@@ -269,7 +269,7 @@ def test_bulk_status_rejects(payload: dict[str, Any], field: str) -> None:
     assert info.value.field == field
 
 
-def test_status_page_reads_current_page_and_total() -> None:
+def test_status_page_reads_current_page_and_total_and_keeps_missing_ids_empty() -> None:
     payload = loads(BULK)
     payload.update(currentPage=2, total="1200")
     current, total, items = parse.parse_status_page(payload)
@@ -518,3 +518,10 @@ def test_records_are_frozen() -> None:
     stop = Stop(1, "x", None, None)
     with pytest.raises(AttributeError):
         stop.stop_id = 2  # type: ignore[misc]
+
+
+def test_status_page_items_without_any_message_id_get_an_empty_one() -> None:
+    payload = {"success": True, "code": 200, "currentPage": 1, "total": 1,
+               "StatutResponse_List": [{"phoneNumber": "+33612345678", "status": "Waiting", "stopSMS": False}]}
+    _, _, items = parse.parse_status_page(payload)
+    assert items[0].message_id == "" and items[0].status == "Waiting"
