@@ -338,18 +338,24 @@ def stop_list(sim: Simulator, p: Params, method: str) -> dict[str, Any]:
     paris = zone.key == "Europe/Paris"
     id_q = '"' if ident(q, 1, "int") == "1" else ""
 
-    def when(created: datetime) -> str:
+    def when(created: str) -> str:
         if paris:
-            return str(created)  # naive Paris local "Y-m-d H:i:s" (microsecond is 0)
-        return created.replace(tzinfo=PARIS).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+            return created  # naive Paris local "Y-m-d H:i:s" (quirk 5, our documented choice)
+        local = datetime.strptime(created, "%Y-%m-%d %H:%M:%S").replace(tzinfo=PARIS)
+        return local.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
 
-    def js(row: tuple[int, str, datetime]) -> str:
-        return f'{{"id": {id_q}{row[0]}{id_q}, "phoneNumber": "{row[1]}", "createdAt": "{when(row[2])}"}}'
+    fast = '{"id": %s%%d%s, "phoneNumber": "%%s", "createdAt": "%%s"}' % (id_q, id_q)
 
-    def xm(row: tuple[int, str, datetime]) -> str:
+    def js(row: tuple[int, str, str]) -> str:
+        return fast % (row[0], row[1], when(row[2]))
+
+    if paris:
+        js = fast.__mod__  # noqa: F811 - the hot path for 1,000,000 entries
+
+    def xm(row: tuple[int, str, str]) -> str:
         return f"<entry>{row[0]}</entry><entry><![CDATA[{row[1]}]]></entry><entry><![CDATA[{when(row[2])}]]></entry>"
 
-    stream = Stream(snap.iter_naive(), js, xm, q.stream_chunk_entries)
+    stream = Stream(snap.iter_text(), js, xm, q.stream_chunk_entries)
     return {"success": True, "code": 200, "nbData": len(snap), "data": stream}
 
 

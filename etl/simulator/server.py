@@ -307,7 +307,7 @@ class SimulatorServer:
 
     def start(self) -> SimulatorServer:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._httpd.serve_forever, name="sms-simulator", daemon=True)
+            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="sms-simulator", daemon=True)
             self._thread.start()
         return self
 

@@ -9,6 +9,7 @@ explicit additions are stored.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,12 @@ from .clock import PARIS
 _SPACE = 200_000_000  # +336xxxxxxxx and +337xxxxxxxx
 _MULT = 19_260_817  # odd, not a multiple of 5: invertible modulo 2**9 * 5**8
 _INV = pow(_MULT, -1, _SPACE)
+
+
+@functools.cache
+def _times_of_day() -> list[str]:
+    """"HH:MM:SS" for each second of a day (86,400 short strings, built once, ~6 MB)."""
+    return [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,37 @@ class StopsSnapshot:
                 if i in deleted:
                     continue
                 yield b.base_id + i, b.phone(i), b.created_naive(i)
+
+    def iter_text(self) -> Iterator[tuple[int, str, str]]:
+        """Like ``iter_naive`` with createdAt already as "Y-m-d H:i:s" (Paris local): the fast path
+        for serving 1,000,000 entries (incremental arithmetic, one date string per day)."""
+        extra = [(sid, p, str(c.astimezone(PARIS).replace(tzinfo=None))) for sid, p, c in self.extra]
+        if not extra:
+            return self._iter_block_text()
+        return heapq.merge(self._iter_block_text(), iter(extra), key=lambda row: row[0])
+
+    def _iter_block_text(self) -> Iterator[tuple[int, str, str]]:
+        b = self.block
+        if b is None:
+            return
+        deleted, step, base_id = self.deleted, b.step_seconds, b.base_id
+        first = b.first_created
+        first_day = datetime(first.year, first.month, first.day)
+        first_sod = (first - first_day).seconds
+        x = b.offset()
+        day_cache: dict[int, str] = {}
+        tod = _times_of_day()
+        for i in range(b.n):
+            if i not in deleted:
+                day, sod = divmod(first_sod + int(i * step), 86400)
+                dstr = day_cache.get(day)
+                if dstr is None:
+                    day_cache.clear()
+                    dstr = day_cache[day] = str((first_day + timedelta(days=day)).date())
+                yield base_id + i, "+33%d" % (600_000_000 + x), dstr + " " + tod[sod]
+            x += _MULT
+            if x >= _SPACE:
+                x -= _SPACE
 
     def _iter_extra(self) -> Iterator[tuple[int, str, datetime]]:
         for sid, phone, created in self.extra:
