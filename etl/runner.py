@@ -1,4 +1,21 @@
-"""Run one job once: run-log row, the job, outcome. Shared by `sync --once` and the daemon."""
+"""Run one job once: lock, run-log row, the job, outcome. Shared by `sync --once` and the daemon.
+
+Order of a run, and why:
+
+1. take the job's lock (`etl.locking.job_lock`) — if another instance holds it the run is
+   *skipped*: one log line and the ``runs_skipped`` metric, no ``sync_runs`` row (the run log
+   records work done; with two instances a row per skipped cycle would double it and hide the
+   real runs). ``sync --once`` exits 75 (EX_TEMPFAIL) for it.
+2. optionally (the daemon, ``fresh_within``): skip when another instance finished a successful run
+   of this job moments ago, so that two instances on one schedule do each cycle once, not twice;
+3. open the ``running`` row, then mark other ``running`` rows of this job *abandoned* (safe only
+   because we hold the lock);
+4. run the job with ``should_stop`` = the caller's stop flag *or* "the lock was lost";
+5. record the outcome; the lock is released on every path (``with``).
+
+Database outages while locking or opening the row are a failed run (logged in one line, counted),
+never an exception: the daemon must outlive them.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +24,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from etl import runlog
 from etl.config import Config
 from etl.db.engine import writer
-from etl.errors import EtlError, SyncRefused
+from etl.errors import EtlError, LockHeld, SyncRefused
 from etl.jobs import get_job
 from etl.jobs.base import JobContext, RunResult
+from etl.locking import job_lock
+
+if TYPE_CHECKING:
+    from etl.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +51,15 @@ def utcnow() -> datetime:
 class RunReport:
     job: str
     run_id: int | None
+    #: success (or what the job said), failed, refused, skipped
     outcome: str
     result: RunResult | None
     seconds: float
     error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome not in ("failed", "refused")
 
 
 def run_job(
@@ -43,51 +71,117 @@ def run_job(
     now: Callable[[], datetime] = utcnow,
     force: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
+    owner: str | None = None,
+    metrics: Metrics | None = None,
+    fresh_within: float | None = None,
+    wall_clock: Callable[[], datetime] = utcnow,
 ) -> RunReport:
-    """Run job ``name`` once and record it in `sync_runs`. Never raises for a job failure.
+    """Run job ``name`` once under its lock and record it in `sync_runs`. Never raises for a job failure.
 
-    Expected failures (`EtlError`) are logged as one line; anything else with its traceback.
-    The API key is removed from every text written to the log table.
+    ``now`` is the job's clock (tests pass a simulated one); leases and freshness use ``wall_clock``,
+    which is shared by every instance. Expected failures (`EtlError`) are logged as one line;
+    anything else with its traceback. The API key is removed from every text written to the log table.
     """
     job = get_job(name)
     started = time.monotonic()
+    secret = _api_key_text(client)
+    try:
+        with job_lock(engine, name, owner=owner, lease_seconds=config.daemon.lease, now=wall_clock) as lock:
+            if fresh_within and _recently_done(engine, name, fresh_within, wall_clock()):
+                log.info("job %s skipped: another instance finished it less than %.0fs ago", name, fresh_within,
+                         extra={"job": name, "outcome": "skipped", "reason": "fresh"})
+                return _skipped(name, "fresh", started, metrics)
+            report = _run_locked(
+                name, job, config=config, client=client, engine=engine, now=now, force=force,
+                should_stop=lambda: should_stop() or lock.lost, secret=secret, started=started,
+            )
+    except LockHeld as exc:
+        log.info("job %s skipped: %s", name, exc, extra={"job": name, "outcome": "skipped", "reason": "locked"})
+        return _skipped(name, "locked", started, metrics)
+    except SQLAlchemyError as exc:
+        detail = runlog.redact(f"database error before or after the run: {type(exc).__name__}: {exc}", secret)
+        detail = detail.splitlines()[0] if detail else detail
+        log.error("job %s failed: %s", name, detail, extra={"job": name, "outcome": "failed"})
+        report = RunReport(name, None, "failed", None, time.monotonic() - started, detail)
+    if metrics is not None:
+        metrics.record_run(report)
+    return report
+
+
+def _skipped(name: str, reason: str, started: float, metrics: Metrics | None) -> RunReport:
+    if metrics is not None:
+        metrics.record_skip(name, reason)
+    return RunReport(name, None, "skipped", None, time.monotonic() - started, reason)
+
+
+def _recently_done(engine: Engine, name: str, within: float, at: datetime) -> bool:
+    from etl.metrics import last_successes
+
+    last = last_successes(engine, [name])[name]
+    return last is not None and (at - last).total_seconds() < within
+
+
+def _run_locked(
+    name: str,
+    job: Callable[[JobContext], RunResult],
+    *,
+    config: Config,
+    client: object,
+    engine: Engine,
+    now: Callable[[], datetime],
+    force: bool,
+    should_stop: Callable[[], bool],
+    secret: str,
+    started: float,
+) -> RunReport:
     run_id = runlog.open_run(engine, name, now())
-    runlog.sweep_abandoned(engine, name, run_id, now())
+    abandoned = runlog.sweep_abandoned(engine, name, run_id, now())
+    if abandoned:
+        log.warning("job %s: marked %d earlier run(s) abandoned (their process died)", name, abandoned)
     ctx = JobContext(
         config=config, client=client, engine=writer(engine), now=now, run_id=run_id, force=force, should_stop=should_stop  # type: ignore[arg-type]
     )
-    secret = _api_key_text(client)
+    fields = {"job": name, "run_id": run_id}
     try:
         result = job(ctx)
     except SyncRefused as exc:
         detail = runlog.redact(str(exc), secret)
         runlog.fail_run(engine, run_id, "refused", detail, now())
-        log.error("job %s run %d refused: %s", name, run_id, detail)
+        log.error("job %s run %d refused: %s", name, run_id, detail, extra={**fields, "outcome": "refused"})
         return RunReport(name, run_id, "refused", None, time.monotonic() - started, detail)
     except EtlError as exc:
         detail = runlog.redact(f"{type(exc).__name__}: {exc}", secret)
         runlog.fail_run(engine, run_id, "failed", detail, now())
-        log.error("job %s run %d failed: %s", name, run_id, detail)
+        log.error("job %s run %d failed: %s", name, run_id, detail, extra={**fields, "outcome": "failed"})
         return RunReport(name, run_id, "failed", None, time.monotonic() - started, detail)
     except Exception as exc:  # noqa: BLE001 - the runner is one of the two places allowed to
         detail = runlog.redact(f"{type(exc).__name__}: {exc}", secret)
-        runlog.fail_run(engine, run_id, "failed", detail, now())
-        log.exception("job %s run %d crashed: %s", name, run_id, detail)
+        try:
+            runlog.fail_run(engine, run_id, "failed", detail, now())
+        except SQLAlchemyError:
+            pass  # the database is gone; the next run marks this one abandoned
+        log.exception("job %s run %d crashed: %s", name, run_id, detail, extra={**fields, "outcome": "failed"})
         return RunReport(name, run_id, "failed", None, time.monotonic() - started, detail)
     if not runlog.is_finished(engine, run_id):
         # A job with nothing to commit may leave the row to us.
-        with engine.begin() as conn:
+        with writer(engine).begin() as conn:
             runlog.finish_run(conn, run_id, result, now())
     seconds = time.monotonic() - started
     log.info(
         "job %s run %d %s: added=%d changed=%d removed=%d in %.2fs%s",
         name, run_id, result.outcome, result.added, result.changed, result.removed, seconds,
         "".join(f" {k}={v}" for k, v in result.figures.items()),
+        extra={
+            **fields, "outcome": result.outcome, "seconds": round(seconds, 3), "added": result.added,
+            "changed": result.changed, "removed": result.removed, "figures": dict(result.figures),
+        },
     )
     return RunReport(name, run_id, result.outcome, result, seconds)
 
 
 def _api_key_text(client: object) -> str:
-    key = getattr(client, "api_key", None)
-    reveal = getattr(key, "reveal", None)
-    return reveal() if callable(reveal) else ""
+    for attr in ("api_key", "_key"):
+        reveal = getattr(getattr(client, attr, None), "reveal", None)
+        if callable(reveal):
+            return str(reveal())
+    return ""

@@ -1,0 +1,289 @@
+"""One lock per job in the database, so two instances never run the same job at once.
+
+``with job_lock(engine, "stops", owner=..., lease_seconds=900) as lock:`` takes the lock or raises
+`LockHeld` at once (it never waits: the next scheduled run will try again). Per backend:
+
+PostgreSQL
+    ``pg_try_advisory_lock(key)`` on a dedicated connection kept for the whole run; ``key`` is a
+    signed 64-bit number derived from the job name with SHA-256, so it is stable across versions
+    and hosts. Advisory locks are scoped to the database, and belong to the session: when the
+    process dies the server closes the session and the lock is gone at once.
+MariaDB / MySQL
+    ``GET_LOCK(name, 0)`` on a dedicated connection. Those names are server-wide, so the name
+    carries the database name (two databases on one server do not block each other); names over
+    64 characters are hashed. Like PostgreSQL's, the lock dies with the session.
+SQLite
+    No session locks across processes, so a lease row in ``job_leases`` with an expiry: taken when
+    absent or expired (in one ``BEGIN IMMEDIATE`` transaction, so two takers cannot both win),
+    renewed by a heartbeat thread every third of the lease while the run goes on, deleted on
+    exit. A holder killed with SIGKILL blocks the job for at most ``lease_seconds``.
+
+The heartbeat also checks the PostgreSQL/MariaDB connection; if the lock is lost (the lease was
+taken over after a stall, the lock connection dropped) ``lock.lost`` becomes true and the runner
+asks the job to stop at its next batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import Connection, Engine, delete, insert, select, text, update
+
+from etl.db.schema import job_leases
+from etl.errors import LockHeld
+
+log = logging.getLogger(__name__)
+
+#: Namespace mixed into every lock key, so our keys do not collide with another application's.
+KEY_NAMESPACE = "smspartner-etl:job:"
+#: MariaDB's limit on a GET_LOCK name.
+MYSQL_LOCK_NAME_MAX = 64
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def default_owner() -> str:
+    """``host:pid:random``: unique per process and readable in ``job_leases``."""
+    return f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def advisory_key(job: str) -> int:
+    """PostgreSQL advisory lock key for ``job``: the first 8 bytes of SHA-256, as a signed bigint."""
+    digest = hashlib.sha256((KEY_NAMESPACE + job).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def mysql_lock_name(database: str, job: str) -> str:
+    """MariaDB lock name for ``job`` in ``database`` (GET_LOCK names are server-wide, ≤ 64 chars)."""
+    name = f"{database}.{KEY_NAMESPACE}{job}"
+    if len(name) <= MYSQL_LOCK_NAME_MAX:
+        return name
+    return "smspartner-etl:" + hashlib.sha256(name.encode()).hexdigest()[:48]
+
+
+class JobLock:
+    """A held lock. ``lost`` turns true if the heartbeat finds it gone."""
+
+    def __init__(self, job: str, owner: str, backend: str) -> None:
+        self.job = job
+        self.owner = owner
+        self.backend = backend
+        self._lost = threading.Event()
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+    def _mark_lost(self, why: str) -> None:
+        if not self._lost.is_set():
+            log.error("job %s: lock lost (%s); asking the run to stop", self.job, why)
+            self._lost.set()
+
+    def __repr__(self) -> str:
+        return f"JobLock(job={self.job!r}, owner={self.owner!r}, backend={self.backend!r})"
+
+
+@contextmanager
+def job_lock(
+    engine: Engine,
+    job: str,
+    *,
+    owner: str | None = None,
+    lease_seconds: float = 900.0,
+    now: Callable[[], datetime] = utcnow,
+    heartbeat_seconds: float | None = None,
+) -> Iterator[JobLock]:
+    """Hold ``job``'s lock for the ``with`` block; `LockHeld` if another holder has it.
+
+    ``now`` is the wall clock for lease expiry (tests pass a fake one). ``heartbeat_seconds``
+    defaults to a third of the lease.
+    """
+    backend = engine.dialect.name
+    owner = owner or default_owner()
+    beat = heartbeat_seconds if heartbeat_seconds is not None else max(lease_seconds / 3.0, 0.5)
+    if backend == "sqlite":
+        cm = _lease_lock(engine, job, owner, lease_seconds, now, beat)
+    elif backend == "postgresql":
+        cm = _session_lock(engine, job, owner, beat, _pg_acquire, _pg_release)
+    elif backend in ("mysql", "mariadb"):
+        cm = _session_lock(engine, job, owner, beat, _mysql_acquire, _mysql_release)
+    else:  # pragma: no cover - make_engine refuses other backends
+        raise NotImplementedError(f"no job lock for backend {backend!r}")
+    with cm as lock:
+        yield lock
+
+
+# --- PostgreSQL and MariaDB: a session lock on a dedicated connection -----------------------------
+
+
+def _pg_acquire(conn: Connection, job: str) -> bool:
+    return bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": advisory_key(job)}).scalar())
+
+
+def _pg_release(conn: Connection, job: str) -> None:
+    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(job)})
+
+
+def _mysql_acquire(conn: Connection, job: str) -> bool:
+    name = mysql_lock_name(conn.engine.url.database or "", job)
+    # 1: taken; 0: held by another session; NULL: an error (treated as not taken).
+    return conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": name}).scalar() == 1
+
+
+def _mysql_release(conn: Connection, job: str) -> None:
+    conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": mysql_lock_name(conn.engine.url.database or "", job)})
+
+
+@contextmanager
+def _session_lock(
+    engine: Engine,
+    job: str,
+    owner: str,
+    beat: float,
+    acquire: Callable[[Connection, str], bool],
+    release: Callable[[Connection, str], None],
+) -> Iterator[JobLock]:
+    # AUTOCOMMIT: the lock belongs to the session, and the connection must not sit "idle in
+    # transaction" for the length of a run (it would hold back VACUUM on PostgreSQL).
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        if not acquire(conn, job):
+            raise LockHeld(f"job {job}: another instance holds its lock")
+    except BaseException:
+        conn.close()
+        raise
+    lock = JobLock(job, owner, engine.dialect.name)
+    conn_guard = threading.Lock()
+
+    def check() -> None:
+        with conn_guard:
+            conn.execute(text("SELECT 1"))
+
+    stop = threading.Event()
+    thread = _start_heartbeat(lock, beat, check, stop)
+    try:
+        yield lock
+    finally:
+        stop.set()
+        thread.join()
+        try:
+            with conn_guard:
+                release(conn, job)
+        except Exception as exc:  # noqa: BLE001 - the session is gone, and the lock with it
+            log.warning("job %s: could not release the lock cleanly (%s); the session is closed anyway", job, type(exc).__name__)
+        finally:
+            conn.close()
+
+
+# --- SQLite: a lease row -------------------------------------------------------------------------
+
+
+def _lease_begin(engine: Engine) -> Engine:
+    # BEGIN IMMEDIATE (see etl.db.engine): the read-then-write below is atomic between processes.
+    return engine.execution_options(sqlite_immediate=True)
+
+
+def take_lease(engine: Engine, job: str, owner: str, lease_seconds: float, at: datetime) -> None:
+    """Take the lease if absent, expired or already ours; `LockHeld` otherwise."""
+    expires = at + timedelta(seconds=lease_seconds)
+    with _lease_begin(engine).begin() as conn:
+        row = conn.execute(
+            select(job_leases.c.owner, job_leases.c.expires_at).where(job_leases.c.job == job)
+        ).first()
+        if row is None:
+            conn.execute(insert(job_leases).values(job=job, owner=owner, acquired_at=at, expires_at=expires))
+            return
+        if row.owner != owner and row.expires_at > at:
+            raise LockHeld(f"job {job}: leased by {row.owner} until {row.expires_at.isoformat(timespec='seconds')}")
+        if row.owner != owner:
+            log.warning("job %s: taking over the lease of %s, expired at %s", job, row.owner, row.expires_at.isoformat())
+        conn.execute(
+            update(job_leases)
+            .where(job_leases.c.job == job)
+            .values(owner=owner, acquired_at=at, expires_at=expires)
+        )
+
+
+def renew_lease(engine: Engine, job: str, owner: str, lease_seconds: float, at: datetime) -> bool:
+    """Push the expiry forward; False when the lease is no longer ours."""
+    with _lease_begin(engine).begin() as conn:
+        result = conn.execute(
+            update(job_leases)
+            .where(job_leases.c.job == job, job_leases.c.owner == owner)
+            .values(expires_at=at + timedelta(seconds=lease_seconds))
+        )
+        return bool(result.rowcount)
+
+
+def release_lease(engine: Engine, job: str, owner: str) -> None:
+    with _lease_begin(engine).begin() as conn:
+        conn.execute(delete(job_leases).where(job_leases.c.job == job, job_leases.c.owner == owner))
+
+
+def release_all_leases(engine: Engine, owner: str) -> int:
+    """Drop every lease ``owner`` holds (the daemon's last act when a run would not stop in time)."""
+    with _lease_begin(engine).begin() as conn:
+        return int(conn.execute(delete(job_leases).where(job_leases.c.owner == owner)).rowcount or 0)
+
+
+@contextmanager
+def _lease_lock(
+    engine: Engine, job: str, owner: str, lease_seconds: float, now: Callable[[], datetime], beat: float
+) -> Iterator[JobLock]:
+    take_lease(engine, job, owner, lease_seconds, now())
+    lock = JobLock(job, owner, "sqlite")
+
+    valid_until = [now() + timedelta(seconds=lease_seconds)]
+
+    def renew() -> None:
+        at = now()
+        try:
+            still_ours = renew_lease(engine, job, owner, lease_seconds, at)
+        except Exception as exc:  # noqa: BLE001 - e.g. "database is locked" for longer than the busy timeout
+            if at >= valid_until[0]:
+                raise
+            log.warning("job %s: could not renew the lease (%s); retrying", job, type(exc).__name__)
+            return
+        if not still_ours:
+            lock._mark_lost("the lease was taken over")
+        valid_until[0] = at + timedelta(seconds=lease_seconds)
+
+    stop = threading.Event()
+    thread = _start_heartbeat(lock, beat, renew, stop)
+    try:
+        yield lock
+    finally:
+        stop.set()
+        thread.join()
+        try:
+            release_lease(engine, job, owner)
+        except Exception as exc:  # noqa: BLE001 - the lease then simply expires
+            log.warning("job %s: could not release the lease (%s); it expires on its own", job, type(exc).__name__)
+
+
+# --- heartbeat -----------------------------------------------------------------------------------
+
+
+def _start_heartbeat(lock: JobLock, every: float, beat: Callable[[], None], stop: threading.Event) -> threading.Thread:
+    def loop() -> None:
+        while not stop.wait(every):
+            try:
+                beat()
+            except Exception as exc:  # noqa: BLE001 - a DB outage: the lock may be gone
+                lock._mark_lost(f"heartbeat failed: {type(exc).__name__}")
+            if lock.lost:
+                return
+
+    thread = threading.Thread(target=loop, name=f"lock-heartbeat-{lock.job}", daemon=True)
+    thread.start()
+    return thread

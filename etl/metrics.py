@@ -1,0 +1,171 @@
+"""Prometheus metrics of one process, and the figures read from the database at scrape time.
+
+Counters live in a `CollectorRegistry` of their own (not prometheus_client's global one), so tests
+and two daemons in one interpreter never clash. Two sources:
+
+- this process's events: runs by outcome, failures, skipped runs, rows written, run duration, and
+  every API attempt through the client's ``observer`` callback (endpoint, outcome);
+- the database, read at each scrape by `DatabaseCollector` with count queries: last success per job
+  (from ``sync_runs``, so it counts runs done by *any* instance), the open stop-list size and the
+  messages still waiting for a final status. A missing table (a job not shipped yet, a database not
+  migrated) just leaves its gauge out; a database outage sets ``smspartner_etl_database_up 0``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from etl.db.schema import sync_runs
+
+log = logging.getLogger(__name__)
+
+PREFIX = "smspartner_etl"
+
+#: Gauges read from the database: (name, help, SQL). Each is skipped when its query fails
+#: (table or column absent). The pending-messages query follows the statuses job's schema;
+#: until that job lands its table is missing and the gauge is simply not exported.
+DB_GAUGES: tuple[tuple[str, str, str], ...] = (
+    (
+        f"{PREFIX}_stop_list_size",
+        "Numbers currently on the STOP list (open stop periods).",
+        "SELECT COUNT(*) FROM stop_periods WHERE removed_at IS NULL",
+    ),
+    (
+        f"{PREFIX}_pending_messages",
+        "Message recipients still waiting for a final delivery status.",
+        "SELECT COUNT(*) FROM message_recipients WHERE final_at IS NULL",
+    ),
+)
+
+
+class RunLike(Protocol):
+    """What `Metrics.record_run` needs of a `etl.runner.RunReport`."""
+
+    job: str
+    outcome: str
+    seconds: float
+
+    @property
+    def result(self) -> Any: ...
+
+
+class Metrics:
+    """This process's counters. ``observe_api`` is the API client's ``observer``."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.runs = Counter(f"{PREFIX}_runs", "Job runs that ended, by outcome.", ["job", "outcome"], registry=r)
+        self.failures = Counter(f"{PREFIX}_job_failures", "Job runs that failed or were refused.", ["job"], registry=r)
+        self.skipped = Counter(
+            f"{PREFIX}_runs_skipped", "Scheduled runs not done: lock held elsewhere, or fresh already.", ["job", "reason"], registry=r
+        )
+        self.rows = Counter(f"{PREFIX}_rows", "Rows written by jobs, by kind of change.", ["job", "change"], registry=r)
+        self.duration = Histogram(
+            f"{PREFIX}_run_duration_seconds",
+            "Wall time of job runs.",
+            ["job"],
+            buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
+            registry=r,
+        )
+        self.api_calls = Counter(
+            f"{PREFIX}_api_calls", "API attempts by endpoint and outcome (ok, retry, or the error class).", ["endpoint", "outcome"], registry=r
+        )
+        self.api_retries = Counter(f"{PREFIX}_api_retries", "API attempts that failed and were retried.", ["endpoint"], registry=r)
+        self.last_run_end = Gauge(
+            f"{PREFIX}_last_run_timestamp_seconds", "When this process last finished a run of the job.", ["job", "outcome"], registry=r
+        )
+
+    def observe_api(self, endpoint: str, outcome: str, attempt: int) -> None:
+        self.api_calls.labels(endpoint=endpoint, outcome=outcome).inc()
+        if outcome == "retry":
+            self.api_retries.labels(endpoint=endpoint).inc()
+
+    def record_run(self, report: RunLike) -> None:
+        self.runs.labels(job=report.job, outcome=report.outcome).inc()
+        self.duration.labels(job=report.job).observe(report.seconds)
+        self.last_run_end.labels(job=report.job, outcome=report.outcome).set_to_current_time()
+        if report.outcome in ("failed", "refused"):
+            self.failures.labels(job=report.job).inc()
+        result = report.result
+        if result is not None:
+            for change in ("added", "changed", "removed"):
+                self.rows.labels(job=report.job, change=change).inc(getattr(result, change, 0))
+
+    def record_skip(self, job: str, reason: str) -> None:
+        self.skipped.labels(job=job, reason=reason).inc()
+
+    def watch_database(self, engine: Engine, jobs: Sequence[str]) -> None:
+        """Export the database figures at every scrape."""
+        self.registry.register(DatabaseCollector(engine, jobs))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def last_successes(engine: Engine, jobs: Iterable[str]) -> dict[str, datetime | None]:
+    """When each job last *finished* a successful run, by any instance (None: never)."""
+    names = list(jobs)
+    found: dict[str, datetime | None] = {name: None for name in names}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(sync_runs.c.job, func.max(sync_runs.c.finished_at))
+            .where(sync_runs.c.outcome == "success", sync_runs.c.job.in_(names))
+            .group_by(sync_runs.c.job)
+        ).all()
+        conn.rollback()
+    for job, finished in rows:
+        if finished is not None:
+            found[job] = finished  # func.max keeps the column's UtcDateTime: aware UTC
+    return found
+
+
+class DatabaseCollector(Collector):
+    """Gauges computed from the database at scrape time."""
+
+    def __init__(self, engine: Engine, jobs: Sequence[str]) -> None:
+        self.engine = engine
+        self.jobs = list(jobs)
+
+    def describe(self) -> list[Metric]:
+        return []  # unchecked collector: its families vary with the schema present
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(f"{PREFIX}_database_up", "1 when the last scrape could read the database.")
+        try:
+            successes = last_successes(self.engine, self.jobs)
+        except SQLAlchemyError as exc:
+            log.warning("metrics: database not readable: %s", type(exc).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        last = GaugeMetricFamily(
+            f"{PREFIX}_last_success_timestamp_seconds",
+            "Unix time the job last finished successfully, by any instance (from sync_runs).",
+            labels=["job"],
+        )
+        for job, when in successes.items():
+            if when is not None:
+                last.add_metric([job], when.timestamp())
+        yield last
+        for name, help_text, sql in DB_GAUGES:
+            try:
+                with self.engine.connect() as conn:
+                    value = conn.execute(text(sql)).scalar()
+                    conn.rollback()
+            except SQLAlchemyError:
+                continue
+            gauge = GaugeMetricFamily(name, help_text)
+            gauge.add_metric([], float(value or 0))
+            yield gauge
