@@ -46,7 +46,7 @@ class GeneratedBlock:
     def index_of(self, phone: str) -> int | None:
         if len(phone) != 12 or not phone.startswith(("+336", "+337")) or not phone[1:].isdigit():
             return None
-        x = (int(phone[4]) - 6) * 100_000_000 + int(phone[5:])
+        x = (int(phone[3]) - 6) * 100_000_000 + int(phone[4:])
         i = ((x - self.offset()) * _INV) % _SPACE
         return i if i < self.n else None
 
