@@ -40,10 +40,12 @@ class MariaDBServer(ThrowawayServer):
     kind = "mariadb"
     _stop_signal = signal.SIGTERM  # clean shutdown; open client connections are killed
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        """``durable=True`` keeps the server's default flushing (for benchmarks whose figures should mean something)."""
         super().__init__()
         self.server_bin = ""
         self.install_bin = ""
+        self.durable = durable
 
     # --- URLs and databases -------------------------------------------------------------------------------------
     @property
@@ -137,15 +139,13 @@ class MariaDBServer(ThrowawayServer):
             *self._user_args(),
             "--skip-name-resolve",
             "--skip-log-bin",
-            "--innodb-flush-log-at-trx-commit=0",
-            "--innodb-doublewrite=0",
             "--innodb-buffer-pool-size=64M",
             "--innodb-log-file-size=64M",
-            "--sync-binlog=0",
             "--character-set-server=utf8mb4",
             "--collation-server=utf8mb4_unicode_ci",
             "--max-connections=200",
             "--log-warnings=1",
+            *([] if self.durable else ["--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0"]),
         ]
 
     def _ping(self) -> bool:

@@ -49,9 +49,11 @@ class PostgresServer(ThrowawayServer):
     kind = "pg"
     _stop_signal = signal.SIGINT  # "fast" shutdown: disconnects clients; SIGTERM ("smart") would wait for them
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        """``durable=True`` keeps fsync and friends on (for benchmarks whose figures should mean something)."""
         super().__init__()
         self.bindir: Path | None = None
+        self.durable = durable
 
     # --- URLs and databases -------------------------------------------------------------------------------------
     @property
@@ -123,13 +125,12 @@ class PostgresServer(ThrowawayServer):
             "listen_addresses": self.host,
             "port": str(self.port),
             "unix_socket_directories": str(self.base),
-            "fsync": "off",
-            "synchronous_commit": "off",
-            "full_page_writes": "off",
             "max_connections": "100",
             "log_min_messages": "warning",
             "logging_collector": "off",
         }
+        if not self.durable:
+            settings.update(fsync="off", synchronous_commit="off", full_page_writes="off")
         cmd = [str(self.bindir / "postgres"), "-D", str(self.base / "data")]
         for key, value in settings.items():
             cmd += ["-c", f"{key}={value}"]
