@@ -53,6 +53,8 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     if not logging.getLogger().handlers:
         level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if verbose < 2:
+            logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _register() -> None:

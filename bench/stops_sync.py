@@ -1,0 +1,227 @@
+"""Stop-list sync benchmark: 1,000,000 stops, first load and a 1 %-churn re-sync, vs a dlt pipeline.
+
+    python scripts/with_servers.py --postgresql -- .venv/bin/python bench/stops_sync.py [--stops N]
+
+The simulator runs in its own process (its memory is not ours); every sync, ours and the peer's,
+runs in a fresh child process whose wall time and peak RSS (``wait4``) are measured. The peer is
+what a dlt user would write: a ``@dlt.resource`` over the same endpoint, ``merge`` on ``id``, into
+the same kind of database. PostgreSQL is used when ``SMSETL_POSTGRESQL_URL`` is set.
+
+Variants, same data, one runner (sqlalchemy's examples/performance shape):
+- ``etl first``    our stop sync into an empty database;
+- ``etl resync``   after 0.5 % of the stops were removed and 0.5 % added upstream;
+- ``etl noop``     the same list again (writes nothing);
+- ``dlt first`` / ``dlt resync``  the peer on the same lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+KEY = "sim-bench-key-not-a-secret"
+
+
+# --- the simulator, in its own process ---------------------------------------------------------------------------
+
+
+def _simulator_process(conn: Any, stops: int) -> None:
+    from etl.simulator import Simulator, SimulatorServer
+
+    sim = Simulator(api_key=KEY, seed=7)
+    sim.generate_stops(stops)
+    server = SimulatorServer(sim, port=0)
+    server.start()
+    conn.send(server.base_url)
+    rng = random.Random(11)
+    while True:
+        command, arg = conn.recv()
+        if command == "stop":
+            server.stop()
+            conn.send("stopped")
+            return
+        if command == "churn":
+            current = [row[0] for row in sim.stops()]
+            removed = rng.sample(current, int(len(current) * arg / 2))
+            for stop_id in removed:
+                sim.remove_stop(stop_id)
+            added = 0
+            while added < len(removed):
+                phone = f"+3377{rng.randrange(10**7):07d}"
+                try:
+                    sim.add_stop(phone)
+                    added += 1
+                except Exception:  # noqa: BLE001 - already listed: draw another
+                    continue
+            conn.send({"removed": len(removed), "added": added})
+
+
+# --- one measured child per sync -----------------------------------------------------------------------------------
+
+
+def _measure(argv: list[str]) -> dict[str, Any]:
+    started = time.perf_counter()
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, "SMSPARTNER_API_KEY": KEY})
+    _pid, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    output = child.stdout.read().decode() if child.stdout else ""
+    if status != 0:
+        raise SystemExit(f"{' '.join(argv[2:4])} failed (status {status}):\n{output}")
+    result = json.loads(output.strip().splitlines()[-1]) if output.strip() else {}
+    result.update(seconds=seconds, rss_mb=usage.ru_maxrss / 1024)
+    return result
+
+
+def _etl_worker(db_url: str, base_url: str) -> None:
+    """Child: one stop sync through the real runner, prints its counts as JSON."""
+    from etl.api.client import SmsPartnerClient
+    from etl.config import ApiConfig, Config, DatabaseConfig, Secret, StopsConfig
+    from etl.db.engine import make_engine
+    from etl.runner import run_job
+
+    config = Config(
+        api=ApiConfig(base_url=base_url, read_timeout=120.0),
+        database=DatabaseConfig(url=db_url),
+        stops=StopsConfig(max_removed_share=0.5),
+    )
+    client = SmsPartnerClient(base_url, Secret(os.environ["SMSPARTNER_API_KEY"]), read_timeout=120.0)
+    report = run_job("stops", config=config, client=client, engine=make_engine(db_url))
+    if report.outcome != "success" or report.result is None:
+        raise SystemExit(f"sync {report.outcome}: {report.error}")
+    print(json.dumps({"added": report.result.added, "removed": report.result.removed, "changed": report.result.changed}))
+
+
+def _dlt_worker(db_url: str, base_url: str) -> None:
+    """Child: the peer. A dlt resource over the same endpoint, merge on the API id."""
+    import dlt
+    import requests
+
+    @dlt.resource(name="stops", write_disposition="merge", primary_key="id")
+    def stop_list() -> Any:
+        answer = requests.get(f"{base_url}/stop-sms/list", params={"apiKey": os.environ["SMSPARTNER_API_KEY"]}, timeout=300)
+        answer.raise_for_status()
+        yield answer.json()["data"]
+
+    if db_url.startswith("sqlite"):
+        destination = dlt.destinations.sqlalchemy(db_url)
+    else:
+        destination = dlt.destinations.postgres(db_url.replace("postgresql+psycopg://", "postgresql://"))
+    pipeline = dlt.pipeline(
+        pipeline_name=f"stops_peer_{abs(hash(db_url)) % 10**8}",
+        destination=destination,
+        dataset_name="dlt_peer",
+        pipelines_dir=str(OUT / "dlt-pipelines"),
+    )
+    info = pipeline.run(stop_list())
+    print(json.dumps({"loads": len(info.loads_ids)}))
+
+
+# --- databases -----------------------------------------------------------------------------------------------------
+
+
+def _fresh_database(kind: str, name: str) -> str:
+    if kind == "sqlite":
+        path = OUT / f"{name}.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(os.environ["SMSETL_POSTGRESQL_URL"])
+    with psycopg.connect(
+        host=url.host, port=url.port, user=url.username, dbname="postgres", autocommit=True
+    ) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _migrate(db_url: str) -> None:
+    from etl.db.migrate import upgrade
+
+    upgrade(db_url)
+
+
+# --- runner --------------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stops", type=int, default=1_000_000)
+    parser.add_argument("--churn", type=float, default=0.01)
+    parser.add_argument("--no-peer", action="store_true", help="skip the dlt pipeline")
+    parser.add_argument("--worker", choices=["etl", "dlt"])
+    parser.add_argument("--db")
+    parser.add_argument("--base-url")
+    args = parser.parse_args()
+    if args.worker == "etl":
+        return _etl_worker(args.db, args.base_url)
+    if args.worker == "dlt":
+        return _dlt_worker(args.db, args.base_url)
+
+    import logging
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    OUT.mkdir(parents=True, exist_ok=True)
+    kinds = ["sqlite"] + (["postgresql"] if os.environ.get("SMSETL_POSTGRESQL_URL") else [])
+    print(f"stops={args.stops:,} churn={args.churn:.1%} backends={','.join(kinds)} peer={'no' if args.no_peer else 'dlt'}")
+    if "postgresql" not in kinds:
+        print("(PostgreSQL skipped: run through scripts/with_servers.py --postgresql to include it)")
+
+    parent, child = mp.Pipe()
+    sim = mp.Process(target=_simulator_process, args=(child, args.stops), daemon=True)
+    sim.start()
+    base_url = parent.recv()
+    me = [sys.executable, str(Path(__file__).resolve())]
+    rows: list[tuple[str, str, dict[str, Any]]] = []
+    try:
+        dbs = {}
+        for kind in kinds:
+            dbs[kind] = (_fresh_database(kind, f"bench_stops_etl_{kind}"), _fresh_database(kind, f"bench_stops_dlt_{kind}"))
+            _migrate(dbs[kind][0])
+        for kind in kinds:
+            rows.append((kind, "etl first", _measure(me + ["--worker", "etl", "--db", dbs[kind][0], "--base-url", base_url])))
+            if not args.no_peer:
+                rows.append((kind, "dlt first", _measure(me + ["--worker", "dlt", "--db", dbs[kind][1], "--base-url", base_url])))
+        parent.send(("churn", args.churn))
+        churn = parent.recv()
+        print(f"upstream churn: {churn['removed']:,} removed, {churn['added']:,} added")
+        for kind in kinds:
+            rows.append((kind, "etl resync", _measure(me + ["--worker", "etl", "--db", dbs[kind][0], "--base-url", base_url])))
+            rows.append((kind, "etl noop", _measure(me + ["--worker", "etl", "--db", dbs[kind][0], "--base-url", base_url])))
+            if not args.no_peer:
+                rows.append((kind, "dlt resync", _measure(me + ["--worker", "dlt", "--db", dbs[kind][1], "--base-url", base_url])))
+    finally:
+        parent.send(("stop", None))
+        sim.join(10)
+
+    print()
+    print(f"{'backend':<11} {'variant':<11} {'wall s':>8} {'peak RSS MB':>12}  rows")
+    for kind, variant, r in rows:
+        counts = f"+{r.get('added', '?')} ~{r.get('changed', '?')} -{r.get('removed', '?')}" if variant.startswith("etl") else ""
+        print(f"{kind:<11} {variant:<11} {r['seconds']:>8.2f} {r['rss_mb']:>12.0f}  {counts}")
+    if not args.no_peer:
+        print()
+        for kind in kinds:
+            table = {variant: r for k, variant, r in rows if k == kind}
+            for phase in ("first", "resync"):
+                ours, peer = table[f"etl {phase}"], table[f"dlt {phase}"]
+                print(
+                    f"{kind}: {phase:<6} etl is {peer['seconds'] / ours['seconds']:.1f}x faster than dlt, "
+                    f"uses {peer['rss_mb'] / ours['rss_mb']:.1f}x less memory"
+                )
+
+
+if __name__ == "__main__":
+    main()

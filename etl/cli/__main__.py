@@ -1,0 +1,5 @@
+"""``python -m etl.cli`` = ``smspartner-etl``."""
+
+from etl.cli import main
+
+main()

@@ -1,0 +1,135 @@
+"""`make demo`: a seeded simulator, a fresh SQLite file, every job once through the CLI, then a look.
+
+Everything runs through the real command line (``smspartner-etl ...`` in subprocesses, as an
+operator would type it) against the simulator on a free loopback port. Files land in ``demo/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Sequence
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy import create_engine, inspect, text
+
+from etl.simulator import SimulatorServer
+from etl.simulator.seedfile import build, load
+
+ROOT = Path.cwd()
+DEMO = ROOT / "demo"
+DB_PATH = DEMO / "smspartner.db"
+
+
+def step(title: str) -> None:
+    print(f"\n\033[1m== {title}\033[0m" if sys.stdout.isatty() else f"\n== {title}", flush=True)
+
+
+def etl(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``smspartner-etl ARGS`` as a user would, echoing the command and its output."""
+    command = [sys.executable, "-m", "etl.cli", "--config", str(DEMO / "config.toml"), *args]
+    print(f"$ smspartner-etl {' '.join(args)}", flush=True)
+    done = subprocess.run(command, env=env, text=True, capture_output=True)
+    output = (done.stdout + done.stderr).strip()
+    if output:
+        print(textwrap.indent(output, "  "), flush=True)
+    if check and done.returncode != 0:
+        raise SystemExit(f"demo failed: smspartner-etl {' '.join(args)} exited with {done.returncode}")
+    return done
+
+
+def show(conn: object, title: str, sql: str, limit: int = 8) -> None:
+    rows = conn.execute(text(sql)).fetchmany(limit)  # type: ignore[attr-defined]
+    keys = list(conn.execute(text(sql)).keys())  # type: ignore[attr-defined]
+    print(f"\n-- {title}")
+    if not rows:
+        print("   (no rows)")
+        return
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [min(32, max(len(k), *(len(r[i]) for r in cells))) for i, k in enumerate(keys)]
+    print("   " + "  ".join(k[:w].ljust(w) for k, w in zip(keys, widths)))
+    for row in cells:
+        print("   " + "  ".join(v[:w].ljust(w) for v, w in zip(row, widths)))
+
+
+def write_config(base_url: str, seed: dict[str, object]) -> None:
+    rentals = "".join(
+        f'\n[[rentals.tokens]]\ntoken = "{r["token"]}"\nlabel = "demo rental {i + 1}"\n'
+        for i, r in enumerate(seed.get("rentals", []))  # type: ignore[arg-type]
+    )
+    tags = sorted({m["tag"] for m in seed.get("messages", []) if m.get("tag")})  # type: ignore[union-attr]
+    (DEMO / "config.toml").write_text(
+        textwrap.dedent(
+            f"""\
+            # Written by `make demo`. The API key comes from $SMSPARTNER_API_KEY (the simulator's fake key).
+            [api]
+            base_url = "{base_url}"
+            read_timeout = "10s"
+
+            [database]
+            url = "sqlite:///{DB_PATH}"
+
+            [statuses]
+            tags = {json.dumps(tags)}
+
+            [daemon]
+            log_format = "text"
+            """
+        )
+        + rentals,
+        encoding="utf-8",
+    )
+
+
+def table_counts(conn: object, names: Sequence[str]) -> None:
+    print("\n-- rows per table")
+    for name in names:
+        count = conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar()  # type: ignore[attr-defined]
+        print(f"   {name:<28} {count:>7}")
+
+
+def main() -> None:
+    shutil.rmtree(DEMO, ignore_errors=True)
+    DEMO.mkdir(parents=True)
+    seed = load(str(resources.files("etl.simulator").joinpath("demo_seed.json")))
+    sim = build(seed)
+    env = {**os.environ, "SMSPARTNER_API_KEY": sim.api_key, "SMSPARTNER_ETL_CONFIG": ""}
+    with SimulatorServer(sim, port=0) as server:
+        step(f"simulator: a seeded SMS Partner account on {server.base_url}")
+        print(f"   {len(sim.stops())} stops, {len(sim.rentals)} rentals, {len(sim.messages)} sends")
+        write_config(server.base_url, seed)
+
+        step("create the schema (Alembic)")
+        etl("db", "upgrade", env=env)
+
+        step("run every job once")
+        etl("sync", "--once", env=env, check=False)
+
+        step("the account changes: a STOP arrives, another one is removed upstream")
+        first = sim.stops()[0]
+        sim.remove_stop(first[0])
+        sim.add_stop("+33699000111")
+        sim.clock.advance(timedelta(hours=1))
+        etl("sync", "stops", "--once", env=env)
+
+        step("what landed")
+        engine = create_engine(f"sqlite:///{DB_PATH}")
+        with engine.connect() as conn:
+            tables = sorted(t for t in inspect(conn).get_table_names() if t != "alembic_version")
+            table_counts(conn, tables)
+            show(conn, "current_stops (view): who may not be texted", "SELECT api_stop_id, phone_e164, api_created_at, first_seen_at, last_seen_at FROM current_stops ORDER BY api_stop_id", 5)
+            show(conn, "stop_removals (view): who left the list, when and how", "SELECT phone_e164, first_seen_at, removed_at, removed_how, actor FROM stop_removals")
+            show(conn, "sync_runs: the run log", "SELECT id, job, outcome, rows_added AS added, rows_changed AS changed, rows_removed AS removed, detail FROM sync_runs ORDER BY id", 20)
+        engine.dispose()
+    print(f"\nDone. The database is {DB_PATH}; query it with any SQLite client, e.g.\n"
+          f"  sqlite3 {DB_PATH.relative_to(ROOT)} 'SELECT * FROM current_stops LIMIT 5'")
+
+
+if __name__ == "__main__":
+    main()
