@@ -1,0 +1,90 @@
+"""Config: defaults, TOML, environment overrides, key sources, and one clear error per mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from etl.config import Secret, load_config, parse_duration
+from etl.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def test_example_config_loads_and_matches_the_defaults():
+    example = load_config(ROOT / "config.example.toml", environ={})
+    defaults = load_config(None, environ={})
+    assert example.api == defaults.api
+    assert example.statuses == defaults.statuses
+    assert dict(example.jobs) == dict(defaults.jobs)
+
+
+def test_environment_overrides_the_file_with_the_default_type(tmp_path):
+    path = write(tmp_path, '[api]\nmax_attempts = 2\n[database]\nurl = "sqlite:///a.db"\n')
+    config = load_config(path, environ={"SMSPARTNER_ETL__API__MAX_ATTEMPTS": "7", "SMSPARTNER_ETL__STATUSES__LADDER": "1m,2h"})
+    assert config.api.max_attempts == 7
+    assert config.statuses.ladder == (60.0, 7200.0)
+    assert config.database.url == "sqlite:///a.db"
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ("[api]\nmax_attempts = 'many'\n", "api.max_attempts"),
+        ("[api]\nread_timeout = 'soon'\n", "api.read_timeout"),
+        ("[api]\nbase_url = 'ftp://x'\n", "api.base_url"),
+        ("[api]\nkey = 'abc'\n", "api.key"),
+        ("[api]\ncolour = 'blue'\n", "api.colour"),
+        ("[stops]\nmax_removed_share = 2\n", "stops.max_removed_share"),
+        ("[statuses]\nladder = []\n", "statuses.ladder"),
+        ("[statuses]\ntags = ['Has Space']\n", "statuses.tags"),
+        ("[jobs.stops]\ncron = '* *'\n", "jobs.stops.cron"),
+        ("[daemon]\nlog_format = 'xml'\n", "daemon.log_format"),
+        ("[[rentals.tokens]]\ntoken = 'a'\n[[rentals.tokens]]\ntoken = 'a'\n", "rentals.tokens"),
+        ("[database]\nurl = 'nothing'\n", "database.url"),
+        ("not toml at all [", "not valid TOML"),
+    ],
+    ids=lambda v: v if "\n" not in v and len(v) < 40 else None,
+)
+def test_each_mistake_gives_one_error_naming_the_key(tmp_path, body, names):
+    with pytest.raises(ConfigError, match=names.replace(".", r"\.").replace("[", r"\[")):
+        load_config(write(tmp_path, body), environ={})
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml", environ={})
+
+
+def test_api_key_comes_from_env_then_key_file_then_systemd_credential(tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text("from-file\n", encoding="utf-8")
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "smspartner-api-key").write_text("from-credential", encoding="utf-8")
+    path = write(tmp_path, f'[api]\nkey_file = "{key_file}"\n')
+
+    assert load_config(path, environ={}).api_key({"SMSPARTNER_API_KEY": "from-env"}).reveal() == "from-env"
+    assert load_config(path, environ={}).api_key({}).reveal() == "from-file"
+    assert load_config(None, environ={}).api_key({"CREDENTIALS_DIRECTORY": str(creds)}).reveal() == "from-credential"
+    with pytest.raises(ConfigError, match="SMSPARTNER_API_KEY"):
+        load_config(None, environ={}).api_key({})
+
+
+def test_secret_never_shows_itself():
+    secret = Secret("sim-test-key-not-secret")
+    assert "sim-test-key" not in repr(secret)
+    assert "sim-test-key" not in f"{secret} {secret!s} {[secret]}"
+    assert secret.reveal() == "sim-test-key-not-secret"
+
+
+@pytest.mark.parametrize(("text", "seconds"), [(90, 90.0), ("90s", 90.0), ("15m", 900.0), ("2h", 7200.0), ("1d", 86400.0), ("250ms", 0.25)])
+def test_durations_accept_plain_seconds_and_units(text, seconds):
+    assert parse_duration(text, "x") == seconds
