@@ -146,6 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
             params, bad_json = self._read_params()
         except (ValueError, OSError):
             params, bad_json = {}, True
+        self._pending, self._fault = None, None
         if path.startswith("/_sim/"):
             status, payload = control(sim, method, path[len("/_sim/") :].strip("/"), params)
             self._send(status, render_json(payload), "application/json")
@@ -154,17 +155,31 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, render_json({"success": False, "code": 404, "message": "Not found"}), "application/json")
             return
         endpoint = path[len("/v1/") :].strip("/")
-        status, fault = 0, None
+        self._pending = (endpoint, method, mask(params))
         try:
-            status, fault = self._serve(sim, method, endpoint, params, bad_json)
+            self._serve(sim, method, endpoint, params, bad_json)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True
-            status = status or 499
         finally:
-            sim.record_call(Call(endpoint, method, mask(params), status, sim.clock.now(), fault.kind if fault else None))
+            self._log_call(499)  # no status line was written: the client went away
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """Log the call as its status line goes out, so a test sees it as soon as it has the answer."""
+        self._log_call(code)
+        super().send_response(code, message)
+
+    def _log_call(self, status: int) -> None:
+        pending = getattr(self, "_pending", None)
+        if pending is None:
+            return
+        self._pending = None
+        fault = getattr(self, "_fault", None)
+        endpoint, method, params = pending
+        sim = self.server.sim
+        sim.record_call(Call(endpoint, method, params, status, sim.clock.now(), fault.kind if fault else None))
 
     def _serve(self, sim: Simulator, method: str, endpoint: str, params: dict[str, Any], bad_json: bool) -> tuple[int, Fault | None]:
-        fault = sim.faults.take(endpoint)
+        fault = self._fault = sim.faults.take(endpoint)
         kind = fault.kind if fault else None
         if fault and kind in ("http_500", "http_502", "http_503"):
             code = int(kind[5:])
