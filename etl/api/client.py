@@ -278,13 +278,27 @@ class SmsPartnerClient:
             for attempt_ctx in retrying:
                 with attempt_ctx:
                     attempt = attempt_ctx.retry_state.attempt_number
-                    result = fn()
+                    try:
+                        result = fn()
+                    except TransientApiError:
+                        self._discard_connections()
+                        raise
             self._observe(endpoint, "ok", attempt)
             return result
         except ApiError as exc:
             final = to_unknown_outcome(exc) if write else exc
         self._observe(endpoint, final.__class__.__name__, attempt)
         raise final from None
+
+    def _discard_connections(self) -> None:
+        """Forget pooled keep-alive connections after a transient fault.
+
+        A server that cut a body short or answered garbage may close the socket a moment later; a
+        retry that reused it would fail with "connection aborted" without reaching the server
+        (and, for a write, be misread as an unknown outcome). The session stays usable.
+        """
+        for adapter in self._session.adapters.values():
+            adapter.close()
 
     def _observe(self, endpoint: str, outcome: str, attempt: int) -> None:
         if self._observer is not None:
