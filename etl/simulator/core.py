@@ -22,7 +22,7 @@ from .faults import FaultInjector
 from .messages import STATUSES, Message, Plan, Recipient, Truth, default_plan, nb_parts, night_hold, status_changes, truth_at
 from .quirks import Quirks
 from .rentals import Rental
-from .stops import StopStore
+from .stops import StopsSnapshot, StopStore
 
 UNIT_COST = {1: Decimal("0.045"), 2: Decimal("0.035")}  # premium, low cost (gamme)
 MAX_RECIPIENTS = 500
@@ -136,7 +136,7 @@ class Simulator:
             snap = self._stops.snapshot()
         return [(sid, p, c.replace(tzinfo=PARIS)) for sid, p, c in snap.iter_naive()]
 
-    def stops_snapshot(self):  # type: ignore[no-untyped-def]
+    def stops_snapshot(self) -> StopsSnapshot:
         with self.lock:
             return self._stops.snapshot()
 
