@@ -1,0 +1,132 @@
+"""`smspartner-etl doctor`: check config, key, API, database and migrations, and say what is wrong.
+
+Each check prints one line, ``ok`` or ``FAIL`` (or ``warn``) and, when it fails, what to do. Later
+checks that need a failed one are skipped. Exit status 0 when nothing failed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+from etl.errors import ApiError, AuthError, ConfigError, TransientApiError
+
+
+class Report:
+    def __init__(self) -> None:
+        self.failed = 0
+
+    def line(self, status: str, what: str, detail: str) -> None:
+        colour = {"ok": "green", "FAIL": "red", "warn": "yellow", "skip": None}[status]
+        click.echo(f"{click.style(f'{status:>4}', fg=colour)}  {what}: {detail}")
+        if status == "FAIL":
+            self.failed += 1
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+@click.command("doctor")
+@click.pass_context
+def command(ctx: click.Context) -> None:
+    """Check the installation and print what is wrong in plain words."""
+    from etl.config import load_config
+
+    out = Report()
+    try:
+        config = load_config(ctx.find_root().obj.get("config_path"))
+    except ConfigError as exc:
+        out.line("FAIL", "config", f"{exc}")
+        sys.exit(1)
+    out.line("ok", "config", f"read from {config.source}")
+
+    key: Any = None
+    try:
+        key = config.api_key()
+        out.line("ok", "API key", "found")
+    except ConfigError as exc:
+        out.line("FAIL", "API key", str(exc))
+
+    if key is not None:
+        _check_api(out, config, key)
+    else:
+        out.line("skip", "API", "no key to try")
+
+    _check_database(out, config)
+    sys.exit(1 if out.failed else 0)
+
+
+def _check_api(out: Report, config: Any, key: Any) -> None:
+    from etl.api.client import SmsPartnerClient
+
+    client = SmsPartnerClient(
+        config.api.base_url, key, connect_timeout=config.api.connect_timeout, read_timeout=config.api.read_timeout, max_attempts=1
+    )
+    try:
+        account = client.me()
+    except AuthError as exc:
+        out.line("FAIL", "API", f"the API refused the key (code {exc.code}): check the key in {config.api.key_env}, api.key_file or the credential")
+        return
+    except TransientApiError as exc:
+        out.line("FAIL", "API", f"cannot reach {config.api.base_url} ({exc}); check the network, proxy or firewall")
+        return
+    except ApiError as exc:
+        out.line("FAIL", "API", f"unexpected answer from /me: {exc}")
+        return
+    finally:
+        client.close()
+    who = account.username or account.user_id or "the account"
+    credits = f", {account.credit_sms} SMS credits" if account.credit_sms is not None else ""
+    out.line("ok", "API", f"{config.api.base_url} answers; the key works for {who}{credits}")
+
+
+def _check_database(out: Report, config: Any) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from etl.db.engine import make_engine, safe_url
+    from etl.db.migrate import current_heads, database_revisions
+    from etl.metrics import last_successes
+
+    url = safe_url(config.database.url)
+    engine = make_engine(config.database.url, pool=False)
+    try:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", exc)).splitlines()[0] if str(getattr(exc, "orig", exc)) else type(exc).__name__
+            out.line("FAIL", "database", f"cannot connect to {url}: {reason}")
+            return
+        out.line("ok", "database", f"{url} reachable")
+        have, want = database_revisions(engine), current_heads()
+        if not have:
+            out.line("FAIL", "schema", "the database was never migrated: run `smspartner-etl db upgrade`")
+            return
+        if have != want:
+            out.line("FAIL", "schema", f"at {', '.join(sorted(have))}, the code expects {', '.join(sorted(want))}: run `smspartner-etl db upgrade`")
+            return
+        out.line("ok", "schema", f"up to date ({', '.join(sorted(have))})")
+        from etl.daemon import scheduled_jobs
+
+        schedules = scheduled_jobs(config)
+        last = last_successes(engine, schedules)
+        now = datetime.now(timezone.utc)
+        for name, schedule in schedules.items():
+            when = last.get(name)
+            if when is None:
+                out.line("warn", f"job {name}", "has never succeeded (run `smspartner-etl sync " + name + "`)")
+                continue
+            age = (now - when).total_seconds()
+            status = "ok" if age <= schedule.staleness else "warn"
+            note = "" if status == "ok" else f", older than its staleness of {_age(schedule.staleness)}: is the daemon running?"
+            out.line(status, f"job {name}", f"last success {_age(age)} ago{note}")
+    finally:
+        engine.dispose()

@@ -1,0 +1,321 @@
+"""`smspartner-etl run`: the scheduler, its shutdown, and the health endpoint.
+
+APScheduler 3.x ``BackgroundScheduler`` with an in-memory job store (jobs are defined here, in
+code: nothing pickled into the database), one trigger per job from ``[jobs.<name>]`` (``every`` or
+``cron``, cron in UTC), ``max_instances=1``, ``coalesce=True`` and ``misfire_grace_time`` from
+``daemon.misfire_grace``. Every run goes through `etl.runner.run_job`, so it holds the job's
+database lock: two daemons on one database never run one job at once.
+
+Choices worth knowing:
+
+- **Jitter.** ``daemon.jitter`` seconds at most, capped at a quarter of an interval job's period,
+  so instances started together do not hit the API and the lock at the same instant.
+- **Catch-up after a restart** (APScheduler's misfire grace dies with the process, its memory
+  store does): at start each job's next run is computed from its last success *in sync_runs*. An
+  interval job whose last success is older than its interval runs at once; a cron job runs at once
+  when a fire time was missed since its last success, no longer ago than ``daemon.misfire_grace``.
+  A job that never succeeded runs at once.
+- **One cycle, one run.** Two instances on one schedule would each run every cycle, one after the
+  other. A scheduled run is skipped when any instance finished a success less than half a period
+  ago (``fresh_within``); ``sync --once`` never skips for that.
+- **Shutdown.** The first SIGTERM/SIGINT sets the stop flag every job sees as
+  ``ctx.should_stop()``, stops scheduling, and waits up to ``daemon.shutdown_timeout`` for the
+  running batch to finish or roll back; locks are released by the runner's ``with``. Exit 0. If a
+  run is still going at the deadline, its SQLite leases are dropped and the process exits 1 (its
+  open transaction dies with the connection). A second signal exits at once (status 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from types import FrameType
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
+
+from etl.config import Config, JobSchedule
+from etl.health import Health, HealthServer, evaluate
+from etl.jobs import job_names
+from etl.locking import default_owner, release_all_leases
+from etl.metrics import Metrics, last_successes
+from etl.runner import RunReport, run_job
+
+log = logging.getLogger(__name__)
+
+ClientFactory = Callable[[], Any]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --- pure decisions ------------------------------------------------------------------------------
+
+
+def scheduled_jobs(config: Config, only: Sequence[str] = (), available: Sequence[str] | None = None) -> dict[str, JobSchedule]:
+    """The jobs to schedule: enabled in config (or asked for by name) and present in the registry."""
+    registry = list(available if available is not None else job_names())
+    unknown = sorted(set(only) - set(registry))
+    if unknown:
+        from etl.errors import InputError
+
+        raise InputError(f"unknown job {unknown[0]!r}; known jobs: {', '.join(registry)}")
+    chosen: dict[str, JobSchedule] = {}
+    for name in registry:
+        schedule = config.jobs.get(name, JobSchedule())
+        if (name in only) if only else schedule.enabled:
+            chosen[name] = schedule
+    return chosen
+
+
+def capped_jitter(schedule: JobSchedule, jitter: float) -> float:
+    """At most ``jitter``, and at most a quarter of an interval job's period."""
+    if schedule.cron:
+        return max(jitter, 0.0)
+    return max(min(jitter, schedule.every / 4.0), 0.0)
+
+
+def build_trigger(schedule: JobSchedule, jitter: float) -> BaseTrigger:
+    """``cron`` (5 fields, UTC; use day names, APScheduler 3 counts weekdays from Monday) or ``every``."""
+    j = capped_jitter(schedule, jitter) or None
+    if schedule.cron:
+        trigger = CronTrigger.from_crontab(schedule.cron, timezone=timezone.utc)
+        trigger.jitter = int(j) if j else None
+        return trigger
+    return IntervalTrigger(seconds=schedule.every, timezone=timezone.utc, jitter=j)
+
+
+def period_seconds(schedule: JobSchedule, now: datetime) -> float:
+    """The job's period: ``every``, or for cron the gap between its next two fire times."""
+    if not schedule.cron:
+        return schedule.every
+    trigger = CronTrigger.from_crontab(schedule.cron, timezone=timezone.utc)
+    first = trigger.get_next_fire_time(None, now)
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
+    return (second - first).total_seconds() if first and second else 86400.0
+
+
+def first_run_at(schedule: JobSchedule, last_success: datetime | None, now: datetime, misfire_grace: float) -> datetime | None:
+    """When to run first after a (re)start; None: let the trigger decide (its next fire time).
+
+    Interval jobs: ``last_success + every``, or now if that is past. Cron jobs: now if a fire time
+    fell between the last success and now, no longer than ``misfire_grace`` ago. Never succeeded:
+    now.
+    """
+    if last_success is None:
+        return now
+    if not schedule.cron:
+        return max(now, last_success + timedelta(seconds=schedule.every))
+    trigger = CronTrigger.from_crontab(schedule.cron, timezone=timezone.utc)
+    missed = trigger.get_next_fire_time(None, last_success + timedelta(seconds=1))
+    if missed is not None and missed <= now and (now - missed).total_seconds() <= misfire_grace:
+        return now
+    return None
+
+
+# --- the daemon ----------------------------------------------------------------------------------
+
+
+class Daemon:
+    """Schedules the jobs, serves health, stops cleanly. ``run()`` is for the main thread."""
+
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        *,
+        client_factory: ClientFactory,
+        metrics: Metrics | None = None,
+        jobs: Sequence[str] = (),
+        owner: str | None = None,
+        wall_clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.client_factory = client_factory
+        self.metrics = metrics or Metrics()
+        self.schedules = scheduled_jobs(config, jobs)
+        self.owner = owner or default_owner()
+        self.wall_clock = wall_clock
+        self.started_at = wall_clock()
+        self.stopping = threading.Event()
+        self._signals = 0
+        self._active: dict[str, float] = {}
+        self._active_lock = threading.Lock()
+        self.scheduler: BackgroundScheduler | None = None
+        self.health_server: HealthServer | None = None
+
+    # health ---------------------------------------------------------------------------------------
+
+    def health(self) -> Health:
+        try:
+            last = last_successes(self.engine, self.schedules)
+        except Exception as exc:  # noqa: BLE001 - the daemon is one of the two places allowed to
+            return Health(False, [f"database not readable: {type(exc).__name__}"])
+        result = evaluate(last, self.schedules, self.started_at, self.wall_clock())
+        if self.stopping.is_set():
+            return Health(False, ["shutting down", *result.reasons], result.jobs)
+        return result
+
+    def start_health_server(self, port: int | None = None) -> HealthServer | None:
+        port = self.config.daemon.health_port if port is None else port
+        if not port:
+            return None
+        self.health_server = HealthServer(self.config.daemon.health_host, port, self.metrics.exposition, self.health).start()
+        log.info("health endpoint on http://%s:%d/healthz and /metrics", self.config.daemon.health_host, self.health_server.port)
+        return self.health_server
+
+    # scheduling -----------------------------------------------------------------------------------
+
+    def fire(self, name: str) -> RunReport | None:
+        """One scheduled run of ``name`` (APScheduler calls this in a worker thread)."""
+        if self.stopping.is_set():
+            return None
+        with self._active_lock:
+            self._active[name] = time.monotonic()
+        client = None
+        try:
+            client = self.client_factory()
+            schedule = self.schedules[name]
+            return run_job(
+                name,
+                config=self.config,
+                client=client,
+                engine=self.engine,
+                should_stop=self.stopping.is_set,
+                owner=self.owner,
+                metrics=self.metrics,
+                fresh_within=period_seconds(schedule, self.wall_clock()) / 2.0,
+                wall_clock=self.wall_clock,
+            )
+        except Exception:  # noqa: BLE001 - never let one run kill the scheduler thread
+            log.exception("job %s: unexpected error around the run", name)
+            return None
+        finally:
+            if client is not None and hasattr(client, "close"):
+                client.close()
+            with self._active_lock:
+                self._active.pop(name, None)
+
+    def build_scheduler(self) -> BackgroundScheduler:
+        cfg = self.config.daemon
+        scheduler = BackgroundScheduler(
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(max_workers=max(1, len(self.schedules)))},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": int(cfg.misfire_grace) or None,
+            },
+            timezone=timezone.utc,
+        )
+        now = self.wall_clock()
+        try:
+            last = last_successes(self.engine, self.schedules)
+        except Exception as exc:  # noqa: BLE001 - DB down at start: run everything once it answers
+            log.warning("cannot read the run log (%s); every job runs at once", type(exc).__name__)
+            last = {name: None for name in self.schedules}
+        for name, schedule in self.schedules.items():
+            trigger = build_trigger(schedule, cfg.jitter)
+            first = first_run_at(schedule, last.get(name), now, cfg.misfire_grace)
+            options: dict[str, Any] = {}
+            if first is not None:
+                options["next_run_time"] = first + timedelta(seconds=random.uniform(0, capped_jitter(schedule, cfg.jitter)))
+            scheduler.add_job(self.fire, trigger, args=[name], id=name, name=name, replace_existing=True, **options)
+            log.info(
+                "scheduled job %s: %s; first run %s",
+                name,
+                f"cron '{schedule.cron}' UTC" if schedule.cron else f"every {schedule.every:g}s",
+                options["next_run_time"].isoformat(timespec="seconds") if options else "at its next fire time",
+            )
+        self.scheduler = scheduler
+        return scheduler
+
+    # lifecycle ------------------------------------------------------------------------------------
+
+    def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("second signal: exiting at once")
+            logging.shutdown()
+            os._exit(1)
+        log.info("stop requested%s: finishing the current batch", f" (signal {signal.Signals(signum).name})" if signum else "")
+        self.stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def active_jobs(self) -> list[str]:
+        with self._active_lock:
+            return sorted(self._active)
+
+    def run(self, *, health_port: int | None = None) -> int:
+        """Run until a signal; returns the exit status (0 clean, 1 a run outlived the timeout)."""
+        if not self.schedules:
+            log.error("no job to schedule: every job is disabled or none is installed")
+            return 1
+        self.install_signal_handlers()
+        self.start_health_server(health_port)
+        scheduler = self.build_scheduler()
+        scheduler.start()
+        log.info("daemon started (owner %s, %d job(s))", self.owner, len(self.schedules))
+        while not self.stopping.wait(1.0):
+            pass
+        return self.shutdown()
+
+    def shutdown(self) -> int:
+        self.stopping.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + self.config.daemon.shutdown_timeout
+        while self.active_jobs() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        still = self.active_jobs()
+        if self.health_server is not None:
+            self.health_server.stop()
+        if still:
+            log.error("run(s) of %s still going after %.0fs; exiting without them (their transactions roll back)",
+                      ", ".join(still), self.config.daemon.shutdown_timeout)
+            if self.engine.dialect.name == "sqlite":
+                try:
+                    release_all_leases(self.engine, self.owner)
+                except Exception:  # noqa: BLE001 - the lease then expires on its own
+                    pass
+            return 1
+        log.info("daemon stopped cleanly")
+        return 0
+
+
+def make_client_factory(config: Config, metrics: Metrics | None = None) -> ClientFactory:
+    """A new API client per run, reporting every attempt to ``metrics``."""
+    from etl.api.client import SmsPartnerClient
+
+    key = config.api_key()
+
+    def factory() -> Any:
+        return SmsPartnerClient(
+            config.api.base_url,
+            key,
+            connect_timeout=config.api.connect_timeout,
+            read_timeout=config.api.read_timeout,
+            max_attempts=config.api.max_attempts,
+            max_retry_seconds=config.api.max_retry_seconds,
+            observer=metrics.observe_api if metrics is not None else None,
+        )
+
+    return factory
+
