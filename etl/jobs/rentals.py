@@ -1,0 +1,513 @@
+"""Rental files: each followed token's contact file → `rental_numbers`, with history, one transaction per file.
+
+A rental ("location", REFERENCE §3.13) is a rented opt-in contact file behind a token. Each number
+carries a stop flag that may change between downloads. Each sync, for every followed rental
+(tokens from ``[rentals]`` in the config *and* the `rentals` table managed by `smspartner-etl
+rentals add/remove`):
+
+1. ``GET /location/status``: states 0/1 (requested, generating) wait for a later cycle, 3 (failed)
+   is reported; with a numeric state 5 (already downloaded) and a file already loaded, nothing is
+   downloaded. Which field carries the numeric state is undocumented (quirk 19): text-only
+   answers go on to the download, whose codes then tell.
+2. ``GET /location/file/download``, streamed (ijson, through the client) **into a local spool
+   file** first, then loaded from it. Why: a file may be downloadable only once (code 34 the second
+   time), so the first download must survive a database failure. The spool is fsynced and renamed
+   into place only once the whole stream is read; it is deleted only after the transaction that
+   loads it has committed. A sync that finds a complete spool for a rental loads it instead of
+   downloading again. Side benefit: the database transaction does not stay open during the
+   download.
+3. The spool is bulk-loaded into a staging table (COPY on PostgreSQL), then the difference with
+   the stored numbers is applied set-based: numbers new to the file (``added``), numbers back in
+   it (``added``), numbers gone from it (``removed``), stop flag changes (``stop_on`` /
+   ``stop_off``): each one a `rental_number_events` row with the time it was observed. Unchanged
+   numbers are not written.
+
+Codes 31 (token missing), 32 (rental not found), 33 (file not found), 34 (file already used),
+35 (download in progress: retried next cycle) and 36 (rental failed) mark that rental's row and
+the run log with a plain status and leave its stored numbers untouched; other rentals go on.
+
+Numbers are E.164 (`etl.phones.canonicalize`, via the client's parser); the text as received is
+kept. A number no library can parse is kept under ``raw:<text>`` and never appears in the views.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    String,
+    and_,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    update,
+)
+
+from etl import runlog
+from etl.db import dialect
+from etl.db.schema import rental_files, rental_number_events, rental_numbers, rentals
+from etl.db.types import UtcDateTime
+from etl.errors import ApiRejected, AuthError, EtlError, TransientApiError
+from etl.jobs.base import JobContext, RunResult
+
+log = logging.getLogger(__name__)
+
+NAME = "rentals"
+#: Re-downloads of one file after a fault mid-stream (the client already retries the start).
+STREAM_ATTEMPTS = 2
+#: Where downloaded files wait for their load; override with this environment variable.
+SPOOL_ENV = "SMSPARTNER_ETL_SPOOL_DIR"
+SPOOL_VERSION = "smspartner-etl rental spool v1"
+
+# --------------------------------------------------------------------------------------------------
+# Statuses: API codes and rental states → one plain word and a sentence (quirk 15: codes per endpoint)
+# --------------------------------------------------------------------------------------------------
+
+#: Download/status control codes (REFERENCE §3.13, DOC-err).
+CODE_STATUS: dict[int, tuple[str, str]] = {
+    31: ("token_missing", "the rental token is empty (API code 31)"),
+    32: ("not_found", "no rental with this token on the account (API code 32)"),
+    33: ("file_not_found", "the rental has no file to download (API code 33)"),
+    34: ("file_used", "the file was already downloaded and can be downloaded only once (API code 34)"),
+    35: ("in_progress", "the file is still being prepared (API code 35); retried next cycle"),
+    36: ("rental_failed", "the rental failed at the provider (API code 36)"),
+}
+
+#: ``location/status`` numeric states that make a download pointless now.
+STATE_STATUS: dict[int, tuple[str, str]] = {
+    0: ("requested", "rental requested, file not generated yet (state 0); retried next cycle"),
+    1: ("generating", "file being generated (state 1); retried next cycle"),
+    3: ("rental_failed", "the rental failed at the provider (state 3)"),
+}
+
+#: Statuses that will clear up by themselves (the next cycle tries again).
+WAITING = frozenset({"requested", "generating", "in_progress"})
+
+
+@dataclass(frozen=True)
+class FollowedRental:
+    id: int
+    token: str
+    label: str
+    has_file: bool
+
+    @property
+    def name(self) -> str:
+        """For logs and the run log: the label and the token's last characters, never the whole token."""
+        tail = self.token[-4:] if len(self.token) > 8 else "****"
+        return f"{self.label or 'rental'}(…{tail})"
+
+
+@dataclass(frozen=True)
+class FileCounts:
+    rows: int
+    numbers: int
+    stopped: int
+    unparseable: int
+    added: int
+    removed: int
+    stop_on: int
+    stop_off: int
+
+
+@dataclass(frozen=True)
+class RentalOutcome:
+    status: str
+    text: str
+    code: int | None = None
+    counts: FileCounts | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# The spool: one file per (database, token), complete or absent
+# --------------------------------------------------------------------------------------------------
+
+
+def spool_dir() -> Path:
+    configured = os.environ.get(SPOOL_ENV)
+    if configured:
+        return Path(configured)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "smspartner-etl" / "rental-spool"
+
+
+def spool_path(database_url: str, token: str) -> Path:
+    """Named by a hash of database and token: the token never appears in a file name."""
+    digest = hashlib.sha256(f"{database_url}\n{token}".encode()).hexdigest()[:24]
+    return spool_dir() / f"rental-{digest}.tsv"
+
+
+def _clean(text: str) -> str:
+    return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+
+
+def download_to_spool(ctx: JobContext, token: str, path: Path, downloaded_at: datetime) -> int:
+    """Stream the file into ``path`` (via ``.part``, fsync, rename); returns the row count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_suffix(".part")
+    count = 0
+    try:
+        with open(part, "w", encoding="utf-8", newline="\n") as out:
+            out.write(f"#{SPOOL_VERSION}\t{downloaded_at.isoformat()}\n")
+            write = out.write
+            for number in ctx.client.iter_rental_file(token):
+                write(
+                    f"{_clean(number.rental_id)[:32]}\t{_clean(number.phone_raw)[:64]}\t"
+                    f"{number.phone_e164 or ''}\t{1 if number.stop else 0}\n"
+                )
+                count += 1
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(part, path)
+    finally:
+        if part.exists():
+            part.unlink()
+    return count
+
+
+def read_spool_header(path: Path) -> datetime:
+    with open(path, encoding="utf-8") as spool:
+        first = spool.readline().rstrip("\n")
+    marker, _, stamp = first.partition("\t")
+    if marker != f"#{SPOOL_VERSION}":
+        raise EtlError(f"{path}: not a rental spool file")
+    return datetime.fromisoformat(stamp)
+
+
+def _spool_rows(path: Path) -> Iterator[tuple[Any, ...]]:
+    """(api_id, phone_key, phone_e164, phone_raw, stop) tuples for the staging table."""
+    with open(path, encoding="utf-8") as spool:
+        spool.readline()
+        for line in spool:
+            api_id, raw, e164, stop = line.rstrip("\n").split("\t")
+            yield api_id, e164 or f"raw:{raw}", e164 or None, raw, stop == "1"
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading one file: staging table + set-based diff, inside the caller's transaction
+# --------------------------------------------------------------------------------------------------
+
+
+def _staging_table(name: str = "stage_rental") -> dialect.Table:
+    return dialect.temp_table(
+        name,
+        Column("api_id", String(32)),
+        Column("phone_key", String(80), nullable=False),
+        Column("phone_e164", String(16)),
+        Column("phone_raw", String(64), nullable=False),
+        Column("stop", Boolean, nullable=False),
+    )
+
+
+def _dedupe(conn: Connection, stage: dialect.Table) -> tuple[dialect.Table, int]:
+    """The same number twice in one file: keep one row, flagged stop if any copy is (fail closed)."""
+    s = stage.c
+    total, distinct = conn.execute(select(func.count(), func.count(s.phone_key.distinct())).select_from(stage)).one()
+    if total == distinct:
+        return stage, 0
+    deduped = _staging_table("stage_rental_dedup")
+    dialect.create_temp(conn, deduped)
+    any_stop = func.max(case((s.stop == True, 1), else_=0)) == 1  # noqa: E712 - SQL, not Python truthiness
+    conn.execute(
+        insert(deduped).from_select(
+            ["api_id", "phone_key", "phone_e164", "phone_raw", "stop"],
+            select(func.min(s.api_id), s.phone_key, func.max(s.phone_e164), func.min(s.phone_raw), any_stop).group_by(
+                s.phone_key
+            ),
+        )
+    )
+    dialect.index_temp(conn, deduped, "phone_key", unique=True)
+    return deduped, int(total - distinct)
+
+
+def load_file(
+    conn: Connection, rental_id: int, rows: Iterator[tuple[Any, ...]], *, downloaded_at: datetime, now: datetime, run_id: int | None
+) -> tuple[int, FileCounts]:
+    """Stage ``rows`` and apply the difference to ``rental_numbers``; returns (file id, counts).
+
+    Helpers take a connection and never commit: the caller's transaction covers the whole file.
+    """
+    stage = _staging_table()
+    dialect.create_temp(conn, stage)
+    staged = dialect.bulk_load(conn, stage, rows)
+    dialect.index_temp(conn, stage, "phone_key")
+    stage, duplicates = _dedupe(conn, stage)
+    s = stage.c
+    n = rental_numbers.c
+    ev = rental_number_events
+
+    numbers, stopped, unparseable = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((s.stop == True, 1), else_=0)), 0),  # noqa: E712
+            func.coalesce(func.sum(case((s.phone_e164.is_(None), 1), else_=0)), 0),
+        ).select_from(stage)
+    ).one()
+    file_id = conn.execute(
+        insert(rental_files).values(
+            rental_id=rental_id, run_id=run_id, downloaded_at=downloaded_at, loaded_at=now, rows=staged,
+            numbers=numbers, stopped=stopped, unparseable=unparseable, added=0, removed=0, stop_on=0, stop_off=0,
+        )
+    ).inserted_primary_key[0]
+
+    at = literal(now, UtcDateTime())
+    rid = literal(rental_id, BigInteger())
+    fid = literal(file_id, BigInteger())
+    mine = n.rental_id == rental_id
+    same_key = s.phone_key == n.phone_key
+    events_cols = ["rental_id", "file_id", "phone_key", "phone_e164", "event", "stop", "observed_at"]
+
+    # 1. Stop flag changes of numbers that stay in the file.
+    flip = case((s.stop == True, literal("stop_on")), else_=literal("stop_off"))  # noqa: E712
+    conn.execute(
+        insert(ev).from_select(
+            events_cols,
+            select(rid, fid, n.phone_key, n.phone_e164, flip, s.stop, at)
+            .select_from(rental_numbers.join(stage, same_key))
+            .where(mine, n.in_file == True, n.stop != s.stop),  # noqa: E712
+        )
+    )
+    for flag in (True, False):
+        conn.execute(
+            update(rental_numbers)
+            .where(mine, n.in_file == True, n.stop == (not flag), exists().where(same_key, s.stop == flag))  # noqa: E712
+            .values(stop=flag, stop_changed_at=now)
+        )
+
+    # 2. Numbers back in the file after leaving it.
+    conn.execute(
+        insert(ev).from_select(
+            events_cols,
+            select(rid, fid, n.phone_key, n.phone_e164, literal("added"), s.stop, at)
+            .select_from(rental_numbers.join(stage, same_key))
+            .where(mine, n.in_file == False),  # noqa: E712
+        )
+    )
+    for flag in (True, False):
+        conn.execute(
+            update(rental_numbers)
+            .where(mine, n.in_file == False, exists().where(same_key, s.stop == flag))  # noqa: E712
+            .values(in_file=True, left_at=None, stop=flag)
+        )
+
+    # 3. Numbers new to this rental.
+    is_new = ~exists().where(mine, same_key)
+    conn.execute(
+        insert(ev).from_select(
+            events_cols, select(rid, fid, s.phone_key, s.phone_e164, literal("added"), s.stop, at).where(is_new)
+        )
+    )
+    conn.execute(
+        insert(rental_numbers).from_select(
+            ["rental_id", "phone_key", "phone_e164", "phone_raw", "api_contact_id", "stop", "in_file", "first_seen_at"],
+            select(rid, s.phone_key, s.phone_e164, s.phone_raw, s.api_id, s.stop, literal(True), at).where(is_new),
+        )
+    )
+
+    # 4. Numbers gone from the file.
+    gone = and_(mine, n.in_file == True, ~exists().where(same_key))  # noqa: E712
+    conn.execute(
+        insert(ev).from_select(
+            events_cols,
+            select(rid, fid, n.phone_key, n.phone_e164, literal("removed"), n.stop, at).select_from(rental_numbers).where(gone),
+        )
+    )
+    conn.execute(update(rental_numbers).where(gone).values(in_file=False, left_at=now))
+
+    # (psycopg reports rowcount -1 for INSERT ... SELECT: count this file's events instead.)
+    by_kind: dict[str, int] = {
+        kind: int(count)
+        for kind, count in conn.execute(select(ev.c.event, func.count()).where(ev.c.file_id == file_id).group_by(ev.c.event))
+    }
+    counts = FileCounts(
+        rows=staged, numbers=numbers, stopped=stopped, unparseable=unparseable,
+        added=by_kind.get("added", 0), removed=by_kind.get("removed", 0),
+        stop_on=by_kind.get("stop_on", 0), stop_off=by_kind.get("stop_off", 0),
+    )
+    conn.execute(
+        update(rental_files)
+        .where(rental_files.c.id == file_id)
+        .values(added=counts.added, removed=counts.removed, stop_on=counts.stop_on, stop_off=counts.stop_off)
+    )
+    if duplicates:
+        log.warning("rental %d: %d duplicate numbers in the file (kept once, stop if any copy was)", rental_id, duplicates)
+        dialect.drop_temp(conn, stage)
+    dialect.drop_temp(conn, _staging_table())
+    return int(file_id), counts
+
+
+# --------------------------------------------------------------------------------------------------
+# Followed rentals
+# --------------------------------------------------------------------------------------------------
+
+
+def sync_config_tokens(conn: Connection, ctx: JobContext, now: datetime) -> None:
+    """Config tokens get a row (source ``config``); config rows no longer in the config are deactivated."""
+    r = rentals.c
+    configured = {t.token: t.label for t in ctx.config.rentals.tokens}
+    stored = {row.token: row for row in conn.execute(select(r.id, r.token, r.source, r.active, r.label))}
+    for token, label in configured.items():
+        row = stored.get(token)
+        if row is None:
+            conn.execute(
+                insert(rentals).values(token=token, label=label, source="config", added_at=now, added_by="config", active=True)
+            )
+        elif not row.active or (label and row.label != label):
+            conn.execute(
+                update(rentals).where(r.id == row.id).values(active=True, removed_at=None, label=label or row.label)
+            )
+    for token, row in stored.items():
+        if row.source == "config" and row.active and token not in configured:
+            conn.execute(update(rentals).where(r.id == row.id).values(active=False, removed_at=now))
+
+
+def followed(conn: Connection) -> list[FollowedRental]:
+    r = rentals.c
+    rows = conn.execute(select(r.id, r.token, r.label, r.current_file_id).where(r.active == True).order_by(r.id))  # noqa: E712
+    return [FollowedRental(row.id, row.token, row.label, row.current_file_id is not None) for row in rows]
+
+
+def _mark(ctx: JobContext, rental: FollowedRental, outcome: RentalOutcome, now: datetime) -> None:
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            update(rentals)
+            .where(rentals.c.id == rental.id)
+            .values(last_status=outcome.status, last_status_code=outcome.code, last_status_text=outcome.text, last_checked_at=now)
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# One rental
+# --------------------------------------------------------------------------------------------------
+
+
+def _rejected(exc: ApiRejected, rental: FollowedRental) -> RentalOutcome:
+    status, text = CODE_STATUS.get(exc.code, ("error", f"the API refused: code {exc.code}"))
+    if exc.code == 34 and rental.has_file:
+        text += "; the numbers loaded earlier are kept"
+    return RentalOutcome(status, text, exc.code)
+
+
+def _load_spool(ctx: JobContext, rental: FollowedRental, path: Path, now: datetime) -> RentalOutcome:
+    downloaded_at = read_spool_header(path)
+    with ctx.engine.begin() as conn:
+        file_id, counts = load_file(conn, rental.id, _spool_rows(path), downloaded_at=downloaded_at, now=now, run_id=ctx.run_id)
+        text = (
+            f"loaded {counts.numbers} numbers ({counts.stopped} flagged stop): +{counts.added} -{counts.removed} "
+            f"stop_on={counts.stop_on} stop_off={counts.stop_off}"
+        )
+        conn.execute(
+            update(rentals)
+            .where(rentals.c.id == rental.id)
+            .values(
+                last_status="loaded", last_status_code=None, last_status_text=text, last_checked_at=now,
+                last_loaded_at=now, current_file_id=file_id,
+            )
+        )
+    # Only now that the numbers are committed may the single-use download go.
+    path.unlink(missing_ok=True)
+    return RentalOutcome("loaded", text, None, counts)
+
+
+def sync_rental(ctx: JobContext, rental: FollowedRental) -> RentalOutcome:
+    """Status, download to the spool, load. Documented refusals become a status, never an exception."""
+    now = ctx.now()
+    path = spool_path(ctx.config.database.url, rental.token)
+    if path.exists():
+        log.warning("rental %s: loading the file downloaded earlier and not yet stored", rental.name)
+        return _load_spool(ctx, rental, path, now)
+    try:
+        status = ctx.client.rental_status(rental.token)
+    except AuthError:
+        raise
+    except ApiRejected as exc:
+        return _rejected(exc, rental)
+    if status.state in STATE_STATUS:
+        word, text = STATE_STATUS[status.state]
+        return RentalOutcome(word, text, status.state)
+    if status.state == 5 and rental.has_file:
+        return RentalOutcome("file_used", "file already downloaded (state 5); the numbers loaded earlier are kept", 5)
+    for attempt in range(1, STREAM_ATTEMPTS + 1):
+        try:
+            download_to_spool(ctx, rental.token, path, now)
+            break
+        except AuthError:
+            raise
+        except ApiRejected as exc:
+            outcome = _rejected(exc, rental)
+            if attempt > 1 and exc.code == 34:
+                outcome = RentalOutcome(
+                    "file_used", "the first download was cut short and the file can be downloaded only once "
+                    "(API code 34); ask the provider to re-issue it", 34,
+                )
+            return outcome
+        except TransientApiError as exc:
+            if attempt == STREAM_ATTEMPTS:
+                raise
+            log.warning("rental %s: download broke mid-stream (attempt %d): %s; restarting", rental.name, attempt, exc)
+            time.sleep(min(2.0**attempt, 10.0))
+    return _load_spool(ctx, rental, path, now)
+
+
+def run(ctx: JobContext) -> RunResult:
+    with ctx.engine.begin() as conn:
+        sync_config_tokens(conn, ctx, ctx.now())
+        todo = followed(conn)
+    outcomes: list[tuple[FollowedRental, RentalOutcome]] = []
+    for rental in todo:
+        if ctx.should_stop():
+            break
+        try:
+            outcome = sync_rental(ctx, rental)
+        except AuthError:
+            raise
+        except EtlError as exc:
+            # One rental's fault (network after retries, malformed file, spool) must not stop the others.
+            outcome = RentalOutcome("error", runlog.redact(f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - e.g. a database error on one file: the others go on
+            log.exception("rental %s: load failed", rental.name)
+            outcome = RentalOutcome("error", runlog.redact(f"{type(exc).__name__}: {exc}").splitlines()[0])
+        if outcome.status != "loaded":
+            _mark(ctx, rental, outcome, ctx.now())
+        log.info("rental %s: %s (%s)", rental.name, outcome.status, outcome.text, extra={"rental_id": rental.id})
+        outcomes.append((rental, outcome))
+
+    counts = [o.counts for _, o in outcomes if o.counts is not None]
+    errors = [r for r, o in outcomes if o.status == "error"]
+    detail = "; ".join(
+        f"{r.name}={o.status}" + (f"({o.code})" if o.code is not None else "") + (f": {o.text}" if o.status != "loaded" or o.counts else "")
+        for r, o in outcomes
+    )
+    result = RunResult(
+        added=sum(c.added for c in counts),
+        changed=sum(c.stop_on + c.stop_off for c in counts),
+        removed=sum(c.removed for c in counts),
+        outcome="failed" if errors else "success",
+        detail=f"rentals={len(todo)} loaded={len(counts)}" + (f"; {detail}" if detail else ""),
+        figures={
+            "rentals": len(todo),
+            "files_loaded": len(counts),
+            "numbers": sum(c.numbers for c in counts),
+            "waiting": sum(1 for _, o in outcomes if o.status in WAITING),
+            "errors": len(errors),
+        },
+    )
+    with ctx.engine.begin() as conn:
+        runlog.finish_run(conn, ctx.run_id, result, ctx.now())
+    return result

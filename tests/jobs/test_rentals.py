@@ -1,0 +1,263 @@
+"""Rental file sync against the simulator over real sockets, on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from etl.config import RentalsConfig, RentalToken
+from etl.db.engine import make_engine
+from etl.jobs import rentals as rentals_job
+from tests.jobs.helpers import make_client, make_config, run, sim_clock, table_rows
+
+NUMBERS = ["+33612345601", "+33612345602", "+33612345603", "+33712345604", "+32470123456"]
+
+
+@pytest.fixture
+def env(migrated_db_url, simulator, tmp_path, monkeypatch):
+    monkeypatch.setenv(rentals_job.SPOOL_ENV, str(tmp_path / "spool"))
+    engine = make_engine(migrated_db_url)
+    sim = simulator.sim
+    config = make_config(
+        migrated_db_url, simulator.base_url, rentals=RentalsConfig(tokens=(RentalToken("tok-alpha-0001", "alpha"),))
+    )
+    client = make_client(simulator.base_url)
+    yield engine, sim, config, client
+    engine.dispose()
+
+
+def sync(engine, config, client, sim, **kwargs):
+    return run("rentals", engine, config, client, now=sim_clock(sim), **kwargs)
+
+
+def query(engine, sql, **params):
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(text(sql), params)]
+        conn.rollback()
+    return rows
+
+
+def numbers(engine, where="in_file = TRUE"):
+    return query(engine, f"SELECT phone_e164, stop FROM rental_numbers WHERE {where} ORDER BY phone_e164")
+
+
+def rental_status(engine, token="tok-alpha-0001"):
+    return query(engine, "SELECT last_status, last_status_code, last_status_text FROM rentals WHERE token = :t", t=token)[0]
+
+
+def test_first_load_stores_every_number_with_its_stop_flag(env):
+    engine, sim, config, client = env
+    sim.add_rental("tok-alpha-0001", NUMBERS)
+    sim.set_rental_stop("tok-alpha-0001", NUMBERS[1], True)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "success", report.error
+    assert report.result.added == 5
+    assert [(p, bool(s)) for p, s in numbers(engine)] == sorted((p, p == NUMBERS[1]) for p in NUMBERS)
+    assert rental_status(engine)[0] == "loaded"
+    events = query(engine, "SELECT event, COUNT(*) FROM rental_number_events GROUP BY event")
+    assert events == [("added", 5)]
+    assert query(engine, "SELECT phone_e164 FROM rental_stops_current") == [(NUMBERS[1],)]
+    textable = [p for (p,) in query(engine, "SELECT phone_e164 FROM rental_numbers_textable ORDER BY phone_e164")]
+    assert textable == sorted(set(NUMBERS) - {NUMBERS[1]})
+
+
+def test_flag_flips_are_recorded_as_history_with_the_time_observed(env):
+    engine, sim, config, client = env
+    sim.add_rental("tok-alpha-0001", NUMBERS)
+    sync(engine, config, client, sim)
+    sim.set_rental_stop("tok-alpha-0001", NUMBERS[0], True)
+    sim.clock.advance(timedelta(hours=1))
+    second = sync(engine, config, client, sim)
+    sim.set_rental_stop("tok-alpha-0001", NUMBERS[0], False)
+    sim.clock.advance(timedelta(hours=1))
+    third = sync(engine, config, client, sim)
+
+    assert (second.result.added, second.result.changed, second.result.removed) == (0, 1, 0)
+    assert third.result.changed == 1
+    history = query(
+        engine,
+        "SELECT e.event, e.stop, e.observed_at, f.loaded_at FROM rental_number_events e "
+        "JOIN rental_files f ON f.id = e.file_id WHERE e.phone_e164 = :p ORDER BY e.id",
+        p=NUMBERS[0],
+    )
+    assert [(h[0], bool(h[1])) for h in history] == [("added", False), ("stop_on", True), ("stop_off", False)]
+    assert history[1][2] < history[2][2]
+    assert NUMBERS[0] in [p for (p,) in query(engine, "SELECT phone_e164 FROM rental_numbers_textable")]
+
+
+def test_resync_without_changes_writes_no_number_rows(env):
+    engine, sim, config, client = env
+    sim.add_rental("tok-alpha-0001", NUMBERS)
+    sync(engine, config, client, sim)
+    before = table_rows(engine, "rental_numbers")
+
+    report = sync(engine, config, client, sim)
+
+    assert (report.result.added, report.result.changed, report.result.removed) == (0, 0, 0)
+    assert table_rows(engine, "rental_numbers") == before
+    assert query(engine, "SELECT COUNT(*) FROM rental_files") == [(2,)]
+
+
+def test_number_leaving_the_file_is_kept_out_of_the_views_and_recorded(env):
+    engine, sim, config, client = env
+    sim.add_rental("tok-alpha-0001", NUMBERS)
+    sync(engine, config, client, sim)
+    sim.rentals["tok-alpha-0001"].explicit.remove(NUMBERS[2])
+
+    report = sync(engine, config, client, sim)
+
+    assert report.result.removed == 1
+    assert NUMBERS[2] not in [p for p, _ in numbers(engine)]
+    assert query(engine, "SELECT in_file, left_at IS NOT NULL FROM rental_numbers WHERE phone_e164 = :p", p=NUMBERS[2]) in (
+        [(False, True)], [(0, 1)],
+    )
+    assert NUMBERS[2] not in [p for (p,) in query(engine, "SELECT phone_e164 FROM rental_numbers_textable")]
+    assert query(engine, "SELECT event FROM rental_number_events WHERE phone_e164 = :p ORDER BY id", p=NUMBERS[2]) == [
+        ("added",), ("removed",),
+    ]
+
+    sim.rentals["tok-alpha-0001"].explicit.append(NUMBERS[2])
+    back = sync(engine, config, client, sim)
+    assert back.result.added == 1
+    assert NUMBERS[2] in [p for p, _ in numbers(engine)]
+
+
+def test_textable_view_excludes_numbers_in_the_account_stop_list(env):
+    engine, sim, config, client = env
+    sim.add_rental("tok-alpha-0001", NUMBERS)
+    sim.add_stop(NUMBERS[3])
+    sync(engine, config, client, sim)
+    run("stops", engine, config, client, now=sim_clock(sim))
+
+    textable = [p for (p,) in query(engine, "SELECT phone_e164 FROM rental_numbers_textable")]
+    assert NUMBERS[3] not in textable and len(textable) == 4
+
+
+@pytest.mark.parametrize(
+    ("setup", "status", "code"),
+    [
+        ("unknown_token", "not_found", 32),
+        ("token_missing", "token_missing", 31),
+        ("file_removed", "file_not_found", 33),
+        ("single_download_used", "file_used", 34),
+        ("generating", "in_progress", 35),
+        ("failed", "rental_failed", 36),
+    ],
+    ids=["32-not-found", "31-token-missing", "33-file-not-found", "34-file-used", "35-in-progress", "36-failed"],
+)
+def test_each_download_code_marks_the_rental_and_leaves_its_numbers_untouched(env, setup, status, code):
+    engine, sim, config, client = env
+    sim.add_rental("tok-alpha-0001", NUMBERS, single_download=setup == "single_download_used")
+    first = sync(engine, config, client, sim)
+    assert first.outcome == "success"
+    before = table_rows(engine, "rental_numbers")
+    sim.set_rental_stop("tok-alpha-0001", NUMBERS[0], True)  # a change the failed sync must not apply
+    if setup == "unknown_token":
+        del sim.rentals["tok-alpha-0001"]
+    elif setup == "token_missing":
+        sim.faults.inject("location/status", "api_error", code=31)
+    elif setup == "file_removed":
+        sim.remove_rental_file("tok-alpha-0001")
+    elif setup == "generating":
+        sim.set_rental_status("tok-alpha-0001", 1)
+    elif setup == "failed":
+        sim.set_rental_status("tok-alpha-0001", 3)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "success", report.error
+    assert table_rows(engine, "rental_numbers") == before
+    last_status, last_code, last_text = rental_status(engine)
+    assert (last_status, last_code) == (status, code)
+    assert f"code {code}" in last_text
+    run_detail = query(engine, "SELECT detail FROM sync_runs WHERE id = :i", i=report.run_id)[0][0]
+    assert f"alpha(…0001)={status}({code})" in run_detail
+    assert "tok-alpha-0001" not in run_detail
+
+
+def test_download_in_progress_is_retried_next_cycle(env):
+    engine, sim, config, client = env
+    sim.add_rental("tok-alpha-0001", NUMBERS, status=1)
+    assert sync(engine, config, client, sim).outcome == "success"
+    assert rental_status(engine)[:2] == ("in_progress", 35)
+    assert numbers(engine) == []
+
+    sim.set_rental_status("tok-alpha-0001", 2)
+    report = sync(engine, config, client, sim)
+
+    assert report.result.added == 5 and rental_status(engine)[0] == "loaded"
+
+
+def test_single_download_file_survives_a_database_failure_via_the_spool(env, monkeypatch):
+    engine, sim, config, client = env
+    sim.add_rental("tok-alpha-0001", NUMBERS, single_download=True)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    original = rentals_job.load_file
+    monkeypatch.setattr(rentals_job, "load_file", broken)
+    failed = sync(engine, config, client, sim)
+    assert failed.outcome == "failed"
+    assert "disk full" in rental_status(engine)[2]
+    assert numbers(engine) == []
+    assert len(sim.calls_to("location/file/download")) == 1
+    assert len(list(rentals_job.spool_dir().glob("*.tsv"))) == 1
+    monkeypatch.setattr(rentals_job, "load_file", original)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "success" and report.result.added == 5
+    assert len(sim.calls_to("location/file/download")) == 1  # loaded from the spool, not downloaded again
+    assert list(rentals_job.spool_dir().glob("*")) == []
+    assert sync(engine, config, client, sim).outcome == "success"
+    assert rental_status(engine)[:2] == ("file_used", 34)
+    assert len(numbers(engine)) == 5
+
+
+def test_mid_stream_fault_leaves_numbers_untouched_and_no_spool(env):
+    engine, sim, config, client = env
+    sim.add_rental("tok-alpha-0001", 5000)
+    sync(engine, config, client, sim)
+    before = table_rows(engine, "rental_numbers")
+    sim.flip_rental_stops("tok-alpha-0001", 0.1)
+    sim.faults.inject("location/file/download", "drop", count=None, after_bytes=70_000)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "failed"
+    assert rental_status(engine)[0] == "error"
+    assert table_rows(engine, "rental_numbers") == before
+    assert list(rentals_job.spool_dir().glob("*")) == []
+    sim.faults.clear()
+    assert sync(engine, config, client, sim).result.changed == 500
+
+
+def test_tokens_from_the_table_and_config_are_both_followed_and_removed_ones_ignored(env):
+    engine, sim, config, client = env
+    sim.add_rental("tok-alpha-0001", NUMBERS[:2])
+    sim.add_rental("tok-beta-0002", NUMBERS[2:], stop_share=0.0)
+    sim.set_rental_stop("tok-beta-0002", NUMBERS[2], True)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO rentals (token, label, source, added_at, active) "
+                "VALUES ('tok-beta-0002', 'beta', 'cli', :now, TRUE)"
+            ),
+            {"now": sim_clock(sim)().replace(tzinfo=None) if engine.dialect.name != "postgresql" else sim_clock(sim)()},
+        )
+
+    report = sync(engine, config, client, sim)
+    assert report.result.added == 5
+    assert query(engine, "SELECT phone_e164 FROM rental_stops_current") == [(NUMBERS[2],)]
+
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE rentals SET active = FALSE WHERE token = 'tok-beta-0002'"))
+    assert query(engine, "SELECT phone_e164 FROM rental_stops_current") == []
+    calls = len(sim.calls_to("location/status"))
+    sync(engine, config, client, sim)
+    assert len(sim.calls_to("location/status")) == calls + 1
