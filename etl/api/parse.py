@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -431,6 +431,32 @@ def _phone(value: Any, endpoint: str, field: str) -> tuple[str, str | None]:
     return raw, phones.canonicalize(raw)
 
 
+_UTC = timezone.utc
+_PARIS_OFFSETS: dict[str, timedelta] = {}
+
+
+def _paris_local_to_utc(text: str) -> datetime | None:
+    """Fast path for ``"YYYY-MM-DD HH:MM:SS"`` (the stop list's 1,000,000 ``createdAt``).
+
+    The Paris UTC offset is constant within a local hour (DST switches on the hour), so it is
+    cached per ``"YYYY-MM-DD HH"``; ``fold=0`` picks the first occurrence of the repeated autumn
+    hour, like the slow path. ``None`` when the text is not in that exact shape.
+    """
+    if len(text) != 19 or text[10] != " " or text[4] != "-":
+        return None
+    try:
+        naive = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    key = text[:13]
+    offset = _PARIS_OFFSETS.get(key)
+    if offset is None:
+        offset = naive.replace(tzinfo=API_TIMEZONE).utcoffset() or timedelta(0)
+        if len(_PARIS_OFFSETS) < 200_000:
+            _PARIS_OFFSETS[key] = offset
+    return (naive - offset).replace(tzinfo=_UTC)
+
+
 def parse_datetime(value: Any, endpoint: str, field: str) -> datetime | None:
     """Aware UTC datetime from every date form the API uses (quirk 5).
 
@@ -439,6 +465,10 @@ def parse_datetime(value: Any, endpoint: str, field: str) -> datetime | None:
     * ISO 8601 with an offset → that offset → UTC;
     * ``None``, ``""`` and PHP's zero date ``"0000-00-00 00:00:00"`` → ``None``.
     """
+    if type(value) is str and not value.startswith("0000"):
+        fast = _paris_local_to_utc(value)
+        if fast is not None:
+            return fast
     if value is None or value == "":
         return None
     if isinstance(value, bool):
