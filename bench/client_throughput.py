@@ -87,6 +87,32 @@ def stream_stops(client: Any) -> tuple[int, float, int]:
     return count, time.perf_counter() - start, e164
 
 
+def download_only(base_url: str) -> tuple[int, float]:
+    """Baseline: the raw body bytes of /stop-sms/list, nothing parsed (what the simulator can serve)."""
+    import requests
+
+    start = time.perf_counter()
+    size = 0
+    with requests.get(f"{base_url}/stop-sms/list", params={"apiKey": KEY}, stream=True, timeout=60) as resp:
+        for chunk in resp.iter_content(65536):
+            size += len(chunk)
+    return size, time.perf_counter() - start
+
+
+def ijson_only(base_url: str) -> tuple[int, float]:
+    """Baseline: ijson items over the raw socket, no record building (no dates, no E.164)."""
+    import ijson
+    import requests
+
+    start = time.perf_counter()
+    count = 0
+    with requests.get(f"{base_url}/stop-sms/list", params={"apiKey": KEY}, stream=True, timeout=60) as resp:
+        resp.raw.decode_content = True
+        for _ in ijson.items(resp.raw, "data.item", use_float=False):
+            count += 1
+    return count, time.perf_counter() - start
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
@@ -96,6 +122,7 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=5000)
     parser.add_argument("--stops", type=int, default=1_000_000)
     parser.add_argument("--sample", type=int, default=5000, help="one-by-one calls actually made")
+    parser.add_argument("--breakdown", action="store_true", help="also time download-only and ijson-only")
     parser.add_argument("--keep-nagle", action="store_true", help="leave the simulator's sockets as they are")
     args = parser.parse_args()
 
@@ -120,6 +147,11 @@ def main() -> int:
             print(f"multi-status, 500 a batch : {multi_calls:8.1f} calls/s = {multi_pairs:8.0f} pairs/s "
                   f"({-(-len(pairs) // 500)} calls; {len(pairs)} pairs in {len(pairs) / multi_pairs:.2f} s; "
                   f"x{multi_pairs / one:.0f} faster per pair)")
+            if args.breakdown:
+                size, secs = download_only(base_url)
+                print(f"  baseline download only  : {size / 1e6:.0f} MB in {secs:.2f} s")
+                n, secs = ijson_only(base_url)
+                print(f"  baseline ijson items    : {n} items in {secs:.2f} s")
             count, seconds, e164 = stream_stops(client)
             peak = _peak_rss_mb()
             print(f"iter_stops                : {count} stops in {seconds:.2f} s = {count / seconds:,.0f} stops/s, "

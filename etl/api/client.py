@@ -614,6 +614,14 @@ class SmsPartnerClient:
         """Is ``stop_id`` still in the stop list? Resolves an `UnknownOutcome` from `delete_stop`."""
         return any(stop.stop_id == stop_id for stop in self.iter_stops())
 
+    def resolve_add_stop(self, phone: str) -> Stop | None:
+        """After `UnknownOutcome` from `add_stop`: the new entry if the add happened, else ``None``."""
+        return self.find_stop_by_phone(phone)
+
+    def resolve_delete_stop(self, stop_id: int) -> bool:
+        """After `UnknownOutcome` from `delete_stop`: ``True`` when the entry is gone (the delete happened)."""
+        return not self.stop_exists(stop_id)
+
     def resolve_cancel(self, message_id: str, phone: str) -> MessageStatus | None:
         """Re-read one recipient's status after an `UnknownOutcome` from `cancel_message`.
 

@@ -226,6 +226,7 @@ def test_add_stop_acted_then_timed_out_is_unknown_then_resolved_by_rereading(
     time.sleep(0.2)
     assert len(sim.calls_to("stop-sms/add")) == 1 and sleeps == []
     assert client.find_stop_by_phone("+33698765432") is None
+    assert client.resolve_add_stop(A) == found
 
 
 def test_delete_stop_acted_then_timed_out_is_resolved_by_stop_exists(client: SmsPartnerClient, sim: Any) -> None:
@@ -233,7 +234,7 @@ def test_delete_stop_acted_then_timed_out_is_resolved_by_stop_exists(client: Sms
     sim.faults.inject("stop-sms/delete", "act_then_delay", seconds=1.5)
     with pytest.raises(UnknownOutcome):
         client.delete_stop(stop_id)
-    assert client.stop_exists(stop_id) is False
+    assert client.stop_exists(stop_id) is False and client.resolve_delete_stop(stop_id) is True
     assert len(wait_calls(sim, "stop-sms/delete", 1)) == 1
 
 
