@@ -98,6 +98,8 @@ def test_database_is_dropped_even_with_a_connection_left_open(
     done = threading.Event()
     threading.Thread(target=lambda: (server.drop_database(name), done.set()), daemon=True).start()
     assert done.wait(30), "drop_database hung on a connection left open"
+    conn.invalidate()  # the server killed it: do not try to roll it back
+    conn.close()
     eng.dispose()
     listing = "SELECT datname FROM pg_database" if backend == "postgresql" else "SHOW DATABASES"
     assert name not in {row[0] for row in server.execute(listing)}
@@ -161,3 +163,9 @@ def test_leak_check_fails_a_test_that_logs_or_prints_the_key(pytester: pytest.Py
 
 def test_api_key_fixture_is_the_simulator_key(api_key: str) -> None:
     assert api_key == "sim-test-key-not-secret"
+
+
+def test_migrated_db_url_is_at_every_head(migrated_db_url: str) -> None:
+    from etl.db.migrate import is_up_to_date
+
+    assert is_up_to_date(migrated_db_url)
