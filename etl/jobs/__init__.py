@@ -13,6 +13,8 @@ from etl.jobs.base import JobContext, JobFunction, RunResult
 #: Order matters for `sync --once` with no names: stops first (the legal core).
 JOB_MODULES: dict[str, str] = {
     "stops": "etl.jobs.stops",
+    "statuses": "etl.jobs.statuses",
+    "finance": "etl.jobs.finance",
     "rentals": "etl.jobs.rentals",
 }
 

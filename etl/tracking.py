@@ -1,0 +1,517 @@
+"""What is tracked: sends and their recipients, from every intake a user would reach for.
+
+Intakes, all ending in `ingest` (set-based, idempotent: re-importing the same data is harmless):
+
+- `read_csv` + `track`: ``smspartner-etl track FILE|-``. Every line is checked first; any bad line
+  raises one `InputError` listing each bad line, and nothing is imported.
+- `track`: the Python function (``etl.tracking.track(engine, [TrackedSend(...)], ...)``).
+- `track_send_result`: right after ``client.send(...)``, from its `SendResult` (the demo uses it).
+- the ``track_intake`` table: a user's own sending application INSERTs ``(message_id, phone)``
+  rows (plus optional columns, docs/statuses.md); `drain_intake` imports them each cycle.
+- `track_message_ids`: a message id alone; the statuses job lists its recipients with
+  ``/bulk-status`` (kind ``discover``).
+- `follow_tags`: tags (also ``statuses.tags`` in the config); the statuses job reads them with
+  ``/bulk-status-by-tag``, paged.
+
+A send's polling window counts from its actual send time: the scheduled time when later than
+the submission (`etl.polling.window_start`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Column, Connection, Date, Engine, Integer, String, false, func, insert, literal, select, update
+from sqlalchemy import exists as sql_exists
+
+from etl import phones, polling
+from etl.config import StatusesConfig
+from etl.db import dialect
+from etl.db.engine import writer
+from etl.db.schema import recipients, sends, track_intake, tracked_tags
+from etl.db.types import UtcDateTime, db_datetime
+from etl.errors import InputError, InvalidPhoneNumber
+
+__all__ = [
+    "CSV_COLUMNS",
+    "IntakeReport",
+    "TrackedSend",
+    "drain_intake",
+    "follow_tags",
+    "ingest",
+    "paris_day",
+    "read_csv",
+    "track",
+    "track_message_ids",
+    "track_send_result",
+]
+
+log = logging.getLogger(__name__)
+
+PARIS = ZoneInfo("Europe/Paris")
+CSV_COLUMNS = ("message_id", "phone", "sent_at", "scheduled_at", "tag", "nb_sms", "cost", "currency")
+REQUIRED_CSV_COLUMNS = ("message_id", "phone")
+INTAKE_CHUNK = 5_000
+MAX_ERRORS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class TrackedSend:
+    """A send to track: its message id and recipients (any spelling; normalised to E.164)."""
+
+    message_id: str
+    phones: Sequence[str] = ()
+    sent_at: datetime | None = None
+    scheduled_at: datetime | None = None
+    tag: str | None = None
+    nb_sms: int | None = None
+    cost: Decimal | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
+class IntakeReport:
+    sends_added: int = 0
+    recipients_added: int = 0
+    recipients_seen: int = 0
+    refused: int = 0
+    errors: tuple[str, ...] = field(default_factory=tuple)
+
+
+def paris_day(at: datetime) -> date:
+    """The account's calendar day of a UTC instant (cost-resume months are Paris months)."""
+    return at.astimezone(PARIS).date()
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing user input
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_when(text: str | None, field_name: str) -> datetime | None:
+    """ISO 8601 with an offset (no offset: UTC); empty → None."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        value = datetime.fromisoformat(str(text).strip())
+    except ValueError:
+        raise InputError(f"{field_name}: not an ISO 8601 date-time: {text!r}") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _message_id(text: Any) -> str:
+    mid = str(text or "").strip()
+    if not mid:
+        raise InputError("message_id: empty")
+    if len(mid) > 64 or polling.is_pseudo_message_id(mid):
+        raise InputError(f"message_id: not a message id: {mid[:70]!r}")
+    return mid
+
+
+def _tag(text: Any) -> str | None:
+    tag = str(text or "").strip()
+    if not tag:
+        return None
+    if len(tag) > 20 or " " in tag:
+        raise InputError(f"tag: {tag!r} is not a valid tag (≤20 chars, no spaces)")
+    return tag
+
+
+def _int_or_none(text: Any, name: str) -> int | None:
+    if text is None or str(text).strip() == "":
+        return None
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise InputError(f"{name}: not an integer: {text!r}") from None
+    if value < 0:
+        raise InputError(f"{name}: negative: {value}")
+    return value
+
+
+def _decimal_or_none(text: Any, name: str) -> Decimal | None:
+    if text is None or str(text).strip() == "":
+        return None
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        raise InputError(f"{name}: not a number: {text!r}") from None
+    if not value.is_finite():
+        raise InputError(f"{name}: not a number: {text!r}")
+    return value
+
+
+def _currency(text: Any) -> str | None:
+    code = str(text or "").strip().upper()
+    if not code:
+        return None
+    if len(code) != 3 or not code.isalpha():
+        raise InputError(f"currency: not an ISO 4217 code: {text!r}")
+    return code
+
+
+def read_csv(stream: TextIO, *, default_region: str = "FR", source_name: str = "<stdin>") -> list[TrackedSend]:
+    """Parse a CSV (header ``message_id,phone`` plus optional ``sent_at,scheduled_at,tag,nb_sms,cost,currency``).
+
+    Every line is checked; if any is wrong, one `InputError` lists them (``file:line: reason``)
+    and nothing is returned, so nothing is half-imported. Rows of one message id are grouped.
+    """
+    reader = csv.DictReader(stream)
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED_CSV_COLUMNS if c not in header]
+    if missing:
+        raise InputError(f"{source_name}:1: header must name {', '.join(REQUIRED_CSV_COLUMNS)}; missing {', '.join(missing)}")
+    unknown = [h for h in header if h and h not in CSV_COLUMNS]
+    if unknown:
+        raise InputError(f"{source_name}:1: unknown column(s) {', '.join(unknown)}; known: {', '.join(CSV_COLUMNS)}")
+    reader.fieldnames = header
+    errors: list[str] = []
+    grouped: dict[str, dict[str, Any]] = {}
+    for row in reader:
+        line = reader.line_num
+        try:
+            if None in row:
+                raise InputError("more fields than the header")
+            mid = _message_id(row.get("message_id"))
+            raw_phone = str(row.get("phone") or "").strip()
+            if not raw_phone:
+                raise InputError("phone: empty")
+            try:
+                phones.normalize(raw_phone, default_region)
+            except InvalidPhoneNumber as exc:
+                raise InputError(f"phone: {exc}") from None
+            send = {
+                "sent_at": parse_when(row.get("sent_at"), "sent_at"),
+                "scheduled_at": parse_when(row.get("scheduled_at"), "scheduled_at"),
+                "tag": _tag(row.get("tag")),
+                "nb_sms": _int_or_none(row.get("nb_sms"), "nb_sms"),
+                "cost": _decimal_or_none(row.get("cost"), "cost"),
+                "currency": _currency(row.get("currency")),
+            }
+        except InputError as exc:
+            errors.append(f"{source_name}:{line}: {exc}")
+            continue
+        entry = grouped.setdefault(mid, {"phones": [], **send})
+        for key, value in send.items():
+            if value is not None and entry.get(key) is None:
+                entry[key] = value
+            elif value is not None and entry[key] != value:
+                errors.append(f"{source_name}:{line}: {key} {value} differs from an earlier line of message {mid}")
+        entry["phones"].append(raw_phone)
+    if errors:
+        shown = errors[:MAX_ERRORS_SHOWN]
+        more = f"\n... and {len(errors) - len(shown)} more" if len(errors) > len(shown) else ""
+        raise InputError(f"{len(errors)} bad line(s), nothing imported:\n" + "\n".join(shown) + more)
+    return [TrackedSend(message_id=mid, **entry) for mid, entry in grouped.items()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Set-based ingest
+# ---------------------------------------------------------------------------------------------
+
+
+def _driver(backend: str, value: Any) -> Any:
+    """A Python value as the raw driver wants it for `dialect.bulk_load`."""
+    if isinstance(value, datetime):
+        return db_datetime(backend, value)
+    if backend == "sqlite":
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, Decimal):
+            return str(value)
+        if isinstance(value, date):
+            return value.isoformat()
+    return value
+
+
+def _stage_recipients_table() -> dialect.Table:
+    return dialect.temp_table(
+        "stage_track_recipients",
+        Column("send_id", Integer, nullable=False),
+        Column("message_id", String(64), nullable=False),
+        Column("phone_e164", String(16), nullable=False),
+        Column("phone_raw", String(64), nullable=False),
+        Column("sent_day", Date, nullable=False),
+        Column("poll_until", UtcDateTime(), nullable=False),
+        Column("next_poll_at", UtcDateTime(), nullable=True),
+    )
+
+
+@dataclass(frozen=True)
+class _SendRow:
+    message_id: str
+    kind: str
+    tag: str | None
+    sent_at: datetime
+    scheduled_at: datetime | None
+    nb_sms: int | None
+    cost: Decimal | None
+    currency: str | None
+    source: str
+
+
+def _existing_sends(conn: Connection, message_ids: Sequence[str]) -> dict[str, tuple[int, datetime, date]]:
+    out: dict[str, tuple[int, datetime, date]] = {}
+    for i in range(0, len(message_ids), 500):
+        chunk = message_ids[i : i + 500]
+        rows = conn.execute(
+            select(sends.c.message_id, sends.c.id, sends.c.started_at, sends.c.sent_day).where(sends.c.message_id.in_(chunk))
+        )
+        for mid, sid, started, day in rows:
+            out[mid] = (sid, started, day)
+    return out
+
+
+def ingest(
+    conn: Connection,
+    send_rows: Sequence[_SendRow],
+    recipient_rows: Iterable[tuple[str, str, str]],
+    *,
+    now: datetime,
+    config: StatusesConfig,
+) -> tuple[int, int, int]:
+    """Insert new sends and ``(message_id, phone_e164, phone_raw)`` recipients; known ones are left alone.
+
+    Returns ``(sends_added, recipients_added, recipients_seen)``. Runs inside the caller's
+    transaction and never commits.
+    """
+    by_id: dict[str, _SendRow] = {}
+    for row in send_rows:
+        by_id.setdefault(row.message_id, row)
+    recipient_rows = list(recipient_rows)
+    ids = list(by_id)
+    existing = _existing_sends(conn, sorted(set(ids) | {mid for mid, _, _ in recipient_rows}))
+    new = [by_id[m] for m in ids if m not in existing]
+    if new:
+        values = []
+        for row in new:
+            start = polling.window_start(row.sent_at, row.scheduled_at)
+            values.append(
+                {
+                    "message_id": row.message_id,
+                    "kind": row.kind,
+                    "tag": row.tag,
+                    "sent_at": row.sent_at,
+                    "scheduled_at": row.scheduled_at,
+                    "started_at": start,
+                    "sent_day": paris_day(start),
+                    "nb_sms": row.nb_sms,
+                    "announced_cost": row.cost,
+                    "announced_currency": row.currency,
+                    "source": row.source,
+                    "created_at": now,
+                    "discovered_at": None,
+                }
+            )
+        conn.execute(insert(sends), values)
+        existing.update(_existing_sends(conn, [r.message_id for r in new]))
+
+    backend = dialect.backend(conn)
+    ladder = config.ladder
+    seen: set[tuple[str, str]] = set()
+    staged_rows: list[tuple[Any, ...]] = []
+    for mid, e164, raw in recipient_rows:
+        if (mid, e164) in seen or mid not in existing:
+            continue
+        seen.add((mid, e164))
+        send_id, started, day = existing[mid]
+        until = polling.poll_until(started, config.window)
+        first = polling.next_poll_at(started, 0, now, ladder, until)
+        staged_rows.append(
+            tuple(_driver(backend, v) for v in (send_id, mid, e164, raw[:64], day, until, first))
+        )
+    if not staged_rows:
+        return len(new), 0, 0
+    stage = _stage_recipients_table()
+    s = stage.c
+    r = recipients.c
+    dialect.create_temp(conn, stage)
+    dialect.bulk_load(conn, stage, staged_rows)
+    dialect.index_temp(conn, stage, "message_id", "phone_e164")
+    known = sql_exists().where(r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
+    added = conn.execute(select(func.count()).select_from(stage).where(~known)).scalar_one()
+    conn.execute(
+        insert(recipients).from_select(
+            [
+                "send_id", "message_id", "phone_e164", "phone_raw", "sent_day", "final", "expired", "poll_until",
+                "next_poll_at", "poll_count", "cost_checks", "first_seen_at",
+            ],
+            select(
+                s.send_id, s.message_id, s.phone_e164, s.phone_raw, s.sent_day, false(), false(), s.poll_until,
+                s.next_poll_at, literal(0), literal(0), literal(now, UtcDateTime()),
+            ).where(~known),
+        )
+    )
+    dialect.drop_temp(conn, stage)
+    return len(new), int(added), len(staged_rows)
+
+
+def _send_rows_and_recipients(
+    items: Iterable[TrackedSend], *, now: datetime, source: str, default_region: str
+) -> tuple[list[_SendRow], list[tuple[str, str, str]]]:
+    send_rows: list[_SendRow] = []
+    rcpts: list[tuple[str, str, str]] = []
+    for item in items:
+        mid = _message_id(item.message_id)
+        send_rows.append(
+            _SendRow(
+                mid, "message", _tag(item.tag), item.sent_at or now, item.scheduled_at, item.nb_sms, item.cost,
+                _currency(item.currency), source,
+            )
+        )
+        for raw in item.phones:
+            rcpts.append((mid, phones.normalize(str(raw), default_region), str(raw).strip()))
+    return send_rows, rcpts
+
+
+def track(
+    engine: Engine,
+    items: Iterable[TrackedSend],
+    *,
+    now: datetime,
+    config: StatusesConfig,
+    source: str = "python",
+    default_region: str = "FR",
+) -> IntakeReport:
+    """Track sends and their recipients, in one transaction; an invalid number raises `InputError`
+    (`InvalidPhoneNumber`) before anything is written. Known sends/recipients are left as they are."""
+    send_rows, rcpts = _send_rows_and_recipients(list(items), now=now, source=source, default_region=default_region)
+    with writer(engine).begin() as conn:
+        added_sends, added, seen = ingest(conn, send_rows, rcpts, now=now, config=config)
+    log.info("tracked %d recipient(s) of %d send(s): %d new send(s), %d new recipient(s)", seen, len(send_rows), added_sends, added)
+    return IntakeReport(added_sends, added, seen)
+
+
+def track_send_result(
+    engine: Engine,
+    result: Any,
+    phone_numbers: Sequence[str],
+    *,
+    now: datetime,
+    config: StatusesConfig,
+    tag: str | None = None,
+    source: str = "python",
+    default_region: str = "FR",
+) -> IntakeReport:
+    """Track what ``client.send(phone_numbers, ..., tag=tag)`` just sent (``result``: its `SendResult`)."""
+    item = TrackedSend(
+        message_id=result.message_id,
+        phones=list(phone_numbers),
+        sent_at=now,
+        scheduled_at=getattr(result, "scheduled_at", None),
+        tag=tag,
+        nb_sms=getattr(result, "nb_sms", None),
+        cost=getattr(result, "cost", None),
+        currency=getattr(result, "currency", None),
+    )
+    return track(engine, [item], now=now, config=config, source=source, default_region=default_region)
+
+
+def track_message_ids(
+    engine: Engine,
+    message_ids: Iterable[str],
+    *,
+    now: datetime,
+    config: StatusesConfig,
+    sent_at: datetime | None = None,
+    tag: str | None = None,
+) -> IntakeReport:
+    """Track messages by id alone: the statuses job lists their recipients with /bulk-status."""
+    rows = [_SendRow(_message_id(m), "discover", _tag(tag), sent_at or now, None, None, None, None, "message_id") for m in message_ids]
+    with writer(engine).begin() as conn:
+        added, _, _ = ingest(conn, rows, [], now=now, config=config)
+    return IntakeReport(sends_added=added)
+
+
+def follow_tags(engine: Engine, tags: Iterable[str], *, now: datetime) -> int:
+    """Follow tags (discovered with /bulk-status-by-tag by the statuses job); returns how many are new."""
+    wanted = {t for t in (_tag(t) for t in tags) if t}
+    with writer(engine).begin() as conn:
+        return ensure_tags(conn, wanted, now)
+
+
+def ensure_tags(conn: Connection, tags: Iterable[str], now: datetime) -> int:
+    wanted = set(tags)
+    if not wanted:
+        return 0
+    known = set(conn.execute(select(tracked_tags.c.tag).where(tracked_tags.c.tag.in_(sorted(wanted)))).scalars())
+    new = sorted(wanted - known)
+    if new:
+        conn.execute(insert(tracked_tags), [{"tag": t, "added_at": now, "last_read_at": None, "items_seen": 0} for t in new])
+    return len(new)
+
+
+# ---------------------------------------------------------------------------------------------
+# The intake table
+# ---------------------------------------------------------------------------------------------
+
+
+def drain_intake(conn: Connection, *, now: datetime, config: StatusesConfig, default_region: str = "FR") -> IntakeReport:
+    """Import unprocessed ``track_intake`` rows (chunks of `INTAKE_CHUNK`), inside the caller's transaction.
+
+    A bad row gets ``error`` and is not imported; the others are. Every row read gets ``processed_at``.
+    """
+    t = track_intake.c
+    total_sends = total_added = total_seen = refused = 0
+    last_id = 0
+    while True:
+        rows = conn.execute(
+            select(t.id, t.message_id, t.phone, t.tag, t.sent_at, t.scheduled_at, t.nb_sms, t.cost, t.currency)
+            .where(t.processed_at.is_(None), t.id > last_id)
+            .order_by(t.id)
+            .limit(INTAKE_CHUNK)
+        ).all()
+        if not rows:
+            break
+        last_id = rows[-1].id
+        send_rows: list[_SendRow] = []
+        rcpts: list[tuple[str, str, str]] = []
+        errors: list[dict[str, Any]] = []
+        for row in rows:
+            try:
+                mid = _message_id(row.message_id)
+                e164 = phones.normalize(str(row.phone), default_region)
+                sent_at = parse_when(row.sent_at, "sent_at") or now
+                send_rows.append(
+                    _SendRow(
+                        mid, "message", _tag(row.tag), sent_at, parse_when(row.scheduled_at, "scheduled_at"),
+                        row.nb_sms, row.cost, _currency(row.currency), "intake",
+                    )
+                )
+                rcpts.append((mid, e164, str(row.phone).strip()))
+            except InputError as exc:
+                errors.append({"row_id": row.id, "err": str(exc)[:255]})
+        added_sends, added, seen = ingest(conn, send_rows, rcpts, now=now, config=config)
+        total_sends += added_sends
+        total_added += added
+        total_seen += seen
+        refused += len(errors)
+        conn.execute(
+            update(track_intake).where(t.id.in_([r.id for r in rows]), t.processed_at.is_(None)).values(processed_at=now)
+        )
+        for err in errors:
+            conn.execute(update(track_intake).where(t.id == err["row_id"]).values(error=err["err"]))
+        if len(rows) < INTAKE_CHUNK:
+            break
+    if total_seen or refused:
+        log.info("intake table: %d row(s) imported (%d new recipient(s)), %d refused", total_seen, total_added, refused)
+    return IntakeReport(total_sends, total_added, total_seen, refused)
+
+
+def csv_template() -> str:
+    """A header line for users."""
+    out = io.StringIO()
+    csv.writer(out).writerow(CSV_COLUMNS)
+    return out.getvalue()
+
+
+# Re-exported for the jobs (they ingest discovered recipients the same way).
+SendRow = _SendRow
