@@ -1,0 +1,346 @@
+"""Filter an audience CSV against the stop set: streaming, fail closed, every input column kept.
+
+Each data row ends in exactly one place:
+
+- ``allowed``: the row *as it was in the input* (same quoting, same columns), written only when its
+  number is valid (`etl.phones`, identical to ``phonenumbers``), not stopped, not rental-stopped and
+  not seen before in this file;
+- ``blocked``: the row plus a ``reason`` column, the first of ``invalid`` (no number, unparseable or
+  not a valid number: never "allowed"), ``stop_list``, ``rental_stop``, ``duplicate`` (the same
+  E.164 number already allowed higher up).
+
+Memory is bounded by the stop set and the numbering plan, not by the input: rows are read line by
+line, and the "seen" numbers live in a `NumberSet` bitmap (see ``numbers.py``).
+
+Speed (issue 8 asks ≥ 500,000 rows/s): rows without a quote character, almost all of them, are
+split with ``str.split`` and copied verbatim; only rows with quotes go through the ``csv`` module
+(and may span several physical lines). Membership tests are inlined.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from etl.audience.csvfile import CsvLayout, open_text, sniff
+from etl.audience.numbers import NumberSet
+from etl.audience.stops import Freshness, StopSet
+from etl.phones import e164_int_parser
+
+REASONS = ("invalid", "stop_list", "rental_stop", "duplicate")
+REASON_COLUMN = "reason"
+_FLUSH_ROWS = 8192
+
+
+@dataclass
+class Summary:
+    """What one run did; `as_report` is the JSON the CLI writes."""
+
+    input: str = ""
+    allowed_path: str = ""
+    blocked_path: str = ""
+    rows: int = 0
+    allowed: int = 0
+    blocked: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+    blank_lines: int = 0
+    encoding: str = ""
+    delimiter: str = ""
+    has_header: bool = False
+    phone_column: str = ""
+    default_region: str = "FR"
+    stop_list_size: int = 0
+    rental_stop_size: int = 0
+    rental_source: str = "none"
+    freshness: Freshness | None = None
+    seconds: float = 0.0
+
+    @property
+    def blocked_total(self) -> int:
+        return sum(self.blocked.values())
+
+    def as_report(self) -> dict[str, Any]:
+        fresh = self.freshness
+        return {
+            "input": self.input,
+            "outputs": {"allowed": self.allowed_path, "blocked": self.blocked_path},
+            "rows": self.rows,
+            "allowed": self.allowed,
+            "blocked": self.blocked_total,
+            "blocked_by_reason": dict(self.blocked),
+            "blank_lines_skipped": self.blank_lines,
+            "csv": {
+                "encoding": self.encoding,
+                "delimiter": self.delimiter,
+                "header": self.has_header,
+                "phone_column": self.phone_column,
+            },
+            "default_region": self.default_region,
+            "stop_list": {
+                "numbers": self.stop_list_size,
+                "rental_stop_numbers": self.rental_stop_size,
+                "rental_stop_source": self.rental_source,
+                "last_successful_sync_at": (
+                    fresh.last_success_at.isoformat() if fresh and fresh.last_success_at else None
+                ),
+                "age_seconds": round(fresh.age_seconds, 1) if fresh and fresh.age_seconds is not None else None,
+                "max_age_seconds": fresh.max_age_seconds if fresh else None,
+                "stale": fresh.stale if fresh else None,
+                "allow_stale_used": bool(fresh and fresh.allow_stale),
+            },
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows / self.seconds) if self.seconds > 0 else None,
+        }
+
+
+class Classifier:
+    """``raw phone text -> reason or None (allowed)``, with the run's "seen" set. Not thread-safe."""
+
+    def __init__(self, stops: StopSet, default_region: str = "FR") -> None:
+        import phonenumbers
+
+        self.parse = e164_int_parser(default_region)
+        self.stops = stops
+        self.seen = NumberSet(phonenumbers.country_code_for_region(default_region) or None)
+
+    def __call__(self, raw: str) -> str | None:
+        number = self.parse(raw)
+        if not number:
+            return "invalid"
+        if number in self.stops.stops:
+            return "stop_list"
+        if number in self.stops.rental:
+            return "rental_stop"
+        if not self.seen.add(number):
+            return "duplicate"
+        return None
+
+
+def classify_rows(
+    rows: Iterable[Sequence[str]], phone_index: int, stops: StopSet, default_region: str = "FR"
+) -> Iterator[tuple[Sequence[str], str | None]]:
+    """``(row, reason)`` for each row, reason ``None`` for allowed: the filter without files."""
+    classify = Classifier(stops, default_region)
+    for row in rows:
+        raw = row[phone_index] if phone_index < len(row) else ""
+        yield row, classify(raw)
+
+
+class _Progress:
+    """One self-rewriting stderr line, only on a TTY and only for runs longer than a second."""
+
+    def __init__(self, total: int, stream: TextIO | None) -> None:
+        self.total = max(total, 1)
+        self.stream = stream
+        self.started = time.monotonic()
+        self.shown = False
+
+    def update(self, done: int, rows: int) -> None:
+        if self.stream is None:
+            return
+        elapsed = time.monotonic() - self.started
+        if elapsed < 1.0:
+            return
+        share = min(done / self.total, 1.0)
+        width = 30
+        bar = "#" * int(share * width) + "-" * (width - int(share * width))
+        eta = elapsed / share - elapsed if share > 0 else 0.0
+        self.stream.write(f"\r[{bar}] {share:6.1%} {rows:,} rows {rows / elapsed:,.0f}/s eta {eta:4.0f}s")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.stream is not None and self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def filter_audience(
+    input_path: str | Path,
+    allowed_path: str | Path,
+    blocked_path: str | Path,
+    stops: StopSet,
+    *,
+    column: str | None = None,
+    default_region: str = "FR",
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    freshness: Freshness | None = None,
+    progress: TextIO | None | bool = None,
+) -> Summary:
+    """Split ``input_path`` into allowed and blocked rows; see the module docstring.
+
+    ``progress``: a stream for the progress line, ``None`` for stderr when it is a TTY, ``False``
+    for none. Outputs use the input's encoding (a UTF-8 BOM is kept, so Excel still opens them).
+    """
+    source = Path(input_path)
+    layout = sniff(source, encoding=encoding, delimiter=delimiter, column=column)
+    summary = Summary(
+        input=str(source),
+        allowed_path=str(allowed_path),
+        blocked_path=str(blocked_path),
+        encoding=layout.encoding,
+        delimiter=layout.delimiter,
+        has_header=layout.has_header,
+        phone_column=layout.phone_column,
+        default_region=default_region,
+        stop_list_size=len(stops.stops),
+        rental_stop_size=len(stops.rental),
+        rental_source=stops.rental_source,
+        freshness=freshness,
+    )
+    if progress is None:
+        stream: TextIO | None = sys.stderr if sys.stderr.isatty() else None
+    elif progress is False or progress is True:
+        stream = sys.stderr if progress else None
+    else:
+        stream = progress
+    started = time.perf_counter()
+    raw, text = open_text(source, layout.encoding)
+    out_encoding = layout.encoding
+    try:
+        with text, open(allowed_path, "w", encoding=out_encoding, newline="") as allowed_out, open(
+            blocked_path, "w", encoding=out_encoding, newline=""
+        ) as blocked_out:
+            _run(text, raw, allowed_out, blocked_out, layout, stops, default_region, summary,
+                 _Progress(source.stat().st_size, stream))
+    finally:
+        raw.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _records(text: TextIO, quote: str) -> Iterator[str]:
+    """Physical lines joined into CSV records (a quoted field may hold line breaks)."""
+    pending = ""
+    for line in text:
+        if pending:
+            pending += line
+            if pending.count(quote) % 2 == 0:
+                yield pending
+                pending = ""
+        elif quote in line and line.count(quote) % 2:
+            pending = line
+        else:
+            yield line
+    if pending:
+        yield pending  # unbalanced quote at end of file: csv decides what it means
+
+
+def _run(
+    text: TextIO,
+    raw: Any,
+    allowed_out: TextIO,
+    blocked_out: TextIO,
+    layout: CsvLayout,
+    stops: StopSet,
+    default_region: str,
+    summary: Summary,
+    progress: _Progress,
+) -> None:
+    import phonenumbers
+
+    delimiter = layout.delimiter
+    newline = layout.newline
+    index = layout.phone_index
+    parse: Callable[[str], int] = e164_int_parser(default_region)
+    seen = NumberSet(phonenumbers.country_code_for_region(default_region) or None)
+    seen_add = seen.add
+    # The stop bitmap and its overflow set, as locals (the hot loop tests membership inline).
+    stop_set = stops.stops
+    rental = stops.rental
+    base = stop_set._base
+    span = stop_set._span
+    bits = stop_set._bits
+    others = stop_set._others
+    has_rental = len(rental) > 0
+    counts = summary.blocked
+    invalid = stop_list = rental_stop = duplicate = 0
+    allowed_buf: list[str] = []
+    blocked_buf: list[str] = []
+    records = _records(text, '"')
+    rows = allowed = blank = 0
+    csv_delim = delimiter
+
+    def split_quoted(record: str) -> list[str]:
+        return next(csv.reader([record], delimiter=csv_delim), [])
+
+    if layout.has_header:
+        for record in records:
+            if not record.strip("\r\n"):
+                continue
+            body = record.rstrip("\r\n")
+            ending = record[len(body):] or newline
+            allowed_buf.append(body + ending)
+            blocked_buf.append(body + delimiter + REASON_COLUMN + ending)
+            break
+    if index < 0:
+        index = 0
+    for record in records:
+        if '"' in record:
+            fields = split_quoted(record)
+            value = fields[index] if index < len(fields) else ""
+            if not fields:
+                blank += 1
+                continue
+        else:
+            fields = record.split(delimiter, index + 1)
+            if len(fields) > index:
+                value = fields[index]
+                if value[-1:] in ("\n", "\r"):
+                    value = value.rstrip("\r\n")
+            else:
+                if not record.strip("\r\n"):
+                    blank += 1
+                    continue
+                value = ""
+        rows += 1
+        number = parse(value) if value else 0
+        if not number:
+            reason = "invalid"
+            invalid += 1
+        else:
+            offset = number - base
+            if 0 <= offset < span:
+                stopped = bits[offset >> 3] & (1 << (offset & 7))  # type: ignore[index]
+            else:
+                stopped = number in others
+            if stopped:
+                reason = "stop_list"
+                stop_list += 1
+            elif has_rental and number in rental:
+                reason = "rental_stop"
+                rental_stop += 1
+            elif seen_add(number):
+                allowed += 1
+                allowed_buf.append(record)
+                if len(allowed_buf) >= _FLUSH_ROWS:
+                    allowed_out.write("".join(allowed_buf))
+                    allowed_buf.clear()
+                    progress.update(raw.tell(), rows)
+                continue
+            else:
+                reason = "duplicate"
+                duplicate += 1
+        body = record.rstrip("\r\n")
+        blocked_buf.append(body + delimiter + reason + (record[len(body):] or newline))
+        if len(blocked_buf) >= _FLUSH_ROWS:
+            blocked_out.write("".join(blocked_buf))
+            blocked_buf.clear()
+    allowed_out.write("".join(allowed_buf))
+    blocked_out.write("".join(blocked_buf))
+    progress.update(raw.tell(), rows)
+    progress.close()
+    counts["invalid"] += invalid
+    counts["stop_list"] += stop_list
+    counts["rental_stop"] += rental_stop
+    counts["duplicate"] += duplicate
+    summary.rows += rows
+    summary.allowed += allowed
+    summary.blank_lines += blank
+    seen.close()
+

@@ -1,0 +1,155 @@
+"""The stop set an audience is checked against, loaded once from the database, and its freshness.
+
+Fail closed: `check_freshness` raises `StaleData` when the last *successful* ``stops`` sync started
+longer ago than ``audience.max_stop_age`` (or never happened), unless the caller explicitly allows a
+stale list; the decision is returned so the report can say so.
+
+Rental stop flags come from the view ``rental_stops_current(phone_e164)`` (numbers flagged stop in
+the latest download of any followed rental file), created by the rentals migration. Until that view
+exists the rental set is empty, and `StopSet.rental_source` says ``"absent"`` so the report shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import phonenumbers
+from sqlalchemy import Connection, func, inspect, select, text
+
+from etl.audience.numbers import NumberSet
+from etl.db.schema import sync_runs
+from etl.errors import StaleData
+
+log = logging.getLogger(__name__)
+
+STOPS_QUERY = "SELECT phone_e164 FROM current_stops WHERE phone_e164 IS NOT NULL"
+RENTAL_VIEW = "rental_stops_current"
+RENTAL_QUERY = f"SELECT phone_e164 FROM {RENTAL_VIEW} WHERE phone_e164 IS NOT NULL"
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How old the stop list is, and whether a stale list was knowingly accepted."""
+
+    last_success_at: datetime | None
+    age_seconds: float | None
+    max_age_seconds: float
+    stale: bool
+    allow_stale: bool
+
+
+@dataclass
+class StopSet:
+    """Numbers that must not be messaged: the account stop list and the rental stop flags."""
+
+    stops: NumberSet
+    rental: NumberSet
+    #: "view" when ``rental_stops_current`` was read, "absent" when it does not exist yet, "none" if not asked.
+    rental_source: str = "none"
+    #: Stored numbers that are not ``+<digits>`` (cannot match any valid audience number).
+    unreadable: int = 0
+
+    @classmethod
+    def from_e164(
+        cls, stops: list[str] | tuple[str, ...] | set[str], rental: list[str] | tuple[str, ...] | set[str] = (),
+        default_region: str = "FR",
+    ) -> StopSet:
+        """A stop set from E.164 strings (tests, scripts, the bench)."""
+        code = phonenumbers.country_code_for_region(default_region) or None
+        stop_set, bad = _number_set(stops, code)
+        rental_set, bad_rental = _number_set(rental, code)
+        return cls(stop_set, rental_set, rental_source="given", unreadable=bad + bad_rental)
+
+
+def _as_int(e164: str) -> int:
+    """``+33612345678`` -> 33612345678; 0 for anything that is not ``+<digits>``."""
+    if e164[:1] == "+" and e164[1:].isdigit() and e164[1:].isascii():
+        return int(e164[1:])
+    return 0
+
+
+def _number_set(values: object, country_code: int | None) -> tuple[NumberSet, int]:
+    result = NumberSet(country_code)
+    bad = 0
+    for value in values:  # type: ignore[attr-defined]
+        number = _as_int(str(value).strip())
+        if number:
+            result.add(number)
+        else:
+            bad += 1
+    return result, bad
+
+
+def last_stop_sync(conn: Connection) -> datetime | None:
+    """When the last successful ``stops`` run started (the list is at least that fresh)."""
+    query = select(func.max(sync_runs.c.started_at)).where(
+        sync_runs.c.job == "stops", sync_runs.c.outcome == "success"
+    )
+    value = conn.execute(query).scalar_one_or_none()
+    if value is None:
+        return None
+    return sync_runs.c.started_at.type.process_result_value(value, conn.dialect)  # type: ignore[no-any-return]
+
+
+def check_freshness(conn: Connection, *, now: datetime, max_age: float, allow_stale: bool = False) -> Freshness:
+    """Refuse (`StaleData`) a stop list older than ``max_age`` seconds, unless ``allow_stale``."""
+    last = last_stop_sync(conn)
+    age = (now - last).total_seconds() if last is not None else None
+    stale = age is None or age > max_age
+    if stale and not allow_stale:
+        if last is None:
+            raise StaleData(
+                "no successful stop-list sync on record: run the stops job first, "
+                "or pass --allow-stale to filter against whatever is stored"
+            )
+        raise StaleData(
+            f"the stop list is {_human(age or 0.0)} old (last successful sync {last.isoformat()}), "
+            f"more than audience.max_stop_age ({_human(max_age)}); sync it, or pass --allow-stale"
+        )
+    if stale:
+        log.warning("filtering against a stale stop list (age %s), as --allow-stale asked", _human(age or 0.0) if age is not None else "unknown")
+    return Freshness(last, age, max_age, stale, allow_stale)
+
+
+def _human(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min"
+
+
+def rental_view_exists(conn: Connection) -> bool:
+    inspector = inspect(conn)
+    return RENTAL_VIEW in inspector.get_view_names() or inspector.has_table(RENTAL_VIEW)
+
+
+def load_stop_set(conn: Connection, *, default_region: str = "FR") -> StopSet:
+    """Read ``current_stops`` (and ``rental_stops_current`` when it exists) once, streaming."""
+    code = phonenumbers.country_code_for_region(default_region) or None
+    stops = NumberSet(code)
+    rental = NumberSet(code)
+    bad = 0
+    result = conn.execution_options(stream_results=True, yield_per=50_000).execute(text(STOPS_QUERY))
+    for (e164,) in result:
+        number = _as_int(e164.strip())
+        if number:
+            stops.add(number)
+        else:
+            bad += 1
+    source = "absent"
+    if rental_view_exists(conn):
+        source = "view"
+        result = conn.execution_options(stream_results=True, yield_per=50_000).execute(text(RENTAL_QUERY))
+        for (e164,) in result:
+            number = _as_int(e164.strip())
+            if number:
+                rental.add(number)
+            else:
+                bad += 1
+    else:
+        log.info("view %s does not exist (rentals migration not applied): no rental stop flags", RENTAL_VIEW)
+    log.info("loaded %d stops, %d rental stop flags (%d unreadable)", len(stops), len(rental), bad)
+    return StopSet(stops, rental, rental_source=source, unreadable=bad)

@@ -1,0 +1,74 @@
+"""`smspartner-etl filter-audience`: split a campaign CSV into allowed and blocked rows (issue 8)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from etl.cli._context import get_config, get_engine
+
+
+@click.command("filter-audience")
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--column", default=None, help="Phone column: header name, or 1-based position. Default: guessed.")
+@click.option("--default-region", default=None, help="Region for national numbers (default: api.default_region).")
+@click.option("--allowed", "allowed_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the rows that may be messaged.")
+@click.option("--blocked", "blocked_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the other rows, with a 'reason' column.")
+@click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the summary as JSON here.")
+@click.option("--allow-stale", is_flag=True,
+              help="Filter even if the stop list is older than audience.max_stop_age (recorded in the report).")
+@click.option("--delimiter", default=None, help="Field separator (default: sniffed; 'tab' for a tab).")
+@click.option("--encoding", default=None, help="Input encoding (default: sniffed; BOMs honoured).")
+@click.pass_context
+def command(
+    ctx: click.Context,
+    input_path: Path,
+    column: str | None,
+    default_region: str | None,
+    allowed_path: Path,
+    blocked_path: Path,
+    report_path: Path | None,
+    allow_stale: bool,
+    delimiter: str | None,
+    encoding: str | None,
+) -> None:
+    """Check INPUT against the synced stop list: fail closed, every column kept.
+
+    Exit status 4 when the stop list is stale (see --allow-stale), 65 for an unreadable CSV.
+    """
+    from etl.audience import check_freshness, filter_audience, load_stop_set
+
+    config = get_config(ctx)
+    region = (default_region or config.api.default_region).upper()
+    engine = get_engine(ctx)
+    now = datetime.now(timezone.utc)
+    with engine.connect() as conn:
+        freshness = check_freshness(conn, now=now, max_age=config.audience.max_stop_age, allow_stale=allow_stale)
+        stops = load_stop_set(conn, default_region=region)
+    summary = filter_audience(
+        input_path,
+        allowed_path,
+        blocked_path,
+        stops,
+        column=column,
+        default_region=region,
+        delimiter=delimiter,
+        encoding=encoding,
+        freshness=freshness,
+    )
+    report = summary.as_report()
+    if report_path is not None:
+        report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    reasons = ", ".join(f"{name} {count}" for name, count in summary.blocked.items() if count)
+    stale_note = " (stale stop list allowed)" if freshness.stale else ""
+    click.echo(
+        f"{summary.rows} rows: {summary.allowed} allowed, {summary.blocked_total} blocked"
+        f"{' (' + reasons + ')' if reasons else ''}{stale_note}",
+        err=True,
+    )

@@ -1,0 +1,69 @@
+"""Helpers for the audience tests: a migrated database seeded with stops and sync runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import MetaData, Table, insert
+
+from etl.db.engine import make_engine
+from etl.db.schema import stop_periods, sync_runs
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+
+
+def seed(url: str, stops: Iterable[str], *, synced_ago: timedelta | None = timedelta(minutes=10),
+         removed: Iterable[str] = ()) -> None:
+    """Open stop periods for ``stops`` (closed ones for ``removed``) and one successful stops run."""
+    engine = make_engine(url, pool=False)
+    try:
+        with engine.begin() as conn:
+            if synced_ago is not None:
+                conn.execute(insert(sync_runs).values(
+                    job="stops", started_at=NOW - synced_ago, finished_at=NOW - synced_ago, outcome="success",
+                    rows_added=0, rows_changed=0, rows_removed=0))
+            conn.execute(insert(sync_runs).values(
+                job="stops", started_at=NOW - timedelta(minutes=1), outcome="failed",
+                rows_added=0, rows_changed=0, rows_removed=0))
+            rows = [dict(api_stop_id=i, phone_e164=n, phone_raw=n, first_seen_at=NOW - timedelta(days=3),
+                         removed_at=None, removed_how=None, source="sync") for i, n in enumerate(stops, start=1)]
+            rows += [dict(api_stop_id=1000 + i, phone_e164=n, phone_raw=n, first_seen_at=NOW - timedelta(days=3),
+                          removed_at=NOW - timedelta(days=1), removed_how="api_missing", source="sync")
+                     for i, n in enumerate(removed)]
+            if rows:
+                conn.execute(insert(stop_periods), rows)
+    finally:
+        engine.dispose()
+
+
+def seed_rental_stops(url: str, numbers: Iterable[str]) -> None:
+    """Numbers flagged stop in a followed rental's current file (what ``rental_stops_current`` shows)."""
+    engine = make_engine(url, pool=False)
+    try:
+        with engine.begin() as conn:
+            meta = MetaData()
+            rentals = Table("rentals", meta, autoload_with=conn)
+            numbers_table = Table("rental_numbers", meta, autoload_with=conn)
+            rental_id = conn.execute(insert(rentals).values(
+                token="tok-test", label="test file", source="config", added_at=NOW, active=True,
+            )).inserted_primary_key[0]
+            conn.execute(insert(numbers_table), [
+                dict(rental_id=rental_id, phone_key=n, phone_e164=n, phone_raw=n, stop=True, in_file=True,
+                     first_seen_at=NOW)
+                for n in numbers
+            ])
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[..., Path]:
+    def write(content: str | bytes, name: str = "audience.csv", encoding: str = "utf-8") -> Path:
+        path = tmp_path / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode(encoding))
+        return path
+
+    return write
