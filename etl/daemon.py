@@ -22,7 +22,8 @@ Choices worth knowing:
   ``ctx.should_stop()``, stops scheduling, and waits up to ``daemon.shutdown_timeout`` for the
   running batch to finish or roll back; locks are released by the runner's ``with``. Exit 0. If a
   run is still going at the deadline, its SQLite leases are dropped and the process exits 1 (its
-  open transaction dies with the connection). A second signal exits at once (status 1).
+  open transaction dies with the connection; on SQLite its lease is then left to expire, since the
+  run still holds the write lock). A second signal exits at once (status 1).
 """
 
 from __future__ import annotations
@@ -38,18 +39,20 @@ from datetime import datetime, timedelta, timezone
 from types import FrameType
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 
 from etl.config import Config, JobSchedule
 from etl.health import Health, HealthServer, evaluate
 from etl.jobs import job_names
-from etl.locking import default_owner, release_all_leases
+from etl.db.schema import job_leases
+from etl.locking import default_owner
 from etl.metrics import Metrics, last_successes
 from etl.runner import RunReport, run_job
 
@@ -111,17 +114,23 @@ def period_seconds(schedule: JobSchedule, now: datetime) -> float:
 def first_run_at(schedule: JobSchedule, last_success: datetime | None, now: datetime, misfire_grace: float) -> datetime | None:
     """When to run first after a (re)start; None: let the trigger decide (its next fire time).
 
-    Interval jobs: ``last_success + every``, or now if that is past. Cron jobs: now if a fire time
-    fell between the last success and now, no longer than ``misfire_grace`` ago. Never succeeded:
-    now.
+    Interval jobs: ``last_success + every``, or now if that is past. Cron jobs: now if the latest
+    fire time since the last success is no older than ``misfire_grace``. Never succeeded: now.
     """
     if last_success is None:
         return now
     if not schedule.cron:
         return max(now, last_success + timedelta(seconds=schedule.every))
     trigger = CronTrigger.from_crontab(schedule.cron, timezone=timezone.utc)
-    missed = trigger.get_next_fire_time(None, last_success + timedelta(seconds=1))
-    if missed is not None and missed <= now and (now - missed).total_seconds() <= misfire_grace:
+    # The latest fire time missed since the last success (coalescing: one catch-up run at most).
+    fire = trigger.get_next_fire_time(None, last_success + timedelta(seconds=1))
+    latest = None
+    for _ in range(100_000):
+        if fire is None or fire > now:
+            break
+        latest = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    if latest is not None and (now - latest).total_seconds() <= misfire_grace:
         return now
     return None
 
@@ -241,8 +250,13 @@ class Daemon:
                 f"cron '{schedule.cron}' UTC" if schedule.cron else f"every {schedule.every:g}s",
                 options["next_run_time"].isoformat(timespec="seconds") if options else "at its next fire time",
             )
+        scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
         self.scheduler = scheduler
         return scheduler
+
+    def _on_max_instances(self, event: JobSubmissionEvent) -> None:
+        # The previous run of this job (in this process) is still going: APScheduler skips the fire.
+        self.metrics.record_skip(str(event.job_id), "running")
 
     # lifecycle ------------------------------------------------------------------------------------
 
@@ -288,16 +302,27 @@ class Daemon:
         if self.health_server is not None:
             self.health_server.stop()
         if still:
-            log.error("run(s) of %s still going after %.0fs; exiting without them (their transactions roll back)",
+            log.error("run(s) of %s still going after %gs; exiting without them (their transactions roll back)",
                       ", ".join(still), self.config.daemon.shutdown_timeout)
             if self.engine.dialect.name == "sqlite":
-                try:
-                    release_all_leases(self.engine, self.owner)
-                except Exception:  # noqa: BLE001 - the lease then expires on its own
-                    pass
+                self._release_sqlite_leases()
             return 1
         log.info("daemon stopped cleanly")
         return 0
+
+    def _release_sqlite_leases(self) -> None:
+        """Give back our leases if SQLite's write lock is free within a moment.
+
+        The unfinished run may hold the write lock (its transaction is open); then the leases stay
+        and expire after ``daemon.lease``, the same as after a crash.
+        """
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA busy_timeout=300")
+                conn.execute(delete(job_leases).where(job_leases.c.owner == self.owner))
+                conn.commit()
+        except Exception as exc:  # noqa: BLE001 - the lease then expires on its own
+            log.warning("leases of %s left to expire (%s)", self.owner, type(exc).__name__)
 
 
 def make_client_factory(config: Config, metrics: Metrics | None = None) -> ClientFactory:

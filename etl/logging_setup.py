@@ -104,7 +104,7 @@ def configure_logging(
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
 ) -> SecretMaskFilter:
-    """Replace the root logger's handlers with one masked handler; returns its filter."""
+    """Put one masked handler on the root logger (replacing plain stream handlers); returns its filter."""
     stream = stream or sys.stderr
     handler = logging.StreamHandler(stream)
     chosen = choose_format(log_format, stream=stream)
@@ -113,9 +113,14 @@ def configure_logging(
     handler.addFilter(mask)
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        # Plain stream handlers (the CLI group's basicConfig, an earlier call) give way; others
+        # (a test runner's capture, a syslog handler someone added) stay.
+        if type(old) is logging.StreamHandler:
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # APScheduler logs every fire at INFO; the runner logs each run once already.
-    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+    # APScheduler logs every fire at INFO, and at WARNING each fire skipped because the previous
+    # run is still going (counted as smspartner_etl_runs_skipped_total{reason="running"}); the
+    # runner logs each run once already.
+    logging.getLogger("apscheduler").setLevel(max(level, logging.ERROR))
     return mask

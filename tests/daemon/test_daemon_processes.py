@@ -1,0 +1,179 @@
+"""Real `smspartner-etl run` processes against the simulator: cooperation, crashes, shutdown, health.
+
+Short intervals (1-2 s) and few cycles keep the wall time small; each daemon start costs ~1 s of imports.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+
+from harness import TEST_API_KEY
+from tests.daemon.helpers import count, runs, start_daemon, wait_for
+from etl.db.engine import make_engine
+from etl.errors import LockHeld
+from etl.locking import job_lock
+
+EVERY = 1.5
+
+
+def seed(sim, n: int = 5) -> None:  # type: ignore[no-untyped-def]
+    for i in range(n):
+        sim.add_stop(f"+3361234560{i}")
+
+
+def wait_running(db_url: str) -> None:
+    """Until a run is open, then a little longer: the daemon is inside its (delayed) list call."""
+    wait_for(lambda: count(db_url, "SELECT COUNT(*) FROM sync_runs WHERE outcome = 'running'"), 20, "a run to start")
+    time.sleep(0.3)
+
+
+@pytest.mark.backends("postgresql", "mariadb")
+def test_two_daemons_on_one_database_never_overlap_and_do_each_cycle_once(migrated_db_url, simulator, tmp_path, backend) -> None:  # type: ignore[no-untyped-def]
+    seed(simulator.sim)
+    # Each list call takes 0.4 s, so the two instances' runs would overlap without the lock.
+    simulator.sim.faults.inject("stop-sms/list", "delay", count=None, rate=1.0, seconds=0.4)
+    a = start_daemon(tmp_path, "a", migrated_db_url, simulator.base_url, every=EVERY)
+    time.sleep(0.5)  # B's cycle is offset from A's
+    b = start_daemon(tmp_path, "b", migrated_db_url, simulator.base_url, every=EVERY)
+    try:
+        wait_for(lambda: len([r for r in runs(migrated_db_url) if r.outcome == "success"]) >= 6, 30, "six successful cycles")
+    finally:
+        codes = (a.stop(), b.stop())
+    assert codes == (0, 0), a.log_text()[-2000:] + b.log_text()[-2000:]
+
+    done = runs(migrated_db_url)
+    assert {r.outcome for r in done} == {"success"}
+    for earlier, later in zip(done, done[1:]):
+        assert earlier.finished_at is not None and earlier.finished_at <= later.started_at, f"runs {earlier.id} and {later.id} overlap"
+        gap = (later.started_at - earlier.started_at).total_seconds()
+        # one run per cycle: never two in one cycle (fresh_within = EVERY/2), never a cycle left out
+        assert EVERY / 2 <= gap <= 2 * EVERY + 1.0, (earlier, later)
+    assert len({r.pid for r in done}) >= 1
+    skipped = [line for d in (a, b) for line in d.log_lines() if line.get("outcome") == "skipped"]
+    assert skipped, "the second instance never met the first one's lock or fresh run"
+    assert TEST_API_KEY not in a.log_text() + b.log_text()
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_sigkilled_holder_is_taken_over_after_its_lease(migrated_db_url, simulator, tmp_path, backend) -> None:  # type: ignore[no-untyped-def]
+    seed(simulator.sim)
+    simulator.sim.faults.inject("stop-sms/list", "delay", count=1, seconds=30)
+    lease = 3.0
+    a = start_daemon(tmp_path, "a", migrated_db_url, simulator.base_url, every=EVERY, lease=lease)
+    try:
+        wait_for(lambda: count(migrated_db_url, "SELECT COUNT(*) FROM sync_runs WHERE outcome = 'running'"), 20, "A's run to start")
+        time.sleep(0.5)  # A is inside its (delayed) list call
+    finally:
+        a.proc.kill()
+        a.proc.wait(10)
+    killed = time.monotonic()
+
+    engine = make_engine(migrated_db_url)
+    try:
+        def lock_free() -> bool:
+            try:
+                with job_lock(engine, "stops", owner="probe", lease_seconds=lease):
+                    return True
+            except LockHeld:
+                return False
+
+        wait_for(lock_free, lease + 5, "the lock to come free")
+        waited = time.monotonic() - killed
+    finally:
+        engine.dispose()
+    if backend == "sqlite":
+        assert waited > 0.5, "a live lease was taken over"  # the lease outlives its holder...
+        assert waited < lease + 1.5  # ...by at most one lease
+    else:
+        assert waited < 1.5  # the advisory lock dies with the session
+
+    b = start_daemon(tmp_path, "b", migrated_db_url, simulator.base_url, every=EVERY, lease=lease)
+    try:
+        wait_for(lambda: [r for r in runs(migrated_db_url) if r.outcome == "success"], 20, "B's first success")
+    finally:
+        assert b.stop() == 0
+    outcomes = [r.outcome for r in runs(migrated_db_url)]
+    assert outcomes[0] == "abandoned" and set(outcomes[1:]) == {"success"}
+    assert count(migrated_db_url, "SELECT COUNT(*) FROM stop_periods WHERE removed_at IS NULL") == 5
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_sigterm_during_a_sync_finishes_it_and_exits_zero_in_time(migrated_db_url, simulator, tmp_path, backend) -> None:  # type: ignore[no-untyped-def]
+    seed(simulator.sim)
+    simulator.sim.faults.inject("stop-sms/list", "delay", count=1, seconds=2)
+    d = start_daemon(tmp_path, "d", migrated_db_url, simulator.base_url, every=60, shutdown_timeout=10)
+    wait_running(migrated_db_url)
+    signalled = time.monotonic()
+    d.signal(signal.SIGTERM)
+    assert d.proc.wait(15) == 0, d.log_text()[-2000:]
+    assert time.monotonic() - signalled < 10
+    assert [r.outcome for r in runs(migrated_db_url)] == ["success"]
+    assert count(migrated_db_url, "SELECT COUNT(*) FROM stop_periods WHERE removed_at IS NULL") == 5
+    assert count(migrated_db_url, "SELECT COUNT(*) FROM job_leases") == 0
+    assert "daemon stopped cleanly" in d.log_text()
+
+
+@pytest.mark.backends("sqlite")
+def test_sync_longer_than_the_shutdown_timeout_is_rolled_back_and_a_second_signal_exits_at_once(migrated_db_url, simulator, tmp_path, backend) -> None:  # type: ignore[no-untyped-def]
+    seed(simulator.sim)
+    simulator.sim.faults.inject("stop-sms/list", "delay", count=2, seconds=30)
+    d = start_daemon(tmp_path, "d", migrated_db_url, simulator.base_url, every=60, shutdown_timeout=1.5, lease=2)
+    wait_running(migrated_db_url)
+    signalled = time.monotonic()
+    d.signal(signal.SIGTERM)
+    assert d.proc.wait(10) == 1
+    assert 1.4 < time.monotonic() - signalled < 4
+    assert count(migrated_db_url, "SELECT COUNT(*) FROM stop_periods") == 0  # nothing half-written
+    # The cut run held SQLite's write lock, so its lease is left to expire (2 s), as after a crash.
+
+    e = start_daemon(tmp_path, "e", migrated_db_url, simulator.base_url, every=60, shutdown_timeout=30)
+    wait_for(lambda: count(migrated_db_url, "SELECT COUNT(*) FROM sync_runs WHERE outcome = 'running' AND id > 1"), 20, "E's run")
+    time.sleep(0.3)
+    signalled = time.monotonic()
+    e.signal(signal.SIGTERM)
+    time.sleep(0.3)
+    e.signal(signal.SIGTERM)
+    assert e.proc.wait(10) == 1
+    assert time.monotonic() - signalled < 2
+
+
+@pytest.mark.backends("sqlite")
+def test_metrics_and_healthz_answer_before_and_after_a_failing_job(migrated_db_url, simulator, tmp_path, backend) -> None:  # type: ignore[no-untyped-def]
+    seed(simulator.sim)
+    d = start_daemon(tmp_path, "d", migrated_db_url, simulator.base_url, health=True, every=1.0, staleness=3.0)
+    try:
+        wait_for(lambda: [r for r in runs(migrated_db_url) if r.outcome == "success"], 20, "a first success")
+        wait_for(lambda: d.get("/healthz")[0] == 200, 10, "healthy")
+        status, body = d.get("/healthz")
+        health = json.loads(body)
+        assert health["status"] == "ok" and health["jobs"]["stops"]["ok"]
+        metrics = d.get("/metrics")[1].decode()
+        assert 'smspartner_etl_runs_total{job="stops",outcome="success"}' in metrics
+        assert 'smspartner_etl_api_calls_total{endpoint="stop-sms/list",outcome="ok"}' in metrics
+        assert "smspartner_etl_stop_list_size 5.0" in metrics
+        assert 'smspartner_etl_last_success_timestamp_seconds{job="stops"}' in metrics
+
+        simulator.sim.faults.inject("stop-sms/list", "http_500", count=None, rate=1.0)
+        wait_for(lambda: d.get("/healthz")[0] == 503, 15, "unhealthy once stops is stale")
+        health = json.loads(d.get("/healthz")[1])
+        assert health["status"] == "unhealthy" and not health["jobs"]["stops"]["ok"]
+        assert any("stops" in reason for reason in health["reasons"])
+        # the stops job restarts a broken download twice (with pauses) before its run fails
+        def metrics_with_a_failure() -> str | None:
+            text = d.get("/metrics")[1].decode()
+            return text if 'outcome="failed"}' in text else None
+
+        metrics = wait_for(metrics_with_a_failure, 15, "a failed run in /metrics")
+        assert 'smspartner_etl_runs_total{job="stops",outcome="failed"}' in metrics
+        assert 'smspartner_etl_job_failures_total{job="stops"}' in metrics
+        assert 'smspartner_etl_api_calls_total{endpoint="stop-sms/list",outcome="TransientApiError"}' in metrics
+
+        simulator.sim.faults.clear()
+        wait_for(lambda: d.get("/healthz")[0] == 200, 15, "healthy again after a success")
+    finally:
+        assert d.stop() == 0
+    assert TEST_API_KEY not in d.log_text()

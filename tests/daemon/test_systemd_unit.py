@@ -1,0 +1,33 @@
+"""The shipped unit file passes `systemd-analyze verify` (where systemd is installed)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+UNIT = Path(__file__).resolve().parents[2] / "systemd" / "smspartner-etl.service"
+
+
+def test_unit_file_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed")
+    # verify insists that ExecStart exists: point it at this venv's entry point.
+    entry = Path(sys.executable).with_name("smspartner-etl")
+    unit = tmp_path / UNIT.name
+    unit.write_text(UNIT.read_text().replace("/opt/smspartner-etl/venv/bin/smspartner-etl", str(entry)))
+    proc = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert proc.returncode == 0 and UNIT.name not in proc.stderr, proc.stderr
+
+
+def test_unit_stops_later_than_the_daemon_gives_up_on_a_run() -> None:
+    from etl.config import DaemonConfig, parse_duration
+
+    text = UNIT.read_text()
+    stop = next(line.split("=", 1)[1] for line in text.splitlines() if line.startswith("TimeoutStopSec="))
+    assert parse_duration(stop, "TimeoutStopSec") > DaemonConfig().shutdown_timeout
+    assert "LoadCredential=smspartner-api-key:" in text
