@@ -72,7 +72,7 @@ def _stage(ctx: JobContext, conn: Connection, stage: dialect.Table) -> int:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _check_guard(conn: Connection, ctx: JobContext, staged: int, open_count: int, to_close: int) -> None:
+def _check_guard(ctx: JobContext, staged: int, open_count: int, to_close: int) -> None:
     if ctx.force or open_count == 0:
         return
     if staged == 0:
@@ -101,29 +101,28 @@ def run(ctx: JobContext) -> RunResult:
             dialect.index_temp(conn, stage, "api_stop_id", unique=True)
         except IntegrityError:
             raise PayloadError("the list holds the same stop id twice", endpoint="stop-sms/list", field="data[].id") from None
-        dialect.index_temp(conn, stage, "phone_e164")
 
         is_open = p.c.removed_at.is_(None)
         in_stage_by_id = exists().where(s.api_stop_id == p.c.api_stop_id)
         open_count = conn.execute(select(func.count()).select_from(p).where(is_open)).scalar_one()
-        to_close = conn.execute(
-            select(func.count()).select_from(p).where(is_open, p.c.api_stop_id.is_not(None), ~in_stage_by_id)
-        ).scalar_one()
-        _check_guard(conn, ctx, staged, open_count, to_close)
 
         # 1. A pushed STOP (no API id yet) is adopted by the list entry with the same number.
         # (The receiver never pushes a number that already has an open period, so the adopted id
-        # cannot collide with another open period.)
-        adopt_id = select(func.min(s.api_stop_id)).where(s.phone_e164 == p.c.phone_e164).scalar_subquery()
-        adopted = conn.execute(
-            update(p)
-            .where(is_open, p.c.api_stop_id.is_(None), p.c.phone_e164.is_not(None), exists().where(s.phone_e164 == p.c.phone_e164))
-            .values(api_stop_id=adopt_id)
-        ).rowcount
+        # cannot collide with another open period.) Skipped, index and all, when none is waiting.
+        adopted = 0
+        pushed = select(p.c.id).where(is_open, p.c.api_stop_id.is_(None), p.c.phone_e164.is_not(None)).limit(1)
+        if conn.execute(pushed).first() is not None:
+            dialect.index_temp(conn, stage, "phone_e164")
+            adopt_id = select(func.min(s.api_stop_id)).where(s.phone_e164 == p.c.phone_e164).scalar_subquery()
+            adopted = conn.execute(
+                update(p)
+                .where(is_open, p.c.api_stop_id.is_(None), p.c.phone_e164.is_not(None), exists().where(s.phone_e164 == p.c.phone_e164))
+                .values(api_stop_id=adopt_id)
+            ).rowcount
 
         # 2. Ids with no open period open one.
         open_by_id = exists().where(p.c.api_stop_id == s.api_stop_id, is_open)
-        conn.execute(
+        added = conn.execute(
             insert(p).from_select(
                 ["api_stop_id", "phone_e164", "phone_raw", "api_created_at", "first_seen_at", "source", "opened_by_run_id"],
                 select(
@@ -136,9 +135,9 @@ def run(ctx: JobContext) -> RunResult:
                     literal(ctx.run_id, BigInteger()),
                 ).where(~open_by_id),
             )
-        )
-        # (psycopg reports rowcount -1 for INSERT ... SELECT; count what this run opened instead.)
-        added = conn.execute(select(func.count()).select_from(p).where(p.c.opened_by_run_id == ctx.run_id)).scalar_one()
+        ).rowcount
+        if added < 0:  # some drivers do not report INSERT ... SELECT counts: count what this run opened
+            added = conn.execute(select(func.count()).select_from(p).where(p.c.opened_by_run_id == ctx.run_id)).scalar_one()
 
         # 3. Open periods whose number or createdAt changed upstream are corrected in place.
         same_id = s.api_stop_id == p.c.api_stop_id
@@ -173,6 +172,9 @@ def run(ctx: JobContext) -> RunResult:
             .where(is_open, p.c.api_stop_id.is_not(None), ~in_stage_by_id)
             .values(removed_at=now, removed_how="api_missing", closed_by_run_id=ctx.run_id, last_seen_at=previous)
         ).rowcount
+        # The guard is checked on what the diff did, inside the transaction: refusing rolls it all
+        # back, and the common case pays for no separate counting pass.
+        _check_guard(ctx, staged, open_count, removed)
 
         dialect.drop_temp(conn, stage)
         invalid = conn.execute(select(func.count()).select_from(p).where(is_open, p.c.phone_e164.is_(None))).scalar_one()
