@@ -170,6 +170,45 @@ class AudienceConfig:
     max_stop_age: Duration = 86400.0
 
 
+# --- push receiver (issue 9; owned by etl/push) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    """The callback receiver (docs/push.md). Off by default; the API signs nothing, so the URL
+    path token is the secret, and ``allowed_networks`` (CIDR) can narrow who may call."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8081
+    #: The secret first path segment: POST /<path_token>/stop and /<path_token>/dlr. Never logged.
+    path_token: Secret = field(default_factory=lambda: Secret(""))
+    #: CIDR networks allowed to call (empty: any source).
+    allowed_networks: tuple[str, ...] = ()
+    max_body_bytes: int = 16384
+
+
+def _validate_push(push: PushConfig) -> None:
+    import ipaddress
+
+    if push.enabled and len(push.path_token.reveal()) < 16:
+        raise ConfigError("push.path_token: needs at least 16 characters when push.enabled (it is the only secret)")
+    if push.path_token and not re.fullmatch(r"[A-Za-z0-9._~-]+", push.path_token.reveal()):
+        raise ConfigError("push.path_token: only letters, digits and . _ ~ - (one URL path segment)")
+    if not 0 <= push.port <= 65535:
+        raise ConfigError("push.port: must be a port number (0 = any free port)")
+    if push.max_body_bytes < 256:
+        raise ConfigError("push.max_body_bytes: must be at least 256")
+    for net in push.allowed_networks:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError(f"push.allowed_networks: {net!r} is not a network like 10.0.0.0/8") from None
+
+
+# --- end of the push section ----------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
@@ -180,6 +219,7 @@ class Config:
     jobs: Mapping[str, JobSchedule] = field(default_factory=_default_jobs)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     audience: AudienceConfig = field(default_factory=AudienceConfig)
+    push: PushConfig = field(default_factory=PushConfig)
     #: Where the file came from, for messages; not a setting.
     source: str = "<defaults>"
 
@@ -262,6 +302,12 @@ def _convert(value: Any, hint: Any, key: str) -> Any:
             return float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if hint is Secret:  # push.path_token
+        if isinstance(value, Secret):
+            return value
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {type(value).__name__}")
+        return Secret(value)
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {type(value).__name__}")
@@ -344,6 +390,7 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"jobs.{name}: set either every (> 0) or cron")
         if schedule.cron and len(schedule.cron.split()) != 5:
             raise ConfigError(f"jobs.{name}.cron: expected 5 fields like '*/15 * * * *', got {schedule.cron!r}")
+    _validate_push(config.push)
     seen = set()
     for rental in config.rentals.tokens:
         if not rental.token.strip():

@@ -137,6 +137,17 @@ def _rental_status(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True}
 
 
+def _callbacks(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    cb = sim.attach_callbacks(**p)
+    return {"ok": True, "stop_url": cb.stop_url is not None, "dlr_url": cb.dlr_url is not None, "sent": len(cb.deliveries)}
+
+
+def _inbound(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    at = datetime.fromisoformat(p["at"]) if p.get("at") else None
+    sim.inbound_sms(str(p["phone"]), str(p.get("text", "STOP")), message_id=p.get("message_id"), at=at, style=str(p.get("style", "short")))
+    return {"ok": True}
+
+
 _ACTIONS = {
     "state": _state,
     "clock": _clock,
@@ -152,4 +163,6 @@ _ACTIONS = {
     "send": _send,
     "rentals/flip": _rental_flip,
     "rentals/status": _rental_status,
+    "callbacks": _callbacks,
+    "inbound": _inbound,
 }

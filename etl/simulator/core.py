@@ -72,6 +72,25 @@ class Simulator:
         self.credit_hlr = 120
         self.user = {"id": 4242, "username": "simulator@example.invalid", "firstname": "Sim", "lastname": "Ulator"}
         self.cost_resume_hits: deque[datetime] = deque()
+        #: Push callbacks (etl/simulator/callbacks.py); None = off, the default.
+        self.callbacks: Any = None
+
+    # ------------------------------------------------------------------ push callbacks
+    def attach_callbacks(self, **settings: Any) -> Any:
+        """Start calling ``stop_url``/``dlr_url`` at the simulated times (see callbacks.py)."""
+        from .callbacks import CallbackDispatcher
+
+        if self.callbacks is None:
+            self.callbacks = CallbackDispatcher(self, **settings).start()
+        else:
+            self.callbacks.configure(**settings)
+        return self.callbacks
+
+    def inbound_sms(self, phone: str, text: str, **kwargs: Any) -> None:
+        """A reply or STOP from ``phone`` (joins the STOP list and is called in when due)."""
+        if self.callbacks is None:
+            raise RuntimeError("callbacks are off: call attach_callbacks() first")
+        self.callbacks.inbound(phone, text, **kwargs)
 
     # ------------------------------------------------------------------ call log
     def record_call(self, call: Call) -> None:

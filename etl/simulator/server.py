@@ -334,6 +334,8 @@ class SimulatorServer:
         self._httpd.serve_forever()
 
     def stop(self) -> None:
+        if self.sim.callbacks is not None:
+            self.sim.callbacks.stop()
         self._httpd.stopping.set()  # wake delayed answers
         if self._thread is not None:
             self._httpd.shutdown()

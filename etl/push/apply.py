@@ -1,0 +1,464 @@
+"""The inbox and what applying a callback does. Helpers take a `Connection` and never commit.
+
+Order, and why:
+
+1. `store` writes each accepted callback to ``push_inbox`` (state ``new``) and the caller commits
+   *before* answering 200, so a crash while applying loses nothing: the next `apply_new` picks it up.
+   A replay has the same ``content_hash`` and is not stored twice.
+2. `apply_new` takes ``new`` rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL/MariaDB, so a receiver
+   and a daemon applying at once never take the same row; SQLite has one writer anyway) and:
+
+   - **STOP** → an open stop period (``source='push'``, ``api_stop_id`` NULL) **unless the number
+     already has an open period**: a push only ever adds an opt-out. The stop sync adopts the period
+     by number at its next run (etl/jobs/stops.py step 1), so the number has one period, not two.
+     The "already open?" check and the insert run while holding the ``stops`` job lock (a
+     transaction-scoped advisory lock on PostgreSQL, ``GET_LOCK`` on MariaDB, the single SQLite
+     writer): otherwise a sync running in between could open its own period for the same number,
+     and the next sync's adoption would give two open periods one API id. When the lock is busy
+     (a sync is running) STOPs stay ``new`` and are applied on the next pass, seconds later.
+   - **reply and STOP** → a ``replies`` row (one per inbox row).
+   - **delivery report** → a ``status_events`` row (``source='push'``) when the recipient is
+     tracked and the report is news by the rule in `supersedes`; else the row waits (``waiting``)
+     for `resolve_pending`.
+
+Polling stays the source of truth. A push never writes the ``recipients`` row's status, ``final``,
+cost or poll counts (the statuses job's invariants: ``next_poll_at`` is NULL exactly when final);
+a final status pushed only brings ``next_poll_at`` forward to now, so the next statuses cycle
+polls that recipient and confirms (or corrects) it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from etl.api.parse import is_final
+from etl.db import dialect
+from etl.db.schema import push_inbox, recipients, replies, status_events, stop_periods
+from etl.locking import advisory_key, mysql_lock_name
+from etl.push.parse import Callback, CallbackRejected, parse_callback
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ApplyResult", "apply_new", "apply_pass", "release_stops_lock", "resolve_pending", "store", "supersedes", "STOPS_LOCK_JOB"]
+
+#: The job whose lock guards stop_periods (etl/jobs/stops.py).
+STOPS_LOCK_JOB = "stops"
+#: A delivery report for an unknown message waits this long before it is marked ``unmatched``.
+DEFAULT_MAX_WAIT = timedelta(days=7)
+#: SQLite's default limit on bound parameters is 32766; stay far below it.
+CHUNK = 500
+
+
+@dataclass
+class ApplyResult:
+    """Counts of one pass; ``by_detail`` counts what happened per outcome label."""
+
+    applied: int = 0
+    waiting: int = 0
+    failed: int = 0
+    deferred: int = 0
+    unmatched: int = 0
+    by_detail: dict[str, int] = field(default_factory=dict)
+
+    def count(self, detail: str) -> None:
+        self.by_detail[detail] = self.by_detail.get(detail, 0) + 1
+
+    def add(self, other: ApplyResult) -> None:
+        self.applied += other.applied
+        self.waiting += other.waiting
+        self.failed += other.failed
+        self.deferred += other.deferred
+        self.unmatched += other.unmatched
+        for key, value in other.by_detail.items():
+            self.by_detail[key] = self.by_detail.get(key, 0) + value
+
+
+# --- pure decisions ---------------------------------------------------------------------------------
+
+
+def supersedes(current: str | None, current_at: datetime | None, new: str, new_at: datetime | None) -> bool:
+    """Does a pushed status replace the recipient's current one?
+
+    No when the current status is final (a poll or an earlier push said so: polling confirms or
+    corrects it, a later push never flips it); no when it is the same status; no when the push is
+    older than what we hold (callbacks arrive out of order). Otherwise yes.
+    """
+    if current is not None and is_final(current):
+        return False
+    if current is not None and current == new:
+        return False
+    if current_at is not None and new_at is not None and new_at < current_at:
+        return False
+    return True
+
+
+# --- the inbox ----------------------------------------------------------------------------------------
+
+
+def _insert_ignore(conn: Connection) -> Any:
+    """INSERT that skips rows whose content hash is already stored (a replay)."""
+    name = dialect.backend(conn)
+    if name == "postgresql":
+        return postgresql.insert(push_inbox).on_conflict_do_nothing(index_elements=["content_hash"])
+    if name == "sqlite":
+        return sqlite.insert(push_inbox).on_conflict_do_nothing(index_elements=["content_hash"])
+    return mysql.insert(push_inbox).prefix_with("IGNORE")
+
+
+def store(conn: Connection, callbacks: Sequence[tuple[Callback, str | None]], now: datetime) -> list[bool]:
+    """Write callbacks (with their source address) to the inbox; returns, per callback, whether it
+    was new (False: a replay of a stored one, or repeated within ``callbacks``)."""
+    if not callbacks:
+        return []
+    hashes = [cb.content_hash for cb, _ip in callbacks]
+    known: set[str] = set()
+    for start in range(0, len(hashes), CHUNK):
+        part = hashes[start : start + CHUNK]
+        known.update(conn.execute(select(push_inbox.c.content_hash).where(push_inbox.c.content_hash.in_(part))).scalars())
+    fresh: list[bool] = []
+    rows: list[dict[str, Any]] = []
+    for cb, ip in callbacks:
+        is_new = cb.content_hash not in known
+        fresh.append(is_new)
+        if not is_new:
+            continue
+        known.add(cb.content_hash)
+        rows.append(
+            {
+                "channel": cb.channel,
+                "kind": cb.kind,
+                "content_hash": cb.content_hash,
+                "received_at": now,
+                "source_ip": ip,
+                "body": cb.body,
+                "phone_e164": cb.phone_e164,
+                "message_id": cb.message_id,
+                "state": "new",
+                "attempts": 0,
+            }
+        )
+    if rows:
+        conn.execute(_insert_ignore(conn), rows)
+    return fresh
+
+
+# --- applying -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    id: int
+    channel: str
+    kind: str
+    body: str
+    received_at: datetime
+    callback: Callback | None = None
+    state: str = "applied"
+    detail: str | None = None
+    stop_period_id: int | None = None
+
+
+def _claim(conn: Connection, states: Sequence[str], limit: int, extra: Any = None) -> list[_Row]:
+    query = (
+        select(push_inbox.c.id, push_inbox.c.channel, push_inbox.c.kind, push_inbox.c.body, push_inbox.c.received_at)
+        .where(push_inbox.c.state.in_(states))
+        .order_by(push_inbox.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # ignored by SQLite, whose writer is alone anyway
+    )
+    if extra is not None:
+        query = query.where(extra)
+    out = []
+    for r in conn.execute(query):
+        row = _Row(r.id, r.channel, r.kind, r.body, r.received_at)
+        try:
+            row.callback = parse_callback(r.channel, r.body.encode("utf-8"))
+        except CallbackRejected as exc:  # stored by an older version with other rules
+            row.state, row.detail = "failed", f"unparseable: {exc.reason}"
+        out.append(row)
+    return out
+
+
+def _try_stops_lock(conn: Connection) -> bool:
+    """Take the stops job lock for this transaction, without waiting (see the module docstring)."""
+    name = dialect.backend(conn)
+    if name == "postgresql":
+        return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": advisory_key(STOPS_LOCK_JOB)}).scalar())
+    if name == "mariadb":
+        lock = mysql_lock_name(conn.engine.url.database or "", STOPS_LOCK_JOB)
+        return conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": lock}).scalar() == 1
+    return True  # SQLite: the stop sync's BEGIN IMMEDIATE transaction excludes ours
+
+
+def _release_stops_lock(conn: Connection) -> None:
+    if dialect.backend(conn) == "mariadb":
+        lock = mysql_lock_name(conn.engine.url.database or "", STOPS_LOCK_JOB)
+        conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": lock})
+
+
+def _apply_stops(conn: Connection, rows: list[_Row], result: ApplyResult) -> None:
+    if not rows:
+        return
+    numbers = sorted({r.callback.phone_e164 for r in rows if r.callback and r.callback.phone_e164})
+    open_by_phone: dict[str, int] = {}
+    for start in range(0, len(numbers), CHUNK):
+        part = numbers[start : start + CHUNK]
+        query = (
+            select(stop_periods.c.phone_e164, func.min(stop_periods.c.id))
+            .where(stop_periods.c.removed_at.is_(None), stop_periods.c.phone_e164.in_(part))
+            .group_by(stop_periods.c.phone_e164)
+        )
+        open_by_phone.update({phone: pid for phone, pid in conn.execute(query)})
+    for row in rows:
+        cb = row.callback
+        assert cb is not None
+        if cb.phone_e164 is None:
+            row.state, row.detail = "failed", "unparseable number"
+            continue
+        existing = open_by_phone.get(cb.phone_e164)
+        if existing is not None:
+            row.detail, row.stop_period_id = "already_stopped", existing
+            continue
+        period_id = conn.execute(
+            insert(stop_periods).values(
+                api_stop_id=None,
+                phone_e164=cb.phone_e164,
+                phone_raw=cb.phone_raw[:64],
+                api_created_at=cb.event_at,
+                first_seen_at=row.received_at,
+                source="push",
+            )
+        ).inserted_primary_key[0]
+        open_by_phone[cb.phone_e164] = int(period_id)
+        row.detail, row.stop_period_id = "opened", int(period_id)
+
+
+def _store_replies(conn: Connection, rows: list[_Row]) -> None:
+    values = []
+    for row in rows:
+        cb = row.callback
+        if cb is None or row.state == "failed":
+            continue
+        values.append(
+            {
+                "inbox_id": row.id,
+                "kind": cb.reply_type or cb.kind,
+                "phone_e164": cb.phone_e164,
+                "phone_raw": cb.phone_raw[:64],
+                "message_id": cb.message_id,
+                "text": cb.text,
+                "keyword": cb.keyword,
+                "to_number": cb.to_number,
+                "sent_at": cb.event_at,
+                "received_at": row.received_at,
+                "concat_ref": cb.concat_ref,
+                "concat_part": cb.concat_part,
+                "concat_total": cb.concat_total,
+            }
+        )
+    if values:
+        conn.execute(insert(replies), values)
+    for row in rows:
+        if row.kind == "reply" and row.state != "failed":
+            row.detail = "stored"
+
+
+def _apply_dlrs(conn: Connection, rows: list[_Row], now: datetime) -> None:
+    """Delivery reports, in inbox order (so two reports for one recipient in a batch chain).
+
+    The recipient row itself (status, final, polling) belongs to the statuses job: a report adds a
+    ``status_events`` row with ``source='push'`` and, when final, moves the next poll to now so
+    the poll confirms it at the next cycle. What a report is compared with is the later of the
+    recipient's polled status and its latest pushed one (`supersedes`).
+    """
+    if not rows:
+        return
+    r, e = recipients.c, status_events.c
+    wanted = sorted({row.callback.message_id for row in rows if row.callback and row.callback.message_id})
+    tracked: dict[tuple[str, str], dict[str, Any]] = {}
+    for start in range(0, len(wanted), CHUNK):
+        part = wanted[start : start + CHUNK]
+        query = select(r.id, r.message_id, r.phone_e164, r.status, r.status_at, r.next_poll_at).where(r.message_id.in_(part))
+        for rec in conn.execute(query):
+            tracked[(rec.message_id, rec.phone_e164)] = dict(rec._mapping)
+    by_id = {rec["id"]: rec for rec in tracked.values()}
+    ids = sorted(by_id)
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        latest = select(func.max(e.id)).where(e.recipient_id.in_(part), e.source == "push").group_by(e.recipient_id)
+        for ev in conn.execute(select(e.recipient_id, e.status, e.status_at).where(e.id.in_(latest))):
+            rec = by_id[ev.recipient_id]
+            if rec["status_at"] is None or (ev.status_at is not None and ev.status_at >= rec["status_at"]):
+                rec["status"], rec["status_at"] = ev.status, ev.status_at
+    events: list[dict[str, Any]] = []
+    bring_forward: set[int] = set()
+    for row in rows:
+        cb = row.callback
+        assert cb is not None
+        if cb.status is None:
+            row.state, row.detail = "failed", "unknown status"
+            continue
+        if cb.phone_e164 is None:
+            row.state, row.detail = "failed", "unparseable number"
+            continue
+        rec = tracked.get((cb.message_id or "", cb.phone_e164))
+        if rec is None:
+            row.state, row.detail = "waiting", "message not tracked yet"
+            continue
+        if not supersedes(rec["status"], rec["status_at"], cb.status, cb.event_at):
+            row.detail = "same_status" if rec["status"] == cb.status else "stale"
+            continue
+        rec["status"], rec["status_at"] = cb.status, cb.event_at or rec["status_at"]
+        if is_final(cb.status) and rec["next_poll_at"] is not None and rec["next_poll_at"] > now:
+            bring_forward.add(rec["id"])
+            rec["next_poll_at"] = now
+        events.append(
+            {"recipient_id": rec["id"], "status": cb.status, "status_at": cb.event_at, "observed_at": row.received_at, "run_id": None, "source": "push"}
+        )
+        row.detail = "status_recorded"
+    if events:
+        conn.execute(insert(status_events), events)
+    forward = sorted(bring_forward)
+    for start in range(0, len(forward), CHUNK):
+        part = forward[start : start + CHUNK]
+        # Only ever earlier, never NULL: NULL means "final", which only a poll may decide.
+        conn.execute(update(recipients).where(r.id.in_(part), r.next_poll_at > now).values(next_poll_at=now))
+
+
+def _finish(conn: Connection, rows: Iterable[_Row], now: datetime, result: ApplyResult) -> None:
+    params = []
+    for row in rows:
+        params.append(
+            {
+                "b_id": row.id,
+                "b_state": row.state,
+                "b_detail": (row.detail or "")[:255] or None,
+                "b_applied": now if row.state == "applied" else None,
+                "b_period": row.stop_period_id,
+            }
+        )
+        if row.state == "applied":
+            result.applied += 1
+        elif row.state == "waiting":
+            result.waiting += 1
+        elif row.state == "failed":
+            result.failed += 1
+        elif row.state == "unmatched":
+            result.unmatched += 1
+        result.count(row.detail or row.state)
+    if not params:
+        return
+    c = push_inbox.c
+    conn.execute(
+        update(push_inbox)
+        .where(c.id == bindparam("b_id"))
+        .values(
+            state=bindparam("b_state"),
+            detail=bindparam("b_detail"),
+            applied_at=bindparam("b_applied"),
+            stop_period_id=bindparam("b_period"),
+            attempts=c.attempts + 1,
+        ),
+        params,
+    )
+
+
+def _apply_rows(conn: Connection, rows: list[_Row], now: datetime, result: ApplyResult, *, with_stops: bool) -> bool:
+    """Apply claimed rows; returns True when the stops lock was taken (MariaDB: release it after
+    the commit, see `apply_pass`). STOPs stay ``new`` when ``with_stops`` is false or the lock is
+    busy (a stop sync is running): they are stored, and the next pass applies them."""
+    usable = [r for r in rows if r.callback is not None and r.state != "failed"]
+    stops = [r for r in usable if r.kind == "stop"]
+    locked = False
+    if stops:
+        locked = with_stops and _try_stops_lock(conn)
+        if not locked:
+            result.deferred += len(stops)
+            keep = {r.id for r in stops}
+            rows = [r for r in rows if r.id not in keep]
+            usable = [r for r in usable if r.id not in keep]
+            stops = []
+    _apply_stops(conn, stops, result)
+    _store_replies(conn, [r for r in usable if r.kind in ("stop", "reply")])
+    _apply_dlrs(conn, [r for r in usable if r.kind == "dlr"], now)
+    _finish(conn, rows, now, result)
+    return locked
+
+
+def apply_new(conn: Connection, now: datetime, *, limit: int = 1000, with_stops: bool = False) -> tuple[ApplyResult, bool]:
+    """Apply up to ``limit`` inbox rows in state ``new`` (oldest first). Does not commit.
+
+    Returns the counts and whether the stops lock was taken; with ``with_stops`` the caller must
+    call `release_stops_lock` *after* committing (only MariaDB's lock outlives the transaction).
+    Prefer `apply_pass`, which does all that.
+    """
+    result = ApplyResult()
+    rows = _claim(conn, ("new",), limit)
+    locked = _apply_rows(conn, rows, now, result, with_stops=with_stops) if rows else False
+    return result, locked
+
+
+def release_stops_lock(conn: Connection) -> None:
+    """Release the stops lock taken by `apply_new` (a no-op but on MariaDB); after the commit."""
+    _release_stops_lock(conn)
+
+
+def apply_pass(engine: Engine, now: datetime, *, limit: int = 1000) -> ApplyResult:
+    """One transaction applying ``new`` rows, STOPs included; commits. The receiver's applier."""
+    with engine.connect() as conn:
+        locked = False
+        try:
+            with conn.begin():
+                result, locked = apply_new(conn, now, limit=limit, with_stops=True)
+        finally:
+            if locked:
+                _release_stops_lock(conn)
+                conn.commit()
+    return result
+
+
+def resolve_pending(conn: Connection, now: datetime, *, max_wait: timedelta = DEFAULT_MAX_WAIT, limit: int = 5000) -> ApplyResult:
+    """Apply delivery reports that were waiting for their message to be tracked; mark those still
+    unknown after ``max_wait`` ``unmatched``; also apply any ``new`` reply or report a crash left
+    behind (STOPs are left to the receiver's `apply_pass`, which holds the stops lock).
+
+    Call it once per statuses cycle, inside the job's transaction, *after* new sends/recipients
+    are stored (docs/push.md). Does not commit. Cheap when nothing waits (one indexed query).
+    """
+    result = ApplyResult()
+    c, r = push_inbox.c, recipients.c
+    known = select(r.id).where(r.message_id == c.message_id, r.phone_e164 == c.phone_e164).exists()
+    rows = _claim(conn, ("waiting",), limit, extra=known)
+    if rows:
+        _apply_rows(conn, rows, now, result, with_stops=False)
+    expired = conn.execute(
+        update(push_inbox)
+        .where(c.state == "waiting", c.received_at < now - max_wait)
+        .values(state="unmatched", detail="message never tracked")
+    ).rowcount
+    result.unmatched += max(expired, 0)
+    leftover, _locked = apply_new(conn, now, limit=limit, with_stops=False)
+    result.add(leftover)
+    return result
+
+
+def inbox_counts(conn: Connection) -> dict[str, int]:
+    """Inbox rows per state (for metrics and `receive --status`)."""
+    return {state: n for state, n in conn.execute(select(push_inbox.c.state, func.count()).group_by(push_inbox.c.state))}
+
+
+def body_fields(body: str) -> list[str]:
+    """The field names of a stored body (for support questions without printing values)."""
+    try:
+        return sorted(json.loads(body))
+    except ValueError:
+        return []
+

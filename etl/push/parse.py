@@ -1,0 +1,264 @@
+"""Callback bodies → frozen `Callback` records. Pure: no I/O, no clock, no logging.
+
+Two channels (REFERENCE §3.14):
+
+``stop``
+    Replies and STOPs. Short number (WEB webhooks): JSON ``{type: "response"|"stop", phone_number,
+    text, message_id}``, ``message_id`` an int there but a string on the older DOC page (quirk 6).
+    Long number (DOC-replies): ``msisdn`` ("33…" without ``+``, quirk 17), ``to``, ``messageId``
+    (a string or UUID), ``text``, ``type: "text"``, ``keyword``, ``message-timestamp``
+    ("Y-m-d H:i:s", quirk 5) and, per part of a long reply, ``concat``, ``concat-ref``,
+    ``concat-total``, ``concat-part`` (all strings). The method of the long-number call is not
+    documented, so a form-encoded body is accepted as well as JSON.
+``dlr``
+    Delivery reports (``urlDlr``). **The payload is not documented anywhere**, so we accept the
+    names the status endpoints use (quirks 3, 6, 7): ``phoneNumber``/``number``/``phone_number``/
+    ``msisdn``, ``messageId``/``message_id``, ``status``/``statut``, ``date`` (epoch or
+    "Y-m-d H:i:s"), ``cost``, ``currency``, ``countryCode``, and the operator codes DOC-err lists
+    (``DELIVRD``, ``UNDELIV``, ``EXPIRED``, ``REJECTD``, ``PENDING``, ``ACCEPTD``, ``ENROUTE``,
+    ``UNKNOWN``). Operator codes are stored in the API's own vocabulary (`DLR_STATUS`), so the
+    status history reads the same whichever path reported it.
+
+A body we cannot use raises `CallbackRejected` with the HTTP status and a short machine reason
+(``bad_json``, ``unknown_type``, ``missing_field``...). A body we can store but not apply (an
+unknown delivery status text, an unparseable number) is *accepted*: it goes to the inbox and the
+applier records why it was not applied, so nothing the provider said is thrown away.
+
+Replays: ``content_hash`` is SHA-256 over the channel and the body re-serialised with sorted keys,
+so the same callback sent twice (or with its keys in another order) is one inbox row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import parse_qs
+
+from etl import phones
+from etl.api.parse import parse_datetime
+from etl.errors import InputError, PayloadError
+
+__all__ = ["CHANNELS", "DLR_STATUS", "Callback", "CallbackRejected", "parse_callback", "canonical_body"]
+
+CHANNELS = ("stop", "dlr")
+
+#: Delivery values → the API's status vocabulary (REFERENCE §4). Keys are lower-case.
+DLR_STATUS: Mapping[str, str] = {
+    "delivered": "Delivered",
+    "delivrd": "Delivered",
+    "not delivered": "Not delivered",
+    "undeliv": "Not delivered",
+    "expired": "Not delivered",
+    "rejectd": "Not delivered",
+    "ko": "ko",
+    "waiting": "Waiting",
+    "pending": "Waiting",
+    "acceptd": "Waiting",
+    "enroute": "Waiting",
+    "unknown": "Waiting",
+}
+
+_REPLY_TYPES = {"response": "reply", "text": "reply", "stop": "stop"}
+_PHONE_KEYS_STOP = ("phone_number", "phoneNumber", "msisdn", "number", "phone")
+_PHONE_KEYS_DLR = ("phoneNumber", "number", "phone_number", "msisdn", "phone")
+_MID_KEYS = ("message_id", "messageId", "messageID", "message-id")
+_LIMITS = {"phone": 64, "message_id": 64, "keyword": 64, "to": 32, "concat_ref": 64}
+
+
+class CallbackRejected(InputError):
+    """A callback we refuse: ``status`` is the HTTP status to answer, ``reason`` a short label
+    for logs and metrics (never the body)."""
+
+    def __init__(self, status: int, reason: str, detail: str = "") -> None:
+        super().__init__(f"{status} {reason}" + (f": {detail}" if detail else ""))
+        self.status = status
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """One accepted callback. ``kind`` is ``stop``, ``reply`` or ``dlr``."""
+
+    channel: str
+    kind: str
+    body: str
+    content_hash: str
+    phone_raw: str
+    phone_e164: str | None
+    message_id: str | None
+    #: stop/reply: the type as sent (response, stop, text)
+    reply_type: str | None = None
+    text: str | None = None
+    keyword: str | None = None
+    to_number: str | None = None
+    event_at: datetime | None = None
+    concat_ref: str | None = None
+    concat_part: int | None = None
+    concat_total: int | None = None
+    #: dlr: the API-vocabulary status (None when the text is unknown; ``status_raw`` keeps it)
+    status: str | None = None
+    status_raw: str | None = None
+    cost: Decimal | None = None
+    currency: str | None = None
+    country: str | None = None
+
+
+def canonical_body(payload: Mapping[str, Any]) -> str:
+    """The body re-serialised: sorted keys, no spaces, Decimals as written."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _decode(body: bytes, content_type: str) -> dict[str, Any]:
+    if "x-www-form-urlencoded" in content_type.lower():
+        try:
+            form = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+        except (UnicodeDecodeError, ValueError):
+            raise CallbackRejected(400, "bad_form") from None
+        return {k: v[-1] for k, v in form.items()}
+    try:
+        payload = json.loads(body, parse_float=Decimal)
+    except (UnicodeDecodeError, ValueError):
+        raise CallbackRejected(400, "bad_json") from None
+    if not isinstance(payload, dict):
+        raise CallbackRejected(400, "bad_json", "not a JSON object")
+    return payload
+
+
+def _first(payload: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
+    for key in keys:
+        value = payload.get(key)
+        if value is not None and value != "":
+            return key, value
+    return None, None
+
+
+def _text(value: Any, field: str, limit: int | None = None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or isinstance(value, (dict, list)):
+        raise CallbackRejected(422, "bad_field", field)
+    text = str(value).strip()
+    if limit is not None and len(text) > limit:
+        raise CallbackRejected(422, "bad_field", f"{field} longer than {limit}")
+    return text or None
+
+
+def _id(value: Any, field: str) -> str | None:
+    """Message ids are strings whatever the sender used (quirk 6); ``307.0`` is not an id."""
+    if isinstance(value, Decimal) or isinstance(value, float):
+        raise CallbackRejected(422, "bad_field", field)
+    return _text(value, field, _LIMITS["message_id"])
+
+
+def _phone(payload: Mapping[str, Any], keys: tuple[str, ...], region: str) -> tuple[str, str | None]:
+    key, value = _first(payload, keys)
+    raw = _text(value, key or "phone", _LIMITS["phone"])
+    if raw is None:
+        raise CallbackRejected(422, "missing_field", "phone number")
+    candidate = raw
+    # Long-number msisdn is "33612345678": international without "+" (quirk 17).
+    if key == "msisdn" and raw.isdigit():
+        candidate = "+" + raw
+    return raw, phones.canonicalize(candidate, region)
+
+
+def _int(value: Any, field: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise CallbackRejected(422, "bad_field", field) from None
+
+
+def _date(value: Any, field: str) -> datetime | None:
+    try:
+        return parse_datetime(value, "push", field)
+    except PayloadError:
+        raise CallbackRejected(422, "bad_field", field) from None
+
+
+def _hash(channel: str, body: str) -> str:
+    return hashlib.sha256(f"{channel}\n{body}".encode()).hexdigest()
+
+
+def parse_callback(channel: str, body: bytes, content_type: str = "application/json", *, default_region: str = "FR") -> Callback:
+    """Parse one callback body for ``channel`` (``stop`` or ``dlr``); `CallbackRejected` if unusable."""
+    if channel not in CHANNELS:
+        raise CallbackRejected(404, "unknown_channel")
+    payload = _decode(body, content_type)
+    canonical = canonical_body(payload)
+    digest = _hash(channel, canonical)
+    if channel == "stop":
+        return _parse_stop(payload, canonical, digest, default_region)
+    return _parse_dlr(payload, canonical, digest, default_region)
+
+
+def _parse_stop(payload: Mapping[str, Any], canonical: str, digest: str, region: str) -> Callback:
+    raw_type = payload.get("type")
+    if raw_type is None and "msisdn" in payload:
+        raw_type = "text"  # long-number replies may leave the type out
+    reply_type = str(raw_type).strip().lower() if isinstance(raw_type, str) else None
+    if reply_type not in _REPLY_TYPES:
+        raise CallbackRejected(422, "unknown_type")
+    phone_raw, e164 = _phone(payload, _PHONE_KEYS_STOP, region)
+    _key, mid = _first(payload, _MID_KEYS)
+    return Callback(
+        channel="stop",
+        kind=_REPLY_TYPES[reply_type],
+        body=canonical,
+        content_hash=digest,
+        phone_raw=phone_raw,
+        phone_e164=e164,
+        message_id=_id(mid, "message_id"),
+        reply_type=reply_type,
+        text=_text(payload.get("text"), "text"),
+        keyword=_text(payload.get("keyword"), "keyword", _LIMITS["keyword"]),
+        to_number=_text(payload.get("to"), "to", _LIMITS["to"]),
+        event_at=_date(payload.get("message-timestamp"), "message-timestamp"),
+        concat_ref=_text(payload.get("concat-ref"), "concat-ref", _LIMITS["concat_ref"]),
+        concat_part=_int(payload.get("concat-part"), "concat-part"),
+        concat_total=_int(payload.get("concat-total"), "concat-total"),
+    )
+
+
+def _parse_dlr(payload: Mapping[str, Any], canonical: str, digest: str, region: str) -> Callback:
+    phone_raw, e164 = _phone(payload, _PHONE_KEYS_DLR, region)
+    _key, mid = _first(payload, _MID_KEYS)
+    message_id = _id(mid, "messageId")
+    if message_id is None:
+        raise CallbackRejected(422, "missing_field", "messageId")
+    _key, raw_status = _first(payload, ("status", "statut", "dlrStatus", "stat"))
+    status_raw = _text(raw_status, "status", 64)
+    if status_raw is None:
+        raise CallbackRejected(422, "missing_field", "status")
+    cost: Decimal | None = None
+    raw_cost = payload.get("cost")
+    if raw_cost is not None and raw_cost != "":
+        try:
+            cost = Decimal(str(raw_cost))
+        except InvalidOperation:
+            raise CallbackRejected(422, "bad_field", "cost") from None
+    currency = _text(payload.get("currency"), "currency", 3)
+    country = _text(payload.get("countryCode"), "countryCode", 2)
+    return Callback(
+        channel="dlr",
+        kind="dlr",
+        body=canonical,
+        content_hash=digest,
+        phone_raw=phone_raw,
+        phone_e164=e164,
+        message_id=message_id,
+        event_at=_date(payload.get("date"), "date"),
+        status=DLR_STATUS.get(status_raw.lower()),
+        status_raw=status_raw,
+        cost=cost,
+        currency=currency.upper() if currency else None,
+        country=country.upper() if country else None,
+    )
