@@ -16,6 +16,7 @@ JOB_MODULES: dict[str, str] = {
     "statuses": "etl.jobs.statuses",
     "finance": "etl.jobs.finance",
     "rentals": "etl.jobs.rentals",
+    "actions": "etl.jobs.actions",
 }
 
 
