@@ -249,7 +249,11 @@ def _run(
     index = layout.phone_index
     parse: Callable[[str], int] = e164_int_parser(default_region)
     seen = NumberSet(phonenumbers.country_code_for_region(default_region) or None)
-    seen_add = seen.add
+    # The "seen" bitmap, as locals too.
+    seen_base = seen._base
+    seen_span = seen._span
+    seen_bits = seen._bits
+    seen_others = seen._others
     # The stop bitmap and its overflow set, as locals (the hot loop tests membership inline).
     stop_set = stops.stops
     rental = stops.rental
@@ -315,15 +319,28 @@ def _run(
             elif has_rental and number in rental:
                 reason = "rental_stop"
                 rental_stop += 1
-            elif seen_add(number):
-                allowed += 1
-                allowed_buf.append(record)
-                if len(allowed_buf) >= _FLUSH_ROWS:
-                    allowed_out.write("".join(allowed_buf))
-                    allowed_buf.clear()
-                    progress.update(raw.tell(), rows)
-                continue
             else:
+                offset = number - seen_base
+                if 0 <= offset < seen_span:
+                    byte_index = offset >> 3
+                    mask = 1 << (offset & 7)
+                    byte = seen_bits[byte_index]  # type: ignore[index]
+                    first = not byte & mask
+                    if first:
+                        seen_bits[byte_index] = byte | mask  # type: ignore[index]
+                elif number in seen_others:
+                    first = False
+                else:
+                    seen_others.add(number)
+                    first = True
+                if first:
+                    allowed += 1
+                    allowed_buf.append(record)
+                    if len(allowed_buf) >= _FLUSH_ROWS:
+                        allowed_out.write("".join(allowed_buf))
+                        allowed_buf.clear()
+                        progress.update(raw.tell(), rows)
+                    continue
                 reason = "duplicate"
                 duplicate += 1
         body = record.rstrip("\r\n")
