@@ -1,0 +1,57 @@
+"""`smspartner-etl stops add NUMBER` / `stops remove NUMBER|--id ID`: audited writes to the account's stop list."""
+
+from __future__ import annotations
+
+import click
+
+from etl.cli._actions_output import region, report
+from etl.cli._context import get_client, get_config, get_engine
+
+_actor = click.option("--actor", default=None, help="Who asks (default: the OS user).")
+_reason = click.option("--reason", default=None, help="Why, for the audit trail.")
+_dry_run = click.option("--dry-run", is_flag=True, help="Show what would be done: no API call, no audit row.")
+
+
+@click.group("stops")
+def command() -> None:
+    """Add or remove numbers in the account's STOP list (each write is audited in write_actions)."""
+
+
+@command.command("add")
+@click.argument("number")
+@_actor
+@_reason
+@_dry_run
+@click.pass_context
+def add_cmd(ctx: click.Context, number: str, actor: str | None, reason: str | None, dry_run: bool) -> None:
+    """Add NUMBER (any common format; national numbers are read in api.default_region)."""
+    from etl import phones
+    from etl.jobs import actions
+
+    e164 = phones.normalize(number, region(get_config(ctx)))  # refused here, before any call or row
+    client = None if dry_run else get_client(ctx)
+    report(actions.add_stop(client, get_engine(ctx), e164, actor=actor, reason=reason, dry_run=dry_run))
+
+
+@command.command("remove")
+@click.argument("number", required=False)
+@click.option("--id", "stop_id", type=int, default=None, help="The stop list's id instead of a number.")
+@_actor
+@_reason
+@_dry_run
+@click.pass_context
+def remove_cmd(
+    ctx: click.Context, number: str | None, stop_id: int | None, actor: str | None, reason: str | None, dry_run: bool
+) -> None:
+    """Remove NUMBER (or --id ID) from the stop list; its stop period is closed as removed by this tool."""
+    from etl import phones
+    from etl.errors import InputError
+    from etl.jobs import actions
+
+    if (number is None) == (stop_id is None):
+        raise InputError("give a NUMBER or --id ID (one of them)")
+    e164 = phones.normalize(number, region(get_config(ctx))) if number is not None else None
+    client = None if dry_run else get_client(ctx)
+    report(
+        actions.remove_stop(client, get_engine(ctx), e164, stop_id=stop_id, actor=actor, reason=reason, dry_run=dry_run)
+    )
