@@ -54,7 +54,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    null,
+    or_,
     select,
     update,
 )
@@ -236,6 +236,99 @@ def _dedupe(conn: Connection, stage: dialect.Table) -> tuple[dialect.Table, int]
     return deduped, int(total - distinct)
 
 
+def _changes_table() -> dialect.Table:
+    return dialect.temp_table(
+        "stage_rental_changes",
+        #: new, back (in the file again), flip (stop flag changed), gone (left the file)
+        Column("kind", String(8), nullable=False),
+        Column("number_id", BigInteger),
+        Column("phone_key", String(80), nullable=False),
+        Column("phone_e164", String(16)),
+        Column("phone_raw", String(64), nullable=False),
+        Column("api_id", String(32)),
+        #: The flag in the new file (for ``gone``: the flag the number had when it left).
+        Column("stop", Boolean, nullable=False),
+    )
+
+
+def _apply_diff(
+    conn: Connection, stage: dialect.Table, rental_id: int, rid: Any, fid: Any, at: Any, now: datetime,
+    events_cols: list[str], number_cols: list[str],
+) -> FileCounts:
+    """Two passes find every change (file → stored, stored → file) into a small table; the writes
+    then touch only the changed rows (a 1 % re-sync of 500,000 numbers writes ~5,000 rows)."""
+    s, n = stage.c, rental_numbers.c
+    changes = _changes_table()
+    c = changes.c
+    dialect.create_temp(conn, changes)
+    cols = ["kind", "number_id", "phone_key", "phone_e164", "phone_raw", "api_id", "stop"]
+    kind = case((n.id.is_(None), literal("new")), (n.in_file == False, literal("back")), else_=literal("flip"))  # noqa: E712
+    conn.execute(
+        insert(changes).from_select(
+            cols,
+            select(kind, n.id, s.phone_key, s.phone_e164, s.phone_raw, s.api_id, s.stop)
+            .select_from(stage.outerjoin(rental_numbers, and_(n.rental_id == rental_id, n.phone_key == s.phone_key)))
+            .where(or_(n.id.is_(None), n.in_file == False, n.stop != s.stop)),  # noqa: E712
+        )
+    )
+    conn.execute(
+        insert(changes).from_select(
+            cols,
+            select(literal("gone"), n.id, n.phone_key, n.phone_e164, n.phone_raw, n.api_contact_id, n.stop).where(
+                n.rental_id == rental_id, n.in_file == True, ~exists().where(s.phone_key == n.phone_key)  # noqa: E712
+            ),
+        )
+    )
+    tally: dict[tuple[str, bool], int] = {
+        (k, bool(flag)): int(count)
+        for k, flag, count in conn.execute(select(c.kind, c.stop, func.count()).group_by(c.kind, c.stop))
+    }
+    if tally:
+        event = case(
+            (c.kind == "gone", literal("removed")),
+            (c.kind == "flip", case((c.stop == True, literal("stop_on")), else_=literal("stop_off"))),  # noqa: E712
+            else_=literal("added"),
+        )
+        conn.execute(
+            insert(rental_number_events).from_select(
+                events_cols, select(rid, fid, c.phone_key, c.phone_e164, event, c.stop, at)
+            )
+        )
+
+        def ids(which: str, flag: bool | None = None) -> Any:
+            query = select(c.number_id).where(c.kind == which)
+            return query.where(c.stop == flag) if flag is not None else query
+
+        for flag in (True, False):
+            if tally.get(("flip", flag)):
+                conn.execute(update(rental_numbers).where(n.id.in_(ids("flip", flag))).values(stop=flag, stop_changed_at=now))
+            if tally.get(("back", flag)):
+                conn.execute(
+                    update(rental_numbers).where(n.id.in_(ids("back", flag))).values(in_file=True, left_at=None, stop=flag)
+                )
+        if tally.get(("gone", True)) or tally.get(("gone", False)):
+            conn.execute(update(rental_numbers).where(n.id.in_(ids("gone"))).values(in_file=False, left_at=now))
+        if tally.get(("new", True)) or tally.get(("new", False)):
+            conn.execute(
+                insert(rental_numbers).from_select(
+                    number_cols,
+                    select(rid, c.phone_key, c.phone_e164, c.phone_raw, c.api_id, c.stop, literal(True), at).where(c.kind == "new"),
+                )
+            )
+    dialect.drop_temp(conn, changes)
+
+    def total(*keys: tuple[str, bool]) -> int:
+        return sum(tally.get(k, 0) for k in keys)
+
+    return FileCounts(
+        rows=0, numbers=0, stopped=0, unparseable=0,
+        added=total(("new", True), ("new", False), ("back", True), ("back", False)),
+        removed=total(("gone", True), ("gone", False)),
+        stop_on=total(("flip", True)),
+        stop_off=total(("flip", False)),
+    )
+
+
 def load_file(
     conn: Connection, rental_id: int, rows: Iterator[tuple[Any, ...]], *, downloaded_at: datetime, now: datetime, run_id: int | None
 ) -> tuple[int, FileCounts]:
@@ -269,77 +362,24 @@ def load_file(
     at = literal(now, UtcDateTime())
     rid = literal(rental_id, BigInteger())
     fid = literal(file_id, BigInteger())
-    mine = n.rental_id == rental_id
-    same_key = s.phone_key == n.phone_key
     events_cols = ["rental_id", "file_id", "phone_key", "phone_e164", "event", "stop", "observed_at"]
+    number_cols = ["rental_id", "phone_key", "phone_e164", "phone_raw", "api_contact_id", "stop", "in_file", "first_seen_at"]
 
-    # 1. Stop flag changes of numbers that stay in the file.
-    flip = case((s.stop == True, literal("stop_on")), else_=literal("stop_off"))  # noqa: E712
-    conn.execute(
-        insert(ev).from_select(
-            events_cols,
-            select(rid, fid, n.phone_key, n.phone_e164, flip, s.stop, at)
-            .select_from(rental_numbers.join(stage, same_key))
-            .where(mine, n.in_file == True, n.stop != s.stop),  # noqa: E712
-        )
-    )
-    for flag in (True, False):
+    first = conn.execute(select(n.id).where(n.rental_id == rental_id).limit(1)).first() is None
+    if first:
+        # The rental's first file: every number is new; no comparison needed.
         conn.execute(
-            update(rental_numbers)
-            .where(mine, n.in_file == True, n.stop == (not flag), exists().where(same_key, s.stop == flag))  # noqa: E712
-            .values(stop=flag, stop_changed_at=now)
+            insert(ev).from_select(events_cols, select(rid, fid, s.phone_key, s.phone_e164, literal("added"), s.stop, at))
         )
-
-    # 2. Numbers back in the file after leaving it.
-    conn.execute(
-        insert(ev).from_select(
-            events_cols,
-            select(rid, fid, n.phone_key, n.phone_e164, literal("added"), s.stop, at)
-            .select_from(rental_numbers.join(stage, same_key))
-            .where(mine, n.in_file == False),  # noqa: E712
-        )
-    )
-    for flag in (True, False):
         conn.execute(
-            update(rental_numbers)
-            .where(mine, n.in_file == False, exists().where(same_key, s.stop == flag))  # noqa: E712
-            .values(in_file=True, left_at=None, stop=flag)
+            insert(rental_numbers).from_select(
+                number_cols, select(rid, s.phone_key, s.phone_e164, s.phone_raw, s.api_id, s.stop, literal(True), at)
+            )
         )
-
-    # 3. Numbers new to this rental.
-    is_new = ~exists().where(mine, same_key)
-    conn.execute(
-        insert(ev).from_select(
-            events_cols, select(rid, fid, s.phone_key, s.phone_e164, literal("added"), s.stop, at).where(is_new)
-        )
-    )
-    conn.execute(
-        insert(rental_numbers).from_select(
-            ["rental_id", "phone_key", "phone_e164", "phone_raw", "api_contact_id", "stop", "in_file", "first_seen_at"],
-            select(rid, s.phone_key, s.phone_e164, s.phone_raw, s.api_id, s.stop, literal(True), at).where(is_new),
-        )
-    )
-
-    # 4. Numbers gone from the file.
-    gone = and_(mine, n.in_file == True, ~exists().where(same_key))  # noqa: E712
-    conn.execute(
-        insert(ev).from_select(
-            events_cols,
-            select(rid, fid, n.phone_key, n.phone_e164, literal("removed"), n.stop, at).select_from(rental_numbers).where(gone),
-        )
-    )
-    conn.execute(update(rental_numbers).where(gone).values(in_file=False, left_at=now))
-
-    # (psycopg reports rowcount -1 for INSERT ... SELECT: count this file's events instead.)
-    by_kind: dict[str, int] = {
-        kind: int(count)
-        for kind, count in conn.execute(select(ev.c.event, func.count()).where(ev.c.file_id == file_id).group_by(ev.c.event))
-    }
-    counts = FileCounts(
-        rows=staged, numbers=numbers, stopped=stopped, unparseable=unparseable,
-        added=by_kind.get("added", 0), removed=by_kind.get("removed", 0),
-        stop_on=by_kind.get("stop_on", 0), stop_off=by_kind.get("stop_off", 0),
-    )
+        counts = FileCounts(staged, numbers, stopped, unparseable, added=numbers, removed=0, stop_on=0, stop_off=0)
+    else:
+        counts = _apply_diff(conn, stage, rental_id, rid, fid, at, now, events_cols, number_cols)
+        counts = FileCounts(staged, numbers, stopped, unparseable, counts.added, counts.removed, counts.stop_on, counts.stop_off)
     conn.execute(
         update(rental_files)
         .where(rental_files.c.id == file_id)
