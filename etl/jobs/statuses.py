@@ -39,6 +39,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Integer,
+    Numeric,
     String,
     and_,
     case,
@@ -168,9 +169,31 @@ def _dedupe(rows: Iterable[_StatusRow]) -> list[_StatusRow]:
 
 
 def _load(conn: Connection, table: dialect.Table, rows: Sequence[Sequence[Any]]) -> None:
+    """Bulk-load ``rows`` (in column order); values are converted per column, not per value type."""
     backend = dialect.backend(conn)
+    convert: list[Callable[[Any], Any] | None] = []
+    for column in table.columns:
+        if isinstance(column.type, UtcDateTime):
+            convert.append(lambda v, b=backend: tracking._driver(b, v))
+        elif backend == "sqlite" and isinstance(column.type, (Boolean, Numeric)):
+            convert.append(lambda v: tracking._driver("sqlite", v))
+        else:
+            convert.append(None)
+    pairs = list(enumerate(convert))
+    converted = [c for c in pairs if c[1] is not None]
+
+    def driver_rows() -> Iterable[tuple[Any, ...]]:
+        for row in rows:
+            if converted:
+                values = list(row)
+                for i, fn in converted:
+                    values[i] = fn(values[i])  # type: ignore[misc]
+                yield tuple(values)
+            else:
+                yield tuple(row)
+
     dialect.create_temp(conn, table)
-    dialect.bulk_load(conn, table, (tuple(tracking._driver(backend, v) for v in row) for row in rows))
+    dialect.bulk_load(conn, table, driver_rows())
     dialect.index_temp(conn, table, "message_id", "phone_e164", unique=True)
 
 
@@ -200,7 +223,10 @@ def apply_statuses(
     if not staged:
         return
     stage = _status_stage()
-    _load(conn, stage, [tuple(getattr(r, c.name) for c in stage.columns) for r in staged])
+    _load(conn, stage, [
+        (r.message_id, r.phone_e164, r.ok, r.status, r.status_at, r.final, r.code, r.error, r.window_end, r.polled, r.source)
+        for r in staged
+    ])
     s, r = stage.c, recipients.c
     match = and_(r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
     is_ok = s.ok == true()

@@ -40,8 +40,8 @@ def test_recorded_spend_is_shown_against_the_account_monthly_total(env):
         sim.plan(mid, phone, [(timedelta(seconds=10), "Delivered")], cost_after=timedelta(0), cost=Decimal("0.045"))
     sim.send(["+33612345670"])  # sent but not tracked: the difference
     track(engine, [TrackedSend(mid, PHONES, sent_at=clock())], now=clock(), config=config.statuses)
-    for _ in range(4):
-        sim.clock.advance(timedelta(minutes=15))
+    for _ in range(8):  # past the first cost read, 3 h after delivery
+        sim.clock.advance(timedelta(minutes=30))
         assert run("statuses", engine, config, client, now=clock).outcome == "success"
 
     report = run("finance", engine, config, client, now=clock)

@@ -125,9 +125,9 @@ def test_recipient_never_resolving_is_expired_at_48h_and_polled_no_more(env):
 def test_cost_appearing_after_delivery_is_recorded_as_a_second_cost_row(env):
     engine, sim, config, client = env
     mid = send_and_track(engine, config, sim, [PHONE])
-    sim.plan(mid, PHONE, [(timedelta(seconds=30), "Delivered")], cost_after=timedelta(hours=2), cost=Decimal("0.045"))
+    sim.plan(mid, PHONE, [(timedelta(seconds=30), "Delivered")], cost_after=timedelta(hours=5), cost=Decimal("0.045"))
 
-    live(engine, config, client, sim, hours=1, step_minutes=5)
+    live(engine, config, client, sim, hours=4, step_minutes=10)
     assert rows(engine, "SELECT cost, currency, country FROM cost_events") == [(None, "EUR", "FR")]
     live(engine, config, client, sim, hours=8, step_minutes=30)
 
