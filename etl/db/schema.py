@@ -198,8 +198,8 @@ class RentalFile(Base):
     run_id: Mapped[int | None] = mapped_column(Id, ForeignKey("sync_runs.id"))
     downloaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
     loaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    #: Rows in the file, distinct numbers, numbers flagged stop, unparseable numbers.
-    rows: Mapped[int] = mapped_column(Integer)
+    #: Entries in the file (`rows` is reserved in MariaDB), distinct numbers, flagged stop, unparseable.
+    file_rows: Mapped[int] = mapped_column(Integer)
     numbers: Mapped[int] = mapped_column(Integer)
     stopped: Mapped[int] = mapped_column(Integer)
     unparseable: Mapped[int] = mapped_column(Integer, default=0)

@@ -354,7 +354,7 @@ def load_file(
     ).one()
     file_id = conn.execute(
         insert(rental_files).values(
-            rental_id=rental_id, run_id=run_id, downloaded_at=downloaded_at, loaded_at=now, rows=staged,
+            rental_id=rental_id, run_id=run_id, downloaded_at=downloaded_at, loaded_at=now, file_rows=staged,
             numbers=numbers, stopped=stopped, unparseable=unparseable, added=0, removed=0, stop_on=0, stop_off=0,
         )
     ).inserted_primary_key[0]

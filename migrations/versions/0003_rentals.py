@@ -79,7 +79,7 @@ def upgrade() -> None:
         sa.Column("run_id", Id, nullable=True),
         sa.Column("downloaded_at", UtcDateTime(), nullable=False),
         sa.Column("loaded_at", UtcDateTime(), nullable=False),
-        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("file_rows", sa.Integer(), nullable=False),
         sa.Column("numbers", sa.Integer(), nullable=False),
         sa.Column("stopped", sa.Integer(), nullable=False),
         sa.Column("unparseable", sa.Integer(), nullable=False),

@@ -261,3 +261,16 @@ def test_tokens_from_the_table_and_config_are_both_followed_and_removed_ones_ign
     calls = len(sim.calls_to("location/status"))
     sync(engine, config, client, sim)
     assert len(sim.calls_to("location/status")) == calls + 1
+
+
+def test_a_number_listed_twice_is_stored_once_and_stopped_if_any_copy_is(env):
+    engine, sim, config, client = env
+    sim.add_rental("tok-alpha-0001", NUMBERS + [NUMBERS[0]])
+    sim.rentals["tok-alpha-0001"].stop[len(NUMBERS)] = True  # only the second copy says stop
+
+    report = sync(engine, config, client, sim)
+
+    assert report.result.added == 5
+    assert query(engine, "SELECT COUNT(*) FROM rental_numbers WHERE phone_e164 = :p", p=NUMBERS[0]) == [(1,)]
+    assert query(engine, "SELECT phone_e164 FROM rental_stops_current") == [(NUMBERS[0],)]
+    assert query(engine, "SELECT file_rows, numbers, stopped FROM rental_files") == [(6, 5, 1)]
