@@ -16,8 +16,8 @@ Choices worth knowing:
   when a fire time was missed since its last success, no longer ago than ``daemon.misfire_grace``.
   A job that never succeeded runs at once.
 - **One cycle, one run.** Two instances on one schedule would each run every cycle, one after the
-  other. A scheduled run is skipped when any instance finished a success less than half a period
-  ago (``fresh_within``); ``sync --once`` never skips for that.
+  other. A scheduled run is skipped when a successful run by any instance started less than half
+  a period ago (``fresh_within``); ``sync --once`` never skips for that.
 - **Shutdown.** The first SIGTERM/SIGINT sets the stop flag every job sees as
   ``ctx.should_stop()``, stops scheduling, and waits up to ``daemon.shutdown_timeout`` for the
   running batch to finish or roll back; locks are released by the runner's ``with``. Exit 0. If a
@@ -187,6 +187,26 @@ class Daemon:
         log.info("health endpoint on http://%s:%d/healthz and /metrics", self.config.daemon.health_host, self.health_server.port)
         return self.health_server
 
+    # --- push receiver (issue 9, etl/push; docs/push.md) ----------------------------------------
+    push_receiver: Any = None
+
+    def start_push_receiver(self) -> Any:
+        """Serve the callback endpoints when ``push.enabled`` (off by default)."""
+        if not self.config.push.enabled:
+            return None
+        from etl.push.receiver import PushCounters, PushReceiver
+
+        counters = PushCounters(self.metrics.registry)
+        self.push_receiver = PushReceiver(self.config.push, self.engine, counters=counters,
+                                          default_region=self.config.api.default_region).start()
+        return self.push_receiver
+
+    def stop_push_receiver(self) -> None:
+        if self.push_receiver is not None:
+            self.push_receiver.stop()  # stores and applies what was accepted
+            self.push_receiver = None
+    # --- end of the push receiver hook -----------------------------------------------------------
+
     # scheduling -----------------------------------------------------------------------------------
 
     def fire(self, name: str) -> RunReport | None:
@@ -284,6 +304,7 @@ class Daemon:
             return 1
         self.install_signal_handlers()
         self.start_health_server(health_port)
+        self.start_push_receiver()
         scheduler = self.build_scheduler()
         scheduler.start()
         log.info("daemon started (owner %s, %d job(s))", self.owner, len(self.schedules))
@@ -299,6 +320,7 @@ class Daemon:
         while self.active_jobs() and time.monotonic() < deadline:
             time.sleep(0.05)
         still = self.active_jobs()
+        self.stop_push_receiver()
         if self.health_server is not None:
             self.health_server.stop()
         if still:

@@ -112,13 +112,14 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def last_successes(engine: Engine, jobs: Iterable[str]) -> dict[str, datetime | None]:
-    """When each job last *finished* a successful run, by any instance (None: never)."""
+def last_successes(engine: Engine, jobs: Iterable[str], *, started: bool = False) -> dict[str, datetime | None]:
+    """When each job last finished (or with ``started``, began) a successful run, by any instance (None: never)."""
     names = list(jobs)
     found: dict[str, datetime | None] = {name: None for name in names}
+    column = sync_runs.c.started_at if started else sync_runs.c.finished_at
     with engine.connect() as conn:
         rows = conn.execute(
-            select(sync_runs.c.job, func.max(sync_runs.c.finished_at))
+            select(sync_runs.c.job, func.max(column))
             .where(sync_runs.c.outcome == "success", sync_runs.c.job.in_(names))
             .group_by(sync_runs.c.job)
         ).all()

@@ -6,8 +6,9 @@ Order of a run, and why:
    *skipped*: one log line and the ``runs_skipped`` metric, no ``sync_runs`` row (the run log
    records work done; with two instances a row per skipped cycle would double it and hide the
    real runs). ``sync --once`` exits 75 (EX_TEMPFAIL) for it.
-2. optionally (the daemon, ``fresh_within``): skip when another instance finished a successful run
-   of this job moments ago, so that two instances on one schedule do each cycle once, not twice;
+2. optionally (the daemon, ``fresh_within``): skip when a successful run of this job (by any
+   instance) started less than ``fresh_within`` ago, so that two instances on one schedule do each
+   cycle once, not twice;
 3. open the ``running`` row, then mark other ``running`` rows of this job *abandoned* (safe only
    because we hold the lock);
 4. run the job with ``should_stop`` = the caller's stop flag *or* "the lock was lost";
@@ -88,7 +89,7 @@ def run_job(
     try:
         with job_lock(engine, name, owner=owner, lease_seconds=config.daemon.lease, now=wall_clock) as lock:
             if fresh_within and _recently_done(engine, name, fresh_within, wall_clock()):
-                log.info("job %s skipped: another instance finished it less than %.0fs ago", name, fresh_within,
+                log.info("job %s skipped: a successful run started less than %gs ago", name, fresh_within,
                          extra={"job": name, "outcome": "skipped", "reason": "fresh"})
                 return _skipped(name, "fresh", started, metrics)
             report = _run_locked(
@@ -117,7 +118,8 @@ def _skipped(name: str, reason: str, started: float, metrics: Metrics | None) ->
 def _recently_done(engine: Engine, name: str, within: float, at: datetime) -> bool:
     from etl.metrics import last_successes
 
-    last = last_successes(engine, [name])[name]
+    # Compared by start: a cycle is when its run began, however long the run took.
+    last = last_successes(engine, [name], started=True)[name]
     return last is not None and (at - last).total_seconds() < within
 
 
