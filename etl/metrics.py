@@ -31,8 +31,7 @@ log = logging.getLogger(__name__)
 PREFIX = "smspartner_etl"
 
 #: Gauges read from the database: (name, help, SQL). Each is skipped when its query fails
-#: (table or column absent). The pending-messages query follows the statuses job's schema;
-#: until that job lands its table is missing and the gauge is simply not exported.
+#: (table or column absent, e.g. a database not migrated to the statuses revision).
 DB_GAUGES: tuple[tuple[str, str, str], ...] = (
     (
         f"{PREFIX}_stop_list_size",
@@ -42,7 +41,8 @@ DB_GAUGES: tuple[tuple[str, str, str], ...] = (
     (
         f"{PREFIX}_pending_messages",
         "Message recipients still waiting for a final delivery status.",
-        "SELECT COUNT(*) FROM message_recipients WHERE final_at IS NULL",
+        # recipients.next_poll_at is NULL exactly when the recipient is final or expired.
+        "SELECT COUNT(*) FROM recipients WHERE next_poll_at IS NOT NULL",
     ),
 )
 
