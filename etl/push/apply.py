@@ -166,9 +166,11 @@ class _Row:
     stop_period_id: int | None = None
 
 
-def _claim(conn: Connection, states: Sequence[str], limit: int, extra: Any = None) -> list[_Row]:
+def _claim(
+    conn: Connection, states: Sequence[str], limit: int, extra: Any = None, parsed: dict[str, Callback] | None = None
+) -> list[_Row]:
     query = (
-        select(push_inbox.c.id, push_inbox.c.channel, push_inbox.c.kind, push_inbox.c.body, push_inbox.c.received_at)
+        select(push_inbox.c.id, push_inbox.c.channel, push_inbox.c.kind, push_inbox.c.body, push_inbox.c.received_at, push_inbox.c.content_hash)
         .where(push_inbox.c.state.in_(states))
         .order_by(push_inbox.c.id)
         .limit(limit)
@@ -179,6 +181,11 @@ def _claim(conn: Connection, states: Sequence[str], limit: int, extra: Any = Non
     out = []
     for r in conn.execute(query):
         row = _Row(r.id, r.channel, r.kind, r.body, r.received_at)
+        cached = parsed.pop(r.content_hash, None) if parsed is not None else None
+        if cached is not None:
+            row.callback = cached
+            out.append(row)
+            continue
         try:
             row.callback = parse_callback(r.channel, r.body.encode("utf-8"))
         except CallbackRejected as exc:  # stored by an older version with other rules
@@ -217,6 +224,7 @@ def _apply_stops(conn: Connection, rows: list[_Row], result: ApplyResult) -> Non
             .group_by(stop_periods.c.phone_e164)
         )
         open_by_phone.update({phone: pid for phone, pid in conn.execute(query)})
+    to_open: dict[str, dict[str, Any]] = {}
     for row in rows:
         cb = row.callback
         assert cb is not None
@@ -226,19 +234,38 @@ def _apply_stops(conn: Connection, rows: list[_Row], result: ApplyResult) -> Non
         existing = open_by_phone.get(cb.phone_e164)
         if existing is not None:
             row.detail, row.stop_period_id = "already_stopped", existing
-            continue
-        period_id = conn.execute(
-            insert(stop_periods).values(
-                api_stop_id=None,
-                phone_e164=cb.phone_e164,
-                phone_raw=cb.phone_raw[:64],
-                api_created_at=cb.event_at,
-                first_seen_at=row.received_at,
-                source="push",
-            )
-        ).inserted_primary_key[0]
-        open_by_phone[cb.phone_e164] = int(period_id)
-        row.detail, row.stop_period_id = "opened", int(period_id)
+        elif cb.phone_e164 in to_open:
+            row.detail = "already_stopped"  # a second STOP from the number in this batch
+        else:
+            row.detail = "opened"
+            to_open[cb.phone_e164] = {
+                "api_stop_id": None,
+                "phone_e164": cb.phone_e164,
+                "phone_raw": cb.phone_raw[:64],
+                "api_created_at": cb.event_at,
+                "first_seen_at": row.received_at,
+                "last_seen_at": None,
+                "removed_at": None,
+                "removed_how": None,
+                "removed_by_action_id": None,
+                "source": "push",
+                "opened_by_run_id": None,
+                "closed_by_run_id": None,
+            }
+    if not to_open:
+        return
+    conn.execute(insert(stop_periods), list(to_open.values()))
+    opened: dict[str, int] = {}
+    numbers = sorted(to_open)
+    for start in range(0, len(numbers), CHUNK):
+        query = select(stop_periods.c.phone_e164, func.min(stop_periods.c.id)).where(
+            stop_periods.c.removed_at.is_(None), stop_periods.c.phone_e164.in_(numbers[start : start + CHUNK])
+        ).group_by(stop_periods.c.phone_e164)
+        opened.update({phone: pid for phone, pid in conn.execute(query)})
+    for row in rows:
+        cb = row.callback
+        if row.stop_period_id is None and cb is not None and cb.phone_e164 in opened and row.state != "failed":
+            row.stop_period_id = opened[cb.phone_e164]
 
 
 def _store_replies(conn: Connection, rows: list[_Row]) -> None:
@@ -393,15 +420,18 @@ def _apply_rows(conn: Connection, rows: list[_Row], now: datetime, result: Apply
     return locked
 
 
-def apply_new(conn: Connection, now: datetime, *, limit: int = 1000, with_stops: bool = False) -> tuple[ApplyResult, bool]:
+def apply_new(
+    conn: Connection, now: datetime, *, limit: int = 1000, with_stops: bool = False, parsed: dict[str, Callback] | None = None
+) -> tuple[ApplyResult, bool]:
     """Apply up to ``limit`` inbox rows in state ``new`` (oldest first). Does not commit.
 
     Returns the counts and whether the stops lock was taken; with ``with_stops`` the caller must
     call `release_stops_lock` *after* committing (only MariaDB's lock outlives the transaction).
-    Prefer `apply_pass`, which does all that.
+    Prefer `apply_pass`, which does all that. ``parsed`` maps content hashes to records the
+    caller already parsed (the receiver's), to skip parsing the stored body again.
     """
     result = ApplyResult()
-    rows = _claim(conn, ("new",), limit)
+    rows = _claim(conn, ("new",), limit, parsed=parsed)
     locked = _apply_rows(conn, rows, now, result, with_stops=with_stops) if rows else False
     return result, locked
 
@@ -411,13 +441,13 @@ def release_stops_lock(conn: Connection) -> None:
     _release_stops_lock(conn)
 
 
-def apply_pass(engine: Engine, now: datetime, *, limit: int = 1000) -> ApplyResult:
+def apply_pass(engine: Engine, now: datetime, *, limit: int = 1000, parsed: dict[str, Callback] | None = None) -> ApplyResult:
     """One transaction applying ``new`` rows, STOPs included; commits. The receiver's applier."""
     with engine.connect() as conn:
         locked = False
         try:
             with conn.begin():
-                result, locked = apply_new(conn, now, limit=limit, with_stops=True)
+                result, locked = apply_new(conn, now, limit=limit, with_stops=True, parsed=parsed)
         finally:
             if locked:
                 _release_stops_lock(conn)

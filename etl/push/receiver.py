@@ -156,6 +156,10 @@ class _Committer(threading.Thread):
             self.r.counters.inc("duplicate" if p.duplicate else "accepted", p.callback.channel)
             p.done.set()
         if any(fresh):
+            if self.r.apply:
+                with self.r._parsed_lock:
+                    if len(self.r._parsed) < 100_000:  # bounded: the applier re-parses what is missing
+                        self.r._parsed.update((p.callback.content_hash, p.callback) for p, new in zip(batch, fresh) if new)
             self.r._applier.wake.set()
 
 
@@ -189,7 +193,9 @@ class _Applier(threading.Thread):
         try:
             total = ApplyResult()
             while True:
-                result = apply_pass(self.r.engine, self.r.clock(), limit=self.r.apply_limit)
+                with self.r._parsed_lock:
+                    parsed, self.r._parsed = self.r._parsed, {}
+                result = apply_pass(self.r.engine, self.r.clock(), limit=self.r.apply_limit, parsed=parsed)
                 total.add(result)
                 handled = result.applied + result.waiting + result.failed
                 if handled < self.r.apply_limit or self.stopping.is_set():
@@ -244,6 +250,8 @@ class PushReceiver:
         self.default_region = default_region
         self._token = config.path_token.reveal().encode()
         self._networks = [ipaddress.ip_network(n, strict=False) for n in config.allowed_networks]
+        self._parsed: dict[str, Callback] = {}
+        self._parsed_lock = threading.Lock()
         self._committer = _Committer(self)
         self._applier = _Applier(self)
         self._server = ThreadingHTTPServer((config.host, config.port), _make_handler(self))
