@@ -53,6 +53,7 @@ __all__ = ["normalize", "normalize_or_none", "canonicalize", "is_valid_e164", "e
 #: its ``_normalize``), first and last character a digit (after the ``+``). ASCII digits only.
 _FAST_SHAPE = re.compile(r"\+?[0-9](?:[0-9 .\-()\xa0]*[0-9])?")
 _DROP_SEPARATORS = str.maketrans("", "", " .-()\xa0")
+_DROP_SEPARATORS_BYTES = b" .-()"  # the ASCII ones, for bytes.translate (5x faster)
 
 # Verdicts of `_FastRegion.digits` besides a digit string.
 _INVALID = False  # phonenumbers would raise or call the number invalid
@@ -329,6 +330,182 @@ def _validator(code: int, length: int) -> Callable[[str], object]:
     return lambda nsn: _is_valid(code, nsn)
 
 
+# --- exact prefix tables --------------------------------------------------------------------------
+#
+# A regular expression call costs ~0.3-1 µs, more than the rest of a row. For most (code, length)
+# pairs the first few digits of the national significant number decide validity (French mobiles:
+# ``6[0-24-8]``, ``63[0-8]``, ``7[3-9]``…), so `_prefix_table` reads the metadata's patterns with
+# Python's own regex parser, expands each into the sequences of digit sets it accepts, and works out
+# for every prefix of ``depth`` digits whether *all*, *none* or only *some* numbers of that length
+# starting with it are valid. Only "some" prefixes (and patterns with constructs it does not expand)
+# still run the regular expression. Exact by construction; ``tests/test_phones.py`` also compares it
+# with the regular expression number by number.
+
+_DIGITS = frozenset("0123456789")
+_EXPANSION_CAP = 20_000
+_TABLE_DEPTH = 4
+
+
+class _Unsupported(Exception):
+    """A pattern construct `_expand` does not model: keep the regular expression."""
+
+
+def _expand_items(items: object) -> list[tuple[frozenset[str], ...]]:
+    import re._constants as c  # noqa: PLC0415 - CPython's own regex parser, read-only
+
+    result: list[tuple[frozenset[str], ...]] = [()]
+    for op, av in items:  # type: ignore[attr-defined]
+        if op is c.LITERAL:
+            options = [(frozenset(chr(av)),)]
+        elif op is c.IN:
+            chars: set[str] = set()
+            for kind, value in av:
+                if kind is c.LITERAL:
+                    chars.add(chr(value))
+                elif kind is c.RANGE:
+                    chars.update(chr(x) for x in range(value[0], value[1] + 1))
+                elif kind is c.CATEGORY and value is c.CATEGORY_DIGIT:
+                    chars.update(_DIGITS)  # only ASCII digit strings are ever tested
+                else:
+                    raise _Unsupported(kind)
+            options = [(frozenset(chars & _DIGITS),)]
+        elif op is c.SUBPATTERN:
+            options = _expand_items(av[3])
+        elif op is c.BRANCH:
+            options = [seq for branch in av[1] for seq in _expand_items(branch)]
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT):
+            low, high, sub = av
+            if high is c.MAXREPEAT or high > 20:
+                raise _Unsupported(op)
+            inner = _expand_items(sub)
+            options = []
+            power: list[tuple[frozenset[str], ...]] = [()]
+            for count in range(high + 1):
+                if count >= low:
+                    options.extend(power)
+                if count < high:
+                    power = [a + b for a in power for b in inner]
+                    if len(power) > _EXPANSION_CAP:
+                        raise _Unsupported("too many alternatives")
+        else:
+            raise _Unsupported(op)
+        result = [a + b for a in result for b in options]
+        if len(result) > _EXPANSION_CAP:
+            raise _Unsupported("too many alternatives")
+    return result
+
+
+def _sequences(pattern: str, length: int) -> list[tuple[frozenset[str], ...]]:
+    """The digit-set sequences of ``length`` whose product is what ``fullmatch(pattern)`` accepts."""
+    import re._parser as parser  # noqa: PLC0415
+
+    seqs = _expand_items(parser.parse(pattern))
+    return list({seq for seq in seqs if len(seq) == length and all(seq)})
+
+
+def _prefix_table(region: str, length: int, depth: int = _TABLE_DEPTH) -> dict[str, bool] | None:
+    """``prefix of depth digits -> valid`` where the prefix decides, for NSNs of ``length`` digits.
+
+    Mirrors `_type_pattern` (general pattern and one of the types accepting the length). Prefixes
+    where only some numbers are valid are absent. ``None`` when a pattern cannot be expanded.
+    """
+    metadata = PhoneMetadata.metadata_for_region(region)
+    if metadata is None or length < depth:
+        return None
+    general = metadata.general_desc
+    if general is None or not general.national_number_pattern or not _desc_accepts_length(general, length):
+        return {}  # `_type_pattern` is None: nothing of this length is valid (all prefixes "none")
+    try:
+        gen = _sequences(general.national_number_pattern, length)
+        types: list[tuple[frozenset[str], ...]] = []
+        for field in _TYPE_FIELDS:
+            desc = getattr(metadata, field)
+            if desc is not None and desc.national_number_pattern and _desc_accepts_length(desc, length):
+                types.extend(_sequences(desc.national_number_pattern, length))
+    except (_Unsupported, RecursionError, ValueError):
+        return None
+    types = list(set(types))
+    memo: dict[tuple[int, frozenset[int], frozenset[int]], int] = {}
+    budget = [200_000]
+    ALL, NONE, SOME = 1, 0, 2
+
+    def step(d: int, g: frozenset[int], t: frozenset[int], digit: str) -> tuple[frozenset[int], frozenset[int]]:
+        return (frozenset(i for i in g if digit in gen[i][d]), frozenset(i for i in t if digit in types[i][d]))
+
+    def verdict(d: int, g: frozenset[int], t: frozenset[int]) -> int:
+        if not g or not t:
+            return NONE
+        if d == length:
+            return ALL
+        key = (d, g, t)
+        known = memo.get(key)
+        if known is not None:
+            return known
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _Unsupported("state space too large")
+        seen = set()
+        for digit in "0123456789":
+            seen.add(verdict(d + 1, *step(d, g, t, digit)))
+            if SOME in seen or len(seen) > 1:
+                result = SOME
+                break
+        else:
+            result = seen.pop()
+        memo[key] = result
+        return result
+
+    table: dict[str, bool] = {}
+
+    def fill(prefix: str, g: frozenset[int], t: frozenset[int]) -> None:
+        d = len(prefix)
+        answer = verdict(d, g, t)
+        if answer != SOME or d == depth:
+            if answer == SOME:
+                return
+            width = depth - d
+            for tail in range(10**width):
+                table[prefix + (f"{tail:0{width}d}" if width else "")] = answer == ALL
+            return
+        for digit in "0123456789":
+            fill(prefix + digit, *step(d, g, t, digit))
+
+    try:
+        fill("", frozenset(range(len(gen))), frozenset(range(len(types))))
+    except (_Unsupported, RecursionError):
+        return None
+    return table
+
+
+#: Verdicts in a `_checker` table.
+_NO, _YES, _ASK = 0, 1, 2
+
+
+@lru_cache(maxsize=None)
+def _checker(code: int, length: int) -> tuple[int, bytes, Callable[[str], object], int]:
+    """Validity of NSNs of one length without a regex call for most of them: ``(div, table, full, off)``.
+
+    With ``n`` the int of ``<nsn>`` (or ``off = code * 10**length // div`` subtracted for the int of
+    ``<code><nsn>``), ``table[n // div]`` is `_NO`, `_YES`, or `_ASK`: then ``full(nsn)`` (truthy iff
+    valid). Same answer as `_validator`; ints because slicing and hashing a string cost more.
+    """
+    full = _validator(code, length)
+    regions = _regions_for_code(code)
+    table = None
+    if full is not _never and regions is not None and len(regions) == 1 and length >= _TABLE_DEPTH:
+        table = _prefix_table(regions[0][0], length)
+    if table is None:
+        div = 10**length  # n // div is 0 (national) or the code: one entry, "ask"
+        return (div, bytes([_NO if full is _never else _ASK]), full, code)
+    div = 10 ** (length - _TABLE_DEPTH)
+    cells = bytearray([_ASK]) * 10**_TABLE_DEPTH
+    for prefix, valid in table.items():
+        cells[int(prefix)] = _YES if valid else _NO
+    if not table:
+        cells = bytearray([_NO]) * 10**_TABLE_DEPTH
+    return (div, bytes(cells), full, code * 10**_TABLE_DEPTH)
+
+
 @lru_cache(maxsize=1)
 def _country_codes() -> dict[str, tuple[int, str, bool]]:
     """Country code prefix -> (code, code as text, "simple": the number's region strips at most a plain 0).
@@ -491,6 +668,15 @@ def canonicalize(raw: str, default_region: str = "FR") -> str | None:
     still kept, in the spelling `normalize` would give it if it were valid.
     """
     text = raw.strip()
+    if text[:1] == "+" and text[1:].isdigit() and text.isascii():
+        # ``+<code><nsn>`` with a "simple" code and an NSN not starting with 0: ``parse`` strips
+        # nothing, so the E.164 spelling is the text itself, valid or not (the API's stops are such
+        # strings; phonenumbers costs ~44 µs each for the ~19 % the metadata calls invalid).
+        head = _code_prefixes().get(text[1:4])
+        if head is not None and head[2]:
+            size = len(text) - 1 - head[1]
+            if _MIN_LENGTH_FOR_NSN <= size <= _MAX_LENGTH_FOR_NSN and text[1 + head[1]] != "0":
+                return text
     fast = _fast(text, default_region)
     if isinstance(fast, str):
         return "+" + fast
@@ -518,19 +704,169 @@ def e164_int_parser(default_region: str = "FR") -> Callable[[str], int]:
     """
     if phonenumbers.country_code_for_region(default_region) == 0:
         raise InvalidPhoneNumber(default_region, "unknown default region")
-    fast = _fast_for(default_region)
-    if fast is None:
+    parse = _int_parser_for(default_region)
+    if parse is None:
         raise InvalidPhoneNumber(default_region, "no metadata for the default region")
+    return parse
+
+
+@lru_cache(maxsize=1)
+def _code_prefixes() -> dict[str, tuple[int, int, bool]]:
+    """First three digits after ``+`` -> (country code, its length, "simple" as in `_country_codes`).
+
+    The same answer as phonenumbers' ``_extract_country_code`` (shortest known code first), looked up
+    once per number instead of up to three times. Prefixes without a known code are absent.
+    """
+    codes = _country_codes()
+    table = {}
+    for value in range(1000):
+        head = f"{value:03d}"
+        if head[0] == "0":
+            continue
+        info = codes.get(head[:1]) or codes.get(head[:2]) or codes.get(head[:3])
+        if info is not None:
+            table[head] = (info[0], len(info[1]), info[2])
+    return table
+
+
+@lru_cache(maxsize=None)
+def _int_parser_for(region: str) -> Callable[[str], int] | None:
+    """`e164_int_parser`'s function, built once per region.
+
+    The shapes of a French audience file are inlined over local variables (each attribute lookup or
+    call costs ~50-100 ns; the filter's budget is ~1-2 µs a row, CSV included), each one a copy of
+    a decision `_make_fast` takes and proven equal to phonenumbers by ``tests/test_phones.py``:
+
+    - ``0<nsn>`` (``0612345678``, ``06 12 34 56 78``, ``06.12…``): `_make_fast`'s national case;
+    - ``+<code><nsn>`` with a "simple" code and ``<nsn>`` not starting with 0: `_make_fast`'s plus case;
+    - ``+<own code>0<nsn>`` (``+33 (0)6 12…``) when the own code's main region is the default
+      region: ``parse`` extracts the code, then strips the national prefix with the *same*
+      metadata as for ``0<nsn>``, so it is the national case;
+    - ``00<code>…`` when the IDD is exactly ``00`` and a code follows: ``parse`` reads it as
+      ``+<code>…`` (an unknown code after ``00`` is invalid, after ``+`` it is retried: those go
+      to the slow path).
+
+    Separators are dropped with one ``str.translate`` when the text has the `_FAST_SHAPE` (checked
+    without the regex: ASCII, only digits and separators, ``+`` only first, first and last
+    character digits). Anything else goes to `_make_fast`'s function, then to phonenumbers.
+    """
+    meta = _meta(region)
+    fast = _fast_for(region)
+    if meta is None or fast is None:
+        return None
     slow = _slow_valid_e164
+    invalid = _INVALID
+    drop = _DROP_SEPARATORS_BYTES
+    max_nsn = _MAX_LENGTH_FOR_NSN
+    own_code = meta.code
+    zero_national = (
+        meta.npp is not None
+        and meta.npp.pattern == "0"
+        and meta.transform is None
+        and (meta.idd is None or meta.idd.pattern == "00")
+        and meta.general is not None
+    )
+    idd_00 = zero_national and meta.idd is not None and meta.idd.pattern == "00"
+    plus_own_national = zero_national and phonenumbers.region_code_for_country_code(own_code) == region
+    keeps = (_IS_POSSIBLE, _TOO_LONG)
+    Check = tuple[int, bytes, Callable[[str], object], int]
+    # Per length of "0<nsn>": (`_checker` of <nsn>, own code * 10**len(nsn)), or None: not inlined.
+    national: list[tuple[Check, int] | None] = [None] * (max_nsn + 2)
+    if zero_national:
+        for size in range(_MIN_LENGTH_FOR_NSN, max_nsn + 1):
+            if meta.test_length("1" * size) in keeps:
+                national[size + 1] = (_checker(own_code, size), own_code * 10**size)
+    general_fullmatch = meta.general.fullmatch if meta.general is not None else None
+    heads = _code_prefixes()
+    code_checks: dict[int, list[Check | None]] = {}
+    blank: list[Check | None] = [None] * (max_nsn + 1)
+
+    def check_for(code: int, size: int) -> Check:
+        """`_checker`, built on first use (a prefix table costs ~10 ms) and kept in a list per code."""
+        table = code_checks.get(code)
+        if table is None:
+            table = code_checks[code] = [None] * (max_nsn + 1)
+        entry = table[size]
+        if entry is None:
+            entry = table[size] = _checker(code, size)
+        return entry
 
     def parse(raw: str) -> int:
+        if raw.isascii() and 2 < len(raw) < 40:
+            if raw.isdigit():
+                digits = raw
+            else:
+                # `_FAST_SHAPE` without the regex: only digits and separators, '+' only first,
+                # first (after '+') and last characters digits.
+                digits = raw.encode().translate(None, drop).decode()
+                if digits[:1] == "+":
+                    if not (digits[1:].isdigit() and raw[1] == digits[1] and raw[-1] == digits[-1]):
+                        digits = ""
+                elif not (digits.isdigit() and raw[0] == digits[0] and raw[-1] == digits[-1]):
+                    digits = ""
+            first = digits[:1]
+            if first == "0":
+                if digits[1:2] == "0":
+                    if idd_00:  # 00<code><nsn> reads as +<code><nsn> when the code is known
+                        rest = digits[2:]
+                        head = heads.get(rest[:3]) if len(rest) >= 3 else None
+                        if head is not None and head[2]:
+                            size = len(rest) - head[1]
+                            if size >= _MIN_LENGTH_FOR_NSN and rest[head[1]] != "0":
+                                if size > max_nsn:
+                                    return 0
+                                div, cells, full, off = (code_checks.get(head[0]) or blank)[size] or check_for(
+                                    head[0], size
+                                )
+                                n = int(rest)
+                                verdict = cells[n // div - off]
+                                if verdict == 2:
+                                    verdict = full(rest[head[1] :])  # type: ignore[assignment]
+                                return n if verdict else 0
+                elif digits[1:2]:
+                    size = len(digits)
+                    entry = national[size] if size <= max_nsn + 1 else None
+                    if entry is not None and general_fullmatch(digits) is None:  # type: ignore[misc]
+                        div, cells, full, _ = entry[0]
+                        n = int(digits)
+                        verdict = cells[n // div]
+                        if verdict == 2:
+                            verdict = full(digits[1:])  # type: ignore[assignment]
+                        return entry[1] + n if verdict else 0
+            elif first == "+" and len(digits) >= 4:
+                head = heads.get(digits[1:4])
+                if head is not None and head[2]:
+                    start = 1 + head[1]
+                    size = len(digits) - start
+                    if size >= _MIN_LENGTH_FOR_NSN:
+                        if digits[start] != "0":
+                            if size > max_nsn:
+                                return 0
+                            div, cells, full, off = (code_checks.get(head[0]) or blank)[size] or check_for(
+                                head[0], size
+                            )
+                            n = int(digits)
+                            verdict = cells[n // div - off]
+                            if verdict == 2:
+                                verdict = full(digits[start:])  # type: ignore[assignment]
+                            return n if verdict else 0
+                        if plus_own_national and head[0] == own_code and digits[start + 1 : start + 2] not in ("0", ""):
+                            # +<own code>0<nsn>: the national case on "0<nsn>"
+                            entry = national[size] if size <= max_nsn + 1 else None
+                            nsn = digits[start:]
+                            if entry is not None and general_fullmatch(nsn) is None:  # type: ignore[misc]
+                                div, cells, full, _ = entry[0]
+                                n = int(nsn)
+                                verdict = cells[n // div]
+                                if verdict == 2:
+                                    verdict = full(nsn[1:])  # type: ignore[assignment]
+                                return entry[1] + n if verdict else 0
         result = fast(raw) if raw else _SLOW
         if result.__class__ is str:
             return int(result)  # type: ignore[arg-type]
-        if result is _INVALID:
+        if result is invalid:
             return 0
-        e164 = slow(raw.strip(), default_region)
+        e164 = slow(raw.strip(), region)
         return int(e164[1:]) if e164 is not None else 0
 
     return parse
-

@@ -169,3 +169,51 @@ def test_fast_path_agrees_with_phonenumbers_on_generated_numbers(case: tuple[str
 @given(st.text(alphabet="0123456789+ .-()x#/abc\u00a0\u0660", max_size=24), st.sampled_from(["FR", "RE", "US", "GB", "DE"]))
 def test_garbage_gets_the_same_answer_as_phonenumbers(raw: str, region: str) -> None:
     assert_same_as_phonenumbers(raw, region)
+
+
+# --- shortcuts added for speed: each against phonenumbers or the regex it replaces -----------------
+
+CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.sampled_from(CODES + [33] * 40), st.text(alphabet="0123456789", min_size=1, max_size=18))
+@example(33, "612345678")
+@example(33, "699999999")
+def test_canonicalize_of_plus_code_digits_is_phonenumbers_spelling(code: int, nsn: str) -> None:
+    """`canonicalize`'s shortcut for ``+<code><nsn>`` numbers the metadata calls invalid."""
+    raw = f"+{code}{nsn}"
+    assert canonicalize(raw, "FR") == reference_parseable(raw, "FR"), raw
+
+
+def test_prefix_tables_agree_with_the_regex_number_by_number() -> None:
+    """`_checker`'s table (first digits decide) gives `_validator`'s answer for every table cell."""
+    import random
+
+    from etl.phones import _checker, _validator
+
+    rng = random.Random(8)
+    for code in (33, 49, 34, 32, 41, 43, 31, 48, 351, 353, 687, 262, 590, 1, 44, 39):
+        for length in range(4, 13):
+            div, cells, full, off = _checker(code, length)
+            regex = _validator(code, length)
+            for _ in range(400):
+                nsn = str(rng.randrange(1, 10)) + "".join(rng.choice("0123456789") for _ in range(length - 1))
+                verdict = cells[int(nsn) // div]
+                plus = cells[int(f"{code}{nsn}") // div - off]
+                for answer in (verdict, plus):
+                    if answer is None:
+                        continue
+                    if answer == 2:
+                        answer = bool(full(nsn))
+                    assert bool(answer) == bool(regex(nsn)), (code, nsn)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.sampled_from(["0{n}", "+33{n}", "0033{n}", "+33 (0){n}", "+33 0{n}", "0{s}", "0{d}", "+33{s}", "00 33 {s}"]),
+       st.text(alphabet="0123456789", min_size=1, max_size=12))
+@example("0{n}", "612345678")
+def test_int_parser_hot_shapes_agree_with_phonenumbers(template: str, nsn: str) -> None:
+    spaced = " ".join(nsn[i : i + 2] for i in range(0, len(nsn), 2))
+    raw = template.format(n=nsn, s=spaced, d=spaced.replace(" ", "."))
+    assert_same_as_phonenumbers(raw, "FR")

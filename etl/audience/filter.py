@@ -19,7 +19,9 @@ split with ``str.split`` and copied verbatim; only rows with quotes go through t
 
 from __future__ import annotations
 
+import codecs
 import csv
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -27,6 +29,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from etl.audience.chunked import (
+    ASCII_COMPATIBLE,
+    DEFAULT_CHUNK_BYTES,
+    NeedsSequential,
+    Plan,
+    check_across_chunks,
+    chunk_bounds,
+    move_duplicates,
+    read_range,
+    run_chunks,
+    usable_workers,
+)
 from etl.audience.csvfile import CsvLayout, open_text, sniff
 from etl.audience.numbers import NumberSet
 from etl.audience.stops import Freshness, StopSet
@@ -34,6 +48,7 @@ from etl.phones import e164_int_parser
 
 REASONS = ("invalid", "stop_list", "rental_stop", "duplicate")
 REASON_COLUMN = "reason"
+log = logging.getLogger(__name__)
 _FLUSH_ROWS = 8192
 
 
@@ -171,11 +186,16 @@ def filter_audience(
     encoding: str | None = None,
     freshness: Freshness | None = None,
     progress: TextIO | None | bool = None,
+    workers: int | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
 ) -> Summary:
     """Split ``input_path`` into allowed and blocked rows; see the module docstring.
 
     ``progress``: a stream for the progress line, ``None`` for stderr when it is a TTY, ``False``
     for none. Outputs use the input's encoding (a UTF-8 BOM is kept, so Excel still opens them).
+    ``workers``: processes for the chunked path (default: the usable cores; 0: stream in this
+    process, the reference the chunked path is tested against); files of one chunk,
+    or shapes the chunked path declines (`etl.audience.chunked`), are streamed in this process.
     """
     source = Path(input_path)
     layout = sniff(source, encoding=encoding, delimiter=delimiter, column=column)
@@ -200,6 +220,16 @@ def filter_audience(
     else:
         stream = progress
     started = time.perf_counter()
+    if workers != 0 and layout.encoding.lower() in ASCII_COMPATIBLE and layout.newline != "\r":
+        try:
+            _run_chunked(source, Path(allowed_path), Path(blocked_path), layout, stops, default_region, summary,
+                         _Progress(source.stat().st_size, stream), usable_workers(workers), chunk_bytes)
+        except NeedsSequential as exc:
+            log.info("%s: %s; filtering in one stream", source, exc)
+            _reset_counts(summary)
+        else:
+            summary.seconds = time.perf_counter() - started
+            return summary
     raw, text = open_text(source, layout.encoding)
     out_encoding = layout.encoding
     try:
@@ -212,6 +242,80 @@ def filter_audience(
         raw.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _reset_counts(summary: Summary) -> None:
+    summary.rows = summary.allowed = summary.blank_lines = 0
+    summary.blocked = dict.fromkeys(REASONS, 0)
+
+
+def _run_chunked(
+    source: Path,
+    allowed_path: Path,
+    blocked_path: Path,
+    layout: CsvLayout,
+    stops: StopSet,
+    default_region: str,
+    summary: Summary,
+    progress: _Progress,
+    workers: int,
+    chunk_bytes: int,
+) -> None:
+    """The filter over byte ranges (`etl.audience.chunked`); raises `NeedsSequential` before or while writing."""
+    import phonenumbers
+
+    encoding = layout.encoding
+    delimiter = layout.delimiter.encode(encoding)
+    newline = layout.newline.encode(encoding)
+    size = source.stat().st_size
+    start = 0
+    head_allowed = head_blocked = b""
+    with source.open("rb") as handle:
+        if encoding == "utf-8-sig" and handle.read(3) == codecs.BOM_UTF8:
+            start = 3
+            head_allowed = head_blocked = codecs.BOM_UTF8
+        handle.seek(start)
+        if layout.has_header:
+            for line in handle:
+                start += len(line)
+                body = line.rstrip(b"\r\n")
+                if not body:
+                    continue
+                if line.count(b'"') % 2 or b"\r" in body:
+                    raise NeedsSequential("the header holds a quoted line break or a carriage return")
+                ending = line[len(body):] or newline
+                head_allowed += body + ending
+                head_blocked += body + delimiter + REASON_COLUMN.encode(encoding) + ending
+                break
+    plan = Plan(
+        path=str(source), encoding=encoding, delimiter=layout.delimiter, index=max(layout.phone_index, 0),
+        newline=layout.newline, parse=e164_int_parser(default_region), stops=stops.stops, rental=stops.rental,
+    )
+    bounds = chunk_bounds(str(source), start, size, chunk_bytes)
+    seen = NumberSet(phonenumbers.country_code_for_region(default_region) or None)
+    counts = summary.blocked
+    try:
+        with open(allowed_path, "wb") as allowed_out, open(blocked_path, "wb") as blocked_out:
+            allowed_out.write(head_allowed)
+            blocked_out.write(head_blocked)
+            for item, result in zip(bounds, run_chunks(plan, bounds, workers)):
+                again = check_across_chunks(result, seen)
+                allowed, blocked = result.allowed, result.blocked
+                if again:
+                    allowed, blocked = move_duplicates(result, again, read_range(str(source), item), delimiter, newline)
+                allowed_out.write(allowed)
+                blocked_out.write(blocked)
+                summary.rows += result.rows
+                summary.allowed += len(result.numbers) - len(again)
+                summary.blank_lines += result.blank
+                counts["invalid"] += result.invalid
+                counts["stop_list"] += result.stop_list
+                counts["rental_stop"] += result.rental_stop
+                counts["duplicate"] += result.duplicate + len(again)
+                progress.update(item[1], summary.rows)
+    finally:
+        seen.close()
+    progress.close()
 
 
 def _records(text: TextIO, quote: str) -> Iterator[str]:

@@ -152,3 +152,40 @@ def test_classify_rows_works_without_files() -> None:
     rows = [["a", "0611111111"], ["b", "0612345678"], ["c", "x"], ["d", "+33612345678"]]
     reasons = [reason for _, reason in classify_rows(rows, 1, STOPS)]
     assert reasons == ["stop_list", None, "invalid", "duplicate"]
+
+
+def _messy_audience(rows: int) -> str:
+    import random
+
+    rng = random.Random(8)
+    lines = ["id;name;telephone;city\r\n"]
+    shapes = ["0{n}", "+33{n}", "0{s}", "+33 (0){s}", "0033{n}", "33{n}", '"0{s}"', "n/a", "", "06 12"]
+    pool = [f"{rng.choice('67')}{rng.randrange(10**8):08d}" for _ in range(rows // 3)] + ["611111111", "622222222"]
+    for i in range(rows):
+        nsn = rng.choice(pool)
+        spaced = f"{nsn[0]} {nsn[1:3]} {nsn[3:5]} {nsn[5:7]} {nsn[7:9]}"
+        phone = rng.choice(shapes).format(n=nsn, s=spaced)
+        lines.append(f"{i};Zoé {i};{phone};Paris{'' if i % 7 else ';extra'}\r\n")
+        if i % 50 == 0:
+            lines.append("\r\n")
+    return "".join(lines).rstrip("\r\n")  # last line without a line end
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_chunked_filter_writes_exactly_what_the_stream_does(write_csv: Callable[..., Path], workers: int) -> None:
+    """Tiny chunks: duplicates across chunks, blank lines, CRLF and an unterminated last line."""
+    path = write_csv(_messy_audience(3000))
+    expected = run(path, workers=0)
+    got = run(path, workers=workers, chunk_bytes=2048)
+    assert got[0] == expected[0]
+    assert got[1] == expected[1]
+    assert got[2].as_report() | {"seconds": 0, "rows_per_second": 0} == (  # type: ignore[attr-defined]
+        expected[2].as_report() | {"seconds": 0, "rows_per_second": 0}  # type: ignore[attr-defined]
+    )
+    assert got[2].blocked["duplicate"] > 100  # type: ignore[attr-defined]
+
+
+def test_chunked_filter_falls_back_to_the_stream_for_quoted_line_breaks(write_csv: Callable[..., Path]) -> None:
+    content = "phone;note\n" + "".join(f'06{i:08d};"line\nbreak"\n' for i in range(200))
+    path = write_csv(content)
+    assert run(path, workers=2, chunk_bytes=256)[:2] == run(path, workers=0)[:2]
