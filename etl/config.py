@@ -95,6 +95,8 @@ class ApiConfig:
     max_attempts: int = 5
     max_retry_seconds: Duration = 120.0
     default_region: str = "FR"
+    #: "system", or "simulator" to follow the bundled simulator's clock (demo, soak; see etl/clock.py).
+    clock: str = "system"
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ def _default_jobs() -> dict[str, JobSchedule]:
         "statuses": JobSchedule(every=60.0, staleness=1800.0),
         "rentals": JobSchedule(every=3600.0, staleness=2 * 86400.0),
         "finance": JobSchedule(cron="17 6 * * *", every=0.0, staleness=3 * 86400.0),
+        "actions": JobSchedule(every=900.0, staleness=7200.0),
     }
 
 
@@ -366,6 +369,8 @@ def _validate(config: Config) -> None:
     for name in ("connect_timeout", "read_timeout"):
         if getattr(config.api, name) <= 0:
             raise ConfigError(f"api.{name}: must be greater than 0")
+    if config.api.clock not in ("system", "simulator"):
+        raise ConfigError(f"api.clock: must be 'system' or 'simulator', got {config.api.clock!r}")
     if config.api.max_attempts < 1:
         raise ConfigError("api.max_attempts: must be at least 1")
     if "://" not in config.database.url:

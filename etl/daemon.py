@@ -151,6 +151,7 @@ class Daemon:
         jobs: Sequence[str] = (),
         owner: str | None = None,
         wall_clock: Callable[[], datetime] = utcnow,
+        job_clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -159,7 +160,9 @@ class Daemon:
         self.schedules = scheduled_jobs(config, jobs)
         self.owner = owner or default_owner()
         self.wall_clock = wall_clock
-        self.started_at = wall_clock()
+        #: The time jobs and the run log live in (the simulator's, under api.clock = "simulator").
+        self.job_clock = job_clock or wall_clock
+        self.started_at = self.job_clock()
         self.stopping = threading.Event()
         self._signals = 0
         self._active: dict[str, float] = {}
@@ -174,7 +177,7 @@ class Daemon:
             last = last_successes(self.engine, self.schedules)
         except Exception as exc:  # noqa: BLE001 - the daemon is one of the two places allowed to
             return Health(False, [f"database not readable: {type(exc).__name__}"])
-        result = evaluate(last, self.schedules, self.started_at, self.wall_clock())
+        result = evaluate(last, self.schedules, self.started_at, self.job_clock())
         if self.stopping.is_set():
             return Health(False, ["shutting down", *result.reasons], result.jobs)
         return result
@@ -224,6 +227,7 @@ class Daemon:
                 config=self.config,
                 client=client,
                 engine=self.engine,
+                now=self.job_clock,
                 should_stop=self.stopping.is_set,
                 owner=self.owner,
                 metrics=self.metrics,
@@ -251,7 +255,9 @@ class Daemon:
             },
             timezone=timezone.utc,
         )
-        now = self.wall_clock()
+        now = self.job_clock()
+        # Catch-up is decided in job time (the run log's); APScheduler fires in wall time.
+        to_wall = self.wall_clock() - now
         try:
             last = last_successes(self.engine, self.schedules)
         except Exception as exc:  # noqa: BLE001 - DB down at start: run everything once it answers
@@ -262,7 +268,7 @@ class Daemon:
             first = first_run_at(schedule, last.get(name), now, cfg.misfire_grace)
             options: dict[str, Any] = {}
             if first is not None:
-                options["next_run_time"] = first + timedelta(seconds=random.uniform(0, capped_jitter(schedule, cfg.jitter)))
+                options["next_run_time"] = first + to_wall + timedelta(seconds=random.uniform(0, capped_jitter(schedule, cfg.jitter)))
             scheduler.add_job(self.fire, trigger, args=[name], id=name, name=name, replace_existing=True, **options)
             log.info(
                 "scheduled job %s: %s; first run %s",

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from importlib import resources
@@ -71,6 +73,7 @@ def write_config(base_url: str, seed: dict[str, object]) -> None:
             [api]
             base_url = "{base_url}"
             read_timeout = "10s"
+            clock = "simulator"   # follow the simulator's clock, which this demo jumps forward
 
             [database]
             url = "sqlite:///{DB_PATH}"
@@ -85,6 +88,20 @@ def write_config(base_url: str, seed: dict[str, object]) -> None:
         + rentals,
         encoding="utf-8",
     )
+
+
+def run_daemon(env: dict[str, str], seconds: float = 7.0) -> None:
+    fast = {f"SMSPARTNER_ETL__JOBS__{job}__EVERY": "2s" for job in ("STOPS", "STATUSES", "RENTALS", "ACTIONS")}
+    fast.update({"SMSPARTNER_ETL__JOBS__FINANCE__ENABLED": "false", "SMSPARTNER_ETL__DAEMON__JITTER": "0"})
+    command = [sys.executable, "-m", "etl.cli", "--config", str(DEMO / "config.toml"), "run"]
+    print("$ smspartner-etl run   (jobs every 2 s; Ctrl-C or SIGTERM stops it cleanly)", flush=True)
+    daemon = subprocess.Popen(command, env={**env, **fast}, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    time.sleep(seconds)
+    daemon.send_signal(signal.SIGTERM)
+    output, _ = daemon.communicate(timeout=60)
+    lines = output.strip().splitlines()
+    print(textwrap.indent("\n".join(lines[-14:]), "  "))
+    print(f"  (exit status {daemon.returncode})", flush=True)
 
 
 def table_counts(conn: object, names: Sequence[str]) -> None:
@@ -108,24 +125,57 @@ def main() -> None:
         step("create the schema (Alembic)")
         etl("db", "upgrade", env=env)
 
-        step("run every job once")
+        step("run every job once (stops, statuses via the configured tags, finance, rentals, actions)")
         etl("sync", "--once", env=env, check=False)
 
-        step("the account changes: a STOP arrives, another one is removed upstream")
+        step("track untagged sends by message id (recipients discovered with bulk-status)")
+        untagged = [m for m in sim.messages.values() if m.tag is None and not m.sandbox][:3]
+        for message in untagged:
+            etl("track", "--message-id", str(message.id), env=env)
+
+        step("three hours later: statuses and costs arrive; the account changes")
+        sim.clock.advance(timedelta(hours=3))
         first = sim.stops()[0]
         sim.remove_stop(first[0])
         sim.add_stop("+33699000111")
-        sim.clock.advance(timedelta(hours=1))
-        etl("sync", "stops", "--once", env=env)
+        etl("sync", "stops", "statuses", "--once", env=env)
+
+        step("four hours more: costs are read once statuses are final (message-status)")
+        sim.clock.advance(timedelta(hours=4))
+        etl("sync", "statuses", "--once", env=env)
+
+        step("audited writes to the account")
+        etl("stops", "add", "06 98 76 54 32", "--actor", "demo", "--reason", "asked by phone", env=env)
+        etl("stops", "remove", sim.stops()[1][1], "--actor", "demo", "--reason", "opted back in by email", env=env)
+        scheduled = next((m for m in sim.messages.values() if m.scheduled and m.cancelled_at is None), None)
+        if scheduled is not None:
+            etl("messages", "cancel", str(scheduled.id), "--actor", "demo", "--reason", "campaign postponed", env=env)
+        etl("stops", "add", "not-a-number", env=env, check=False)
+
+        step("filter a campaign audience file against the stops (fail closed)")
+        audience = DEMO / "audience.csv"
+        stopped = [phone for _sid, phone, _at in sim.stops()[:3]]
+        rows = ["nom;téléphone"] + [f"stop {i};0{p[3:4]} {p[4:6]} {p[6:8]} {p[8:10]} {p[10:12]}" for i, p in enumerate(stopped)]
+        rows += ["Alice;06 12 34 56 78", "Bob;+33 (0)7 81 23 45 67", "Carol;0033612345679", "Dup;06.12.34.56.78", "Typo;06 12 34"]
+        audience.write_text("\ufeff" + "\n".join(rows) + "\n", encoding="utf-8")
+        etl("filter-audience", str(audience), "--allowed", str(DEMO / "allowed.csv"), "--blocked", str(DEMO / "blocked.csv"), "--report", str(DEMO / "audience-report.json"), env=env)
+        print(textwrap.indent((DEMO / "blocked.csv").read_text(encoding="utf-8"), "  blocked.csv | "))
+
+        step("the daemon, briefly: `smspartner-etl run` with 2-second intervals, then SIGTERM")
+        run_daemon(env)
 
         step("what landed")
         engine = create_engine(f"sqlite:///{DB_PATH}")
         with engine.connect() as conn:
             tables = sorted(t for t in inspect(conn).get_table_names() if t != "alembic_version")
             table_counts(conn, tables)
-            show(conn, "current_stops (view): who may not be texted", "SELECT api_stop_id, phone_e164, api_created_at, first_seen_at, last_seen_at FROM current_stops ORDER BY api_stop_id", 5)
-            show(conn, "stop_removals (view): who left the list, when and how", "SELECT phone_e164, first_seen_at, removed_at, removed_how, actor FROM stop_removals")
-            show(conn, "sync_runs: the run log", "SELECT id, job, outcome, rows_added AS added, rows_changed AS changed, rows_removed AS removed, detail FROM sync_runs ORDER BY id", 20)
+            show(conn, "current_stops (view): who may not be texted", "SELECT api_stop_id, phone_e164, api_created_at, first_seen_at, source FROM current_stops ORDER BY first_seen_at DESC, api_stop_id", 5)
+            show(conn, "stop_removals (view): who left the list, when and how", "SELECT phone_e164, removed_at, removed_how, actor, reason FROM stop_removals")
+            show(conn, "write_actions: the audit trail", "SELECT id, action, target, actor, reason, outcome, api_code FROM write_actions ORDER BY id")
+            show(conn, "status_funnel (view)", "SELECT * FROM status_funnel", 6)
+            show(conn, "spend_daily (view): spend per day, country and currency", "SELECT * FROM spend_daily", 6)
+            show(conn, "rental_numbers_textable (view)", "SELECT * FROM rental_numbers_textable", 3)
+            show(conn, "sync_runs: the run log", "SELECT id, job, outcome, rows_added AS added, rows_changed AS changed, rows_removed AS removed, detail FROM sync_runs ORDER BY id", 40)
         engine.dispose()
     print(f"\nDone. The database is {DB_PATH}; query it with any SQLite client, e.g.\n"
           f"  sqlite3 {DB_PATH.relative_to(ROOT)} 'SELECT * FROM current_stops LIMIT 5'")

@@ -79,8 +79,8 @@ def run_job(
 ) -> RunReport:
     """Run job ``name`` once under its lock and record it in `sync_runs`. Never raises for a job failure.
 
-    ``now`` is the job's clock (tests pass a simulated one); leases and freshness use ``wall_clock``,
-    which is shared by every instance. Expected failures (`EtlError`) are logged as one line;
+    ``now`` is the job's clock (tests and the simulator pass a simulated one): the run log and the
+    freshness check use it. Leases use ``wall_clock``, which is shared by every instance. Expected failures (`EtlError`) are logged as one line;
     anything else with its traceback. The API key is removed from every text written to the log table.
     """
     job = get_job(name)
@@ -88,7 +88,7 @@ def run_job(
     secret = _api_key_text(client)
     try:
         with job_lock(engine, name, owner=owner, lease_seconds=config.daemon.lease, now=wall_clock) as lock:
-            if fresh_within and _recently_done(engine, name, fresh_within, wall_clock()):
+            if fresh_within and _recently_done(engine, name, fresh_within, now()):
                 log.info("job %s skipped: a successful run started less than %gs ago", name, fresh_within,
                          extra={"job": name, "outcome": "skipped", "reason": "fresh"})
                 return _skipped(name, "fresh", started, metrics)

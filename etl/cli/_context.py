@@ -26,6 +26,16 @@ def get_engine(ctx: click.Context) -> Engine:
     return obj["engine"]  # type: ignore[no-any-return]
 
 
+def get_clock(ctx: click.Context) -> Any:
+    """The clock ``api.clock`` names (system time, or the simulator's: etl/clock.py)."""
+    obj: dict[str, Any] = ctx.find_root().obj
+    if "clock" not in obj:
+        from etl.clock import make_clock
+
+        obj["clock"] = make_clock(get_config(ctx))
+    return obj["clock"]
+
+
 def get_client(ctx: click.Context) -> Any:
     obj: dict[str, Any] = ctx.find_root().obj
     if "client" not in obj:

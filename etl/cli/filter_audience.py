@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from etl.cli._context import get_config, get_engine
+from etl.cli._context import get_config, get_engine, get_clock
 
 
 @click.command("filter-audience")
@@ -47,7 +47,7 @@ def command(
     config = get_config(ctx)
     region = (default_region or config.api.default_region).upper()
     engine = get_engine(ctx)
-    now = datetime.now(timezone.utc)
+    now = get_clock(ctx)()
     with engine.connect() as conn:
         freshness = check_freshness(conn, now=now, max_age=config.audience.max_stop_age, allow_stale=allow_stale)
         stops = load_stop_set(conn, default_region=region)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from etl.cli._actions_output import report
-from etl.cli._context import get_client, get_engine
+from etl.cli._context import get_client, get_engine, get_clock
 
 
 @click.group("messages")
@@ -24,4 +24,4 @@ def cancel_cmd(ctx: click.Context, message_id: str, actor: str | None, reason: s
     from etl.jobs import actions
 
     client = None if dry_run else get_client(ctx)
-    report(actions.cancel_message(client, get_engine(ctx), message_id, actor=actor, reason=reason, dry_run=dry_run))
+    report(actions.cancel_message(client, get_engine(ctx), message_id, actor=actor, reason=reason, dry_run=dry_run, now=get_clock(ctx)))

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import click
 
-from etl.cli._context import get_config, get_engine
+from etl.cli._context import get_config, get_engine, get_clock
 
 
 @click.group("rentals")
@@ -36,7 +36,7 @@ def add_cmd(ctx: click.Context, token: str, label: str, actor: str | None) -> No
     token = token.strip()
     if not token or len(token) > 128 or any(ch.isspace() for ch in token):
         raise InputError("a rental token is 1 to 128 characters without spaces")
-    now = datetime.now(timezone.utc)
+    now = get_clock(ctx)()
     with writer(get_engine(ctx)).begin() as conn:
         row = conn.execute(select(rentals.c.id, rentals.c.active).where(rentals.c.token == token)).first()
         if row is not None and row.active:
@@ -122,6 +122,6 @@ def remove_cmd(ctx: click.Context, token: str) -> None:
         if row is None or not row.active:
             raise InputError("no followed rental has this token (see `smspartner-etl rentals list`)")
         conn.execute(
-            update(rentals).where(rentals.c.id == row.id).values(active=False, removed_at=datetime.now(timezone.utc))
+            update(rentals).where(rentals.c.id == row.id).values(active=False, removed_at=get_clock(ctx)())
         )
     click.echo(f"rental #{row.id} removed: no longer synced; its numbers are kept but no longer offered as textable")

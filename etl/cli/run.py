@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from etl.cli._context import get_config, get_engine
+from etl.cli._context import get_config, get_engine, get_clock
 
 
 def verbosity_level(ctx: click.Context) -> int:
@@ -31,7 +31,9 @@ def command(ctx: click.Context, jobs: tuple[str, ...], health_port: int | None) 
     configure_logging(config.daemon.log_format, level=verbosity_level(ctx), secrets=[key.reveal()])
     metrics = Metrics()
     engine = get_engine(ctx)
-    daemon = Daemon(config, engine, client_factory=make_client_factory(config, metrics), metrics=metrics, jobs=jobs)
+    daemon = Daemon(
+        config, engine, client_factory=make_client_factory(config, metrics), metrics=metrics, jobs=jobs, job_clock=get_clock(ctx)
+    )
     metrics.watch_database(engine, list(daemon.schedules))
     code = daemon.run(health_port=health_port)
     logging.shutdown()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from etl.cli._actions_output import region, report
-from etl.cli._context import get_client, get_config, get_engine
+from etl.cli._context import get_client, get_config, get_engine, get_clock
 
 _actor = click.option("--actor", default=None, help="Who asks (default: the OS user).")
 _reason = click.option("--reason", default=None, help="Why, for the audit trail.")
@@ -30,7 +30,7 @@ def add_cmd(ctx: click.Context, number: str, actor: str | None, reason: str | No
 
     e164 = phones.normalize(number, region(get_config(ctx)))  # refused here, before any call or row
     client = None if dry_run else get_client(ctx)
-    report(actions.add_stop(client, get_engine(ctx), e164, actor=actor, reason=reason, dry_run=dry_run))
+    report(actions.add_stop(client, get_engine(ctx), e164, actor=actor, reason=reason, dry_run=dry_run, now=get_clock(ctx)))
 
 
 @command.command("remove")
@@ -53,5 +53,5 @@ def remove_cmd(
     e164 = phones.normalize(number, region(get_config(ctx))) if number is not None else None
     client = None if dry_run else get_client(ctx)
     report(
-        actions.remove_stop(client, get_engine(ctx), e164, stop_id=stop_id, actor=actor, reason=reason, dry_run=dry_run)
+        actions.remove_stop(client, get_engine(ctx), e164, stop_id=stop_id, actor=actor, reason=reason, dry_run=dry_run, now=get_clock(ctx))
     )

@@ -14,7 +14,7 @@ from types import FrameType
 
 import click
 
-from etl.cli._context import get_config, get_engine
+from etl.cli._context import get_config, get_engine, get_clock
 from etl.cli.run import verbosity_level
 
 
@@ -50,7 +50,9 @@ def command(ctx: click.Context, jobs: tuple[str, ...], once: bool, force: bool) 
             break
         client = factory()
         try:
-            report = run_job(name, config=config, client=client, engine=engine, force=force, should_stop=stop.is_set)
+            report = run_job(
+                name, config=config, client=client, engine=engine, now=get_clock(ctx), force=force, should_stop=stop.is_set
+            )
         finally:
             client.close()
         outcomes.append(report.outcome)

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import click
 
 from etl import tracking
-from etl.cli._context import get_config, get_engine
+from etl.cli._context import get_config, get_engine, get_clock
 
 
 @click.command("track")
@@ -29,7 +29,7 @@ def command(ctx: click.Context, csv_file: click.File | None, message_ids: tuple[
         raise click.UsageError("give a CSV file (or -), --message-id or --tag")
     config = get_config(ctx)
     engine = get_engine(ctx)
-    now = datetime.now(timezone.utc)
+    now = get_clock(ctx)()
     if csv_file is not None:
         items = tracking.read_csv(
             csv_file, default_region=config.api.default_region, source_name=getattr(csv_file, "name", "<stdin>")

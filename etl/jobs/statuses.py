@@ -630,6 +630,12 @@ def poll_cycle(ctx: JobContext) -> tuple[Tally, Counter[str], int, str | None]:
         step(cy)
         if cy.stopped:
             return cy.tally, cy.calls, due, cy.stopped
+    # Delivery reports pushed for a message before it was tracked apply now, in this cycle
+    # (the receiver also does this on its own every minute; see docs/push.md).
+    from etl.push import resolve_pending
+
+    with ctx.engine.begin() as conn:
+        resolve_pending(conn, ctx.now())
     due = _poll_statuses(cy)
     if not cy.stopped:
         _read_costs(cy)

@@ -22,7 +22,7 @@ SELECT r.sent_day,
        r.country,
        r.currency,
        COUNT(*) AS recipients,
-       SUM(r.cost) AS spend
+       ROUND(SUM(r.cost), 6) AS spend
   FROM recipients r
  WHERE r.cost IS NOT NULL
  GROUP BY r.sent_day, r.country, r.currency
@@ -80,7 +80,7 @@ SELECT m.period,
        m.cost - COALESCE(x.spend, 0) AS difference,
        m.observed_at AS account_observed_at
   FROM monthly_costs m
-  LEFT JOIN (SELECT {month} AS period, r.currency, SUM(r.cost) AS spend, COUNT(*) AS recipients
+  LEFT JOIN (SELECT {month} AS period, r.currency, ROUND(SUM(r.cost), 6) AS spend, COUNT(*) AS recipients
                FROM recipients r
               WHERE r.cost IS NOT NULL
               GROUP BY {month}, r.currency) x
