@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from harness import MariaDBServer, PostgresServer, ServerUnavailable, ThrowawayServer  # noqa: E402
+from harness import MariaDBServer, PostgresServer, ServerUnavailable, ThrowawayServer
 
 
 def main(argv: list[str]) -> int:

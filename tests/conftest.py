@@ -52,7 +52,13 @@ _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
-from harness import TEST_API_KEY, MariaDBServer, PostgresServer, ServerUnavailable, ThrowawayServer  # noqa: E402
+from harness import (
+    TEST_API_KEY,
+    MariaDBServer,
+    PostgresServer,
+    ServerUnavailable,
+    ThrowawayServer,
+)
 
 pytest_plugins = ("harness.leakcheck", "pytester")
 
@@ -238,7 +244,10 @@ def api_key() -> str:
 @pytest.fixture
 def simulator() -> Iterator[Any]:
     """A fresh simulator account served on a free loopback port; stopped afterwards."""
-    from etl.simulator import Simulator, SimulatorServer  # lazily: written alongside the harness
+    from etl.simulator import (  # lazily: written alongside the harness
+        Simulator,
+        SimulatorServer,
+    )
 
     server = SimulatorServer(Simulator(api_key=TEST_API_KEY))
     server.start()

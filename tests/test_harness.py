@@ -117,9 +117,8 @@ def test_server_restarts_on_the_same_port_with_its_data(
     port = server.port
     server.stop()
     assert not server.running
-    with pytest.raises(sa.exc.OperationalError):
-        with eng.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+    with pytest.raises(sa.exc.OperationalError), eng.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
     server.start()
     assert server.port == port
     with eng.connect() as conn:

@@ -7,9 +7,9 @@ Usable outside pytest too (``scripts/with_servers.py`` starts them for ``make be
 # The simulator account's key in tests. It must never reach a log: harness.leakcheck fails any test where it does.
 TEST_API_KEY = "sim-test-key-not-secret"
 
-from ._base import ServerUnavailable, ThrowawayServer, free_port, reap_stale  # noqa: E402
-from .mariadb import MariaDBServer  # noqa: E402
-from .postgres import PostgresServer  # noqa: E402
+from ._base import ServerUnavailable, ThrowawayServer, free_port, reap_stale
+from .mariadb import MariaDBServer
+from .postgres import PostgresServer
 
 __all__ = [
     "TEST_API_KEY",

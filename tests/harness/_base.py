@@ -42,8 +42,8 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 TMP_PREFIX = "smsetl-test-"
 UNPRIVILEGED_USER = "smsetl-test"

@@ -22,6 +22,7 @@ from collections.abc import Generator, Iterator
 import pytest
 
 from . import TEST_API_KEY
+
 DEBUG_LOGGERS = ("etl",)
 
 

@@ -17,7 +17,6 @@ import re
 import shutil
 import signal
 import subprocess
-from pathlib import Path
 
 from ._base import ServerUnavailable, ThrowawayServer, is_root, popen_kwargs, tail
 
@@ -91,7 +90,7 @@ class MariaDBServer(ThrowawayServer):
         for (conn_id,) in rows:
             try:
                 self.execute(f"KILL {int(conn_id)}")  # type: ignore[call-overload]
-            except Exception:  # noqa: BLE001 - it may have gone by itself meanwhile
+            except Exception:  # noqa: BLE001, S110 - it may have gone by itself meanwhile
                 pass
         self.execute(f"DROP DATABASE IF EXISTS `{name}`")
 

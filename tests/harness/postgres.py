@@ -18,7 +18,14 @@ import signal
 import subprocess
 from pathlib import Path
 
-from ._base import ServerUnavailable, ThrowawayServer, ensure_unprivileged_user, is_root, popen_kwargs, tail
+from ._base import (
+    ServerUnavailable,
+    ThrowawayServer,
+    ensure_unprivileged_user,
+    is_root,
+    popen_kwargs,
+    tail,
+)
 
 _SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
