@@ -32,7 +32,7 @@ from etl import runlog
 from etl.db import dialect
 from etl.db.schema import stop_periods
 from etl.db.types import UtcDateTime, db_datetime
-from etl.errors import PayloadError, SyncRefused, TransientApiError
+from etl.errors import Interrupted, PayloadError, SyncRefused, TransientApiError
 from etl.jobs.base import JobContext, RunResult
 
 log = logging.getLogger(__name__)
@@ -90,100 +90,129 @@ def _check_guard(ctx: JobContext, staged: int, open_count: int, to_close: int) -
 
 
 def run(ctx: JobContext) -> RunResult:
-    p = stop_periods
     stage = _staging_table()
-    s = stage.c
-    with ctx.engine.begin() as conn:
-        now = ctx.now()
-        dialect.create_temp(conn, stage)
-        staged = _stage(ctx, conn, stage)
+    with ctx.engine.connect() as conn:
+        if dialect.backend(conn) != "sqlite":
+            with conn.begin():
+                staged = _load(ctx, conn, stage)
+                return _apply(ctx, conn, stage, staged)
+        # SQLite: the download is staged in a transaction that writes only the connection's temp
+        # database, so it holds no lock on the main file (other jobs keep writing meanwhile); the
+        # diff then runs in a BEGIN IMMEDIATE transaction. Atomicity is unchanged: the first
+        # transaction wrote nothing any other connection can see.
+        conn.execution_options(sqlite_immediate=False)
+        with conn.begin():
+            staged = _load(ctx, conn, stage)
+        conn.execution_options(sqlite_immediate=True)
         try:
-            dialect.index_temp(conn, stage, "api_stop_id", unique=True)
-        except IntegrityError:
-            raise PayloadError("the list holds the same stop id twice", endpoint="stop-sms/list", field="data[].id") from None
+            with conn.begin():
+                return _apply(ctx, conn, stage, staged)
+        finally:
+            with conn.begin():
+                dialect.drop_temp(conn, stage)
 
-        is_open = p.c.removed_at.is_(None)
-        in_stage_by_id = exists().where(s.api_stop_id == p.c.api_stop_id)
-        open_count = conn.execute(select(func.count()).select_from(p).where(is_open)).scalar_one()
 
-        # 1. A pushed STOP (no API id yet) is adopted by the list entry with the same number.
-        # (The receiver never pushes a number that already has an open period, so the adopted id
-        # cannot collide with another open period.) Skipped, index and all, when none is waiting.
-        adopted = 0
-        pushed = select(p.c.id).where(is_open, p.c.api_stop_id.is_(None), p.c.phone_e164.is_not(None)).limit(1)
-        if conn.execute(pushed).first() is not None:
-            dialect.index_temp(conn, stage, "phone_e164")
-            adopt_id = select(func.min(s.api_stop_id)).where(s.phone_e164 == p.c.phone_e164).scalar_subquery()
-            adopted = conn.execute(
-                update(p)
-                .where(is_open, p.c.api_stop_id.is_(None), p.c.phone_e164.is_not(None), exists().where(s.phone_e164 == p.c.phone_e164))
-                .values(api_stop_id=adopt_id)
-            ).rowcount
+def _load(ctx: JobContext, conn: Connection, stage: dialect.Table) -> int:
+    """Stream the list into ``stage`` and index it; refuses a list with a repeated id."""
+    dialect.create_temp(conn, stage)
+    staged = _stage(ctx, conn, stage)
+    try:
+        dialect.index_temp(conn, stage, "api_stop_id", unique=True)
+    except IntegrityError:
+        raise PayloadError("the list holds the same stop id twice", endpoint="stop-sms/list", field="data[].id") from None
+    if ctx.should_stop():
+        raise Interrupted("stop sync interrupted by shutdown after the download; nothing was written")
+    return staged
 
-        # 2. Ids with no open period open one.
-        open_by_id = exists().where(p.c.api_stop_id == s.api_stop_id, is_open)
-        added = conn.execute(
-            insert(p).from_select(
-                ["api_stop_id", "phone_e164", "phone_raw", "api_created_at", "first_seen_at", "source", "opened_by_run_id"],
-                select(
-                    s.api_stop_id,
-                    s.phone_e164,
-                    s.phone_raw,
-                    s.api_created_at,
-                    literal(now, UtcDateTime()),
-                    literal("sync"),
-                    literal(ctx.run_id, BigInteger()),
-                ).where(~open_by_id),
-            )
-        ).rowcount
-        if added < 0:  # some drivers do not report INSERT ... SELECT counts: count what this run opened
-            added = conn.execute(select(func.count()).select_from(p).where(p.c.opened_by_run_id == ctx.run_id)).scalar_one()
 
-        # 3. Open periods whose number or createdAt changed upstream are corrected in place.
-        same_id = s.api_stop_id == p.c.api_stop_id
+def _apply(ctx: JobContext, conn: Connection, stage: dialect.Table, staged: int) -> RunResult:
+    """The set-based diff, the guard and the run row, inside the caller's transaction."""
+    p = stop_periods
+    s = stage.c
+    now = ctx.now()
+    is_open = p.c.removed_at.is_(None)
+    in_stage_by_id = exists().where(s.api_stop_id == p.c.api_stop_id)
+    open_count = conn.execute(select(func.count()).select_from(p).where(is_open)).scalar_one()
 
-        def staged_value(column: Column[object]) -> object:
-            return select(column).where(same_id).scalar_subquery()
-
-        changed = conn.execute(
+    # 1. A pushed STOP (no API id yet) is adopted by the list entry with the same number.
+    # (The receiver never pushes a number that already has an open period, so the adopted id
+    # cannot collide with another open period.) Skipped, index and all, when none is waiting.
+    adopted = 0
+    pushed = select(p.c.id).where(is_open, p.c.api_stop_id.is_(None), p.c.phone_e164.is_not(None)).limit(1)
+    if conn.execute(pushed).first() is not None:
+        dialect.index_temp(conn, stage, "phone_e164")
+        adopt_id = select(func.min(s.api_stop_id)).where(s.phone_e164 == p.c.phone_e164).scalar_subquery()
+        adopted = conn.execute(
             update(p)
-            .where(
-                is_open,
-                exists().where(
-                    same_id,
-                    or_(
-                        s.phone_e164.is_distinct_from(p.c.phone_e164),
-                        s.phone_raw != p.c.phone_raw,
-                        s.api_created_at.is_distinct_from(p.c.api_created_at),
-                    ),
-                ),
-            )
-            .values(
-                phone_e164=staged_value(s.phone_e164),
-                phone_raw=staged_value(s.phone_raw),
-                api_created_at=staged_value(s.api_created_at),
-            )
+            .where(is_open, p.c.api_stop_id.is_(None), p.c.phone_e164.is_not(None), exists().where(s.phone_e164 == p.c.phone_e164))
+            .values(api_stop_id=adopt_id)
         ).rowcount
 
-        # 4. Ids gone from the list close their period; "last seen" is the previous good sync.
-        previous = runlog.last_success(conn, NAME) or now
-        removed = conn.execute(
-            update(p)
-            .where(is_open, p.c.api_stop_id.is_not(None), ~in_stage_by_id)
-            .values(removed_at=now, removed_how="api_missing", closed_by_run_id=ctx.run_id, last_seen_at=previous)
-        ).rowcount
-        # The guard is checked on what the diff did, inside the transaction: refusing rolls it all
-        # back, and the common case pays for no separate counting pass.
-        _check_guard(ctx, staged, open_count, removed)
-
-        dialect.drop_temp(conn, stage)
-        invalid = conn.execute(select(func.count()).select_from(p).where(is_open, p.c.phone_e164.is_(None))).scalar_one()
-        result = RunResult(
-            added=added,
-            changed=changed + adopted,
-            removed=removed,
-            detail=f"list={staged} open_before={open_count}" + (f" unparseable_numbers={invalid}" if invalid else ""),
-            figures={"list_size": staged, "adopted_pushed": adopted},
+    # 2. Ids with no open period open one.
+    open_by_id = exists().where(p.c.api_stop_id == s.api_stop_id, is_open)
+    added = conn.execute(
+        insert(p).from_select(
+            ["api_stop_id", "phone_e164", "phone_raw", "api_created_at", "first_seen_at", "source", "opened_by_run_id"],
+            select(
+                s.api_stop_id,
+                s.phone_e164,
+                s.phone_raw,
+                s.api_created_at,
+                literal(now, UtcDateTime()),
+                literal("sync"),
+                literal(ctx.run_id, BigInteger()),
+            ).where(~open_by_id),
         )
-        runlog.finish_run(conn, ctx.run_id, result, ctx.now())
+    ).rowcount
+    if added < 0:  # some drivers do not report INSERT ... SELECT counts: count what this run opened
+        added = conn.execute(select(func.count()).select_from(p).where(p.c.opened_by_run_id == ctx.run_id)).scalar_one()
+
+    # 3. Open periods whose number or createdAt changed upstream are corrected in place.
+    same_id = s.api_stop_id == p.c.api_stop_id
+
+    def staged_value(column: Column[object]) -> object:
+        return select(column).where(same_id).scalar_subquery()
+
+    changed = conn.execute(
+        update(p)
+        .where(
+            is_open,
+            exists().where(
+                same_id,
+                or_(
+                    s.phone_e164.is_distinct_from(p.c.phone_e164),
+                    s.phone_raw != p.c.phone_raw,
+                    s.api_created_at.is_distinct_from(p.c.api_created_at),
+                ),
+            ),
+        )
+        .values(
+            phone_e164=staged_value(s.phone_e164),
+            phone_raw=staged_value(s.phone_raw),
+            api_created_at=staged_value(s.api_created_at),
+        )
+    ).rowcount
+
+    # 4. Ids gone from the list close their period; "last seen" is the previous good sync.
+    previous = runlog.last_success(conn, NAME) or now
+    removed = conn.execute(
+        update(p)
+        .where(is_open, p.c.api_stop_id.is_not(None), ~in_stage_by_id)
+        .values(removed_at=now, removed_how="api_missing", closed_by_run_id=ctx.run_id, last_seen_at=previous)
+    ).rowcount
+    # The guard is checked on what the diff did, inside the transaction: refusing rolls it all
+    # back, and the common case pays for no separate counting pass.
+    _check_guard(ctx, staged, open_count, removed)
+
+    if dialect.backend(conn) != "sqlite":
+        dialect.drop_temp(conn, stage)
+    invalid = conn.execute(select(func.count()).select_from(p).where(is_open, p.c.phone_e164.is_(None))).scalar_one()
+    result = RunResult(
+        added=added,
+        changed=changed + adopted,
+        removed=removed,
+        detail=f"list={staged} open_before={open_count}" + (f" unparseable_numbers={invalid}" if invalid else ""),
+        figures={"list_size": staged, "adopted_pushed": adopted},
+    )
+    runlog.finish_run(conn, ctx.run_id, result, ctx.now())
     return result
