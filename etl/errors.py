@@ -15,7 +15,6 @@ Families are named by what the caller should do about them (meltano/sdk style)::
     │   ├── UnknownOutcome        a write whose request may have reached the server; re-read to know
     │   └── PayloadError          the answer is not what the API documents (names endpoint and field)
     ├── SyncRefused               a guard refused to apply a sync (e.g. the stop list shrank too much)
-    ├── Interrupted               shutdown was requested mid-run; the run's work was rolled back
     ├── StaleData                 data needed for a safety decision is older than allowed
     └── LockHeld                  another instance holds the job's lock
 
@@ -108,10 +107,6 @@ class PayloadError(ApiError):
 
 class SyncRefused(EtlError):
     """A safety guard refused to apply a sync; nothing was written. ``--force`` overrides."""
-
-
-class Interrupted(EtlError):
-    """Shutdown was requested (SIGTERM) before the run could commit; nothing was written."""
 
 
 class StaleData(EtlError):

@@ -27,7 +27,7 @@ from harness import TEST_API_KEY
 A = "+33612345678"
 TRANSIENT_KINDS = ["http_500", "http_502", "http_503", "http_429", "delay", "drop", "truncated", "html_200",
                    "invalid_json"]
-FAULT_PARAMS: dict[str, dict[str, Any]] = {"delay": {"seconds": 2}, "http_429": {"retry_after": 1}}
+FAULT_PARAMS: dict[str, dict[str, Any]] = {"delay": {"seconds": 5}, "http_429": {"retry_after": 1}}
 
 
 def wait_calls(sim: Any, endpoint: str, n: int, timeout: float = 5.0) -> list[Any]:
@@ -217,7 +217,7 @@ def test_write_rate_limited_is_retried(client: SmsPartnerClient, sim: Any, sleep
 def test_add_stop_acted_then_timed_out_is_unknown_then_resolved_by_rereading(
     client: SmsPartnerClient, sim: Any, sleeps: list[float]
 ) -> None:
-    sim.faults.inject("stop-sms/add", "act_then_delay", seconds=1.5)
+    sim.faults.inject("stop-sms/add", "act_then_delay", seconds=5)
     with pytest.raises(UnknownOutcome):
         client.add_stop(A)
     found = client.find_stop_by_phone("06 12 34 56 78")
@@ -231,7 +231,7 @@ def test_add_stop_acted_then_timed_out_is_unknown_then_resolved_by_rereading(
 
 def test_delete_stop_acted_then_timed_out_is_resolved_by_stop_exists(client: SmsPartnerClient, sim: Any) -> None:
     stop_id = sim.add_stop(A)
-    sim.faults.inject("stop-sms/delete", "act_then_delay", seconds=1.5)
+    sim.faults.inject("stop-sms/delete", "act_then_delay", seconds=5)
     with pytest.raises(UnknownOutcome):
         client.delete_stop(stop_id)
     assert client.stop_exists(stop_id) is False and client.resolve_delete_stop(stop_id) is True
@@ -240,7 +240,7 @@ def test_delete_stop_acted_then_timed_out_is_resolved_by_stop_exists(client: Sms
 
 def test_cancel_acted_then_timed_out_is_resolved_by_rereading_status(client: SmsPartnerClient, sim: Any) -> None:
     mid = sim.send([A], "later", scheduled_at=sim.clock.now() + timedelta(hours=2))
-    sim.faults.inject("message-cancel", "act_then_delay", seconds=1.5)
+    sim.faults.inject("message-cancel", "act_then_delay", seconds=5)
     with pytest.raises(UnknownOutcome):
         client.cancel_message(mid)
     status = client.resolve_cancel(mid, A)
@@ -299,8 +299,8 @@ def test_retries_log_a_warning_with_path_and_attempt_and_never_the_key(
 ) -> None:
     caplog.set_level(logging.DEBUG)  # urllib3 logs request lines (with the query string) at DEBUG
     sim.faults.inject("stop-sms/list", "http_503")
-    sim.faults.inject("message-status", "delay", seconds=2)
-    sim.faults.inject("stop-sms/add", "act_then_delay", seconds=1)
+    sim.faults.inject("message-status", "delay", seconds=5)
+    sim.faults.inject("stop-sms/add", "act_then_delay", seconds=5)
     list(client.iter_stops())
     with pytest.raises(NotFound):
         client.message_status("1", A)
