@@ -54,8 +54,16 @@ test: venv deps-test
 demo: venv
 	$(PY) -m etl.demo
 
+# Each benchmark prints its figures beside a peer or a baseline measured in the same run.
+# `make bench BENCH=stops_sync` runs one. They take minutes each (the dlt peer alone ~4 min).
+BENCHES ?= client_throughput stops_sync rental_sync status_poll push_receiver audience_filter
+BENCH ?= $(BENCHES)
+
 bench: $(VENV)/.stamp-bench deps-test
-	$(PY) scripts/with_servers.py --postgresql -- $(PY) bench/stops_sync.py
+	@for b in $(BENCH); do \
+	    echo "== bench/$$b.py"; \
+	    $(PY) scripts/with_servers.py --postgresql -- $(PY) bench/$$b.py || exit 1; \
+	done
 
 soak: venv deps-test
 	@mkdir -p $(RESULTS)
