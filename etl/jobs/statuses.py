@@ -535,6 +535,9 @@ def _poll_statuses(cy: _Cycle) -> int:
             cy.stopped = "asked to stop"
             break
         rows: list[_StatusRow] = []
+        # The answers describe the account as of when they were asked: apply them at that time, or a
+        # batch that ends past a window's end expires recipients whose last poll came before it.
+        asked_at = cy.now()
         try:
             for kind, what in work[start : start + CALLS_PER_BATCH]:
                 if kind == "bulk":
@@ -546,7 +549,7 @@ def _poll_statuses(cy: _Cycle) -> int:
             cy.stopped = f"{type(exc).__name__}: {exc}"
             log.warning("statuses: cycle stopped after a fault, committing what was fetched: %s", exc)
         with cy.ctx.engine.begin() as conn:
-            apply_statuses(conn, rows, now=cy.now(), run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally)
+            apply_statuses(conn, rows, now=asked_at, run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally)
         if cy.stopped:
             break
     return sum(len(v) for v in due.values())

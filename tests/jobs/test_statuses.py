@@ -271,3 +271,35 @@ def test_followed_tag_discovers_recipients_with_bulk_status_by_tag(env, with_ids
     sim.clock.advance(timedelta(minutes=1))
     poll(engine, config, client, sim)
     assert len(sim.calls_to("bulk-status-by-tag")) == before or with_ids is False
+
+
+class _ClockMovingClient:
+    """Each status call takes 10 simulated minutes (a slow API, a retry storm): time moves during a batch."""
+
+    def __init__(self, client, sim) -> None:  # type: ignore[no-untyped-def]
+        self._client, self._sim = client, sim
+
+    def __getattr__(self, name):  # type: ignore[no-untyped-def]
+        return getattr(self._client, name)
+
+    def multi_status(self, pairs):  # type: ignore[no-untyped-def]
+        answer = self._client.multi_status(pairs)
+        self._sim.clock.advance(timedelta(minutes=10))
+        return answer
+
+
+def test_answer_asked_before_the_window_end_does_not_expire_the_recipient_when_applied_after_it(env):
+    # Found by the soak (tests/soak): a poll answered "Waiting" at 47h55 and applied at 48h05 expired the
+    # recipient, so the provider's "Not delivered" at 48h (§4) was never read.
+    engine, sim, config, client = env
+    mid = send_and_track(engine, config, sim, [PHONE])
+    sim.plan(mid, PHONE, [])  # never resolves: "Not delivered" at send + 48 h
+    sim.clock.advance(timedelta(hours=47, minutes=55))
+
+    poll(engine, config, _ClockMovingClient(client, sim), sim)
+    r = recipient(engine)
+    assert r["status"] == "Waiting" and not r["expired"] and r["next_poll_at"] is not None
+
+    poll(engine, config, client, sim)
+    r = recipient(engine)
+    assert r["status"] == "Not delivered" and r["final"] and not r["expired"]
