@@ -340,7 +340,7 @@ def _int(value: Any, endpoint: str, field: str) -> int:
         return value
     if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
         return int(value)
-    if isinstance(value, Decimal) and value == value.to_integral_value():
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return int(value)
     raise PayloadError(f"expected an integer, got {value!r}", endpoint=endpoint, field=field)
 

@@ -525,3 +525,11 @@ def test_status_page_items_without_any_message_id_get_an_empty_one() -> None:
                "StatutResponse_List": [{"phoneNumber": "+33612345678", "status": "Waiting", "stopSMS": False}]}
     _, _, items = parse.parse_status_page(payload)
     assert items[0].message_id == "" and items[0].status == "Waiting"
+
+
+@pytest.mark.parametrize("value", [Decimal("Infinity"), Decimal("-Infinity"), Decimal("NaN"), Decimal("sNaN")],
+                         ids=["inf", "-inf", "nan", "snan"])
+def test_integer_field_given_a_non_finite_decimal_is_a_payload_error(value: Decimal) -> None:
+    # Found by tests/api/test_parse_fuzz.py: OverflowError / InvalidOperation escaped from _int.
+    with pytest.raises(PayloadError):
+        parse.parse_stop_item({"id": value, "phoneNumber": "+33612345678", "createdAt": "2015-07-20 10:19:45"})
