@@ -69,6 +69,11 @@ def _simulator_process(conn: Any, stops: int) -> None:
 # --- one measured child per sync -----------------------------------------------------------------------------------
 
 
+def _report(kind: str, variant: str, r: dict[str, Any]) -> None:
+    counts = f"+{r.get('added', '?')} ~{r.get('changed', '?')} -{r.get('removed', '?')}" if variant.startswith("etl") else ""
+    print(f"{kind:<11} {variant:<11} {r['seconds']:>8.2f} {r['rss_mb']:>12.0f}  {counts}", flush=True)
+
+
 def _measure(argv: list[str]) -> dict[str, Any]:
     started = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, "SMSPARTNER_API_KEY": KEY})
@@ -115,7 +120,12 @@ def _dlt_worker(db_url: str, base_url: str) -> None:
     if db_url.startswith("sqlite"):
         destination = dlt.destinations.sqlalchemy(db_url)
     else:
-        destination = dlt.destinations.postgres(db_url.replace("postgresql+psycopg://", "postgresql://"))
+        from sqlalchemy.engine import make_url
+
+        url = make_url(db_url)
+        # dlt insists on a password; the throwaway server trusts loopback and ignores it.
+        url = url.set(drivername="postgresql", password=url.password or "unused-trust-auth")
+        destination = dlt.destinations.postgres(url.render_as_string(hide_password=False))
     pipeline = dlt.pipeline(
         pipeline_name=f"stops_peer_{abs(hash(db_url)) % 10**8}",
         destination=destination,
@@ -185,6 +195,14 @@ def main() -> None:
     base_url = parent.recv()
     me = [sys.executable, str(Path(__file__).resolve())]
     rows: list[tuple[str, str, dict[str, Any]]] = []
+
+    class _Rows(list):  # type: ignore[type-arg]
+        def append(self, row: tuple[str, str, dict[str, Any]]) -> None:
+            _report(*row)
+            super().append(row)
+
+    rows = _Rows()
+    print(f"{'backend':<11} {'variant':<11} {'wall s':>8} {'peak RSS MB':>12}  rows", flush=True)
     try:
         dbs = {}
         for kind in kinds:
@@ -206,11 +224,6 @@ def main() -> None:
         parent.send(("stop", None))
         sim.join(10)
 
-    print()
-    print(f"{'backend':<11} {'variant':<11} {'wall s':>8} {'peak RSS MB':>12}  rows")
-    for kind, variant, r in rows:
-        counts = f"+{r.get('added', '?')} ~{r.get('changed', '?')} -{r.get('removed', '?')}" if variant.startswith("etl") else ""
-        print(f"{kind:<11} {variant:<11} {r['seconds']:>8.2f} {r['rss_mb']:>12.0f}  {counts}")
     if not args.no_peer:
         print()
         for kind in kinds:

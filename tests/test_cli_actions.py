@@ -98,7 +98,7 @@ def test_messages_cancel_within_five_minutes_reports_code_6_plainly(invoke, engi
 
 
 def test_unknown_outcome_exits_75_and_says_it_will_be_resolved(invoke, engine, simulator):
-    simulator.sim.faults.inject("stop-sms/add", "act_then_delay", seconds=3)
+    simulator.sim.faults.inject("stop-sms/add", "act_then_delay", seconds=6)
     simulator.sim.faults.inject("stop-sms/list", "http_500", count=None)
     result = invoke("stops", "add", NUMBER)
     assert result.exit_code == 75 and "re-reads it every cycle" in result.output

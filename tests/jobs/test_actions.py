@@ -21,7 +21,7 @@ def env(migrated_db_url, simulator):
     engine = make_engine(migrated_db_url)
     sim = simulator.sim
     config = make_config(migrated_db_url, simulator.base_url)
-    client = make_client(simulator.base_url, read_timeout=1.0)
+    client = make_client(simulator.base_url, read_timeout=2.0)
     yield engine, sim, config, client
     engine.dispose()
 
@@ -138,7 +138,7 @@ def test_add_stop_rejection_is_audited_with_its_code_and_a_plain_message(env, se
 
 def test_add_stop_timeout_after_the_server_acted_is_resolved_by_rereading_never_resent(env):
     engine, sim, config, client = env
-    sim.faults.inject("stop-sms/add", "act_then_delay", seconds=2)
+    sim.faults.inject("stop-sms/add", "act_then_delay", seconds=5)
 
     result = actions.add_stop(client, engine, NUMBER, **kw(sim))
 
@@ -221,7 +221,7 @@ def test_remove_stop_timeout_after_the_server_acted_is_resolved_by_rereading_nev
     engine, sim, config, client = env
     stop_id = sim.add_stop(NUMBER)
     stop_sync(engine, config, client, sim)
-    sim.faults.inject("stop-sms/delete", "act_then_delay", seconds=2)
+    sim.faults.inject("stop-sms/delete", "act_then_delay", seconds=5)
 
     result = actions.remove_stop(client, engine, NUMBER, **kw(sim))
 
@@ -285,7 +285,7 @@ def test_cancel_rejection_is_reported_plainly_and_audited(env, setup, code, word
 def test_cancel_timeout_after_the_server_acted_is_resolved_by_rereading_never_resent(env):
     engine, sim, config, client = env
     message_id = sim.send(["+33611111111", "+33622222222"], scheduled_at=sim.clock.now() + timedelta(hours=1))
-    sim.faults.inject("message-cancel", "act_then_delay", seconds=2)
+    sim.faults.inject("message-cancel", "act_then_delay", seconds=5)
 
     result = actions.cancel_message(client, engine, message_id, **kw(sim))
 
@@ -308,7 +308,7 @@ def test_cancel_outcome_reads_statuses():
 
 def test_unknown_outcome_that_cannot_be_reread_yet_is_resolved_by_the_actions_job(env):
     engine, sim, config, client = env
-    sim.faults.inject("stop-sms/add", "act_then_delay", seconds=2)
+    sim.faults.inject("stop-sms/add", "act_then_delay", seconds=5)
     sim.faults.inject("stop-sms/list", "http_500", count=None)
 
     result = actions.add_stop(client, engine, NUMBER, **kw(sim))
