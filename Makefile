@@ -67,7 +67,7 @@ bench: $(VENV)/.stamp-bench deps-test
 
 soak: venv deps-test
 	@mkdir -p $(RESULTS)
-	$(PY) -m pytest -m soak --junitxml=$(RESULTS)/junit-soak.xml $(PYTEST_ARGS)
+	SOAK_REPORT_DIR=$(RESULTS) $(PY) -m pytest -m soak --junitxml=$(RESULTS)/junit-soak.xml $(PYTEST_ARGS)
 
 lint: $(VENV)/.stamp-lint
 	$(VENV)/bin/ruff check etl tests scripts

@@ -55,6 +55,8 @@ def _soak(request: pytest.FixtureRequest, backend: str, db_url: str, tmp_path: P
     out = os.environ.get("SOAK_REPORT")
     if out:
         Path(out).write_text(text)
+    if os.environ.get("SOAK_REPORT_DIR"):
+        (Path(os.environ["SOAK_REPORT_DIR"]) / f"soak-{request.node.name}.txt").write_text(text)
     keep = os.environ.get("SOAK_KEEP_DB")
     if keep and backend == "sqlite" and report.errors():
         import shutil
