@@ -465,13 +465,32 @@ def _load_spool(ctx: JobContext, rental: FollowedRental, path: Path, now: dateti
     return RentalOutcome("loaded", text, None, counts)
 
 
+def _spool_is_stale(ctx: JobContext, rental: FollowedRental, path: Path) -> bool:
+    """True when the stored current file was downloaded at or after the spooled one."""
+    spooled_at = read_spool_header(path)
+    with ctx.engine.connect() as conn:
+        stored_at = conn.execute(
+            select(rental_files.c.downloaded_at)
+            .select_from(rental_files.join(rentals, rentals.c.current_file_id == rental_files.c.id))
+            .where(rentals.c.id == rental.id)
+        ).scalar()
+        conn.rollback()
+    return stored_at is not None and stored_at >= spooled_at
+
+
 def sync_rental(ctx: JobContext, rental: FollowedRental) -> RentalOutcome:
     """Status, download to the spool, load. Documented refusals become a status, never an exception."""
     now = ctx.now()
     path = spool_path(ctx.config.database.url, rental.token)
     if path.exists():
-        log.warning("rental %s: loading the file downloaded earlier and not yet stored", rental.name)
-        return _load_spool(ctx, rental, path, now)
+        if _spool_is_stale(ctx, rental, path):
+            # Another instance (or this one, before a crash) has since stored a file at least as
+            # recent: loading this older one would turn flags back and flip them again later.
+            log.warning("rental %s: discarding a leftover download older than the file already stored", rental.name)
+            path.unlink(missing_ok=True)
+        else:
+            log.warning("rental %s: loading the file downloaded earlier and not yet stored", rental.name)
+            return _load_spool(ctx, rental, path, now)
     try:
         status = ctx.client.rental_status(rental.token)
     except AuthError:

@@ -274,3 +274,36 @@ def test_a_number_listed_twice_is_stored_once_and_stopped_if_any_copy_is(env):
     assert query(engine, "SELECT COUNT(*) FROM rental_numbers WHERE phone_e164 = :p", p=NUMBERS[0]) == [(1,)]
     assert query(engine, "SELECT phone_e164 FROM rental_stops_current") == [(NUMBERS[0],)]
     assert query(engine, "SELECT file_rows, numbers, stopped FROM rental_files") == [(6, 5, 1)]
+
+
+def test_leftover_download_older_than_the_stored_file_is_discarded_not_loaded(env, monkeypatch, tmp_path):
+    # Soak finding: a download spooled before a DB outage, found after another instance stored a
+    # newer file, turned flags back to the old file's and flipped them again on the next download.
+    engine, sim, config, client = env
+    sim.add_rental("tok-alpha-0001", NUMBERS)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database restarting")
+
+    original = rentals_job.load_file
+    monkeypatch.setattr(rentals_job, "load_file", broken)
+    assert sync(engine, config, client, sim).outcome == "failed"
+    monkeypatch.setattr(rentals_job, "load_file", original)
+    (old_spool,) = rentals_job.spool_dir().glob("*.tsv")
+    kept = tmp_path / "old-spool.tsv"
+    old_spool.rename(kept)
+
+    # "Another instance" downloads and stores a newer file in which a number is flagged stop.
+    sim.clock.advance(timedelta(hours=1))
+    sim.set_rental_stop("tok-alpha-0001", NUMBERS[0], True)
+    assert sync(engine, config, client, sim).outcome == "success"
+    events_before = query(engine, "SELECT COUNT(*) FROM rental_number_events")[0][0]
+
+    kept.rename(old_spool)  # the stale download reappears
+    sim.clock.advance(timedelta(hours=1))
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "success", report.error
+    assert dict((p, bool(s)) for p, s in numbers(engine))[NUMBERS[0]] is True
+    assert query(engine, "SELECT COUNT(*) FROM rental_number_events")[0][0] == events_before
+    assert list(rentals_job.spool_dir().glob("*.tsv")) == []
