@@ -21,6 +21,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -70,14 +71,26 @@ def _simulator_process(conn: Any, stops: int) -> None:
 
 
 def _report(kind: str, variant: str, r: dict[str, Any]) -> None:
+    if r.get("killed"):
+        print(f"{kind:<11} {variant:<11} {'>' + format(r['seconds'], '.0f'):>8} {r['rss_mb']:>12.0f}  killed at the peer timeout", flush=True)
+        return
     counts = f"+{r.get('added', '?')} ~{r.get('changed', '?')} -{r.get('removed', '?')}" if variant.startswith("etl") else ""
     print(f"{kind:<11} {variant:<11} {r['seconds']:>8.2f} {r['rss_mb']:>12.0f}  {counts}", flush=True)
 
 
-def _measure(argv: list[str]) -> dict[str, Any]:
+def _measure(argv: list[str], timeout: float | None = None) -> dict[str, Any]:
+    """Run one child; wall time and its own peak RSS (``wait4``). Past ``timeout`` it is killed."""
     started = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, "SMSPARTNER_API_KEY": KEY})
-    _pid, status, usage = os.wait4(child.pid, 0)
+    while True:
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid:
+            break
+        if timeout is not None and time.perf_counter() - started > timeout:
+            child.kill()
+            _pid, status, usage = os.wait4(child.pid, 0)
+            return {"seconds": time.perf_counter() - started, "rss_mb": usage.ru_maxrss / 1024, "killed": True}
+        time.sleep(0.2)
     seconds = time.perf_counter() - started
     output = child.stdout.read().decode() if child.stdout else ""
     if status != 0:
@@ -142,8 +155,8 @@ def _dlt_worker(db_url: str, base_url: str) -> None:
 def _fresh_database(kind: str, name: str) -> str:
     if kind == "sqlite":
         path = OUT / f"{name}.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        for leftover in OUT.glob(f"{name}*"):  # dlt attaches <name>__<dataset>.sqlite3 files too
+            leftover.unlink()
         return f"sqlite:///{path}"
     import psycopg
     from sqlalchemy.engine import make_url
@@ -171,6 +184,7 @@ def main() -> None:
     parser.add_argument("--stops", type=int, default=1_000_000)
     parser.add_argument("--churn", type=float, default=0.01)
     parser.add_argument("--no-peer", action="store_true", help="skip the dlt pipeline")
+    parser.add_argument("--peer-timeout", type=float, default=600.0, help="kill a dlt run after this many seconds")
     parser.add_argument("--worker", choices=["etl", "dlt"])
     parser.add_argument("--db")
     parser.add_argument("--base-url")
@@ -184,6 +198,7 @@ def main() -> None:
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
     OUT.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(OUT / "dlt-pipelines", ignore_errors=True)  # no pending packages from an earlier run
     kinds = ["sqlite"] + (["postgresql"] if os.environ.get("SMSETL_POSTGRESQL_URL") else [])
     print(f"stops={args.stops:,} churn={args.churn:.1%} backends={','.join(kinds)} peer={'no' if args.no_peer else 'dlt'}")
     if "postgresql" not in kinds:
@@ -211,7 +226,7 @@ def main() -> None:
         for kind in kinds:
             rows.append((kind, "etl first", _measure(me + ["--worker", "etl", "--db", dbs[kind][0], "--base-url", base_url])))
             if not args.no_peer:
-                rows.append((kind, "dlt first", _measure(me + ["--worker", "dlt", "--db", dbs[kind][1], "--base-url", base_url])))
+                rows.append((kind, "dlt first", _measure(me + ["--worker", "dlt", "--db", dbs[kind][1], "--base-url", base_url], args.peer_timeout)))
         parent.send(("churn", args.churn))
         churn = parent.recv()
         print(f"upstream churn: {churn['removed']:,} removed, {churn['added']:,} added")
@@ -219,7 +234,7 @@ def main() -> None:
             rows.append((kind, "etl resync", _measure(me + ["--worker", "etl", "--db", dbs[kind][0], "--base-url", base_url])))
             rows.append((kind, "etl noop", _measure(me + ["--worker", "etl", "--db", dbs[kind][0], "--base-url", base_url])))
             if not args.no_peer:
-                rows.append((kind, "dlt resync", _measure(me + ["--worker", "dlt", "--db", dbs[kind][1], "--base-url", base_url])))
+                rows.append((kind, "dlt resync", _measure(me + ["--worker", "dlt", "--db", dbs[kind][1], "--base-url", base_url], args.peer_timeout)))
     finally:
         parent.send(("stop", None))
         sim.join(10)
@@ -230,8 +245,9 @@ def main() -> None:
             table = {variant: r for k, variant, r in rows if k == kind}
             for phase in ("first", "resync"):
                 ours, peer = table[f"etl {phase}"], table[f"dlt {phase}"]
+                at_least = "at least " if peer.get("killed") else ""
                 print(
-                    f"{kind}: {phase:<6} etl is {peer['seconds'] / ours['seconds']:.1f}x faster than dlt, "
+                    f"{kind}: {phase:<6} etl is {at_least}{peer['seconds'] / ours['seconds']:.1f}x faster than dlt, "
                     f"uses {peer['rss_mb'] / ours['rss_mb']:.1f}x less memory"
                 )
 
