@@ -28,12 +28,11 @@ import statistics
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from _shared import ROOT, fresh_database  # noqa: E402 - bench/ is the script's own directory
+
 sys.path.insert(0, str(ROOT))
-OUT = ROOT / "bench" / "out"
 TOKEN = "bench-push-token-0123456789"
 SENDS, PER_SEND = 100, 100  # 10,000 tracked recipients
 
@@ -47,23 +46,6 @@ def stop_phone(i: int) -> str:
 
 
 # --- databases --------------------------------------------------------------------------------------
-
-
-def fresh_database(kind: str, name: str) -> str:
-    if kind == "sqlite":
-        OUT.mkdir(parents=True, exist_ok=True)
-        path = OUT / f"{name}.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return f"sqlite:///{path}"
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(os.environ["SMSETL_POSTGRESQL_URL"])
-    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname="postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def prepare(db_url: str) -> None:

@@ -20,15 +20,14 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from _shared import OUT, ROOT, fresh_database, measure  # noqa: E402 - bench/ is the script's own directory
+
 sys.path.insert(0, str(ROOT))
-OUT = ROOT / "bench" / "out"
 KEY = "sim-bench-key-not-a-secret"
 TOKEN = "bench-rental-token-500k"
 
@@ -49,19 +48,6 @@ def _simulator_process(conn: Any, numbers: int) -> None:
             return
         if command == "flip":
             conn.send(len(sim.flip_rental_stops(TOKEN, arg, seed=11)))
-
-
-def _measure(argv: list[str]) -> dict[str, Any]:
-    started = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, "SMSPARTNER_API_KEY": KEY})
-    _pid, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - started
-    output = child.stdout.read().decode() if child.stdout else ""
-    if status != 0:
-        raise SystemExit(f"worker failed (status {status}):\n{output}")
-    result = json.loads(output.strip().splitlines()[-1])
-    result.update(seconds=seconds, rss_mb=usage.ru_maxrss / 1024)
-    return result
 
 
 def _worker(db_url: str, base_url: str) -> None:
@@ -102,22 +88,6 @@ def _worker(db_url: str, base_url: str) -> None:
     }))
 
 
-def _fresh_database(kind: str, name: str) -> str:
-    if kind == "sqlite":
-        path = OUT / f"{name}.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return f"sqlite:///{path}"
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(os.environ["SMSETL_POSTGRESQL_URL"])
-    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname="postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--numbers", type=int, default=500_000)
@@ -148,16 +118,16 @@ def main() -> None:
     me = [sys.executable, str(Path(__file__).resolve()), "--worker", "--base-url", base_url, "--db"]
     rows: list[tuple[str, str, dict[str, Any]]] = []
     try:
-        dbs = {kind: _fresh_database(kind, f"bench_rentals_{kind}") for kind in kinds}
+        dbs = {kind: fresh_database(kind, f"bench_rentals_{kind}") for kind in kinds}
         for url in dbs.values():
             upgrade(url)
         for kind in kinds:
-            rows.append((kind, "first", _measure(me + [dbs[kind]])))
+            rows.append((kind, "first", measure(me + [dbs[kind]], env={"SMSPARTNER_API_KEY": KEY})))
         parent.send(("flip", args.flips))
         print(f"upstream: {parent.recv():,} stop flags flipped")
         for kind in kinds:
-            rows.append((kind, "resync", _measure(me + [dbs[kind]])))
-            rows.append((kind, "noop", _measure(me + [dbs[kind]])))
+            rows.append((kind, "resync", measure(me + [dbs[kind]], env={"SMSPARTNER_API_KEY": KEY})))
+            rows.append((kind, "noop", measure(me + [dbs[kind]], env={"SMSPARTNER_API_KEY": KEY})))
     finally:
         parent.send(("stop", None))
         sim.join(10)

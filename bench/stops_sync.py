@@ -22,15 +22,13 @@ import multiprocessing as mp
 import os
 import random
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "out"
+from _shared import OUT, fresh_database, measure  # noqa: E402 - bench/ is the script's own directory
 KEY = "sim-bench-key-not-a-secret"
+ENV = {"SMSPARTNER_API_KEY": KEY}
 
 
 # --- the simulator, in its own process ---------------------------------------------------------------------------
@@ -76,28 +74,6 @@ def _report(kind: str, variant: str, r: dict[str, Any]) -> None:
         return
     counts = f"+{r.get('added', '?')} ~{r.get('changed', '?')} -{r.get('removed', '?')}" if variant.startswith("etl") else ""
     print(f"{kind:<11} {variant:<11} {r['seconds']:>8.2f} {r['rss_mb']:>12.0f}  {counts}", flush=True)
-
-
-def _measure(argv: list[str], timeout: float | None = None) -> dict[str, Any]:
-    """Run one child; wall time and its own peak RSS (``wait4``). Past ``timeout`` it is killed."""
-    started = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, "SMSPARTNER_API_KEY": KEY})
-    while True:
-        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-        if pid:
-            break
-        if timeout is not None and time.perf_counter() - started > timeout:
-            child.kill()
-            _pid, status, usage = os.wait4(child.pid, 0)
-            return {"seconds": time.perf_counter() - started, "rss_mb": usage.ru_maxrss / 1024, "killed": True}
-        time.sleep(0.2)
-    seconds = time.perf_counter() - started
-    output = child.stdout.read().decode() if child.stdout else ""
-    if status != 0:
-        raise SystemExit(f"{' '.join(argv[2:4])} failed (status {status}):\n{output}")
-    result = json.loads(output.strip().splitlines()[-1]) if output.strip() else {}
-    result.update(seconds=seconds, rss_mb=usage.ru_maxrss / 1024)
-    return result
 
 
 def _etl_worker(db_url: str, base_url: str) -> None:
@@ -152,24 +128,6 @@ def _dlt_worker(db_url: str, base_url: str) -> None:
 # --- databases -----------------------------------------------------------------------------------------------------
 
 
-def _fresh_database(kind: str, name: str) -> str:
-    if kind == "sqlite":
-        path = OUT / f"{name}.sqlite3"
-        for leftover in OUT.glob(f"{name}*"):  # dlt attaches <name>__<dataset>.sqlite3 files too
-            leftover.unlink()
-        return f"sqlite:///{path}"
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(os.environ["SMSETL_POSTGRESQL_URL"])
-    with psycopg.connect(
-        host=url.host, port=url.port, user=url.username, dbname="postgres", autocommit=True
-    ) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
 def _migrate(db_url: str) -> None:
     from etl.db.migrate import upgrade
 
@@ -211,30 +169,28 @@ def main() -> None:
     me = [sys.executable, str(Path(__file__).resolve())]
     rows: list[tuple[str, str, dict[str, Any]]] = []
 
-    class _Rows(list):  # type: ignore[type-arg]
-        def append(self, row: tuple[str, str, dict[str, Any]]) -> None:
-            _report(*row)
-            super().append(row)
+    def record(kind: str, variant: str, figures: dict[str, Any]) -> None:
+        _report(kind, variant, figures)
+        rows.append((kind, variant, figures))
 
-    rows = _Rows()
     print(f"{'backend':<11} {'variant':<11} {'wall s':>8} {'peak RSS MB':>12}  rows", flush=True)
     try:
         dbs = {}
         for kind in kinds:
-            dbs[kind] = (_fresh_database(kind, f"bench_stops_etl_{kind}"), _fresh_database(kind, f"bench_stops_dlt_{kind}"))
+            dbs[kind] = (fresh_database(kind, f"bench_stops_etl_{kind}"), fresh_database(kind, f"bench_stops_dlt_{kind}"))
             _migrate(dbs[kind][0])
         for kind in kinds:
-            rows.append((kind, "etl first", _measure(me + ["--worker", "etl", "--db", dbs[kind][0], "--base-url", base_url])))
+            record(kind, "etl first", measure(me + ["--worker", "etl", "--db", dbs[kind][0], "--base-url", base_url], env=ENV))
             if not args.no_peer:
-                rows.append((kind, "dlt first", _measure(me + ["--worker", "dlt", "--db", dbs[kind][1], "--base-url", base_url], args.peer_timeout)))
+                record(kind, "dlt first", measure(me + ["--worker", "dlt", "--db", dbs[kind][1], "--base-url", base_url], env=ENV, timeout=args.peer_timeout))
         parent.send(("churn", args.churn))
         churn = parent.recv()
         print(f"upstream churn: {churn['removed']:,} removed, {churn['added']:,} added")
         for kind in kinds:
-            rows.append((kind, "etl resync", _measure(me + ["--worker", "etl", "--db", dbs[kind][0], "--base-url", base_url])))
-            rows.append((kind, "etl noop", _measure(me + ["--worker", "etl", "--db", dbs[kind][0], "--base-url", base_url])))
+            record(kind, "etl resync", measure(me + ["--worker", "etl", "--db", dbs[kind][0], "--base-url", base_url], env=ENV))
+            record(kind, "etl noop", measure(me + ["--worker", "etl", "--db", dbs[kind][0], "--base-url", base_url], env=ENV))
             if not args.no_peer:
-                rows.append((kind, "dlt resync", _measure(me + ["--worker", "dlt", "--db", dbs[kind][1], "--base-url", base_url], args.peer_timeout)))
+                record(kind, "dlt resync", measure(me + ["--worker", "dlt", "--db", dbs[kind][1], "--base-url", base_url], env=ENV, timeout=args.peer_timeout))
     finally:
         parent.send(("stop", None))
         sim.join(10)

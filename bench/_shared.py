@@ -1,0 +1,59 @@
+"""Helpers every benchmark shares: fresh databases and measured child processes.
+
+Benchmarks run as scripts (``python bench/x.py``), so they import this as ``_shared`` from their
+own directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+
+
+def fresh_database(kind: str, name: str) -> str:
+    """An empty database ``name``: a SQLite file under bench/out, or one on ``$SMSETL_POSTGRESQL_URL``'s server."""
+    if kind == "sqlite":
+        OUT.mkdir(parents=True, exist_ok=True)
+        for leftover in OUT.glob(f"{name}*"):  # -wal/-shm, and dlt's attached <name>__<dataset> files
+            leftover.unlink()
+        return f"sqlite:///{OUT / f'{name}.sqlite3'}"
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(os.environ["SMSETL_POSTGRESQL_URL"])
+    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def measure(argv: list[str], *, env: dict[str, str] | None = None, timeout: float | None = None) -> dict[str, Any]:
+    """Run one child; its last stdout line (JSON) plus wall time and its own peak RSS (``wait4``).
+
+    Past ``timeout`` the child is killed and ``{"killed": True}`` is returned with the figures so far.
+    """
+    started = time.perf_counter()
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, **(env or {})})
+    while True:
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid:
+            break
+        if timeout is not None and time.perf_counter() - started > timeout:
+            child.kill()
+            _pid, status, usage = os.wait4(child.pid, 0)
+            return {"seconds": time.perf_counter() - started, "rss_mb": usage.ru_maxrss / 1024, "killed": True}
+        time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    output = child.stdout.read().decode() if child.stdout else ""
+    if status != 0:
+        raise SystemExit(f"{' '.join(argv[1:4])} failed (status {status}):\n{output}")
+    result = json.loads(output.strip().splitlines()[-1]) if output.strip() else {}
+    result.update(seconds=seconds, rss_mb=usage.ru_maxrss / 1024)
+    return result
