@@ -60,8 +60,9 @@ def test_lock_is_released_when_the_block_raises(engines) -> None:  # type: ignor
 
 def test_different_jobs_do_not_block_each_other(engines) -> None:  # type: ignore[no-untyped-def]
     a, b = engines
-    with job_lock(a, "stops", owner="a"), job_lock(b, "statuses", owner="b"):
-        pass
+    # Taking the second lock would raise LockHeld if the two jobs shared one.
+    with job_lock(a, "stops", owner="a") as stops, job_lock(b, "statuses", owner="b") as statuses:
+        assert not stops.lost and not statuses.lost
 
 
 def test_only_one_of_many_concurrent_takers_wins(engines) -> None:  # type: ignore[no-untyped-def]
