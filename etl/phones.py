@@ -870,3 +870,92 @@ def _int_parser_for(region: str) -> Callable[[str], int] | None:
         return int(e164[1:]) if e164 is not None else 0
 
     return parse
+
+
+class IntParserTables:
+    """The decisions `_int_parser_for`'s ``parse`` takes from tables, for a vectorised caller.
+
+    Each field is one inlined branch of ``parse``, restricted to what a table decides; a caller
+    (``etl.audience.vectorized``) applies them to many numbers at once and sends every other value,
+    and every `_ASK` cell, to ``parse`` itself. ``tests/audience/test_vectorized.py`` checks the
+    result equals ``parse`` value by value.
+
+    - ``national[size]``: for ``0<nsn>`` of ``size`` digits (the 0 included), where ``parse`` takes
+      its national branch and the general pattern can never match a string starting with 0 (so
+      ``general_fullmatch(digits) is None`` always holds): ``(div, cells, base)``: the verdict is
+      ``cells[int(digits) // div]`` and the number ``base + int(digits)``.
+    - ``own[size]``: for ``+<own code><nsn>`` (and ``00<own code><nsn>`` when ``idd_00``), ``<nsn>``
+      of ``size`` digits not starting with 0: ``(div, cells, off)``, verdict
+      ``cells[n // div - off]`` with ``n`` the int of ``<own code><nsn>``, the number ``n``. Present
+      only when every 3-digit head starting with the own code maps to it and it is "simple".
+    - ``plus_own_national``: ``+<own code>0<nsn>`` is the national case on ``0<nsn>``.
+    - ``bare_own_min_digits``: ``<own code><nsn>`` (no ``+``, ``<nsn>`` not starting with 0) of at
+      least this many digits, and not of a length in ``bare_own_excluded``, is read as
+      ``+<own code><nsn>`` (0: never). That is `_extract`'s "starts with the default country code"
+      rule when the whole string is `_TOO_LONG` for a national number, the national prefix a
+      plain 0 (nothing to strip before a non-zero digit) and the code's main region the default.
+    """
+
+    __slots__ = ("own_code", "own_code_str", "national", "own", "idd_00", "plus_own_national",
+                 "bare_own_min_digits", "bare_own_excluded")
+
+    def __init__(self, own_code: int, own_code_str: str, national: dict[int, tuple[int, bytes, int]],
+                 own: dict[int, tuple[int, bytes, int]], idd_00: bool, plus_own_national: bool,
+                 bare_own_min_digits: int, bare_own_excluded: tuple[int, ...]) -> None:
+        self.own_code = own_code
+        self.own_code_str = own_code_str
+        self.national = national
+        self.own = own
+        self.idd_00 = idd_00
+        self.plus_own_national = plus_own_national
+        self.bare_own_min_digits = bare_own_min_digits
+        self.bare_own_excluded = bare_own_excluded
+
+
+def _general_never_matches_leading_zero(meta: _Meta, size: int) -> bool:
+    """True when no string of ``size`` digits starting with 0 fully matches the general pattern."""
+    if meta.general is None:
+        return True
+    try:
+        sequences = _sequences(meta.general.pattern, size)
+    except (_Unsupported, RecursionError, ValueError):
+        return False
+    return all("0" not in seq[0] for seq in sequences)
+
+
+@lru_cache(maxsize=None)
+def int_parser_tables(region: str) -> IntParserTables | None:
+    """`IntParserTables` for ``e164_int_parser(region)``; ``None`` when the region has none."""
+    meta = _meta(region)
+    if meta is None:
+        return None
+    max_nsn = _MAX_LENGTH_FOR_NSN
+    own_code = meta.code
+    zero_national = (
+        meta.npp is not None
+        and meta.npp.pattern == "0"
+        and meta.transform is None
+        and (meta.idd is None or meta.idd.pattern == "00")
+        and meta.general is not None
+    )
+    idd_00 = zero_national and meta.idd is not None and meta.idd.pattern == "00"
+    plus_own_national = zero_national and phonenumbers.region_code_for_country_code(own_code) == region
+    keeps = (_IS_POSSIBLE, _TOO_LONG)
+    national: dict[int, tuple[int, bytes, int]] = {}
+    if zero_national:
+        for size in range(_MIN_LENGTH_FOR_NSN, max_nsn + 1):
+            if meta.test_length("1" * size) in keeps and _general_never_matches_leading_zero(meta, size + 1):
+                div, cells, _full, _off = _checker(own_code, size)
+                if len(cells) == 10**_TABLE_DEPTH:
+                    national[size + 1] = (div, cells, own_code * 10**size)
+    own: dict[int, tuple[int, bytes, int]] = {}
+    code_str = meta.code_str
+    heads = _code_prefixes()
+    tails = [f"{t:0{3 - len(code_str)}d}" if len(code_str) < 3 else "" for t in range(10 ** (3 - len(code_str)))]
+    if all((heads.get(code_str + tail) or (0, 0, False))[:3:2] == (own_code, True) for tail in tails):
+        for size in range(max(_MIN_LENGTH_FOR_NSN, _TABLE_DEPTH), max_nsn + 1):
+            div, cells, _full, off = _checker(own_code, size)
+            if len(cells) == 10**_TABLE_DEPTH:
+                own[size] = (div, cells, off)
+    bare = meta.lengths[-1] + 1 if plus_own_national and own and meta.lengths else 0
+    return IntParserTables(own_code, code_str, national, own, idd_00, plus_own_national, bare, meta.local_lengths)

@@ -23,10 +23,8 @@ When the byte-range cut could change the meaning of a row, the chunked path decl
 
 from __future__ import annotations
 
-import csv
 import multiprocessing
 import os
-from array import array
 from collections import deque
 from itertools import islice
 from collections.abc import Callable, Iterator
@@ -34,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from etl.audience.numbers import NumberSet
+from etl.phones import IntParserTables
 
 #: Encodings where each line ends with the byte 0x0A and a chunk decodes on its own.
 ASCII_COMPATIBLE = {"utf-8", "utf-8-sig", "utf8", "cp1252", "windows-1252", "latin-1", "iso-8859-1", "ascii"}
@@ -56,6 +55,8 @@ class Plan:
     parse: Callable[[str], int]
     stops: NumberSet
     rental: NumberSet
+    #: The parser's tables for the vectorised fast path (`etl.phones.int_parser_tables`), if any.
+    tables: IntParserTables | None = None
 
 
 @dataclass
@@ -63,7 +64,13 @@ class ChunkResult:
     allowed: bytes
     blocked: bytes
     #: Numbers of the allowed rows, in order (for duplicates across chunks).
-    numbers: array  # type: ignore[type-arg]
+    numbers: Any  # numpy int64 array
+    #: Where each allowed row starts in ``allowed``, and its end (one more entry than rows).
+    allowed_offsets: Any
+    #: Where each blocked row starts in ``blocked``, and its end (one more entry than rows).
+    blocked_offsets: Any
+    #: For each allowed row, how many blocked rows come before it in the chunk.
+    blocked_before: Any
     rows: int
     blank: int
     invalid: int
@@ -95,6 +102,10 @@ def chunk_bounds(path: str, start: int, size: int, chunk_bytes: int) -> list[tup
 
 def filter_chunk(bounds: tuple[int, int]) -> ChunkResult:
     """Filter one byte range (whole lines) of the input; see the module docstring."""
+    import numpy as np
+
+    from etl.audience import vectorized as vec
+
     plan = _PLAN
     assert plan is not None
     start, end = bounds
@@ -104,93 +115,55 @@ def filter_chunk(bounds: tuple[int, int]) -> ChunkResult:
     if data.count(b"\r") != data.count(b"\r\n"):
         raise NeedsSequential("a carriage return that is not a line end")
     encoding = "utf-8" if plan.encoding == "utf-8-sig" else plan.encoding
-    text = data.decode(encoding)
-    lines = text.split("\n")
-    last = lines.pop()  # "" when the range ends with a line end, else the file's unterminated last line
-    delimiter = plan.delimiter
-    index = plan.index
-    split_at = index + 1
-    parse = plan.parse
-    stops = plan.stops
-    base, span, bits, others = stops._base, stops._span, stops._bits, stops._others
-    rental = plan.rental
-    has_rental = len(rental) > 0
-    seen: set[int] = set()
-    seen_add = seen.add
-    allowed: list[str] = []
-    blocked: list[str] = []
-    allow = allowed.append
-    block = blocked.append
-    numbers = array("q")
-    keep = numbers.append
-    rows = blank = invalid = stop_list = rental_stop = duplicate = 0
-    suffix_invalid = delimiter + "invalid"
-    suffix_stop = delimiter + "stop_list"
-    suffix_rental = delimiter + "rental_stop"
-    suffix_duplicate = delimiter + "duplicate"
-    reader = csv.reader
-    count = len(lines)
-    if last:
-        lines.append(last)
-    for position, line in enumerate(lines):
-        if '"' in line:
-            if line.count('"') % 2:
-                raise NeedsSequential("a quoted field spanning lines")
-            fields = next(reader([line], delimiter=delimiter), [])
-            if not fields:
-                blank += 1
-                continue
-            value = fields[index] if index < len(fields) else ""
-        else:
-            fields = line.split(delimiter, split_at)
-            if len(fields) > index:
-                value = fields[index]
-                if value[-1:] == "\r":
-                    value = value[:-1]
-            else:
-                if not line or line == "\r":
-                    blank += 1
-                    continue
-                value = ""
-        rows += 1
-        number = parse(value) if value else 0
-        if not number:
-            invalid += 1
-            suffix = suffix_invalid
-        else:
-            offset = number - base
-            if 0 <= offset < span:
-                stopped = bits[offset >> 3] & (1 << (offset & 7))  # type: ignore[index]
-            else:
-                stopped = number in others
-            if stopped:
-                stop_list += 1
-                suffix = suffix_stop
-            elif has_rental and number in rental:
-                rental_stop += 1
-                suffix = suffix_rental
-            elif number in seen:
-                duplicate += 1
-                suffix = suffix_duplicate
-            else:
-                seen_add(number)
-                keep(number)
-                allow(line + "\n" if position < count else line)
-                continue
-        if line[-1:] == "\r":
-            block(line[:-1] + suffix + "\r\n")
-        else:
-            block(line + suffix + ("\n" if position < count else plan.newline))
+    if not data.isascii():
+        data.decode(encoding)  # the row loop's decoding error, if any
+    delimiter = plan.delimiter.encode(encoding)
+    try:
+        verdicts = vec.classify_chunk(
+            data, delimiter=delimiter[0], index=plan.index, encoding=encoding, tables=plan.tables,
+            parse=plan.parse, stops=plan.stops, rental=plan.rental,
+        )
+    except vec.NeedsRows as exc:
+        raise NeedsSequential(str(exc)) from None
+    raw = np.frombuffer(data, dtype=np.uint8)
+    starts, reasons = verdicts.starts, verdicts.reasons
+    lengths = np.diff(np.append(starts, len(data)))
+    allowed_mask = reasons == vec.ALLOWED
+    allowed_rows = np.flatnonzero(allowed_mask)
+    allowed = raw[np.repeat(allowed_mask, lengths)].tobytes()
+    allowed_offsets = np.concatenate(([0], np.cumsum(lengths[allowed_rows])))
+    # Blocked: the line without its line end, the reason, the line end (the plan's for an
+    # unterminated last line); tails[reason * 3 + kind], kind 0 "\\r\\n", 1 "\\n", 2 none.
+    tails = [b""] * 15
+    for code, name in vec.REASON_NAMES.items():
+        for kind, ending in enumerate((b"\r\n", b"\n", plan.newline.encode(encoding))):
+            tails[code * 3 + kind] = delimiter + name.encode(encoding) + ending
+    tail_lengths = np.array([len(tail) for tail in tails], dtype=np.int64)
+    blocked_mask = (reasons >= vec.INVALID) & (reasons <= vec.DUPLICATE)
+    blocked_rows = np.flatnonzero(blocked_mask)
+    kind = np.where(verdicts.content_ends < verdicts.line_ends, 0, np.where(verdicts.terminated, 1, 2))
+    keys = (reasons.astype(np.int64) * 3 + kind)[blocked_rows]
+    body_starts = starts[blocked_rows]
+    body_ends = verdicts.content_ends[blocked_rows]
+    blocked = b"".join([
+        data[s:e] + tails[k] for s, e, k in zip(body_starts.tolist(), body_ends.tolist(), keys.tolist())
+    ])
+    blocked_offsets = np.concatenate(([0], np.cumsum(body_ends - body_starts + tail_lengths[keys])))
+    blocked_before = np.cumsum(blocked_mask)[allowed_rows]
+    counts = np.bincount(reasons, minlength=6)
     return ChunkResult(
-        "".join(allowed).encode(encoding),
-        "".join(blocked).encode(encoding),
-        numbers,
-        rows,
-        blank,
-        invalid,
-        stop_list,
-        rental_stop,
-        duplicate,
+        allowed,
+        blocked,
+        verdicts.numbers[allowed_rows],
+        allowed_offsets,
+        blocked_offsets,
+        blocked_before,
+        int(len(reasons) - counts[vec.BLANK]),
+        int(counts[vec.BLANK]),
+        int(counts[vec.INVALID]),
+        int(counts[vec.STOP_LIST]),
+        int(counts[vec.RENTAL_STOP]),
+        int(counts[vec.DUPLICATE]),
     )
 
 
@@ -229,83 +202,69 @@ def run_chunks(plan: Plan, bounds: list[tuple[int, int]], workers: int) -> Itera
 
 
 def check_across_chunks(result: ChunkResult, seen: NumberSet) -> list[int]:
-    """Add the chunk's allowed numbers to ``seen`` in order; the positions of those seen before."""
-    base, span, bits, others = seen._base, seen._span, seen._bits, seen._others
-    again = []
-    added = 0
-    for position, number in enumerate(result.numbers):
-        offset = number - base
-        if 0 <= offset < span:
-            index = offset >> 3
-            mask = 1 << (offset & 7)
-            byte = bits[index]  # type: ignore[index]
-            if byte & mask:
-                again.append(position)
-                continue
-            bits[index] = byte | mask  # type: ignore[index]
-        elif number in others:
-            again.append(position)
-            continue
-        else:
-            others.add(number)
-        added += 1
-    seen._count += added
-    return again
+    """Add the chunk's allowed numbers to ``seen``; the positions of those seen before (in order).
 
-
-def move_duplicates(
-    result: ChunkResult, again: list[int], data: bytes, delimiter: bytes, newline: bytes
-) -> tuple[bytes, bytes]:
-    """The chunk's outputs with the allowed rows at ``again`` moved to blocked as duplicates.
-
-    ``data`` is the chunk's input. Its non-blank lines are, in order, the allowed and blocked rows;
-    walking them in step with the allowed rows tells how many blocked rows precede each allowed
-    one. (Two identical lines always get the same verdict up to "duplicate", and the first one is
-    never the duplicate, so matching each allowed row to the first equal line left is exact.)
+    A chunk's allowed numbers are distinct, so testing them all first and adding them after is
+    the same as doing it one by one in order.
     """
-    allowed = result.allowed.split(b"\n")
-    allowed_last_terminated = allowed[-1] == b""
-    if allowed_last_terminated:
-        allowed.pop()
-    blocked = result.blocked.split(b"\n")
-    if blocked[-1] == b"":
-        blocked.pop()
-    before = []
-    pointer = 0
-    behind = 0
-    for line in data.split(b"\n"):
-        if pointer == len(allowed):
-            break
-        if line == b"" or line == b"\r":
-            continue
-        if line == allowed[pointer]:
-            before.append(behind)
-            pointer += 1
-        else:
-            behind += 1
-    if pointer != len(allowed):  # pragma: no cover - would be a bug: keep the file closed
-        raise RuntimeError("could not place cross-chunk duplicates")
-    moved = set(again)
-    inserts: dict[int, list[bytes]] = {}
+    import numpy as np
+
+    from etl.audience.vectorized import member
+
+    numbers = result.numbers
+    if len(numbers) == 0:
+        return []
+    found = member(numbers, np.ones(len(numbers), dtype=bool), seen)
+    fresh = numbers[~found]
+    offset = fresh - seen._base
+    inside = (offset >= 0) & (offset < seen._span)
+    if seen._bits is not None and inside.any():
+        bits = np.frombuffer(seen._bits, dtype=np.uint8)
+        off = offset[inside]
+        np.bitwise_or.at(bits, off >> 3, (1 << (off & 7)).astype(np.uint8))
+        del bits
+    seen._others.update(fresh[~inside].tolist())
+    seen._count += len(fresh)
+    return np.flatnonzero(found).tolist()  # type: ignore[no-any-return]
+
+
+def move_duplicates(result: ChunkResult, again: list[int], delimiter: bytes, newline: bytes) -> tuple[bytes, bytes]:
+    """The chunk's outputs with the allowed rows at ``again`` (ascending) moved to blocked as duplicates.
+
+    Each moved row goes in the blocked output just before the blocked rows that followed it in the
+    input (``blocked_before``), as ``row + delimiter + "duplicate" + its line end`` (the plan's
+    line end for an unterminated last line).
+    """
+    allowed = result.allowed
+    offsets = result.allowed_offsets
+    before = result.blocked_before
+    kept: list[bytes] = []
+    inserts: list[tuple[int, bytes]] = []
+    previous = 0
     for position in again:
-        row = allowed[position]
-        last = position == len(allowed) - 1 and not allowed_last_terminated
-        if row.endswith(b"\r"):
-            record = row[:-1] + delimiter + b"duplicate\r"
+        start, end = int(offsets[position]), int(offsets[position + 1])
+        kept.append(allowed[previous:start])
+        previous = end
+        row = allowed[start:end]
+        if row.endswith(b"\r\n"):
+            record = row[:-2] + delimiter + b"duplicate\r\n"
+        elif row.endswith(b"\n"):
+            record = row[:-1] + delimiter + b"duplicate\n"
         else:
-            record = row + delimiter + b"duplicate" + (newline.rstrip(b"\n") if last else b"")
-        inserts.setdefault(before[position], []).append(record)
-    out_allowed = [row for position, row in enumerate(allowed) if position not in moved]
-    new_allowed = b"\n".join(out_allowed)
-    if out_allowed and (allowed_last_terminated or (len(allowed) - 1) in moved):
-        new_allowed += b"\n"
-    out_blocked: list[bytes] = []
-    for position in range(len(blocked) + 1):
-        out_blocked.extend(inserts.get(position, ()))
-        if position < len(blocked):
-            out_blocked.append(blocked[position])
-    new_blocked = b"\n".join(out_blocked) + b"\n" if out_blocked else b""
-    return new_allowed, new_blocked
+            record = row + delimiter + b"duplicate" + newline
+        inserts.append((int(before[position]), record))
+    kept.append(allowed[previous:])
+    blocked = result.blocked
+    blocked_offsets = result.blocked_offsets
+    parts: list[bytes] = []
+    previous = 0
+    for index, record in inserts:
+        cut = int(blocked_offsets[index])
+        parts.append(blocked[previous:cut])
+        parts.append(record)
+        previous = cut
+    parts.append(blocked[previous:])
+    return b"".join(kept), b"".join(parts)
 
 
 def read_range(path: str, bounds: tuple[int, int]) -> bytes:

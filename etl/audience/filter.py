@@ -37,14 +37,13 @@ from etl.audience.chunked import (
     check_across_chunks,
     chunk_bounds,
     move_duplicates,
-    read_range,
     run_chunks,
     usable_workers,
 )
 from etl.audience.csvfile import CsvLayout, open_text, sniff
 from etl.audience.numbers import NumberSet
 from etl.audience.stops import Freshness, StopSet
-from etl.phones import e164_int_parser
+from etl.phones import e164_int_parser, int_parser_tables
 
 REASONS = ("invalid", "stop_list", "rental_stop", "duplicate")
 REASON_COLUMN = "reason"
@@ -264,8 +263,14 @@ def _run_chunked(
     """The filter over byte ranges (`etl.audience.chunked`); raises `NeedsSequential` before or while writing."""
     import phonenumbers
 
+    try:
+        import numpy  # noqa: F401 - the chunks are filtered with it (`etl.audience.vectorized`)
+    except ImportError:
+        raise NeedsSequential("numpy is not installed") from None
     encoding = layout.encoding
     delimiter = layout.delimiter.encode(encoding)
+    if len(delimiter) != 1:
+        raise NeedsSequential("a delimiter of more than one byte")
     newline = layout.newline.encode(encoding)
     size = source.stat().st_size
     start = 0
@@ -290,6 +295,7 @@ def _run_chunked(
     plan = Plan(
         path=str(source), encoding=encoding, delimiter=layout.delimiter, index=max(layout.phone_index, 0),
         newline=layout.newline, parse=e164_int_parser(default_region), stops=stops.stops, rental=stops.rental,
+        tables=int_parser_tables(default_region),
     )
     bounds = chunk_bounds(str(source), start, size, chunk_bytes)
     seen = NumberSet(phonenumbers.country_code_for_region(default_region) or None)
@@ -302,7 +308,7 @@ def _run_chunked(
                 again = check_across_chunks(result, seen)
                 allowed, blocked = result.allowed, result.blocked
                 if again:
-                    allowed, blocked = move_duplicates(result, again, read_range(str(source), item), delimiter, newline)
+                    allowed, blocked = move_duplicates(result, again, delimiter, newline)
                 allowed_out.write(allowed)
                 blocked_out.write(blocked)
                 summary.rows += result.rows
