@@ -50,7 +50,7 @@ class Line:
 
     def note(self, column: str, example: str, n: int = 1) -> None:
         setattr(self, column, getattr(self, column) + n)
-        if len(self.examples) < 5:
+        if len(self.examples) < 50:
             self.examples.append(f"{column}: {example}")
 
 
@@ -178,9 +178,14 @@ def _stops(truth: dict[str, Any], periods: list[Any], runs: list[Any]) -> list[L
             open_line.note("extra", f"open period for stop {sid} not in the list", len(rows))
 
     def observable(sid: int) -> bool:
-        """A successful sync ran entirely while the stop was listed: it must have seen it."""
+        """A successful sync ran entirely while the stop was listed: it must have seen it.
+
+        Strictly inside: the soak's clock moves in steps (one per tick), so a sync in the same tick
+        as the add or the removal carries the same timestamp whether it downloaded before or after
+        it; such a sync proves nothing either way.
+        """
         start, end = added.get(sid), removed[sid][0]
-        return any(start is not None and r.started_at >= start and r.finished_at is not None and r.finished_at <= end for r in runs)
+        return any(start is not None and r.started_at > start and r.finished_at is not None and r.finished_at < end for r in runs)
 
     closed_line = Line("stop periods closed (= removals)")
     closed_line.database = sum(len(v) for v in closed_by_id.values())
