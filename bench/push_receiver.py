@@ -1,17 +1,23 @@
 """Callbacks per second the push receiver accepts (stored, committed, answered 200) and applies.
 
-One receiver process (``PushReceiver``: HTTP threads, one group-commit thread, one applier) per
-backend; a separate load process sends a mix of callbacks over ``--connections`` keep-alive
-connections (asyncio) and times every request. Mix per 100 callbacks: 60 delivery reports for
-tracked recipients (each recipient gets ENROUTE then DELIVRD, so half of them are status changes
-and the order is sometimes reversed under concurrency), 30 STOPs (distinct numbers: each opens a
-period), 10 replies.
+One receiver process (``PushReceiver``: an aiohttp event loop thread, one group-commit thread,
+one applier thread) per backend; a separate load process sends a mix of callbacks over
+``--connections`` keep-alive connections (asyncio, one request in flight per connection, no
+pipelining) and times every request. Mix per 100 callbacks: 60 delivery reports for tracked
+recipients (each recipient gets ENROUTE then DELIVRD, so half of them are status changes and the
+order is sometimes reversed under concurrency), 30 STOPs (distinct numbers: each opens a period),
+10 replies.
 
 "accepted/s" is callbacks over the wall time from the first request to the last answer; "applied/s"
 is callbacks over the time until the inbox has no ``new`` row left (same start). p50/p99 are the
-per-request latencies seen by the sender (connect excluded: keep-alive).
+per-request latencies seen by the sender (connect excluded: keep-alive). "srv us/cb" is the
+receiver process's CPU time (all threads) per callback, "cli us/cb" the load process's.
 
-    python bench/push_receiver.py [--callbacks 20000] [--connections 32]
+Before the receivers, the same load runs against a server that does nothing (aiohttp answering
+200 at once, its own process): that rate is the load generator's ceiling on this machine, so a
+receiver figure well below it is the receiver's, not the client's.
+
+    python bench/push_receiver.py [--callbacks 20000] [--connections 32] [--backends sqlite,postgresql]
     python scripts/with_servers.py --postgresql -- python bench/push_receiver.py   # adds PostgreSQL
 
 The goal (issue 9) is ≥ 2,000 callbacks/s on SQLite and PostgreSQL.
@@ -76,9 +82,11 @@ def receiver_process(db_url: str, ready: Any, done: Any) -> None:
     engine = make_engine(db_url)
     receiver = PushReceiver(PushConfig(enabled=True, port=0, path_token=Secret(TOKEN), max_body_bytes=4096), engine).start()
     ready.send(receiver.port)
+    cpu0 = time.process_time()
     done.recv()
     receiver.stop()
     engine.dispose()
+    ready.send(time.process_time() - cpu0)  # every thread's CPU: HTTP, commits, applying
 
 
 # --- the load -----------------------------------------------------------------------------------------
@@ -106,52 +114,122 @@ def payloads(n: int) -> list[tuple[str, bytes]]:
     return out
 
 
-async def _worker(port: int, queue: asyncio.Queue[tuple[str, bytes]], latencies: list[float], errors: list[int]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while True:
-            try:
-                channel, body = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            request = (
-                f"POST /{TOKEN}/{channel} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n"
-            ).encode() + body
-            start = time.perf_counter()
-            writer.write(request)
-            await writer.drain()
-            status_line = await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - start)
-            if b" 200 " not in status_line:
-                errors.append(int(status_line.split()[1]))
-    finally:
-        writer.close()
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection sending one request at a time (as a provider would: no
+    pipelining), timing each answer. A bare protocol rather than streams: the client must cost
+    far less per request than the server it measures."""
+
+    def __init__(self, work: list[tuple[bytes, bytes]], latencies: list[float], errors: list[int], done: asyncio.Future[None]) -> None:
+        self.work, self.latencies, self.errors, self.done = work, latencies, errors, done
+        self.buffer = b""
+        self.started = 0.0
+        self.transport: Any = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self._next()
+
+    def _next(self) -> None:
+        if not self.work:
+            self.transport.close()
+            if not self.done.done():
+                self.done.set_result(None)
+            return
+        channel, body = self.work.pop()
+        self.started = time.perf_counter()
+        self.transport.write(b"POST /%s/%s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                             % (TOKEN.encode(), channel, len(body), body))
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        lines = self.buffer[:end].split(b"\r\n")
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if len(self.buffer) < end + 4 + length:
+            return
+        self.latencies.append(time.perf_counter() - self.started)
+        status = int(lines[0].split()[1])
+        if status != 200:
+            self.errors.append(status)
+        self.buffer = self.buffer[end + 4 + length :]
+        self._next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            if self.work:
+                self.done.set_exception(ConnectionError(f"connection lost with work left: {exc!r}"))
+            else:
+                self.done.set_result(None)
 
 
 def load_process(port: int, n: int, connections: int, result: Any) -> None:
-    work = payloads(n)
+    items = [(channel.encode(), body) for channel, body in payloads(n)]
+    items.reverse()  # popped from the end: sent in order
 
-    async def main() -> dict[str, Any]:
-        queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-        for item in work:
-            queue.put_nowait(item)
+    async def send_all() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
         latencies: list[float] = []
         errors: list[int] = []
-        start = time.perf_counter()
-        await asyncio.gather(*(_worker(port, queue, latencies, errors) for _ in range(connections)))
-        return {"start_wall": time.time() - (time.perf_counter() - start), "seconds": time.perf_counter() - start,
-                "latencies": latencies, "errors": errors}
+        cpu0, start = time.process_time(), time.perf_counter()
+        dones: list[asyncio.Future[None]] = []
+        for _ in range(connections):
+            done: asyncio.Future[None] = loop.create_future()
+            await loop.create_connection(lambda d=done: _Connection(items, latencies, errors, d), "127.0.0.1", port)  # type: ignore[misc]
+            dones.append(done)
+        await asyncio.gather(*dones)
+        seconds = time.perf_counter() - start
+        return {"start_wall": time.time() - seconds, "seconds": seconds, "latencies": latencies, "errors": errors,
+                "client_cpu": time.process_time() - cpu0}
 
-    result.send(asyncio.run(main()))
+    result.send(asyncio.run(send_all()))
+
+
+def null_server_process(ready: Any, done: Any) -> None:
+    """An aiohttp server that answers 200 at once: the load generator's ceiling on this machine."""
+    from aiohttp import web
+
+    async def handle(request: web.BaseRequest) -> web.Response:
+        await request.read()
+        return web.Response(body=b'{"ok": true, "duplicate": false}', content_type="application/json")
+
+    async def serve() -> None:
+        runner = web.ServerRunner(web.Server(handle, access_log=None))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        ready.send(runner.addresses[0][1])
+        await asyncio.get_running_loop().run_in_executor(None, done.recv)
+        await runner.cleanup()
+
+    asyncio.run(serve())
+
+
+def run_load(port: int, n: int, connections: int) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    res_r, res_w = ctx.Pipe(False)
+    load = ctx.Process(target=load_process, args=(port, n, connections, res_w))
+    load.start()
+    out: dict[str, Any] = res_r.recv()
+    load.join()
+    return out
+
+
+def client_ceiling(n: int, connections: int) -> dict[str, Any]:
+    """The same load against a server that does nothing: what the client (and the machine) can do."""
+    ctx = mp.get_context("spawn")
+    ready_r, ready_w = ctx.Pipe(False)
+    done_r, done_w = ctx.Pipe(False)
+    server = ctx.Process(target=null_server_process, args=(ready_w, done_r))
+    server.start()
+    out = run_load(ready_r.recv(), n, connections)
+    done_w.send(True)
+    server.join(timeout=30)
+    return {"per_s": round(n / out["seconds"]), "client_us": round(out["client_cpu"] / n * 1e6, 1), "errors": len(out["errors"])}
 
 
 def pending_rows(db_url: str) -> int:
@@ -192,15 +270,12 @@ def bench(kind: str, n: int, connections: int) -> dict[str, Any]:
     server = ctx.Process(target=receiver_process, args=(db_url, ready_w, done_r))
     server.start()
     port = ready_r.recv()
-    res_r, res_w = ctx.Pipe(False)
-    load = ctx.Process(target=load_process, args=(port, n, connections, res_w))
-    load.start()
-    out = res_r.recv()
-    load.join()
+    out = run_load(port, n, connections)
     while pending_rows(db_url):
         time.sleep(0.02)
     applied_seconds = time.time() - out["start_wall"]
     done_w.send(True)
+    server_cpu = ready_r.recv()
     server.join(timeout=60)
     lat = sorted(out["latencies"])
     return {
@@ -212,6 +287,8 @@ def bench(kind: str, n: int, connections: int) -> dict[str, Any]:
         "p50_ms": round(statistics.median(lat) * 1000, 2),
         "p99_ms": round(lat[int(len(lat) * 0.99) - 1] * 1000, 2),
         "errors": len(out["errors"]),
+        "server_us": round(server_cpu / n * 1e6),
+        "client_us": round(out["client_cpu"] / n * 1e6, 1),
         **summary(db_url),
     }
 
@@ -220,14 +297,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--callbacks", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated; postgresql needs $SMSETL_POSTGRESQL_URL")
     args = parser.parse_args()
-    kinds = ["sqlite"] + (["postgresql"] if os.environ.get("SMSETL_POSTGRESQL_URL") else [])
+    kinds = [k for k in args.backends.split(",") if k == "sqlite" or os.environ.get("SMSETL_POSTGRESQL_URL")]
+    print(f"load: one separate process, asyncio, {args.connections} keep-alive connections, one request in flight per "
+          f"connection (no pipelining), {args.callbacks} callbacks (60 % reports, 30 % STOPs, 10 % replies)")
+    ceiling = client_ceiling(args.callbacks, args.connections)
+    print(f"load generator against a server that does nothing (aiohttp answering 200 at once): {ceiling['per_s']}/s, "
+          f"client CPU {ceiling['client_us']} us/request, {ceiling['errors']} errors")
     print(f"{'backend':<11} {'callbacks':>9} {'conns':>5} {'accepted/s':>10} {'applied/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'errors':>6}  rows (inbox/periods/replies/events)")
+          f"{'errors':>6} {'srv us/cb':>9} {'cli us/cb':>9}  rows (inbox/periods/replies/events)")
     for kind in kinds:
         r = bench(kind, args.callbacks, args.connections)
         print(f"{r['backend']:<11} {r['callbacks']:>9} {r['connections']:>5} {r['accepted_per_s']:>10} {r['applied_per_s']:>9} "
-              f"{r['p50_ms']:>7} {r['p99_ms']:>7} {r['errors']:>6}  {r['inbox']}/{r['periods']}/{r['replies']}/{r['events']}")
+              f"{r['p50_ms']:>7} {r['p99_ms']:>7} {r['errors']:>6} {r['server_us']:>9} {r['client_us']:>9}  "
+              f"{r['inbox']}/{r['periods']}/{r['replies']}/{r['events']}")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (2 CPUs, shared by the receiver, the load generator "
+          f"and whatever else runs)")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -266,6 +267,50 @@ def test_wrong_token_other_network_oversized_malformed_and_unknown_types_are_ref
     logged = caplog.text
     assert "bad_token" in logged and "too_large" in logged and "unknown_type" in logged
     assert TOKEN not in logged and "wrong-token" not in logged and secret_text not in logged and PHONE not in logged
+
+
+def raw_request(receiver: PushReceiver, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", receiver.port), timeout=5) as sock:
+        sock.sendall(request)
+        return sock.recv(4096)
+
+
+def test_chunked_bodies_and_requests_the_http_parser_refuses_are_counted_and_logged_without_the_path(env, caplog):
+    engine, sim, config, client, start = env
+    receiver = start()
+    caplog.set_level(logging.DEBUG)
+    body = b'{"type": "stop", "phone_number": "+33612345678"}'
+
+    chunked = raw_request(receiver, f"POST /{TOKEN}/stop HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+                          + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    not_http = raw_request(receiver, f"POST /{TOKEN}/stop HTTP/1.1\r\nHost: x\r\nContent-Length: {PHONE}\r\n\r\n".encode())
+
+    assert chunked.startswith(b"HTTP/1.1 411 ")
+    assert not_http.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request")  # aiohttp's parser answers it itself
+    assert receiver.counters.get("refused", "length_required") == 1 and receiver.counters.get("refused", "bad_http") == 1
+    assert "bad_http" in caplog.text and TOKEN not in caplog.text and PHONE not in caplog.text
+    assert rows(engine, "SELECT COUNT(*) FROM push_inbox") == [(0,)]
+
+
+@pytest.mark.backends("sqlite")
+def test_a_stuck_database_is_answered_503_after_the_answer_timeout_and_the_retry_is_stored(env, migrated_db_url):
+    engine, sim, config, client, start = env
+    settings = PushConfig(enabled=True, port=0, path_token=Secret(TOKEN))
+    receiver = PushReceiver(settings, engine, clock=sim_clock(sim), answer_timeout=0.5, idle_seconds=0.1).start()
+    blocker = writer(make_engine(migrated_db_url, pool=False)).connect()
+    try:
+        lock = blocker.begin()  # BEGIN IMMEDIATE: another writer holds SQLite's write lock
+        started = time.monotonic()
+        assert post(receiver, f"/{TOKEN}/stop", {"type": "stop", "phone_number": PHONE}) == (503, {"ok": False, "error": "db_error"})
+        assert time.monotonic() - started < 5
+        lock.rollback()
+        status, answer = post(receiver, f"/{TOKEN}/stop", {"type": "stop", "phone_number": PHONE})
+    finally:
+        blocker.close()
+        receiver.stop()
+    assert status == 200  # stored now (or already stored by the stuck batch: then a duplicate)
+    assert receiver.counters.get("refused", "db_error") == 1
+    assert rows(engine, "SELECT kind, state FROM push_inbox") == [("stop", "applied")]
 
 
 # --- robustness --------------------------------------------------------------------------------------
