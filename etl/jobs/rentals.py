@@ -35,8 +35,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -60,6 +61,7 @@ from sqlalchemy import (
 )
 
 from etl import runlog
+from etl.api.parse import RentalNumber
 from etl.db import dialect
 from etl.db.schema import rental_files, rental_number_events, rental_numbers, rentals
 from etl.db.types import UtcDateTime
@@ -73,7 +75,10 @@ NAME = "rentals"
 STREAM_ATTEMPTS = 2
 #: Where downloaded files wait for their load; override with this environment variable.
 SPOOL_ENV = "SMSPARTNER_ETL_SPOOL_DIR"
-SPOOL_VERSION = "smspartner-etl rental spool v1"
+#: Version 2: lines already in the staging table's column order, in COPY text format.
+SPOOL_VERSION = "smspartner-etl rental spool v2"
+#: Version 1 (api_id, raw, e164, stop): still loaded, should one be left from before an upgrade.
+SPOOL_VERSION_1 = "smspartner-etl rental spool v1"
 
 # --------------------------------------------------------------------------------------------------
 # Statuses: API codes and rental states → one plain word and a sentence (quirk 15: codes per endpoint)
@@ -157,20 +162,43 @@ def _clean(text: str) -> str:
     return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
 
 
+def _copy_field(text: str) -> str:
+    """A text field for COPY's text format: tabs and line breaks already cleaned, backslashes doubled."""
+    return text.replace("\\", "\\\\")
+
+
+def _spool_line(number: RentalNumber) -> str:
+    """One spool line, ready for the staging table: ``api_id, phone_key, phone_e164, phone_raw, stop``.
+
+    PostgreSQL's COPY text format (``\\N`` is NULL, backslashes doubled), so the spool is copied
+    into the staging table as it is, without a Python object per row.
+    """
+    api_id, raw, e164 = number.rental_id, number.phone_raw, number.phone_e164
+    # The common case (digits, an E.164 number, nothing to clean) costs one check per field.
+    if not api_id.isalnum() or len(api_id) > 32:
+        api_id = _copy_field(_clean(api_id)[:32])
+    if not _PLAIN.fullmatch(raw):
+        raw = _copy_field(_clean(raw)[:64])
+    if e164:
+        return f"{api_id}\t{e164}\t{e164}\t{raw}\t{1 if number.stop else 0}\n"
+    return f"{api_id}\traw:{raw}\t\\N\t{raw}\t{1 if number.stop else 0}\n"
+
+
+#: Raw phone text that needs no cleaning, truncation nor escaping (what almost every file holds).
+_PLAIN = re.compile(r"[+0-9 ().-]{1,64}")
+
+
 def download_to_spool(ctx: JobContext, token: str, path: Path, downloaded_at: datetime) -> int:
     """Stream the file into ``path`` (via ``.part``, fsync, rename); returns the row count."""
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_suffix(".part")
     count = 0
     try:
-        with open(part, "w", encoding="utf-8", newline="\n") as out:
+        with open(part, "w", encoding="utf-8", newline="\n", buffering=1 << 20) as out:
             out.write(f"#{SPOOL_VERSION}\t{downloaded_at.isoformat()}\n")
-            write = out.write
+            write, line = out.write, _spool_line
             for number in ctx.client.iter_rental_file(token):
-                write(
-                    f"{_clean(number.rental_id)[:32]}\t{_clean(number.phone_raw)[:64]}\t"
-                    f"{number.phone_e164 or ''}\t{1 if number.stop else 0}\n"
-                )
+                write(line(number))
                 count += 1
             out.flush()
             os.fsync(out.fileno())
@@ -181,22 +209,66 @@ def download_to_spool(ctx: JobContext, token: str, path: Path, downloaded_at: da
     return count
 
 
-def read_spool_header(path: Path) -> datetime:
+def _read_header(path: Path) -> tuple[str, datetime]:
     with open(path, encoding="utf-8") as spool:
         first = spool.readline().rstrip("\n")
     marker, _, stamp = first.partition("\t")
-    if marker != f"#{SPOOL_VERSION}":
+    if marker not in (f"#{SPOOL_VERSION}", f"#{SPOOL_VERSION_1}"):
         raise EtlError(f"{path}: not a rental spool file")
-    return datetime.fromisoformat(stamp)
+    return marker[1:], datetime.fromisoformat(stamp)
 
 
-def _spool_rows(path: Path) -> Iterator[tuple[Any, ...]]:
-    """(api_id, phone_key, phone_e164, phone_raw, stop) tuples for the staging table."""
-    with open(path, encoding="utf-8") as spool:
+def read_spool_header(path: Path) -> datetime:
+    return _read_header(path)[1]
+
+
+def _unescape(field: str) -> str | None:
+    if field == "\\N":
+        return None
+    return field.replace("\\\\", "\\")
+
+
+def _spool_rows(path: Path) -> Iterator[Sequence[Any]]:
+    """Staging rows (``api_id, phone_key, phone_e164, phone_raw, stop``) from a spool file.
+
+    ``stop`` stays the text ``0``/``1``: SQLite's and MariaDB's boolean columns store it as the
+    integer. Version 1 spools (written before an upgrade, not yet loaded) are read too.
+    """
+    version, _ = _read_header(path)
+    with open(path, encoding="utf-8", buffering=1 << 20) as spool:
         spool.readline()
+        if version == SPOOL_VERSION_1:
+            for line in spool:
+                api_id, raw, e164, stop = line.rstrip("\n").split("\t")
+                yield api_id, e164 or f"raw:{raw}", e164 or None, raw, stop == "1"
+            return
         for line in spool:
-            api_id, raw, e164, stop = line.rstrip("\n").split("\t")
-            yield api_id, e164 or f"raw:{raw}", e164 or None, raw, stop == "1"
+            if "\\" in line:
+                yield [_unescape(field) for field in line[:-1].split("\t")]
+            else:
+                yield line[:-1].split("\t")
+
+
+def _stage_spool(conn: Connection, stage: dialect.Table, path: Path) -> int:
+    """Bulk-load a spool file into ``stage``; returns the row count.
+
+    On PostgreSQL a current-version spool goes to ``COPY`` block by block, untouched (it is already
+    in COPY's text format). This branch belongs in `etl.db.dialect` (a ``copy_text`` beside
+    `dialect.bulk_load`); it lives here until that module offers it.
+    """
+    version, _ = _read_header(path)
+    if dialect.backend(conn) != "postgresql" or version != SPOOL_VERSION:
+        return dialect.bulk_load(conn, stage, _spool_rows(path))
+    names = ", ".join(c.name for c in stage.columns)
+    count = 0
+    raw = conn.connection.driver_connection
+    with open(path, "rb") as spool, raw.cursor() as cursor:  # type: ignore[union-attr]
+        spool.readline()
+        with cursor.copy(f"COPY {stage.name} ({names}) FROM STDIN") as copy:
+            while block := spool.read(1 << 20):
+                count += block.count(b"\n")
+                copy.write(block)
+    return count
 
 
 # --------------------------------------------------------------------------------------------------
@@ -204,7 +276,7 @@ def _spool_rows(path: Path) -> Iterator[tuple[Any, ...]]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _staging_table(name: str = "stage_rental") -> dialect.Table:
+def _staging_table(name: str) -> dialect.Table:
     return dialect.temp_table(
         name,
         Column("api_id", String(32)),
@@ -215,25 +287,36 @@ def _staging_table(name: str = "stage_rental") -> dialect.Table:
     )
 
 
-def _dedupe(conn: Connection, stage: dialect.Table) -> tuple[dialect.Table, int]:
-    """The same number twice in one file: keep one row, flagged stop if any copy is (fail closed)."""
-    s = stage.c
-    total, distinct = conn.execute(select(func.count(), func.count(s.phone_key.distinct())).select_from(stage)).one()
-    if total == distinct:
-        return stage, 0
-    deduped = _staging_table("stage_rental_dedup")
-    dialect.create_temp(conn, deduped)
+STAGE_COLS = ["api_id", "phone_key", "phone_e164", "phone_raw", "stop"]
+
+
+def _sorted_stage(conn: Connection, loaded: dialect.Table) -> dialect.Table:
+    """The loaded rows once per number, **in ``phone_key`` order**, with a unique index on it.
+
+    The same number twice in one file: one row, flagged stop if any copy is (fail closed).
+
+    Why sorted: every later statement walks the file in key order, so the inserts into
+    `rental_numbers` and `rental_number_events` (whose indexes lead with the number) append to
+    their B-trees instead of touching a random page per row, and the re-sync's lookups of stored
+    numbers move forward through the index. In file order, with the indexes far larger than the
+    cache, the first load of 500,000 numbers took ~6× longer (``docs/benchmarks.md``). One sort
+    does both jobs: the grouping that removes duplicates and the order.
+    """
+    s = loaded.c
+    stage = _staging_table("stage_rental")
+    dialect.create_temp(conn, stage)
     any_stop = func.max(case((s.stop == True, 1), else_=0)) == 1  # noqa: E712 - SQL, not Python truthiness
     conn.execute(
-        insert(deduped).from_select(
-            ["api_id", "phone_key", "phone_e164", "phone_raw", "stop"],
-            select(func.min(s.api_id), s.phone_key, func.max(s.phone_e164), func.min(s.phone_raw), any_stop).group_by(
-                s.phone_key
-            ),
+        insert(stage).from_select(
+            STAGE_COLS,
+            select(func.min(s.api_id), s.phone_key, func.max(s.phone_e164), func.min(s.phone_raw), any_stop)
+            .group_by(s.phone_key)
+            .order_by(s.phone_key),
         )
     )
-    dialect.index_temp(conn, deduped, "phone_key", unique=True)
-    return deduped, int(total - distinct)
+    dialect.drop_temp(conn, loaded)
+    dialect.index_temp(conn, stage, "phone_key", unique=True)
+    return stage
 
 
 def _changes_table() -> dialect.Table:
@@ -252,11 +335,13 @@ def _changes_table() -> dialect.Table:
 
 
 def _apply_diff(
-    conn: Connection, stage: dialect.Table, rental_id: int, rid: Any, fid: Any, at: Any, now: datetime,
+    conn: Connection, stage: dialect.Table, numbers: int, rental_id: int, rid: Any, fid: Any, at: Any, now: datetime,
     events_cols: list[str], number_cols: list[str],
 ) -> FileCounts:
-    """Two passes find every change (file → stored, stored → file) into a small table; the writes
-    then touch only the changed rows (a 1 % re-sync of 500,000 numbers writes ~5,000 rows)."""
+    """One pass (file → stored numbers) finds the new, returning and flipped numbers; the numbers
+    gone from the file are looked for (stored → file) only when the counts say some are. The
+    changes go to a small table, and the writes then touch only the changed rows (a 1 % re-sync
+    of 500,000 numbers writes ~5,000 rows; an unchanged file writes none)."""
     s, n = stage.c, rental_numbers.c
     changes = _changes_table()
     c = changes.c
@@ -271,18 +356,33 @@ def _apply_diff(
             .where(or_(n.id.is_(None), n.in_file == False, n.stop != s.stop)),  # noqa: E712
         )
     )
-    conn.execute(
-        insert(changes).from_select(
-            cols,
-            select(literal("gone"), n.id, n.phone_key, n.phone_e164, n.phone_raw, n.api_contact_id, n.stop).where(
-                n.rental_id == rental_id, n.in_file == True, ~exists().where(s.phone_key == n.phone_key)  # noqa: E712
-            ),
-        )
-    )
     tally: dict[tuple[str, bool], int] = {
         (k, bool(flag)): int(count)
         for k, flag, count in conn.execute(select(c.kind, c.stop, func.count()).group_by(c.kind, c.stop))
     }
+
+    def total(*keys: tuple[str, bool]) -> int:
+        return sum(tally.get(k, 0) for k in keys)
+
+    # Every file number is new, back, or matched with a stored in-file number; the stored in-file
+    # numbers left over are the ones gone from the file.
+    stored_in_file = conn.execute(
+        select(func.count()).select_from(rental_numbers).where(n.rental_id == rental_id, n.in_file == True)  # noqa: E712
+    ).scalar_one()
+    matched = numbers - total(("new", True), ("new", False), ("back", True), ("back", False))
+    if stored_in_file > matched:
+        conn.execute(
+            insert(changes).from_select(
+                cols,
+                select(literal("gone"), n.id, n.phone_key, n.phone_e164, n.phone_raw, n.api_contact_id, n.stop).where(
+                    n.rental_id == rental_id, n.in_file == True, ~exists().where(s.phone_key == n.phone_key)  # noqa: E712
+                ),
+            )
+        )
+        for flag in (True, False):
+            tally[("gone", flag)] = int(
+                conn.execute(select(func.count()).where(c.kind == "gone", c.stop == flag)).scalar_one()
+            )
     if tally:
         event = case(
             (c.kind == "gone", literal("removed")),
@@ -291,7 +391,7 @@ def _apply_diff(
         )
         conn.execute(
             insert(rental_number_events).from_select(
-                events_cols, select(rid, fid, c.phone_key, c.phone_e164, event, c.stop, at)
+                events_cols, select(rid, fid, c.phone_key, c.phone_e164, event, c.stop, at).order_by(c.phone_key)
             )
         )
 
@@ -306,20 +406,18 @@ def _apply_diff(
                 conn.execute(
                     update(rental_numbers).where(n.id.in_(ids("back", flag))).values(in_file=True, left_at=None, stop=flag)
                 )
-        if tally.get(("gone", True)) or tally.get(("gone", False)):
+        if total(("gone", True), ("gone", False)):
             conn.execute(update(rental_numbers).where(n.id.in_(ids("gone"))).values(in_file=False, left_at=now))
-        if tally.get(("new", True)) or tally.get(("new", False)):
+        if total(("new", True), ("new", False)):
             conn.execute(
                 insert(rental_numbers).from_select(
                     number_cols,
-                    select(rid, c.phone_key, c.phone_e164, c.phone_raw, c.api_id, c.stop, literal(True), at).where(c.kind == "new"),
+                    select(rid, c.phone_key, c.phone_e164, c.phone_raw, c.api_id, c.stop, literal(True), at)
+                    .where(c.kind == "new")
+                    .order_by(c.phone_key),
                 )
             )
     dialect.drop_temp(conn, changes)
-
-    def total(*keys: tuple[str, bool]) -> int:
-        return sum(tally.get(k, 0) for k in keys)
-
     return FileCounts(
         rows=0, numbers=0, stopped=0, unparseable=0,
         added=total(("new", True), ("new", False), ("back", True), ("back", False)),
@@ -330,17 +428,16 @@ def _apply_diff(
 
 
 def load_file(
-    conn: Connection, rental_id: int, rows: Iterator[tuple[Any, ...]], *, downloaded_at: datetime, now: datetime, run_id: int | None
+    conn: Connection, rental_id: int, spool: Path, *, downloaded_at: datetime, now: datetime, run_id: int | None
 ) -> tuple[int, FileCounts]:
-    """Stage ``rows`` and apply the difference to ``rental_numbers``; returns (file id, counts).
+    """Stage the spool file and apply the difference to ``rental_numbers``; returns (file id, counts).
 
     Helpers take a connection and never commit: the caller's transaction covers the whole file.
     """
-    stage = _staging_table()
-    dialect.create_temp(conn, stage)
-    staged = dialect.bulk_load(conn, stage, rows)
-    dialect.index_temp(conn, stage, "phone_key")
-    stage, duplicates = _dedupe(conn, stage)
+    loaded = _staging_table("stage_rental_load")
+    dialect.create_temp(conn, loaded)
+    staged = _stage_spool(conn, loaded, spool)
+    stage = _sorted_stage(conn, loaded)
     s = stage.c
     n = rental_numbers.c
     ev = rental_number_events
@@ -352,6 +449,7 @@ def load_file(
             func.coalesce(func.sum(case((s.phone_e164.is_(None), 1), else_=0)), 0),
         ).select_from(stage)
     ).one()
+    numbers, stopped, unparseable = int(numbers), int(stopped), int(unparseable)
     file_id = conn.execute(
         insert(rental_files).values(
             rental_id=rental_id, run_id=run_id, downloaded_at=downloaded_at, loaded_at=now, file_rows=staged,
@@ -367,28 +465,32 @@ def load_file(
 
     first = conn.execute(select(n.id).where(n.rental_id == rental_id).limit(1)).first() is None
     if first:
-        # The rental's first file: every number is new; no comparison needed.
-        conn.execute(
-            insert(ev).from_select(events_cols, select(rid, fid, s.phone_key, s.phone_e164, literal("added"), s.stop, at))
-        )
+        # The rental's first file: every number is new; no comparison needed. In key order (see
+        # `_sorted_stage`).
         conn.execute(
             insert(rental_numbers).from_select(
-                number_cols, select(rid, s.phone_key, s.phone_e164, s.phone_raw, s.api_id, s.stop, literal(True), at)
+                number_cols,
+                select(rid, s.phone_key, s.phone_e164, s.phone_raw, s.api_id, s.stop, literal(True), at).order_by(s.phone_key),
+            )
+        )
+        conn.execute(
+            insert(ev).from_select(
+                events_cols, select(rid, fid, s.phone_key, s.phone_e164, literal("added"), s.stop, at).order_by(s.phone_key)
             )
         )
         counts = FileCounts(staged, numbers, stopped, unparseable, added=numbers, removed=0, stop_on=0, stop_off=0)
     else:
-        counts = _apply_diff(conn, stage, rental_id, rid, fid, at, now, events_cols, number_cols)
-        counts = FileCounts(staged, numbers, stopped, unparseable, counts.added, counts.removed, counts.stop_on, counts.stop_off)
-    conn.execute(
-        update(rental_files)
-        .where(rental_files.c.id == file_id)
-        .values(added=counts.added, removed=counts.removed, stop_on=counts.stop_on, stop_off=counts.stop_off)
-    )
-    if duplicates:
-        log.warning("rental %d: %d duplicate numbers in the file (kept once, stop if any copy was)", rental_id, duplicates)
-        dialect.drop_temp(conn, stage)
-    dialect.drop_temp(conn, _staging_table())
+        diff = _apply_diff(conn, stage, numbers, rental_id, rid, fid, at, now, events_cols, number_cols)
+        counts = FileCounts(staged, numbers, stopped, unparseable, diff.added, diff.removed, diff.stop_on, diff.stop_off)
+    if counts.added or counts.removed or counts.stop_on or counts.stop_off:
+        conn.execute(
+            update(rental_files)
+            .where(rental_files.c.id == file_id)
+            .values(added=counts.added, removed=counts.removed, stop_on=counts.stop_on, stop_off=counts.stop_off)
+        )
+    if staged > numbers:
+        log.warning("rental %d: %d duplicate numbers in the file (kept once, stop if any copy was)", rental_id, staged - numbers)
+    dialect.drop_temp(conn, stage)
     return int(file_id), counts
 
 
@@ -447,7 +549,7 @@ def _rejected(exc: ApiRejected, rental: FollowedRental) -> RentalOutcome:
 def _load_spool(ctx: JobContext, rental: FollowedRental, path: Path, now: datetime) -> RentalOutcome:
     downloaded_at = read_spool_header(path)
     with ctx.engine.begin() as conn:
-        file_id, counts = load_file(conn, rental.id, _spool_rows(path), downloaded_at=downloaded_at, now=now, run_id=ctx.run_id)
+        file_id, counts = load_file(conn, rental.id, path, downloaded_at=downloaded_at, now=now, run_id=ctx.run_id)
         text = (
             f"loaded {counts.numbers} numbers ({counts.stopped} flagged stop): +{counts.added} -{counts.removed} "
             f"stop_on={counts.stop_on} stop_off={counts.stop_off}"

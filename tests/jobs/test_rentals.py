@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import text
 
+from etl.api.parse import RentalNumber
 from etl.config import RentalsConfig, RentalToken
 from etl.db.engine import make_engine
 from etl.jobs import rentals as rentals_job
@@ -307,3 +309,90 @@ def test_leftover_download_older_than_the_stored_file_is_discarded_not_loaded(en
     assert dict((p, bool(s)) for p, s in numbers(engine))[NUMBERS[0]] is True
     assert query(engine, "SELECT COUNT(*) FROM rental_number_events")[0][0] == events_before
     assert list(rentals_job.spool_dir().glob("*.tsv")) == []
+
+
+# The spool format, through the real load on every backend: odd text must come back unchanged.
+ODD = [
+    RentalNumber("884310", "+33612345601", "+33612345601", False),
+    RentalNumber("884311", "06 12 34 56 02", "+33612345602", True),
+    RentalNumber("a\\b\tc", "back\\slash\\N", None, True),
+    RentalNumber("x" * 40, "tab\there\nnew\rline", None, False),
+    RentalNumber("884314", "\\N", None, False),
+    RentalNumber("884315", "é" * 70, None, False),
+    RentalNumber("", "+33612345601", "+33612345601", True),  # a duplicate: stored once, stop
+]
+
+
+def _load(engine, rental_id, path, now):
+    with engine.begin() as conn:
+        return rentals_job.load_file(conn, rental_id, path, downloaded_at=now, now=now, run_id=None)
+
+
+def _rental(engine, now):
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO rentals (token, label, source, added_at, active) VALUES ('t-spool', 's', 'cli', :now, TRUE)"),
+            {"now": now},
+        )
+        return conn.execute(text("SELECT id FROM rentals WHERE token = 't-spool'")).scalar_one()
+
+
+def stored(engine):
+    return sorted(
+        (k, e, r, a, bool(s))
+        for k, e, r, a, s in query(engine, "SELECT phone_key, phone_e164, phone_raw, api_contact_id, stop FROM rental_numbers")
+    )
+
+
+EXPECTED_ODD = sorted([
+    ("+33612345601", "+33612345601", "+33612345601", "", True),
+    ("+33612345602", "+33612345602", "06 12 34 56 02", "884311", True),
+    ("raw:back\\slash\\N", None, "back\\slash\\N", "a\\b c", True),
+    ("raw:tab here new line", None, "tab here new line", "x" * 32, False),
+    ("raw:\\N", None, "\\N", "884314", False),
+    ("raw:" + "é" * 64, None, "é" * 64, "884315", False),
+])
+
+
+def test_spool_round_trips_odd_text_unparseable_numbers_and_duplicates(migrated_db_url, tmp_path):
+    engine = make_engine(migrated_db_url)
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    rental_id = _rental(engine, now)
+    ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_file=lambda token: iter(ODD)))
+    path = tmp_path / "odd.tsv"
+
+    assert rentals_job.download_to_spool(ctx, "t-spool", path, now) == len(ODD)
+    _, counts = _load(engine, rental_id, path, now)
+
+    assert stored(engine) == EXPECTED_ODD
+    assert (counts.rows, counts.numbers, counts.stopped, counts.unparseable, counts.added) == (7, 6, 3, 4, 6)
+    # The same file again changes nothing.
+    rentals_job.download_to_spool(ctx, "t-spool", path, now)
+    assert _load(engine, rental_id, path, now + timedelta(hours=1))[1].stop_off == 0
+    engine.dispose()
+
+
+def test_a_spool_left_by_the_previous_version_is_still_loaded(migrated_db_url, tmp_path):
+    # A v1 spool (api_id, raw, e164, stop), downloaded before an upgrade and not yet stored: the
+    # single-use download must not be lost to the format change.
+    engine = make_engine(migrated_db_url)
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    rental_id = _rental(engine, now)
+    path = tmp_path / "v1.tsv"
+    path.write_text(
+        f"#{rentals_job.SPOOL_VERSION_1}\t{now.isoformat()}\n"
+        "884310\t+33612345601\t+33612345601\t0\n"
+        "884311\t06 12 34 56 02\t+33612345602\t1\n"
+        "884312\tnot a number\t\t1\n",
+        encoding="utf-8",
+    )
+
+    assert rentals_job.read_spool_header(path) == now
+    _load(engine, rental_id, path, now)
+
+    assert stored(engine) == [
+        ("+33612345601", "+33612345601", "+33612345601", "884310", False),
+        ("+33612345602", "+33612345602", "06 12 34 56 02", "884311", True),
+        ("raw:not a number", None, "not a number", "884312", True),
+    ]
+    engine.dispose()
