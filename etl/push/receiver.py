@@ -300,13 +300,13 @@ class PushReceiver:
         return self
 
     async def _open(self) -> None:
+        self._wake = asyncio.Event()
+        self._flusher = asyncio.create_task(self._flush_forever())
+        self._expirer = asyncio.create_task(self._expire_forever())
         server = web.Server(self._handle, access_log=None, logger=_ServerLog(self.counters), keepalive_timeout=75)
         self._runner = web.ServerRunner(server, shutdown_timeout=self.answer_timeout + 1)
         await self._runner.setup()
         await web.SockSite(self._runner, self._socket, backlog=1024).start()
-        self._wake = asyncio.Event()
-        self._flusher = asyncio.create_task(self._flush_forever())
-        self._expirer = asyncio.create_task(self._expire_forever())
 
     def stop(self) -> None:
         """Stop accepting, store and apply what was accepted, then return."""
