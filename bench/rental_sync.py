@@ -5,7 +5,8 @@
 Goals (issue 6): first load ≤ 10 s, re-sync ≤ 5 s, peak RSS ≤ 200 MB. The simulator runs in its own
 process (its memory and CPU are not ours); every sync runs in a fresh child process through the
 real runner, whose wall time and peak RSS (``wait4``) are measured. Inside the child, the download
-to the spool file and the database load are timed separately. PostgreSQL is used when
+to the spool file and the database load are timed separately, in wall and CPU time (CPU time
+stays meaningful on a shared machine; the load average is printed beside each row). PostgreSQL is used when
 ``SMSETL_POSTGRESQL_URL`` is set (``scripts/with_servers.py --postgresql`` starts a throwaway one).
 
 Variants, same data, one runner (sqlalchemy's examples/performance shape):
@@ -58,15 +59,16 @@ def _worker(db_url: str, base_url: str) -> None:
     from etl.jobs import rentals
     from etl.runner import run_job
 
-    timings: dict[str, float] = {"download": 0.0, "load": 0.0}
+    timings: dict[str, float] = {"download": 0.0, "load": 0.0, "download_cpu": 0.0, "load_cpu": 0.0}
 
     def timed(name: str, fn: Any) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
                 timings[name] += time.perf_counter() - started
+                timings[f"{name}_cpu"] += time.process_time() - cpu
 
         return wrapper
 
@@ -85,7 +87,15 @@ def _worker(db_url: str, base_url: str) -> None:
     print(json.dumps({
         "added": report.result.added, "changed": report.result.changed, "removed": report.result.removed,
         "job_s": time.perf_counter() - started, **{f"{k}_s": v for k, v in timings.items()},
+        # This process's CPU from its start (imports included); the database server's is not in it.
+        "cpu_s": time.process_time(),
     }))
+
+
+def _measured(argv: list[str]) -> dict[str, Any]:
+    result = measure(argv, env={"SMSPARTNER_API_KEY": KEY})
+    result["loadavg"] = os.getloadavg()[0]
+    return result
 
 
 def main() -> None:
@@ -122,23 +132,29 @@ def main() -> None:
         for url in dbs.values():
             upgrade(url)
         for kind in kinds:
-            rows.append((kind, "first", measure(me + [dbs[kind]], env={"SMSPARTNER_API_KEY": KEY})))
+            rows.append((kind, "first", _measured(me + [dbs[kind]])))
         parent.send(("flip", args.flips))
         print(f"upstream: {parent.recv():,} stop flags flipped")
         for kind in kinds:
-            rows.append((kind, "resync", measure(me + [dbs[kind]], env={"SMSPARTNER_API_KEY": KEY})))
-            rows.append((kind, "noop", measure(me + [dbs[kind]], env={"SMSPARTNER_API_KEY": KEY})))
+            rows.append((kind, "resync", _measured(me + [dbs[kind]])))
+            rows.append((kind, "noop", _measured(me + [dbs[kind]])))
     finally:
         parent.send(("stop", None))
         sim.join(10)
 
     print()
-    print(f"{'backend':<11} {'variant':<7} {'wall s':>7} {'job s':>6} {'download s':>10} {'load s':>7} {'peak RSS MB':>12}  rows")
+    print(
+        f"{'backend':<11} {'variant':<7} {'wall s':>7} {'job s':>6} {'download s':>10} {'load s':>7} "
+        f"{'cpu s':>6} {'dl cpu':>6} {'load cpu':>8} {'peak RSS MB':>12} {'load avg':>8}  rows"
+    )
     for kind, variant, r in rows:
         print(
             f"{kind:<11} {variant:<7} {r['seconds']:>7.2f} {r['job_s']:>6.2f} {r['download_s']:>10.2f} {r['load_s']:>7.2f} "
-            f"{r['rss_mb']:>12.0f}  +{r['added']} ~{r['changed']} -{r['removed']}"
+            f"{r['cpu_s']:>6.2f} {r['download_cpu_s']:>6.2f} {r['load_cpu_s']:>8.2f} {r['rss_mb']:>12.0f} "
+            f"{r['loadavg']:>8.2f}  +{r['added']} ~{r['changed']} -{r['removed']}"
         )
+    print("cpu s: the sync process's own CPU (imports included; not the database server's or the simulator's);")
+    print("load avg: the 1-minute load average when that sync ended (walls are only comparable at low load).")
 
 
 if __name__ == "__main__":
