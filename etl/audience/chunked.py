@@ -112,7 +112,7 @@ def filter_chunk(bounds: tuple[int, int]) -> ChunkResult:
     with open(plan.path, "rb") as handle:
         handle.seek(start)
         data = handle.read(end - start)
-    if data.count(b"\r") != data.count(b"\r\n"):
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         raise NeedsSequential("a carriage return that is not a line end")
     encoding = "utf-8" if plan.encoding == "utf-8-sig" else plan.encoding
     if not data.isascii():
@@ -209,22 +209,11 @@ def check_across_chunks(result: ChunkResult, seen: NumberSet) -> list[int]:
     """
     import numpy as np
 
-    from etl.audience.vectorized import member
-
     numbers = result.numbers
     if len(numbers) == 0:
         return []
-    found = member(numbers, np.ones(len(numbers), dtype=bool), seen)
-    fresh = numbers[~found]
-    offset = fresh - seen._base
-    inside = (offset >= 0) & (offset < seen._span)
-    if seen._bits is not None and inside.any():
-        bits = np.frombuffer(seen._bits, dtype=np.uint8)
-        off = offset[inside]
-        np.bitwise_or.at(bits, off >> 3, (1 << (off & 7)).astype(np.uint8))
-        del bits
-    seen._others.update(fresh[~inside].tolist())
-    seen._count += len(fresh)
+    found = seen.contains_many(numbers)
+    seen.add_many(numbers[~found], distinct_new=True)
     return np.flatnonzero(found).tolist()  # type: ignore[no-any-return]
 
 

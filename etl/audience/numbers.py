@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import mmap
 from collections.abc import Iterable
+from typing import Any
 
 #: Above this many bits the bitmap is not worth it (10**9 bits = 125 MB of address space).
 MAX_BITMAP_BITS = 10**9
@@ -63,6 +64,59 @@ class NumberSet:
             self._others.add(number)
         self._count += 1
         return True
+
+    def contains_many(self, numbers: Any, where: Any = None) -> Any:
+        """``numbers[i] in self`` for a numpy int64 array (only where ``where[i]``, False elsewhere)."""
+        import numpy as np
+
+        found = np.zeros(len(numbers), dtype=bool)
+        if self._count == 0:
+            return found
+        offset = numbers - self._base
+        inside = (offset >= 0) & (offset < self._span)
+        if where is not None:
+            inside &= where
+        if self._bits is not None and inside.any():
+            bits = np.frombuffer(self._bits, dtype=np.uint8)
+            positions = np.flatnonzero(inside)
+            off = offset[positions]
+            found[positions] = ((bits[off >> 3] >> (off & 7).astype(np.uint8)) & 1).astype(bool)
+            del bits  # no buffer export left behind: `close` must be able to unmap
+        if self._others:
+            outside = ~inside if where is None else where & ~inside
+            others = self._others
+            for position in np.flatnonzero(outside).tolist():
+                found[position] = int(numbers[position]) in others
+        return found
+
+    def add_many(self, numbers: Any, *, distinct_new: bool = False) -> int:
+        """Add a numpy int64 array of numbers (none of them 0); how many were not there yet.
+
+        ``distinct_new``: the caller knows the numbers are distinct and not members yet.
+        """
+        import numpy as np
+
+        if not distinct_new:
+            numbers = np.unique(numbers)
+            numbers = numbers[~self.contains_many(numbers)]
+        else:
+            numbers = np.sort(numbers)
+        if len(numbers) == 0:
+            return 0
+        offset = numbers - self._base
+        inside = (offset >= 0) & (offset < self._span)
+        if self._bits is not None and inside.any():
+            off = offset[inside]  # sorted, so equal bytes are adjacent
+            index = off >> 3
+            masks = (1 << (off & 7)).astype(np.uint8)
+            groups = np.flatnonzero(np.diff(index, prepend=-1))
+            bits = np.frombuffer(self._bits, dtype=np.uint8)
+            targets = index[groups]
+            bits[targets] |= np.bitwise_or.reduceat(masks, groups)
+            del bits
+        self._others.update(numbers[~inside].tolist())
+        self._count += len(numbers)
+        return len(numbers)
 
     def __contains__(self, number: object) -> bool:
         if not isinstance(number, int):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from etl.audience import check_freshness, load_stop_set
+from etl.audience import StopSet, check_freshness, load_stop_set
 from etl.audience.stops import rental_view_exists
 from etl.cli import cli
 from etl.db.engine import make_engine
@@ -129,3 +129,21 @@ def test_cli_without_phone_column_exits_65(migrated_db_url: str, tmp_path: Path,
     seed(migrated_db_url, [])
     code, output, _ = _cli(migrated_db_url, tmp_path, str(write_csv("a,b\nx,y\n")))
     assert code == 65 and "--column" in output
+
+
+def test_stop_set_read_in_bulk_equals_reading_each_number() -> None:
+    """The numpy batch reader takes exactly the ``+<digits>`` values `_as_int` takes, with their ints."""
+    import random
+
+    from etl.audience.stops import _as_int
+
+    rng = random.Random(3)
+    shapes = ["+33{n}", "+33{n}", " +33{n}", "+33{n} ", "+{n}", "33{n}", "+", "", "+0", "+000", "abc", "+33 {n}",
+              "+1234567890123456789012", "+999999999999999999", "+٣٣{n}", "+33{n}x", "++33{n}"]
+    values = [rng.choice(shapes).format(n=f"{rng.randrange(6, 8)}{rng.randrange(10**8):08d}") for _ in range(5000)]
+    values += values[:500]  # duplicates
+    got = StopSet.from_e164(values)
+    expected = {number for number in (_as_int(value.strip()) for value in values) if number}
+    assert len(got.stops) == len(expected)
+    assert all(number in got.stops for number in expected)
+    assert got.unreadable == sum(1 for value in values if not _as_int(value.strip()))
