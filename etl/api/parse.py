@@ -466,7 +466,10 @@ def parse_datetime(value: Any, endpoint: str, field: str) -> datetime | None:
     * ``None``, ``""`` and PHP's zero date ``"0000-00-00 00:00:00"`` → ``None``.
     """
     if type(value) is str and not value.startswith("0000"):
-        fast = _paris_local_to_utc(value)
+        try:
+            fast = _paris_local_to_utc(value)
+        except OverflowError:  # "0001-01-01 00:00:00" is before datetime.min in UTC
+            raise PayloadError(f"date out of range: {value!r}", endpoint=endpoint, field=field) from None
         if fast is not None:
             return fast
     if value is None or value == "":
@@ -488,7 +491,10 @@ def parse_datetime(value: Any, endpoint: str, field: str) -> datetime | None:
         raise PayloadError(f"not a date: {value!r}", endpoint=endpoint, field=field) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=API_TIMEZONE)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise PayloadError(f"date out of range: {value!r}", endpoint=endpoint, field=field) from None
 
 
 def _mapping(value: Any, endpoint: str, field: str) -> Mapping[str, Any]:

@@ -72,3 +72,13 @@ def db_datetime(dialect_name: str, value: datetime | None) -> Any:
         # equal to stored ones; isoformat is ~10x faster than strftime on a 1M-row load.
         return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
     return value.replace(tzinfo=None)
+
+
+def utc_text_suffix(dialect_name: str) -> str:
+    """What makes ``"YYYY-MM-DD HH:MM:SS.ffffff"`` (naive UTC text) a UTC instant for the raw driver.
+
+    SQLite stores that very text (`db_datetime`'s form) and MariaDB's ``DATETIME(6)`` reads it as
+    given (both store naive UTC); PostgreSQL's ``timestamptz`` would read a bare time in the
+    session's zone, so ``COPY`` gets an explicit ``+00``.
+    """
+    return "+00" if dialect_name == "postgresql" else ""

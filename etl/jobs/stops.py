@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, Connection, String, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from etl import runlog
 from etl.db import dialect
 from etl.db.schema import stop_periods
-from etl.db.types import UtcDateTime, db_datetime
+from etl.db.types import UtcDateTime, utc_text_suffix
 from etl.errors import PayloadError, SyncRefused, TransientApiError
 from etl.jobs.base import JobContext, RunResult
 
@@ -40,6 +39,7 @@ log = logging.getLogger(__name__)
 NAME = "stops"
 #: Whole-list re-downloads after a fault mid-stream (each download already retries its start).
 STREAM_ATTEMPTS = 3
+_PHONE_RAW_WIDTH = 64  # stop_periods.phone_raw
 
 
 def _staging_table() -> dialect.Table:
@@ -47,14 +47,15 @@ def _staging_table() -> dialect.Table:
         "stage_stops",
         Column("api_stop_id", BigInteger, nullable=False),
         Column("phone_e164", String(16)),
-        Column("phone_raw", String(64), nullable=False),
+        Column("phone_raw", String(_PHONE_RAW_WIDTH), nullable=False),
         Column("api_created_at", UtcDateTime()),
     )
 
 
 def _rows(ctx: JobContext, backend_name: str) -> Iterator[tuple[object, ...]]:
-    for stop in ctx.client.iter_stops():
-        yield (stop.stop_id, stop.phone_e164, stop.phone_raw[:64], db_datetime(backend_name, stop.created_at))
+    # Tuples in the staging table's column order, dates as UTC text: no record and no datetime
+    # per row (etl.api.stoprows; ~7 µs a row before, for 1,000,000 rows).
+    return ctx.client.iter_stop_rows(utc_text_suffix(backend_name), max_raw=_PHONE_RAW_WIDTH)
 
 
 def _stage(ctx: JobContext, conn: Connection, stage: dialect.Table) -> int:

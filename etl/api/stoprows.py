@@ -1,0 +1,123 @@
+"""The stop list's hot path: ``/stop-sms/list`` items → staging-ready tuples, 1,000,000 per sync.
+
+`etl.api.parse.parse_stop_item` builds a frozen `Stop` with an aware UTC datetime; the sync then
+turned that datetime into the text the database stores. For a million entries that was ~7 µs a
+row (``docs/benchmarks.md``): Paris local time → UTC through ``zoneinfo`` (~2 µs), the frozen
+dataclass (~1.5 µs), the datetime formatting (~1 µs). `stop_row_parser` gives the same answers
+as ``parse_stop_item`` (``tests/api/test_stoprows.py`` proves it by property test and over every
+DST transition day) in well under a microsecond plus `etl.phones.canonicalize`:
+
+* a plain tuple ``(stop_id, phone_e164, phone_raw, created_at_utc_text)``, no record per row;
+* ``createdAt`` in the documented ``"YYYY-MM-DD HH:MM:SS"`` shape is converted by text: Paris
+  offsets are whole hours and change only on the hour (checked per hour, see `_utc_hour`), so
+  the UTC text is the converted ``"YYYY-MM-DD HH"`` (cached per local hour) followed by the
+  unchanged ``":MM:SS"``;
+* anything else (another type, another date shape, a missing field, a value that fails) goes
+  through ``parse_stop_item`` itself, so every quirk and every `PayloadError` is exactly the
+  slow path's.
+
+The UTC text is ``"YYYY-MM-DD HH:MM:SS.ffffff"`` (naive UTC, always with microseconds: SQLAlchemy's
+SQLite storage form) followed by the caller's ``utc_suffix`` (``"+00"`` for PostgreSQL's ``COPY``),
+see `etl.db.types.utc_text_suffix`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from etl import phones
+from etl.api.parse import parse_datetime, parse_stop_item
+
+__all__ = ["StopRow", "stop_row_parser", "utc_text"]
+
+#: ``(stop_id, phone_e164, phone_raw, created_at)``: ``created_at`` is UTC text (see the module
+#: docstring) or ``None``; ``phone_raw`` is cut to the parser's ``max_raw`` characters.
+StopRow = tuple[int, "str | None", str, "str | None"]
+
+_UTC = timezone.utc
+_LOCAL_HOUR = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}")
+#: ``":MM:SS"`` → ``":MM:SS.000000"``: the only tails the fast path takes (3,600 entries).
+_TAILS = {f":{m:02d}:{s:02d}": f":{m:02d}:{s:02d}.000000" for m in range(60) for s in range(60)}
+#: Paris left local mean time at 1911-03-11 00:01 local, inside an hour; every later change is
+#: on the hour with whole-hour offsets (``tests/api/test_stoprows.py`` scans 1900-2100).
+_FIRST_SIMPLE_YEAR = "1912"
+_LAST_SECOND = timedelta(minutes=59, seconds=59)
+_MAX_CACHED_HOURS = 100_000  # ~11 years of distinct hours; the cache is cleared past it
+
+
+def utc_text(value: datetime | None, suffix: str = "") -> str | None:
+    """An aware datetime as the parser's UTC text (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    return value.astimezone(_UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds") + suffix
+
+
+def _utc_hour(local_hour: str, endpoint: str, field: str) -> str | None:
+    """The UTC ``"YYYY-MM-DD HH"`` for every ``local_hour + ":MM:SS"``, or ``None`` if not that simple.
+
+    Simple means: from 1912 on, the slow path reads both the hour's first and last second, the offset is a whole
+    number of hours (so minutes and seconds do not move) and the same at both ends (no transition
+    inside the hour). Paris changes offset only on the hour since 1911; the spring gap and the
+    repeated autumn hour (read as their first occurrence, ``fold=0``) are whole hours with one
+    offset each. Anything else (earlier years, invalid dates, hour 24) is left to the slow path
+    row by row, which raises or converts exactly as before.
+    """
+    if _LOCAL_HOUR.fullmatch(local_hour) is None or local_hour < _FIRST_SIMPLE_YEAR:
+        return None
+    try:
+        first = parse_datetime(local_hour + ":00:00", endpoint, field)
+        last = parse_datetime(local_hour + ":59:59", endpoint, field)
+    except Exception:  # noqa: BLE001 - any failure: let the slow path raise it for the real row
+        return None
+    if first is None or last is None or last - first != _LAST_SECOND:
+        return None
+    if first.minute or first.second or first.microsecond:
+        return None  # not a whole-hour offset
+    return utc_text(first)[:13]  # type: ignore[index]
+
+
+def stop_row_parser(utc_suffix: str = "", max_raw: int | None = None) -> Callable[[Any, str], StopRow]:
+    """A function ``(item, endpoint) -> StopRow`` with ``parse_stop_item``'s answers and errors.
+
+    ``utc_suffix`` is appended to every UTC text; ``max_raw`` cuts ``phone_raw`` (the staging
+    column's width). Each parser keeps its own per-hour cache: build one per sync.
+    """
+    hours: dict[str, str | None] = {}
+    tails = {tail: text + utc_suffix for tail, text in _TAILS.items()}
+    canonicalize = phones.canonicalize
+    limit = max_raw
+
+    def slow(item: Any, endpoint: str) -> StopRow:
+        stop = parse_stop_item(item, endpoint)
+        raw = stop.phone_raw if limit is None else stop.phone_raw[:limit]
+        return (stop.stop_id, stop.phone_e164, raw, utc_text(stop.created_at, utc_suffix))
+
+    def parse_row(item: Any, endpoint: str) -> StopRow:
+        if item.__class__ is not dict:
+            return slow(item, endpoint)
+        stop_id = item.get("id")
+        raw = item.get("phoneNumber")
+        created = item.get("createdAt")
+        # type() is int, not isinstance: bool is an int the slow path refuses.
+        if stop_id.__class__ is not int or raw.__class__ is not str or created.__class__ is not str:
+            return slow(item, endpoint)
+        tail = tails.get(created[13:]) if len(created) == 19 else None
+        if tail is None:
+            return slow(item, endpoint)
+        local_hour = created[:13]
+        head = hours.get(local_hour, False)
+        if head is False:
+            if len(hours) >= _MAX_CACHED_HOURS:
+                hours.clear()
+            head = hours[local_hour] = _utc_hour(local_hour, endpoint, "data[].createdAt")
+        if head is None:
+            return slow(item, endpoint)
+        e164 = canonicalize(raw)
+        if limit is not None and len(raw) > limit:
+            raw = raw[:limit]
+        return (stop_id, e164, raw, head + tail)
+
+    return parse_row
