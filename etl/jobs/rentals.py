@@ -39,6 +39,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,8 @@ NAME = "rentals"
 STREAM_ATTEMPTS = 2
 #: Where downloaded files wait for their load; override with this environment variable.
 SPOOL_ENV = "SMSPARTNER_ETL_SPOOL_DIR"
+#: Numbers whose hashes the spool writer keeps to tell whether any came twice (~60 bytes each).
+DUPLICATE_CHECK_LIMIT = 2_000_000
 #: Version 2: lines already in the staging table's column order, in COPY text format.
 SPOOL_VERSION = "smspartner-etl rental spool v2"
 #: Version 1 (api_id, raw, e164, stop): still loaded, should one be left from before an upgrade.
@@ -192,8 +195,9 @@ def download_to_spool(ctx: JobContext, token: str, path: Path, downloaded_at: da
     """Stream the file into ``path`` (via ``.part``, fsync, rename); returns the row count.
 
     The header says whether any number came twice (``1``), or surely not (``0``): a set of the
-    numbers' hashes (~30 MB for 500,000) decides it, so the load can skip the grouping when the
-    file has no duplicates (a hash collision only costs that grouping).
+    numbers' hashes (~30 MB for 500,000; longer files than `DUPLICATE_CHECK_LIMIT` count as
+    possibly duplicated) decides it, so the load can skip the grouping when the file has no duplicates (a hash
+    collision only costs that grouping).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_suffix(".part")
@@ -204,16 +208,20 @@ def download_to_spool(ctx: JobContext, token: str, path: Path, downloaded_at: da
             header = f"#{SPOOL_VERSION}\t{downloaded_at.isoformat()}\t"
             out.write(f"{header}?\n")
             write, line, add = out.write, _spool_line, seen.add
-            for number in ctx.client.iter_rental_file(token):
+            numbers = iter(ctx.client.iter_rental_file(token))
+            for number in islice(numbers, DUPLICATE_CHECK_LIMIT):
                 text = line(number)
                 add(hash(number.phone_e164 or text.split("\t", 2)[1]))
                 write(text)
                 count += 1
-        duplicates = len(seen) != count
+            for number in numbers:  # past the limit: memory stays bounded, the load groups
+                write(line(number))
+                count += 1
+        duplicates = "1" if len(seen) != count else "0"
         del seen
         with open(part, "r+b") as out:
             out.seek(len(header.encode()))
-            out.write(b"1" if duplicates else b"0")
+            out.write(duplicates.encode())
             out.flush()
             os.fsync(out.fileno())
         os.replace(part, path)

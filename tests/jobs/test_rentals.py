@@ -396,3 +396,22 @@ def test_a_spool_left_by_the_previous_version_is_still_loaded(migrated_db_url, t
         ("raw:not a number", None, "not a number", "884312", True),
     ]
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("limit", "entries", "flag"),
+    [(100, ODD[:6], False), (100, ODD, True), (2, ODD[:6], True)],
+    ids=["no-duplicates", "a-duplicate", "too-long-to-check"],
+)
+def test_spool_header_says_whether_a_number_may_come_twice(tmp_path, monkeypatch, limit, entries, flag):
+    # False lets the load sort without grouping: it must never be said of a file with duplicates.
+    monkeypatch.setattr(rentals_job, "DUPLICATE_CHECK_LIMIT", limit)
+    ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_file=lambda token: iter(entries)))
+    path = tmp_path / "s.tsv"
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+    assert rentals_job.download_to_spool(ctx, "t", path, now) == len(entries)
+
+    header = rentals_job._read_header(path)
+    assert (header.downloaded_at, header.duplicates) == (now, flag)
+    assert len(list(rentals_job._spool_rows(path))) == len(entries)
