@@ -8,11 +8,12 @@ Indexes on staging tables are built *after* the load for the same reason.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import islice
 from typing import Any
 
 from sqlalchemy import Column, Connection, Index, MetaData, Table
-from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
+from sqlalchemy.schema import CreateIndex, CreateTable, DropIndex, DropTable
 
 CHUNK_ROWS = 10_000
 
@@ -54,6 +55,44 @@ def index_temp(conn: Connection, table: Table, *column_names: str, unique: bool 
     """Index a staging table once it is loaded; a unique index also rejects duplicate keys."""
     index = Index(f"ix_{table.name}_{'_'.join(column_names)}", *(table.c[c] for c in column_names), unique=unique)
     conn.execute(CreateIndex(index))
+
+
+#: Backends whose tables carry exactly the indexes of the metadata (MariaDB lacks the partial ones,
+#: see migration 0001), so that `drop_indexes` / `create_indexes` may rebuild them from it.
+METADATA_INDEXES = frozenset({"sqlite", "postgresql"})
+
+
+def drop_indexes(conn: Connection, table: Table) -> None:
+    """Drop ``table``'s secondary indexes (before a bulk load into it; inside the caller's transaction)."""
+    if backend(conn) not in METADATA_INDEXES:
+        raise ValueError(f"{backend(conn)}: indexes differ from the metadata; not rebuilt")
+    for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
+        conn.execute(DropIndex(index))
+
+
+def create_indexes(conn: Connection, table: Table) -> None:
+    """Build ``table``'s secondary indexes again, as the metadata (and the migrations) define them."""
+    for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
+        conn.execute(CreateIndex(index))
+
+
+@contextmanager
+def sqlite_cache(conn: Connection, mebibytes: int) -> Iterator[None]:
+    """A bigger SQLite page cache for this connection while the block runs (no-op elsewhere).
+
+    The pool hands the connection to others afterwards, so the old size is put back.
+    """
+    if backend(conn) != "sqlite":
+        yield
+        return
+    # On the DBAPI connection: a PRAGMA is no transaction, and SQLAlchemy would autobegin one.
+    raw = conn.connection.driver_connection
+    before = raw.execute("PRAGMA cache_size").fetchone()[0]  # type: ignore[union-attr]
+    raw.execute(f"PRAGMA cache_size=-{int(mebibytes) * 1024}")  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA cache_size={int(before)}")  # type: ignore[union-attr]
 
 
 def _chunks(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:

@@ -40,6 +40,10 @@ NAME = "stops"
 #: Whole-list re-downloads after a fault mid-stream (each download already retries its start).
 STREAM_ATTEMPTS = 3
 _PHONE_RAW_WIDTH = 64  # stop_periods.phone_raw
+#: SQLite page cache for the sync's connection (default ~2 MB). stop_periods' phone index takes
+#: random insertions; with the default cache each one went to the OS: a 1,000,000-row first load
+#: spent ~25 s (wall, loaded machine) in one INSERT ... SELECT instead of ~7 s.
+_SQLITE_CACHE_MB = 48
 
 
 def _staging_table() -> dialect.Table:
@@ -102,15 +106,16 @@ def run(ctx: JobContext) -> RunResult:
         # diff then runs in a BEGIN IMMEDIATE transaction. Atomicity is unchanged: the first
         # transaction wrote nothing any other connection can see.
         conn.execution_options(sqlite_immediate=False)
-        with conn.begin():
-            staged = _load(ctx, conn, stage)
-        conn.execution_options(sqlite_immediate=True)
-        try:
+        with dialect.sqlite_cache(conn, _SQLITE_CACHE_MB):
             with conn.begin():
-                return _apply(ctx, conn, stage, staged)
-        finally:
-            with conn.begin():
-                dialect.drop_temp(conn, stage)
+                staged = _load(ctx, conn, stage)
+            conn.execution_options(sqlite_immediate=True)
+            try:
+                with conn.begin():
+                    return _apply(ctx, conn, stage, staged)
+            finally:
+                with conn.begin():
+                    dialect.drop_temp(conn, stage)
 
 
 def _load(ctx: JobContext, conn: Connection, stage: dialect.Table) -> int:
@@ -150,8 +155,13 @@ def _apply(ctx: JobContext, conn: Connection, stage: dialect.Table, staged: int)
             .values(api_stop_id=adopt_id)
         ).rowcount
 
-    # 2. Ids with no open period open one.
+    # 2. Ids with no open period open one. With nothing open, every staged id does (no anti-join).
+    # Into an empty table (the first load) the indexes are built after the rows, not row by row:
+    # 3x faster on PostgreSQL, where 1,000,000 index insertions also write their WAL.
     open_by_id = exists().where(p.c.api_stop_id == s.api_stop_id, is_open)
+    rebuild = dialect.backend(conn) in dialect.METADATA_INDEXES and conn.execute(select(p.c.id).limit(1)).first() is None
+    if rebuild:
+        dialect.drop_indexes(conn, p)
     added = conn.execute(
         insert(p).from_select(
             ["api_stop_id", "phone_e164", "phone_raw", "api_created_at", "first_seen_at", "source", "opened_by_run_id"],
@@ -163,9 +173,11 @@ def _apply(ctx: JobContext, conn: Connection, stage: dialect.Table, staged: int)
                 literal(now, UtcDateTime()),
                 literal("sync"),
                 literal(ctx.run_id, BigInteger()),
-            ).where(~open_by_id),
+            ).where(~open_by_id if open_count else literal(True)),
         )
     ).rowcount
+    if rebuild:
+        dialect.create_indexes(conn, p)
     if added < 0:  # some drivers do not report INSERT ... SELECT counts: count what this run opened
         added = conn.execute(select(func.count()).select_from(p).where(p.c.opened_by_run_id == ctx.run_id)).scalar_one()
 
@@ -175,7 +187,9 @@ def _apply(ctx: JobContext, conn: Connection, stage: dialect.Table, staged: int)
     def staged_value(column: Column[object]) -> object:
         return select(column).where(same_id).scalar_subquery()
 
-    changed = conn.execute(
+    # With nothing open before this run, every open period was just copied from the stage: nothing
+    # to correct and nothing to close (the first load skips two full scans).
+    changed = 0 if open_count == 0 else conn.execute(
         update(p)
         .where(
             is_open,
@@ -197,7 +211,7 @@ def _apply(ctx: JobContext, conn: Connection, stage: dialect.Table, staged: int)
 
     # 4. Ids gone from the list close their period; "last seen" is the previous good sync.
     previous = runlog.last_success(conn, NAME) or now
-    removed = conn.execute(
+    removed = 0 if open_count == 0 else conn.execute(
         update(p)
         .where(is_open, p.c.api_stop_id.is_not(None), ~in_stage_by_id)
         .values(removed_at=now, removed_how="api_missing", closed_by_run_id=ctx.run_id, last_seen_at=previous)

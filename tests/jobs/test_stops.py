@@ -54,6 +54,29 @@ def test_first_load_opens_one_period_per_listed_number(env):
     assert tuple(run_row) == ("success", 3)
 
 
+def test_first_load_into_an_empty_table_leaves_every_index_in_place(env):
+    # The first load builds stop_periods' indexes after its rows (SQLite, PostgreSQL): they must
+    # all be back, the partial unique one still refusing a second open period for an id.
+    from sqlalchemy import inspect
+
+    from etl.db.schema import stop_periods
+
+    engine, sim, config, client = env
+    sim.add_stop("+33612345678")
+    assert sync(engine, config, client, sim).outcome == "success"
+    with engine.connect() as conn:
+        present = {ix["name"] for ix in inspect(conn).get_indexes("stop_periods")}
+        conn.rollback()
+    expected = {ix.name for ix in stop_periods.indexes}
+    if engine.dialect.name == "sqlite" or engine.dialect.name == "postgresql":
+        assert expected <= present
+        with engine.connect() as conn, pytest.raises(Exception, match="(?i)unique"):
+            conn.execute(text(
+                "INSERT INTO stop_periods (api_stop_id, phone_raw, first_seen_at, source) "
+                "SELECT api_stop_id, phone_raw, first_seen_at, source FROM stop_periods"
+            ))
+
+
 def test_resync_opens_new_numbers_and_closes_vanished_ones(env):
     engine, sim, config, client = env
     config = make_config(config.database.url, config.api.base_url, stops=StopsConfig(max_removed_share=0.5))
