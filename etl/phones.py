@@ -896,8 +896,8 @@ class IntParserTables:
       plain 0 (nothing to strip before a non-zero digit) and the code's main region the default.
     """
 
-    __slots__ = ("own_code", "own_code_str", "national", "own", "idd_00", "plus_own_national",
-                 "bare_own_min_digits", "bare_own_excluded")
+    __slots__ = ("bare_own_excluded", "bare_own_min_digits", "idd_00", "national", "own", "own_code",
+                 "own_code_str", "plus_own_national")
 
     def __init__(self, own_code: int, own_code_str: str, national: dict[int, tuple[int, bytes, int]],
                  own: dict[int, tuple[int, bytes, int]], idd_00: bool, plus_own_national: bool,

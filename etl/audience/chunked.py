@@ -26,9 +26,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from itertools import islice
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from etl.audience.numbers import NumberSet
@@ -136,8 +136,8 @@ def filter_chunk(bounds: tuple[int, int]) -> ChunkResult:
     # unterminated last line); tails[reason * 3 + kind], kind 0 "\\r\\n", 1 "\\n", 2 none.
     tails = [b""] * 15
     for code, name in vec.REASON_NAMES.items():
-        for kind, ending in enumerate((b"\r\n", b"\n", plan.newline.encode(encoding))):
-            tails[code * 3 + kind] = delimiter + name.encode(encoding) + ending
+        for ending_kind, ending in enumerate((b"\r\n", b"\n", plan.newline.encode(encoding))):
+            tails[code * 3 + ending_kind] = delimiter + name.encode(encoding) + ending
     tail_lengths = np.array([len(tail) for tail in tails], dtype=np.int64)
     blocked_mask = (reasons >= vec.INVALID) & (reasons <= vec.DUPLICATE)
     blocked_rows = np.flatnonzero(blocked_mask)
@@ -214,7 +214,8 @@ def check_across_chunks(result: ChunkResult, seen: NumberSet) -> list[int]:
         return []
     found = seen.contains_many(numbers)
     seen.add_many(numbers[~found], distinct_new=True)
-    return np.flatnonzero(found).tolist()  # type: ignore[no-any-return]
+    again: list[int] = np.flatnonzero(found).tolist()
+    return again
 
 
 def move_duplicates(result: ChunkResult, again: list[int], delimiter: bytes, newline: bytes) -> tuple[bytes, bytes]:

@@ -12,6 +12,7 @@ exists the rental set is empty, and `StopSet.rental_source` says ``"absent"`` so
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -72,7 +73,7 @@ def _as_int(e164: str) -> int:
     return 0
 
 
-def _add_all(target: NumberSet, values: list[str]) -> int:
+def _add_all(target: NumberSet, values: Sequence[str]) -> int:
     """Add the ``+<digits>`` values to ``target`` (as `_as_int` reads them); how many were unreadable.
 
     With numpy, the batch is read at once: joined by line ends, each line checked and turned into
@@ -116,7 +117,7 @@ def _add_all(target: NumberSet, values: list[str]) -> int:
     return bad + _add_rows(target, rest)
 
 
-def _add_rows(target: NumberSet, values: list[str]) -> int:
+def _add_rows(target: NumberSet, values: Sequence[str]) -> int:
     bad = 0
     for value in values:
         number = _as_int(value.strip())

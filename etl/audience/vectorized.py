@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
+
 import numpy as np
 
 from etl.audience.numbers import NumberSet
@@ -70,7 +71,8 @@ def parse_fields(
 
     def per_field(flags: np.ndarray) -> np.ndarray:
         running = np.cumsum(flags)
-        return running[ends - 1] - running[offsets] + flags[offsets]
+        counts: np.ndarray = running[ends - 1] - running[offsets] + flags[offsets]
+        return counts
 
     ndigits = per_field(digit)
     first = chars[offsets]
@@ -101,7 +103,7 @@ def parse_fields(
     clen = len(code)
 
     def starts_with_code(offset: int) -> np.ndarray:
-        match = shaped.copy()
+        match: np.ndarray = shaped.copy()
         for position, char in enumerate(code):
             match &= nth(offset + position) == int(char)
         return match
@@ -155,7 +157,7 @@ def member(numbers: np.ndarray, candidates: np.ndarray, number_set: NumberSet) -
 class ChunkVerdicts:
     """Per line of a chunk: where it starts, its reason code, and its number (0: invalid)."""
 
-    __slots__ = ("starts", "line_ends", "content_ends", "terminated", "reasons", "numbers")
+    __slots__ = ("content_ends", "line_ends", "numbers", "reasons", "starts", "terminated")
 
     def __init__(self, starts: np.ndarray, line_ends: np.ndarray, content_ends: np.ndarray,
                  terminated: np.ndarray, reasons: np.ndarray, numbers: np.ndarray) -> None:
