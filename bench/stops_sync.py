@@ -23,6 +23,7 @@ import os
 import random
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,10 @@ def _report(kind: str, variant: str, r: dict[str, Any]) -> None:
     if r.get("killed"):
         print(f"{kind:<11} {variant:<11} {'>' + format(r['seconds'], '.0f'):>8} {r['rss_mb']:>12.0f}  killed at the peer timeout", flush=True)
         return
-    counts = f"+{r.get('added', '?')} ~{r.get('changed', '?')} -{r.get('removed', '?')}" if variant.startswith("etl") else ""
+    counts = (
+        f"+{r.get('added', '?')} ~{r.get('changed', '?')} -{r.get('removed', '?')}  cpu {r.get('cpu_s', 0):.2f} s"
+        if variant.startswith("etl") else ""
+    )
     print(f"{kind:<11} {variant:<11} {r['seconds']:>8.2f} {r['rss_mb']:>12.0f}  {counts}", flush=True)
 
 
@@ -92,7 +96,8 @@ def _etl_worker(db_url: str, base_url: str) -> None:
     report = run_job("stops", config=config, client=client, engine=make_engine(db_url))
     if report.outcome != "success" or report.result is None:
         raise SystemExit(f"sync {report.outcome}: {report.error}")
-    print(json.dumps({"added": report.result.added, "removed": report.result.removed, "changed": report.result.changed}))
+    print(json.dumps({"added": report.result.added, "removed": report.result.removed, "changed": report.result.changed,
+                      "cpu_s": time.process_time()}))
 
 
 def _dlt_worker(db_url: str, base_url: str) -> None:
@@ -173,7 +178,8 @@ def main() -> None:
         _report(kind, variant, figures)
         rows.append((kind, variant, figures))
 
-    print(f"{'backend':<11} {'variant':<11} {'wall s':>8} {'peak RSS MB':>12}  rows", flush=True)
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    print(f"{'backend':<11} {'variant':<11} {'wall s':>8} {'peak RSS MB':>12}  rows, our process's CPU", flush=True)
     try:
         dbs = {}
         for kind in kinds:
@@ -191,6 +197,7 @@ def main() -> None:
             record(kind, "etl noop", measure(me + ["--worker", "etl", "--db", dbs[kind][0], "--base-url", base_url], env=ENV))
             if not args.no_peer:
                 record(kind, "dlt resync", measure(me + ["--worker", "dlt", "--db", dbs[kind][1], "--base-url", base_url], env=ENV, timeout=args.peer_timeout))
+        print(f"load average at end: {os.getloadavg()[0]:.2f}")
     finally:
         parent.send(("stop", None))
         sim.join(10)
