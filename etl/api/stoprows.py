@@ -85,7 +85,7 @@ def stop_row_parser(utc_suffix: str = "", max_raw: int | None = None) -> Callabl
     ``utc_suffix`` is appended to every UTC text; ``max_raw`` cuts ``phone_raw`` (the staging
     column's width). Each parser keeps its own per-hour cache: build one per sync.
     """
-    hours: dict[str, str | None] = {}
+    hours: dict[str, str] = {}  # local hour -> UTC hour, "" when not simple
     tails = {tail: text + utc_suffix for tail, text in _TAILS.items()}
     canonicalize = phones.canonicalize
     limit = max_raw
@@ -108,12 +108,12 @@ def stop_row_parser(utc_suffix: str = "", max_raw: int | None = None) -> Callabl
         if tail is None:
             return slow(item, endpoint)
         local_hour = created[:13]
-        head = hours.get(local_hour, False)
-        if head is False:
+        head = hours.get(local_hour)
+        if head is None:
             if len(hours) >= _MAX_CACHED_HOURS:
                 hours.clear()
-            head = hours[local_hour] = _utc_hour(local_hour, endpoint, "data[].createdAt")
-        if head is None:
+            head = hours[local_hour] = _utc_hour(local_hour, endpoint, "data[].createdAt") or ""
+        if not head:  # "": not a simple hour, the slow path decides
             return slow(item, endpoint)
         e164 = canonicalize(raw)
         if limit is not None and len(raw) > limit:
