@@ -63,6 +63,7 @@ from etl.api.parse import (
     Stop,
     WriteResult,
 )
+from etl.api.rentalrows import RentalRow, rental_row_parser
 from etl.api.stoprows import StopRow, stop_row_parser
 from etl.api.retry import (
     RETRYABLE_STATUSES,
@@ -544,6 +545,16 @@ class SmsPartnerClient:
         """``GET /location/file/download``, streamed (envelope without ``code``: quirk 19)."""
         return self._stream_items(
             "location/file/download", {"token": token}, "datas", "phoneNumbers", parse.parse_rental_item
+        )
+
+    def iter_rental_rows(self, token: str) -> Iterator[RentalRow]:
+        """`iter_rental_file` as plain tuples: the rental sync's hot path.
+
+        Same answers and errors as `iter_rental_file` (see `etl.api.rentalrows`), each number as
+        ``(rental_id, phone_raw, phone_e164, stop)``.
+        """
+        return self._stream_items(
+            "location/file/download", {"token": token}, "datas", "phoneNumbers", rental_row_parser()
         )
 
     # ----------------------------------------------------------------------------------------------

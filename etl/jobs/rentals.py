@@ -62,7 +62,7 @@ from sqlalchemy import (
 )
 
 from etl import runlog
-from etl.api.parse import RentalNumber
+from etl.api.rentalrows import RentalRow
 from etl.db import dialect
 from etl.db.schema import rental_files, rental_number_events, rental_numbers, rentals
 from etl.db.types import UtcDateTime
@@ -170,21 +170,22 @@ def _copy_field(text: str) -> str:
     return text.replace("\\", "\\\\")
 
 
-def _spool_line(number: RentalNumber) -> str:
+def _spool_line(row: RentalRow) -> str:
     """One spool line, ready for the staging table: ``api_id, phone_key, phone_e164, phone_raw, stop``.
 
     PostgreSQL's COPY text format (``\\N`` is NULL, backslashes doubled), so the spool is copied
-    into the staging table as it is, without a Python object per row.
+    into the staging table as it is, without a Python object per row. ``row`` is the client's
+    ``(rental_id, phone_raw, phone_e164, stop)`` (`etl.api.rentalrows`).
     """
-    api_id, raw, e164 = number.rental_id, number.phone_raw, number.phone_e164
+    api_id, raw, e164, stop = row
     # The common case (digits, an E.164 number, nothing to clean) costs one check per field.
     if not api_id.isalnum() or len(api_id) > 32:
         api_id = _copy_field(_clean(api_id)[:32])
     if not _PLAIN.fullmatch(raw):
         raw = _copy_field(_clean(raw)[:64])
     if e164:
-        return f"{api_id}\t{e164}\t{e164}\t{raw}\t{1 if number.stop else 0}\n"
-    return f"{api_id}\traw:{raw}\t\\N\t{raw}\t{1 if number.stop else 0}\n"
+        return f"{api_id}\t{e164}\t{e164}\t{raw}\t{1 if stop else 0}\n"
+    return f"{api_id}\traw:{raw}\t\\N\t{raw}\t{1 if stop else 0}\n"
 
 
 #: Raw phone text that needs no cleaning, truncation nor escaping (what almost every file holds).
@@ -208,14 +209,14 @@ def download_to_spool(ctx: JobContext, token: str, path: Path, downloaded_at: da
             header = f"#{SPOOL_VERSION}\t{downloaded_at.isoformat()}\t"
             out.write(f"{header}?\n")
             write, line, add = out.write, _spool_line, seen.add
-            numbers = iter(ctx.client.iter_rental_file(token))
-            for number in islice(numbers, DUPLICATE_CHECK_LIMIT):
-                text = line(number)
-                add(hash(number.phone_e164 or text.split("\t", 2)[1]))
+            rows = iter(ctx.client.iter_rental_rows(token))
+            for row in islice(rows, DUPLICATE_CHECK_LIMIT):
+                text = line(row)
+                add(hash(row[2] or text.split("\t", 2)[1]))
                 write(text)
                 count += 1
-            for number in numbers:  # past the limit: memory stays bounded, the load groups
-                write(line(number))
+            for row in rows:  # past the limit: memory stays bounded, the load groups
+                write(line(row))
                 count += 1
         duplicates = "1" if len(seen) != count else "0"
         del seen

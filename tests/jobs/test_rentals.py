@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from etl.api.parse import RentalNumber
+from etl.api.rentalrows import rental_row
 from etl.config import RentalsConfig, RentalToken
 from etl.db.engine import make_engine
 from etl.jobs import rentals as rentals_job
@@ -358,7 +359,7 @@ def test_spool_round_trips_odd_text_unparseable_numbers_and_duplicates(migrated_
     engine = make_engine(migrated_db_url)
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
     rental_id = _rental(engine, now)
-    ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_file=lambda token: iter(ODD)))
+    ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_rows=lambda token: map(rental_row, ODD)))
     path = tmp_path / "odd.tsv"
 
     assert rentals_job.download_to_spool(ctx, "t-spool", path, now) == len(ODD)
@@ -406,7 +407,7 @@ def test_a_spool_left_by_the_previous_version_is_still_loaded(migrated_db_url, t
 def test_spool_header_says_whether_a_number_may_come_twice(tmp_path, monkeypatch, limit, entries, flag):
     # False lets the load sort without grouping: it must never be said of a file with duplicates.
     monkeypatch.setattr(rentals_job, "DUPLICATE_CHECK_LIMIT", limit)
-    ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_file=lambda token: iter(entries)))
+    ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_rows=lambda token: map(rental_row, entries)))
     path = tmp_path / "s.tsv"
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
