@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text, text
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, MetaData, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from etl.db.types import Id, Phone, UtcDateTime
@@ -208,7 +208,11 @@ class RentalFile(Base):
     stop_on: Mapped[int] = mapped_column(Integer, default=0)
     stop_off: Mapped[int] = mapped_column(Integer, default=0)
 
-    __table_args__ = (Index(None, "rental_id", "loaded_at"),)
+    __table_args__ = (
+        Index(None, "rental_id", "loaded_at"),
+        #: What `rental_number_events`' composite key refers to (a unique index: SQLite need not rebuild the table).
+        Index("uq_rental_files_id_rental_id", "id", "rental_id", unique=True),
+    )
 
 
 class RentalNumber(Base):
@@ -242,13 +246,17 @@ class RentalNumber(Base):
 
 class RentalNumberEvent(Base):
     """History: a number entered the file (``added``), left it (``removed``), or its stop flag
-    changed (``stop_on``/``stop_off``), observed in file ``file_id`` at ``observed_at``."""
+    changed (``stop_on``/``stop_off``), observed in file ``file_id`` at ``observed_at``.
+
+    One composite key (``file_id``, ``rental_id``) → ``rental_files`` (``id``, ``rental_id``): the
+    file implies the rental, so one check per row keeps both right (migration 0005; PostgreSQL
+    checks a key with one trigger call per inserted row)."""
 
     __tablename__ = "rental_number_events"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    rental_id: Mapped[int] = mapped_column(Id, ForeignKey("rentals.id"))
-    file_id: Mapped[int] = mapped_column(Id, ForeignKey("rental_files.id"))
+    rental_id: Mapped[int] = mapped_column(Id)
+    file_id: Mapped[int] = mapped_column(Id)
     phone_key: Mapped[str] = mapped_column(String(80))
     phone_e164: Mapped[str | None] = mapped_column(Phone)
     #: added, removed, stop_on, stop_off
@@ -257,7 +265,11 @@ class RentalNumberEvent(Base):
     stop: Mapped[bool] = mapped_column(_Boolean)
     observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
-    __table_args__ = (Index(None, "file_id"), Index(None, "phone_e164"))
+    __table_args__ = (
+        ForeignKeyConstraint(["file_id", "rental_id"], ["rental_files.id", "rental_files.rental_id"]),
+        Index(None, "file_id", "rental_id"),
+        Index(None, "phone_e164"),
+    )
 
 
 rentals = Rental.__table__
