@@ -29,14 +29,27 @@ polls that recipient and confirms (or corrects) it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    FromClause,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from etl.api.parse import is_final
@@ -81,6 +94,51 @@ class ApplyResult:
             self.by_detail[key] = self.by_detail.get(key, 0) + value
 
 
+# --- PostgreSQL: a batch as arrays --------------------------------------------------------------------
+#
+# SQLAlchemy's executemany on psycopg 3 pipelines one Bind/Execute per row, with SQLAlchemy's
+# per-row parameter processing: most of the receiver's CPU per callback on PostgreSQL went there
+# (bench/push_receiver.py). One statement over ``unnest`` of one array per column costs one
+# message and a few microseconds per row. Arrays are cast to the column's type *without* its
+# length (``varchar[]``, not ``varchar(16)[]``): an explicit cast to varchar(n) truncates silently,
+# the assignment to the column refuses an over-long value as an ordinary INSERT does.
+
+
+@functools.cache
+def _pg_insert_sql(pg: Dialect, table: FromClause, columns: tuple[str, ...]) -> str:
+    types = [re.sub(r"\(\d+(,\s*\d+)?\)", "", table.c[name].type.compile(dialect=pg)) + "[]" for name in columns]
+    names = ", ".join(columns)
+    arrays = ", ".join(f"%b::{t}" for t in types)
+    return f"INSERT INTO {table.description} ({names}) SELECT {names} FROM unnest({arrays}) AS t({names})"
+
+
+def _utc(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r} given to a UTC column")  # as UtcDateTime refuses it
+    return value
+
+
+def _insert_rows(conn: Connection, table: FromClause, rows: list[dict[str, Any]]) -> None:
+    """``INSERT`` the rows (dicts with the same keys): one statement over arrays on PostgreSQL."""
+    if not rows:
+        return
+    if dialect.backend(conn) != "postgresql":
+        conn.execute(insert(table), rows)
+        return
+    columns = tuple(rows[0])
+    arrays = [[_utc(row[name]) for row in rows] for name in columns]
+    conn.exec_driver_sql(_pg_insert_sql(conn.dialect, table, columns), tuple(arrays))
+
+
+#: `_finish` on PostgreSQL: every claimed row's outcome in one UPDATE.
+_PG_FINISH = (
+    "UPDATE push_inbox AS p SET state = t.state, detail = t.detail, applied_at = t.applied_at, "
+    "stop_period_id = t.period, attempts = p.attempts + 1 "
+    "FROM unnest(%b::bigint[], %b::varchar[], %b::varchar[], %b::timestamptz[], %b::bigint[]) AS t(id, state, detail, applied_at, period) "
+    "WHERE p.id = t.id"
+)
+
+
 # --- pure decisions ---------------------------------------------------------------------------------
 
 
@@ -113,11 +171,53 @@ def _insert_ignore(conn: Connection) -> Any:
     return mysql.insert(push_inbox).prefix_with("IGNORE")
 
 
+#: PostgreSQL: the whole batch as one statement over arrays (constant text, so prepared once per
+#: connection), the replays skipped by the unique hash and the stored hashes returned. Ordered by
+#: position so ids follow arrival order (two reports for one recipient are applied in that order).
+_PG_STORE = (
+    "INSERT INTO push_inbox (channel, kind, content_hash, received_at, source_ip, body, phone_e164, message_id, state, attempts) "
+    "SELECT t.channel, t.kind, t.content_hash, %s, t.source_ip, t.body, t.phone_e164, t.message_id, 'new', 0 "
+    "FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[]) "
+    "WITH ORDINALITY AS t(channel, kind, content_hash, source_ip, body, phone_e164, message_id, n) "
+    "ORDER BY t.n ON CONFLICT (content_hash) DO NOTHING RETURNING content_hash"
+)
+
+
+def _store_postgresql(conn: Connection, callbacks: Sequence[tuple[Callback, str | None]], now: datetime) -> list[bool]:
+    """`store` on PostgreSQL: one round trip and a few microseconds of Python per callback.
+
+    SQLAlchemy Core with ``executemany`` cost ~220 µs of CPU per callback in batches of 32 (a
+    SELECT for the known hashes, then psycopg pipelining one Bind/Execute per row); this sends
+    seven arrays in one statement (bench/push_receiver.py, docs/benchmarks.md). RETURNING tells
+    which hashes were stored, so a replay stored by another process in between is also a
+    duplicate rather than "new" twice."""
+    if now.tzinfo is None:
+        raise ValueError(f"naive datetime {now!r} given to a UTC column")  # as UtcDateTime refuses it
+    first: dict[str, int] = {}
+    cols: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
+    channel, kind, digest, source, body, phone, mid = cols
+    for i, (cb, ip) in enumerate(callbacks):
+        if cb.content_hash in first:
+            continue
+        first[cb.content_hash] = i
+        channel.append(cb.channel)
+        kind.append(cb.kind)
+        digest.append(cb.content_hash)
+        source.append(ip)
+        body.append(cb.body)
+        phone.append(cb.phone_e164)
+        mid.append(cb.message_id)
+    stored = {h for (h,) in conn.exec_driver_sql(_PG_STORE, (now, *cols))}
+    return [first[cb.content_hash] == i and cb.content_hash in stored for i, (cb, _ip) in enumerate(callbacks)]
+
+
 def store(conn: Connection, callbacks: Sequence[tuple[Callback, str | None]], now: datetime) -> list[bool]:
     """Write callbacks (with their source address) to the inbox; returns, per callback, whether it
     was new (False: a replay of a stored one, or repeated within ``callbacks``)."""
     if not callbacks:
         return []
+    if dialect.backend(conn) == "postgresql":
+        return _store_postgresql(conn, callbacks, now)
     hashes = [cb.content_hash for cb, _ip in callbacks]
     known: set[str] = set()
     for start in range(0, len(hashes), CHUNK):
@@ -254,7 +354,7 @@ def _apply_stops(conn: Connection, rows: list[_Row], result: ApplyResult) -> Non
             }
     if not to_open:
         return
-    conn.execute(insert(stop_periods), list(to_open.values()))
+    _insert_rows(conn, stop_periods, list(to_open.values()))
     opened: dict[str, int] = {}
     numbers = sorted(to_open)
     for start in range(0, len(numbers), CHUNK):
@@ -291,8 +391,7 @@ def _store_replies(conn: Connection, rows: list[_Row]) -> None:
                 "concat_total": cb.concat_total,
             }
         )
-    if values:
-        conn.execute(insert(replies), values)
+    _insert_rows(conn, replies, values)
     for row in rows:
         if row.kind == "reply" and row.state != "failed":
             row.detail = "stored"
@@ -351,8 +450,7 @@ def _apply_dlrs(conn: Connection, rows: list[_Row], now: datetime) -> None:
             {"recipient_id": rec["id"], "status": cb.status, "status_at": cb.event_at, "observed_at": row.received_at, "run_id": None, "source": "push"}
         )
         row.detail = "status_recorded"
-    if events:
-        conn.execute(insert(status_events), events)
+    _insert_rows(conn, status_events, events)
     forward = sorted(bring_forward)
     for start in range(0, len(forward), CHUNK):
         part = forward[start : start + CHUNK]
@@ -382,6 +480,10 @@ def _finish(conn: Connection, rows: Iterable[_Row], now: datetime, result: Apply
             result.unmatched += 1
         result.count(row.detail or row.state)
     if not params:
+        return
+    if dialect.backend(conn) == "postgresql":
+        columns = ("b_id", "b_state", "b_detail", "b_applied", "b_period")
+        conn.exec_driver_sql(_PG_FINISH, tuple([_utc(p[name]) for p in params] for name in columns))
         return
     c = push_inbox.c
     conn.execute(
