@@ -2,12 +2,15 @@
 
 The API has no paging and no "since" filter (REFERENCE §3.10, quirk 23), so every sync reads the
 whole list. It is streamed (bounded memory for 1,000,000 entries) into a session-private staging
-table, then the difference is applied with one set-based statement per kind of change:
+table, then the difference is applied set-based, one statement per kind of change:
 
 - an API id with no open period opens one (a number back after removal opens a *new* period);
 - a STOP pushed by callback (no API id yet) is adopted by the list entry with the same number;
 - an open period whose number or ``createdAt`` changed is corrected in place;
 - an open period whose id vanished from the list is closed (``removed_how='api_missing'``).
+
+The last two come from one outer join of the open periods with the list (the few that differ are
+collected first, then updated by primary key), so a re-sync scans the open periods once.
 
 Unchanged rows are not written. Everything, and the run's `sync_runs` row, commits in one
 transaction: a failure anywhere (HTTP fault after retries, malformed answer, DB error, SIGKILL)
