@@ -729,6 +729,25 @@ def _code_prefixes() -> dict[str, tuple[int, int, bool]]:
     return table
 
 
+def _national_shapes(meta: _Meta, region: str) -> tuple[bool, bool, bool]:
+    """Which shapes the region's int parsers may read without phonenumbers, as three flags.
+
+    National numbers written with a leading 0; international ones written 00<code>; +<own code>
+    followed by the national form with its 0. All only for plain metadata: trunk prefix "0", no
+    national-number transform, IDD "00" or none.
+    """
+    zero_national = (
+        meta.npp is not None
+        and meta.npp.pattern == "0"
+        and meta.transform is None
+        and (meta.idd is None or meta.idd.pattern == "00")
+        and meta.general is not None
+    )
+    idd_00 = zero_national and meta.idd is not None and meta.idd.pattern == "00"
+    plus_own_national = zero_national and phonenumbers.region_code_for_country_code(meta.code) == region
+    return zero_national, idd_00, plus_own_national
+
+
 @lru_cache(maxsize=None)
 def _int_parser_for(region: str) -> Callable[[str], int] | None:
     """`e164_int_parser`'s function, built once per region.
@@ -759,15 +778,7 @@ def _int_parser_for(region: str) -> Callable[[str], int] | None:
     drop = _DROP_SEPARATORS_BYTES
     max_nsn = _MAX_LENGTH_FOR_NSN
     own_code = meta.code
-    zero_national = (
-        meta.npp is not None
-        and meta.npp.pattern == "0"
-        and meta.transform is None
-        and (meta.idd is None or meta.idd.pattern == "00")
-        and meta.general is not None
-    )
-    idd_00 = zero_national and meta.idd is not None and meta.idd.pattern == "00"
-    plus_own_national = zero_national and phonenumbers.region_code_for_country_code(own_code) == region
+    zero_national, idd_00, plus_own_national = _national_shapes(meta, region)
     keeps = (_IS_POSSIBLE, _TOO_LONG)
     Check = tuple[int, bytes, Callable[[str], object], int]
     # Per length of "0<nsn>": (`_checker` of <nsn>, own code * 10**len(nsn)), or None: not inlined.
@@ -931,15 +942,7 @@ def int_parser_tables(region: str) -> IntParserTables | None:
         return None
     max_nsn = _MAX_LENGTH_FOR_NSN
     own_code = meta.code
-    zero_national = (
-        meta.npp is not None
-        and meta.npp.pattern == "0"
-        and meta.transform is None
-        and (meta.idd is None or meta.idd.pattern == "00")
-        and meta.general is not None
-    )
-    idd_00 = zero_national and meta.idd is not None and meta.idd.pattern == "00"
-    plus_own_national = zero_national and phonenumbers.region_code_for_country_code(own_code) == region
+    zero_national, idd_00, plus_own_national = _national_shapes(meta, region)
     keeps = (_IS_POSSIBLE, _TOO_LONG)
     national: dict[int, tuple[int, bytes, int]] = {}
     if zero_national:

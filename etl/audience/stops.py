@@ -85,14 +85,7 @@ def _add_all(target: NumberSet, values: Sequence[str]) -> int:
     except ImportError:  # pragma: no cover - numpy is optional
         np = None  # type: ignore[assignment]
     if np is None or not values:
-        bad = 0
-        for value in values:
-            number = _as_int(value.strip())
-            if number:
-                target.add(number)
-            else:
-                bad += 1
-        return bad
+        return _add_rows(target, values)
     data = "\n".join(values).encode("utf-8", "surrogateescape")
     raw = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(raw == 10)
