@@ -39,10 +39,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Dialect,
     Engine,
     FromClause,
+    Integer,
+    String,
+    any_,
     bindparam,
     func,
     insert,
@@ -55,6 +59,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from etl.api.parse import is_final
 from etl.db import dialect
 from etl.db.schema import push_inbox, recipients, replies, status_events, stop_periods
+from etl.db.types import UtcDateTime
 from etl.locking import advisory_key, mysql_lock_name
 from etl.push.parse import Callback, CallbackRejected, parse_callback
 
@@ -126,8 +131,18 @@ def _insert_rows(conn: Connection, table: FromClause, rows: list[dict[str, Any]]
         conn.execute(insert(table), rows)
         return
     columns = tuple(rows[0])
-    arrays = [[_utc(row[name]) for row in rows] for name in columns]
+    arrays = [[_utc(row[name]) for row in rows] if isinstance(table.c[name].type, UtcDateTime) else [row[name] for row in rows] for name in columns]
     conn.exec_driver_sql(_pg_insert_sql(conn.dialect, table, columns), tuple(arrays))
+
+
+def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``: one parameter and a constant
+    statement (parsed and prepared once) instead of one cast parameter per value. The array type
+    has no length, so a lookup value is never truncated into a false match."""
+    if dialect.backend(conn) != "postgresql":
+        return column.in_(values)
+    element = BigInteger() if isinstance(column.type, (BigInteger, Integer)) else String()
+    return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(element)))
 
 
 #: `_finish` on PostgreSQL: every claimed row's outcome in one UPDATE.
@@ -320,7 +335,7 @@ def _apply_stops(conn: Connection, rows: list[_Row], result: ApplyResult) -> Non
         part = numbers[start : start + CHUNK]
         query = (
             select(stop_periods.c.phone_e164, func.min(stop_periods.c.id))
-            .where(stop_periods.c.removed_at.is_(None), stop_periods.c.phone_e164.in_(part))
+            .where(stop_periods.c.removed_at.is_(None), _in(conn, stop_periods.c.phone_e164, part))
             .group_by(stop_periods.c.phone_e164)
         )
         open_by_phone.update({phone: pid for phone, pid in conn.execute(query)})
@@ -359,7 +374,7 @@ def _apply_stops(conn: Connection, rows: list[_Row], result: ApplyResult) -> Non
     numbers = sorted(to_open)
     for start in range(0, len(numbers), CHUNK):
         query = select(stop_periods.c.phone_e164, func.min(stop_periods.c.id)).where(
-            stop_periods.c.removed_at.is_(None), stop_periods.c.phone_e164.in_(numbers[start : start + CHUNK])
+            stop_periods.c.removed_at.is_(None), _in(conn, stop_periods.c.phone_e164, numbers[start : start + CHUNK])
         ).group_by(stop_periods.c.phone_e164)
         opened.update({phone: pid for phone, pid in conn.execute(query)})
     for row in rows:
@@ -412,14 +427,14 @@ def _apply_dlrs(conn: Connection, rows: list[_Row], now: datetime) -> None:
     tracked: dict[tuple[str, str], dict[str, Any]] = {}
     for start in range(0, len(wanted), CHUNK):
         part = wanted[start : start + CHUNK]
-        query = select(r.id, r.message_id, r.phone_e164, r.status, r.status_at, r.next_poll_at).where(r.message_id.in_(part))
+        query = select(r.id, r.message_id, r.phone_e164, r.status, r.status_at, r.next_poll_at).where(_in(conn, r.message_id, part))
         for rec in conn.execute(query):
             tracked[(rec.message_id, rec.phone_e164)] = dict(rec._mapping)
     by_id = {rec["id"]: rec for rec in tracked.values()}
     ids = sorted(by_id)
     for start in range(0, len(ids), CHUNK):
         part = ids[start : start + CHUNK]
-        latest = select(func.max(e.id)).where(e.recipient_id.in_(part), e.source == "push").group_by(e.recipient_id)
+        latest = select(func.max(e.id)).where(_in(conn, e.recipient_id, part), e.source == "push").group_by(e.recipient_id)
         for ev in conn.execute(select(e.recipient_id, e.status, e.status_at).where(e.id.in_(latest))):
             rec = by_id[ev.recipient_id]
             if rec["status_at"] is None or (ev.status_at is not None and ev.status_at >= rec["status_at"]):
@@ -455,7 +470,7 @@ def _apply_dlrs(conn: Connection, rows: list[_Row], now: datetime) -> None:
     for start in range(0, len(forward), CHUNK):
         part = forward[start : start + CHUNK]
         # Only ever earlier, never NULL: NULL means "final", which only a poll may decide.
-        conn.execute(update(recipients).where(r.id.in_(part), r.next_poll_at > now).values(next_poll_at=now))
+        conn.execute(update(recipients).where(_in(conn, r.id, part), r.next_poll_at > now).values(next_poll_at=now))
 
 
 def _finish(conn: Connection, rows: Iterable[_Row], now: datetime, result: ApplyResult) -> None:

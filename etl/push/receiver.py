@@ -431,11 +431,15 @@ class PushReceiver:
                 stored = await loop.run_in_executor(self._db, self._commit, records)
                 self._in_flight = []
                 fresh: list[bool | None] = list(stored) if stored is not None else [None] * len(batch)
+                tally: dict[tuple[str, str], int] = {}  # counters once per batch, not per callback
                 for (cb, _ip, future, _t), is_new in zip(batch, fresh):
                     if is_new is not None:
-                        self.counters.inc("accepted" if is_new else "duplicate", cb.channel)
+                        key = ("accepted" if is_new else "duplicate", cb.channel)
+                        tally[key] = tally.get(key, 0) + 1
                     if not future.done():
                         future.set_result(is_new)
+                for (family, channel), n in tally.items():
+                    self.counters.inc(family, channel, n)
             if self._closing:
                 return
 
