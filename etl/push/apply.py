@@ -49,17 +49,16 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
-    insert,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from etl.api.parse import is_final
 from etl.db import dialect
 from etl.db.schema import push_inbox, recipients, replies, status_events, stop_periods
-from etl.db.types import UtcDateTime
+from etl.db.types import UtcDateTime, db_datetime
 from etl.locking import advisory_key, mysql_lock_name
 from etl.push.parse import Callback, CallbackRejected, parse_callback
 
@@ -123,16 +122,34 @@ def _utc(value: Any) -> Any:
     return value
 
 
-def _insert_rows(conn: Connection, table: FromClause, rows: list[dict[str, Any]]) -> None:
-    """``INSERT`` the rows (dicts with the same keys): one statement over arrays on PostgreSQL."""
+@functools.cache
+def _plain_insert_sql(backend: str, table: FromClause, columns: tuple[str, ...], skip_on: str | None) -> str:
+    mark = "?" if backend == "sqlite" else "%s"
+    head = "INSERT IGNORE INTO" if skip_on and backend == "mariadb" else "INSERT INTO"
+    tail = f" ON CONFLICT ({skip_on}) DO NOTHING" if skip_on and backend == "sqlite" else ""
+    return f"{head} {table.description} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}){tail}"
+
+
+def _insert_rows(conn: Connection, table: FromClause, rows: list[dict[str, Any]], *, skip_on: str | None = None) -> None:
+    """``INSERT`` the rows (dicts with the same keys) through the driver: one statement over arrays
+    on PostgreSQL, the driver's ``executemany`` elsewhere (PyMySQL makes it one multi-row INSERT).
+    SQLAlchemy's per-row parameter processing cost more than the database (bench/push_receiver.py);
+    the only conversion needed is the UTC timestamps' (`db_datetime`, as `UtcDateTime` stores them).
+    ``skip_on``: a unique column whose conflicts are skipped (SQLite/MariaDB; PostgreSQL's `store`
+    has its own statement)."""
     if not rows:
         return
-    if dialect.backend(conn) != "postgresql":
-        conn.execute(insert(table), rows)
-        return
+    backend = dialect.backend(conn)
     columns = tuple(rows[0])
-    arrays = [[_utc(row[name]) for row in rows] if isinstance(table.c[name].type, UtcDateTime) else [row[name] for row in rows] for name in columns]
-    conn.exec_driver_sql(_pg_insert_sql(conn.dialect, table, columns), tuple(arrays))
+    stamps = [isinstance(table.c[name].type, UtcDateTime) for name in columns]
+    if backend == "postgresql":
+        arrays = [[_utc(row[name]) for row in rows] if stamp else [row[name] for row in rows] for name, stamp in zip(columns, stamps)]
+        conn.exec_driver_sql(_pg_insert_sql(conn.dialect, table, columns), tuple(arrays))
+        return
+    values = [
+        tuple(db_datetime(backend, _utc(row[name])) if stamp else row[name] for name, stamp in zip(columns, stamps)) for row in rows
+    ]
+    conn.exec_driver_sql(_plain_insert_sql(backend, table, columns, skip_on), values)
 
 
 def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
@@ -174,16 +191,6 @@ def supersedes(current: str | None, current_at: datetime | None, new: str, new_a
 
 
 # --- the inbox ----------------------------------------------------------------------------------------
-
-
-def _insert_ignore(conn: Connection) -> Any:
-    """INSERT that skips rows whose content hash is already stored (a replay)."""
-    name = dialect.backend(conn)
-    if name == "postgresql":
-        return postgresql.insert(push_inbox).on_conflict_do_nothing(index_elements=["content_hash"])
-    if name == "sqlite":
-        return sqlite.insert(push_inbox).on_conflict_do_nothing(index_elements=["content_hash"])
-    return mysql.insert(push_inbox).prefix_with("IGNORE")
 
 
 #: PostgreSQL: the whole batch as one statement over arrays (constant text, so prepared once per
@@ -261,7 +268,7 @@ def store(conn: Connection, callbacks: Sequence[tuple[Callback, str | None]], no
             }
         )
     if rows:
-        conn.execute(_insert_ignore(conn), rows)
+        _insert_rows(conn, push_inbox, rows, skip_on="content_hash")
     return fresh
 
 
@@ -500,18 +507,14 @@ def _finish(conn: Connection, rows: Iterable[_Row], now: datetime, result: Apply
         columns = ("b_id", "b_state", "b_detail", "b_applied", "b_period")
         conn.exec_driver_sql(_PG_FINISH, tuple([_utc(p[name]) for p in params] for name in columns))
         return
-    c = push_inbox.c
-    conn.execute(
-        update(push_inbox)
-        .where(c.id == bindparam("b_id"))
-        .values(
-            state=bindparam("b_state"),
-            detail=bindparam("b_detail"),
-            applied_at=bindparam("b_applied"),
-            stop_period_id=bindparam("b_period"),
-            attempts=c.attempts + 1,
-        ),
-        params,
+    # The driver's executemany, as in `_insert_rows`: SQLAlchemy's per-row processing cost more.
+    backend = dialect.backend(conn)
+    mark = "?" if backend == "sqlite" else "%s"
+    applied = db_datetime(backend, _utc(now))
+    conn.exec_driver_sql(
+        f"UPDATE push_inbox SET state = {mark}, detail = {mark}, applied_at = {mark}, stop_period_id = {mark}, "
+        f"attempts = attempts + 1 WHERE id = {mark}",
+        [(p["b_state"], p["b_detail"], applied if p["b_applied"] is not None else None, p["b_period"], p["b_id"]) for p in params],
     )
 
 
