@@ -125,9 +125,14 @@ def _utc(value: Any) -> Any:
 @functools.cache
 def _plain_insert_sql(backend: str, table: FromClause, columns: tuple[str, ...], skip_on: str | None) -> str:
     mark = "?" if backend == "sqlite" else "%s"
-    head = "INSERT IGNORE INTO" if skip_on and backend == "mariadb" else "INSERT INTO"
-    tail = f" ON CONFLICT ({skip_on}) DO NOTHING" if skip_on and backend == "sqlite" else ""
-    return f"{head} {table.description} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}){tail}"
+    # Not MariaDB's INSERT IGNORE: it turns every error into a warning, so an over-long value would
+    # be cut and a missing one defaulted. A no-op update on the duplicate key skips only the replay.
+    tail = ""
+    if skip_on and backend == "sqlite":
+        tail = f" ON CONFLICT ({skip_on}) DO NOTHING"
+    elif skip_on:
+        tail = f" ON DUPLICATE KEY UPDATE {skip_on} = {skip_on}"
+    return f"INSERT INTO {table.description} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}){tail}"
 
 
 def _insert_rows(conn: Connection, table: FromClause, rows: list[dict[str, Any]], *, skip_on: str | None = None) -> None:
