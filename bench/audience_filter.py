@@ -154,6 +154,7 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, sample: bool
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     samples: list[tuple[float, float]] = []
+    pss_samples: list[float] = []
     done = threading.Event()
 
     def sampler() -> None:
@@ -165,6 +166,9 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, sample: bool
             try:
                 tree = [root, *root.children(recursive=True)]
                 samples.append((time.perf_counter() - t0, sum(p.memory_info().rss for p in tree) / 2**20))
+                # PSS shares each page among the processes that map it: the forked workers share
+                # the parent's stop set, which a plain RSS sum counts once per process.
+                pss_samples.append(sum(p.memory_full_info().pss for p in tree) / 2**20)
             except psutil.Error:
                 pass
 
@@ -180,7 +184,8 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, sample: bool
     proc.returncode = os.waitstatus_to_exitcode(status)
     out, err = (part.decode(errors="replace") for part in proc._out)  # type: ignore[attr-defined]
     return {"wall": wall, "returncode": proc.returncode, "stdout": out, "stderr": err[-2000:],
-            "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024, "samples": samples}
+            "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024, "samples": samples,
+            "tree_pss_mb_max": max(pss_samples, default=0.0)}
 
 
 def verify(allowed: Path, blocked: Path) -> dict[str, int]:
@@ -314,6 +319,7 @@ def main() -> None:
             "cpu_us_per_row": round(run["cpu_s"] / args.rows * 1e6, 2),
             "peak_rss_mb_largest_process": round(run["peak_rss_mb"]),
             "tree_rss_mb_max_sampled": round(max((m for _, m in samples), default=0)),
+            "tree_pss_mb_max_sampled": round(run["tree_pss_mb_max"]),
             "tree_rss_mb_at_25_50_75_99pct_of_run": quart,
             "blocked_by_reason": report["blocked_by_reason"],
             **check,
