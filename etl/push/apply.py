@@ -238,6 +238,34 @@ def _store_postgresql(conn: Connection, callbacks: Sequence[tuple[Callback, str 
     return [first[cb.content_hash] == i and cb.content_hash in stored for i, (cb, _ip) in enumerate(callbacks)]
 
 
+_SQLITE_STORE_COLUMNS = ("channel", "kind", "content_hash", "received_at", "source_ip", "body", "phone_e164", "message_id", "state", "attempts")
+
+
+def _store_sqlite(conn: Connection, callbacks: Sequence[tuple[Callback, str | None]], now: datetime) -> list[bool]:
+    """`store` on SQLite: one multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` per chunk.
+
+    Replaces a SELECT of the known hashes plus an ``executemany`` (~70 µs of CPU per callback in
+    batches of 32); RETURNING tells which hashes were stored, as on PostgreSQL."""
+    stamp = db_datetime("sqlite", _utc(now))
+    first: dict[str, int] = {}
+    rows: list[tuple[Any, ...]] = []
+    for i, (cb, ip) in enumerate(callbacks):
+        if cb.content_hash in first:
+            continue
+        first[cb.content_hash] = i
+        rows.append((cb.channel, cb.kind, cb.content_hash, stamp, ip, cb.body, cb.phone_e164, cb.message_id, "new", 0))
+    stored: set[str] = set()
+    marks = "(" + ", ".join("?" * len(_SQLITE_STORE_COLUMNS)) + ")"
+    for start in range(0, len(rows), CHUNK):
+        part = rows[start : start + CHUNK]
+        sql = (
+            f"INSERT INTO {push_inbox.name} ({', '.join(_SQLITE_STORE_COLUMNS)}) VALUES {', '.join([marks] * len(part))} "
+            "ON CONFLICT (content_hash) DO NOTHING RETURNING content_hash"
+        )
+        stored.update(h for (h,) in conn.exec_driver_sql(sql, tuple(v for row in part for v in row)))
+    return [first[cb.content_hash] == i and cb.content_hash in stored for i, (cb, _ip) in enumerate(callbacks)]
+
+
 def store(conn: Connection, callbacks: Sequence[tuple[Callback, str | None]], now: datetime) -> list[bool]:
     """Write callbacks (with their source address) to the inbox; returns, per callback, whether it
     was new (False: a replay of a stored one, or repeated within ``callbacks``)."""
@@ -245,6 +273,8 @@ def store(conn: Connection, callbacks: Sequence[tuple[Callback, str | None]], no
         return []
     if dialect.backend(conn) == "postgresql":
         return _store_postgresql(conn, callbacks, now)
+    if dialect.backend(conn) == "sqlite":
+        return _store_sqlite(conn, callbacks, now)
     hashes = [cb.content_hash for cb, _ip in callbacks]
     known: set[str] = set()
     for start in range(0, len(hashes), CHUNK):
