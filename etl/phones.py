@@ -525,6 +525,18 @@ def _country_codes() -> dict[str, tuple[int, str, bool]]:
     return table
 
 
+def _plain_zero_national(meta: _Meta) -> bool:
+    """Plain metadata the fast paths may read: trunk prefix "0", no national-number transform,
+    IDD "00" or none, and a general description to test against."""
+    return (
+        meta.npp is not None
+        and meta.npp.pattern == "0"
+        and meta.transform is None
+        and (meta.idd is None or meta.idd.pattern == "00")
+        and meta.general is not None
+    )
+
+
 def _make_fast(meta: _Meta) -> Callable[[str], str | bool | None]:
     """The fast path for one default region: ``raw -> E.164 digits (no '+') | _INVALID | _SLOW``.
 
@@ -548,14 +560,7 @@ def _make_fast(meta: _Meta) -> Callable[[str], str | bool | None]:
     code_validators: dict[int, list[Callable[[str], object] | None]] = {}
     own_code = meta.code
     own_code_str = meta.code_str
-    zero_national = (
-        meta.npp is not None
-        and meta.npp.pattern == "0"
-        and meta.transform is None
-        and (meta.idd is None or meta.idd.pattern == "00")
-        and meta.general is not None
-        and not own_code_str.startswith("0")
-    )
+    zero_national = _plain_zero_national(meta) and not own_code_str.startswith("0")
     keeps = (_IS_POSSIBLE, _TOO_LONG)
     own_validators: list[Callable[[str], object] | None] = [None] * (_MAX_LENGTH_FOR_NSN + 1)
     for size in range(_MIN_LENGTH_FOR_NSN, _MAX_LENGTH_FOR_NSN + 1):
@@ -736,13 +741,7 @@ def _national_shapes(meta: _Meta, region: str) -> tuple[bool, bool, bool]:
     followed by the national form with its 0. All only for plain metadata: trunk prefix "0", no
     national-number transform, IDD "00" or none.
     """
-    zero_national = (
-        meta.npp is not None
-        and meta.npp.pattern == "0"
-        and meta.transform is None
-        and (meta.idd is None or meta.idd.pattern == "00")
-        and meta.general is not None
-    )
+    zero_national = _plain_zero_national(meta)
     idd_00 = zero_national and meta.idd is not None and meta.idd.pattern == "00"
     plus_own_national = zero_national and phonenumbers.region_code_for_country_code(meta.code) == region
     return zero_national, idd_00, plus_own_national
