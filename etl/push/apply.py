@@ -210,7 +210,19 @@ _PG_STORE = (
 )
 
 
-def _store_postgresql(conn: Connection, callbacks: Sequence[tuple[Callback, str | None]], now: datetime) -> list[bool]:
+def _first_occurrences(callbacks: Sequence[tuple[Callback, str | None]]) -> dict[str, int]:
+    """Position of each content hash's first callback in the batch (a repeat within it is a replay)."""
+    first: dict[str, int] = {}
+    for i, (cb, _ip) in enumerate(callbacks):
+        first.setdefault(cb.content_hash, i)
+    return first
+
+
+def _unique(callbacks: Sequence[tuple[Callback, str | None]], first: dict[str, int]) -> list[tuple[Callback, str | None]]:
+    return [callbacks[i] for i in first.values()]
+
+
+def _store_postgresql(conn: Connection, unique: list[tuple[Callback, str | None]], now: datetime) -> set[str]:
     """`store` on PostgreSQL: one round trip and a few microseconds of Python per callback.
 
     SQLAlchemy Core with ``executemany`` cost ~220 µs of CPU per callback in batches of 32 (a
@@ -218,42 +230,22 @@ def _store_postgresql(conn: Connection, callbacks: Sequence[tuple[Callback, str 
     seven arrays in one statement (bench/push_receiver.py, docs/benchmarks.md). RETURNING tells
     which hashes were stored, so a replay stored by another process in between is also a
     duplicate rather than "new" twice."""
-    if now.tzinfo is None:
-        raise ValueError(f"naive datetime {now!r} given to a UTC column")  # as UtcDateTime refuses it
-    first: dict[str, int] = {}
-    cols: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
-    channel, kind, digest, source, body, phone, mid = cols
-    for i, (cb, ip) in enumerate(callbacks):
-        if cb.content_hash in first:
-            continue
-        first[cb.content_hash] = i
-        channel.append(cb.channel)
-        kind.append(cb.kind)
-        digest.append(cb.content_hash)
-        source.append(ip)
-        body.append(cb.body)
-        phone.append(cb.phone_e164)
-        mid.append(cb.message_id)
-    stored = {h for (h,) in conn.exec_driver_sql(_PG_STORE, (now, *cols))}
-    return [first[cb.content_hash] == i and cb.content_hash in stored for i, (cb, _ip) in enumerate(callbacks)]
+    cols = tuple(list(column) for column in zip(*(
+        (cb.channel, cb.kind, cb.content_hash, ip, cb.body, cb.phone_e164, cb.message_id) for cb, ip in unique
+    )))
+    return {h for (h,) in conn.exec_driver_sql(_PG_STORE, (_utc(now), *cols))}
 
 
 _SQLITE_STORE_COLUMNS = ("channel", "kind", "content_hash", "received_at", "source_ip", "body", "phone_e164", "message_id", "state", "attempts")
 
 
-def _store_sqlite(conn: Connection, callbacks: Sequence[tuple[Callback, str | None]], now: datetime) -> list[bool]:
+def _store_sqlite(conn: Connection, unique: list[tuple[Callback, str | None]], now: datetime) -> set[str]:
     """`store` on SQLite: one multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` per chunk.
 
     Replaces a SELECT of the known hashes plus an ``executemany`` (~70 µs of CPU per callback in
     batches of 32); RETURNING tells which hashes were stored, as on PostgreSQL."""
     stamp = db_datetime("sqlite", _utc(now))
-    first: dict[str, int] = {}
-    rows: list[tuple[Any, ...]] = []
-    for i, (cb, ip) in enumerate(callbacks):
-        if cb.content_hash in first:
-            continue
-        first[cb.content_hash] = i
-        rows.append((cb.channel, cb.kind, cb.content_hash, stamp, ip, cb.body, cb.phone_e164, cb.message_id, "new", 0))
+    rows = [(cb.channel, cb.kind, cb.content_hash, stamp, ip, cb.body, cb.phone_e164, cb.message_id, "new", 0) for cb, ip in unique]
     stored: set[str] = set()
     marks = "(" + ", ".join("?" * len(_SQLITE_STORE_COLUMNS)) + ")"
     for start in range(0, len(rows), CHUNK):
@@ -263,7 +255,29 @@ def _store_sqlite(conn: Connection, callbacks: Sequence[tuple[Callback, str | No
             "ON CONFLICT (content_hash) DO NOTHING RETURNING content_hash"
         )
         stored.update(h for (h,) in conn.exec_driver_sql(sql, tuple(v for row in part for v in row)))
-    return [first[cb.content_hash] == i and cb.content_hash in stored for i, (cb, _ip) in enumerate(callbacks)]
+    return stored
+
+
+def _store_mariadb(conn: Connection, unique: list[tuple[Callback, str | None]], now: datetime) -> set[str]:
+    """`store` on MariaDB: the hashes already stored are looked up first (its ``ON DUPLICATE KEY``
+    insert cannot say which rows it skipped)."""
+    known: set[str] = set()
+    hashes = [cb.content_hash for cb, _ip in unique]
+    for start in range(0, len(hashes), CHUNK):
+        part = hashes[start : start + CHUNK]
+        known.update(conn.execute(select(push_inbox.c.content_hash).where(push_inbox.c.content_hash.in_(part))).scalars())
+    rows = [
+        {"channel": cb.channel, "kind": cb.kind, "content_hash": cb.content_hash, "received_at": now, "source_ip": ip,
+         "body": cb.body, "phone_e164": cb.phone_e164, "message_id": cb.message_id, "state": "new", "attempts": 0}
+        for cb, ip in unique
+        if cb.content_hash not in known
+    ]
+    if rows:
+        _insert_rows(conn, push_inbox, rows, skip_on="content_hash")
+    return {row["content_hash"] for row in rows}
+
+
+_STORES = {"postgresql": _store_postgresql, "sqlite": _store_sqlite, "mariadb": _store_mariadb}
 
 
 def store(conn: Connection, callbacks: Sequence[tuple[Callback, str | None]], now: datetime) -> list[bool]:
@@ -271,40 +285,9 @@ def store(conn: Connection, callbacks: Sequence[tuple[Callback, str | None]], no
     was new (False: a replay of a stored one, or repeated within ``callbacks``)."""
     if not callbacks:
         return []
-    if dialect.backend(conn) == "postgresql":
-        return _store_postgresql(conn, callbacks, now)
-    if dialect.backend(conn) == "sqlite":
-        return _store_sqlite(conn, callbacks, now)
-    hashes = [cb.content_hash for cb, _ip in callbacks]
-    known: set[str] = set()
-    for start in range(0, len(hashes), CHUNK):
-        part = hashes[start : start + CHUNK]
-        known.update(conn.execute(select(push_inbox.c.content_hash).where(push_inbox.c.content_hash.in_(part))).scalars())
-    fresh: list[bool] = []
-    rows: list[dict[str, Any]] = []
-    for cb, ip in callbacks:
-        is_new = cb.content_hash not in known
-        fresh.append(is_new)
-        if not is_new:
-            continue
-        known.add(cb.content_hash)
-        rows.append(
-            {
-                "channel": cb.channel,
-                "kind": cb.kind,
-                "content_hash": cb.content_hash,
-                "received_at": now,
-                "source_ip": ip,
-                "body": cb.body,
-                "phone_e164": cb.phone_e164,
-                "message_id": cb.message_id,
-                "state": "new",
-                "attempts": 0,
-            }
-        )
-    if rows:
-        _insert_rows(conn, push_inbox, rows, skip_on="content_hash")
-    return fresh
+    first = _first_occurrences(callbacks)
+    stored = _STORES[dialect.backend(conn)](conn, _unique(callbacks, first), now)
+    return [first[cb.content_hash] == i and cb.content_hash in stored for i, (cb, _ip) in enumerate(callbacks)]
 
 
 # --- applying -----------------------------------------------------------------------------------------
