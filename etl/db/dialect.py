@@ -95,6 +95,31 @@ def sqlite_cache(conn: Connection, mebibytes: int) -> Iterator[None]:
         raw.execute(f"PRAGMA cache_size={int(before)}")  # type: ignore[union-attr]
 
 
+def transaction_work_mem(conn: Connection, mebibytes: int) -> None:
+    """PostgreSQL: sort and hash memory for the rest of this transaction only (no-op elsewhere).
+
+    A sync's diff or sort over hundreds of thousands of rows spills to disk with the default 4 MB.
+    """
+    if backend(conn) == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{int(mebibytes)}MB'")
+
+
+def copy_text(conn: Connection, table: Table, blocks: Iterable[bytes]) -> int:
+    """PostgreSQL only: ``COPY table FROM STDIN`` of data already in COPY's text format, passed
+    through untouched; returns the number of rows (lines)."""
+    if backend(conn) != "postgresql":
+        raise ValueError(f"{backend(conn)}: COPY text is PostgreSQL's; use bulk_load")
+    names = ", ".join(c.name for c in table.columns)
+    count = 0
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for block in blocks:
+                count += block.count(b"\n")
+                copy.write(block)
+    return count
+
+
 def _chunks(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:
     iterator = iter(rows)
     while chunk := list(islice(iterator, size)):

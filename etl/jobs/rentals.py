@@ -285,21 +285,13 @@ def _stage_spool(conn: Connection, stage: dialect.Table, path: Path) -> int:
     """Bulk-load a spool file into ``stage``; returns the row count.
 
     On PostgreSQL a current-version spool goes to ``COPY`` block by block, untouched (it is already
-    in COPY's text format). This branch belongs in `etl.db.dialect` (a ``copy_text`` beside
-    `dialect.bulk_load`); it lives here until that module offers it.
+    in COPY's text format).
     """
     if dialect.backend(conn) != "postgresql" or _read_header(path).version != SPOOL_VERSION:
         return dialect.bulk_load(conn, stage, _spool_rows(path))
-    names = ", ".join(c.name for c in stage.columns)
-    count = 0
-    raw = conn.connection.driver_connection
-    with open(path, "rb") as spool, raw.cursor() as cursor:  # type: ignore[union-attr]
+    with open(path, "rb") as spool:
         spool.readline()
-        with cursor.copy(f"COPY {stage.name} ({names}) FROM STDIN") as copy:
-            while block := spool.read(1 << 20):
-                count += block.count(b"\n")
-                copy.write(block)
-    return count
+        return dialect.copy_text(conn, stage, iter(lambda: spool.read(1 << 20), b""))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -339,11 +331,9 @@ def _sorted_stage(conn: Connection, loaded: dialect.Table, duplicates: bool | No
     s = loaded.c
     stage = _staging_table("stage_rental")
     dialect.create_temp(conn, stage)
-    if dialect.backend(conn) == "postgresql":
-        # With the default 4 MB, grouping and sorting 500,000 rows spill to disk in ~40 batches
-        # (EXPLAIN ANALYZE: 2.4 s); in memory, a fraction of that. For this transaction only.
-        # (Belongs in `etl.db.dialect` with the COPY branch of `_stage_spool`.)
-        conn.exec_driver_sql(f"SET LOCAL work_mem = '{SORT_MEMORY_MB}MB'")
+    # With the default 4 MB, grouping and sorting 500,000 rows spill to disk in ~40 batches
+    # (EXPLAIN ANALYZE: 2.4 s); in memory, a fraction of that.
+    dialect.transaction_work_mem(conn, SORT_MEMORY_MB)
     if duplicates is False:
         # The spool's writer saw no number twice: sorting is enough (half the work of grouping).
         rows = select(s.api_id, s.phone_key, s.phone_e164, s.phone_raw, s.stop).order_by(s.phone_key)

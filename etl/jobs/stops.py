@@ -48,6 +48,8 @@ _PHONE_RAW_WIDTH = 64  # stop_periods.phone_raw
 #: random insertions; with the default cache each one went to the OS: a 1,000,000-row first load
 #: spent ~25 s (wall, loaded machine) in one INSERT ... SELECT instead of ~7 s.
 _SQLITE_CACHE_MB = 48
+#: PostgreSQL work_mem for the sync's transaction (server memory).
+_WORK_MEM_MB = 64
 
 
 def _staging_table() -> dialect.Table:
@@ -103,10 +105,9 @@ def run(ctx: JobContext) -> RunResult:
     with ctx.engine.connect() as conn:
         if dialect.backend(conn) != "sqlite":
             with conn.begin():
-                if dialect.backend(conn) == "postgresql":
-                    # The diff's hash joins over 1,000,000 ids spilled to disk in 8 batches with the
-                    # default 4 MB (EXPLAIN ANALYZE); server memory, for this transaction only.
-                    conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+                # The diff's hash joins over 1,000,000 ids spilled to disk in 8 batches with the
+                # default 4 MB (EXPLAIN ANALYZE).
+                dialect.transaction_work_mem(conn, _WORK_MEM_MB)
                 staged = _load(ctx, conn, stage)
                 return _apply(ctx, conn, stage, staged)
         # SQLite: the download is staged in a transaction that writes only the connection's temp
