@@ -7,7 +7,6 @@ history are kept, and the views ignore them.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 import click
 

@@ -10,7 +10,6 @@ A CSV with any bad line imports nothing and lists every bad line (exit 65). Re-i
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 import click
 

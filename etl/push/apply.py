@@ -351,7 +351,7 @@ def _release_stops_lock(conn: Connection) -> None:
         conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": lock})
 
 
-def _apply_stops(conn: Connection, rows: list[_Row], result: ApplyResult) -> None:
+def _apply_stops(conn: Connection, rows: list[_Row]) -> None:
     if not rows:
         return
     numbers = sorted({r.callback.phone_e164 for r in rows if r.callback and r.callback.phone_e164})
@@ -551,7 +551,7 @@ def _apply_rows(conn: Connection, rows: list[_Row], now: datetime, result: Apply
             rows = [r for r in rows if r.id not in keep]
             usable = [r for r in usable if r.id not in keep]
             stops = []
-    _apply_stops(conn, stops, result)
+    _apply_stops(conn, stops)
     _store_replies(conn, [r for r in usable if r.kind in ("stop", "reply")])
     _apply_dlrs(conn, [r for r in usable if r.kind == "dlr"], now)
     _finish(conn, rows, now, result)
