@@ -69,17 +69,25 @@ def _rows(ctx: JobContext, backend_name: str) -> Iterator[tuple[object, ...]]:
 
 
 def _stage(ctx: JobContext, conn: Connection, stage: dialect.Table) -> int:
-    """Download the list into ``stage``; restart the download after a fault mid-stream."""
+    """Download the list into ``stage``; restart the download after a fault mid-stream.
+
+    Each attempt runs in a savepoint: on PostgreSQL a ``COPY`` cut short aborts the transaction,
+    so the rows of a broken attempt are rolled back to the savepoint, not deleted.
+    """
     backend_name = dialect.backend(conn)
     for attempt in range(1, STREAM_ATTEMPTS + 1):
+        savepoint = conn.begin_nested()
         try:
-            return dialect.bulk_load(conn, stage, _rows(ctx, backend_name))
+            staged = dialect.bulk_load(conn, stage, _rows(ctx, backend_name))
         except TransientApiError as exc:
+            savepoint.rollback()
             if attempt == STREAM_ATTEMPTS:
                 raise
             log.warning("stop list download broke mid-stream (attempt %d): %s; restarting", attempt, exc)
-            conn.execute(stage.delete())
             time.sleep(min(2.0**attempt, 10.0))
+            continue
+        savepoint.commit()
+        return staged
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -248,3 +248,18 @@ def test_sync_killed_midway_leaves_state_untouched_and_next_run_completes(env):
     with engine.connect() as conn:
         outcomes = conn.execute(text("SELECT outcome FROM sync_runs ORDER BY id")).scalars().all()
     assert outcomes == ["success", "abandoned", "success"]
+
+
+def test_download_broken_once_midstream_is_restarted_and_the_sync_completes(env):
+    # Rows are already in the database when the connection drops (the client parses ~1 MB at a
+    # time): the restart must discard them without aborting the transaction (a failed COPY does).
+    engine, sim, config, client = env
+    sim.generate_stops(40_000)
+    sim.faults.inject("stop-sms/list", "drop", count=1, after_bytes=2_000_000)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "success", report.error
+    assert len(sim.calls_to("stop-sms/list")) == 2
+    assert report.result.added == 40_000
+    assert len(open_numbers(engine)) == 40_000
