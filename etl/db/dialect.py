@@ -12,8 +12,23 @@ from contextlib import contextmanager
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Column, Connection, Index, MetaData, Table
-from sqlalchemy.schema import CreateIndex, CreateTable, DropIndex, DropTable
+from sqlalchemy import (
+    Column,
+    Connection,
+    ForeignKeyConstraint,
+    Index,
+    MetaData,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.schema import (
+    AddConstraint,
+    CreateIndex,
+    CreateTable,
+    DropConstraint,
+    DropIndex,
+    DropTable,
+)
 
 CHUNK_ROWS = 10_000
 
@@ -155,3 +170,75 @@ def bulk_load(conn: Connection, table: Table, rows: Iterable[Sequence[Any]]) -> 
     finally:
         cursor.close()
     return count
+
+
+#: Rows per statement in `bulk_load_fields` (SQLite allows 32,766 parameters in one statement).
+VALUES_ROWS = 200
+
+
+def bulk_load_fields(conn: Connection, table: Table, runs: Iterable[Sequence[Any]]) -> int:
+    """SQLite and MariaDB: load rows given as flat runs of field values (``len(table.columns)`` values per row,
+    in ``table.c`` order, any whole number of rows per run); returns the row count.
+
+    Why: one multi-row ``INSERT … VALUES (…), (…)`` per run costs SQLite about half the CPU of
+    ``executemany`` with one tuple per row (500,000 rows of 5 texts: ~0.6 s instead of ~1.2 s), and a
+    run is cut from a text file with one ``split`` instead of one per row.
+    """
+    if backend(conn) == "postgresql":
+        raise ValueError("postgresql: use copy_text or bulk_load")
+    names = [c.name for c in table.columns]
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    one = f"({', '.join(marker for _ in names)})"
+    statements: dict[int, str] = {}
+    count = 0
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for run in runs:
+            rows, extra = divmod(len(run), len(names))
+            if extra:
+                raise ValueError(f"{table.name}: a run of {len(run)} values is not whole rows of {len(names)}")
+            if rows not in statements:
+                statements[rows] = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {', '.join([one] * rows)}"
+            cursor.execute(statements[rows], run)
+            count += rows
+    finally:
+        cursor.close()
+    return count
+
+
+#: Backends whose unique and foreign-key constraints `drop_constraints` can drop and add again
+#: (SQLite's belong to its ``CREATE TABLE``: they cannot be altered).
+ALTERABLE_CONSTRAINTS = frozenset({"postgresql"})
+
+
+def drop_constraints(conn: Connection, table: Table) -> list[Any]:
+    """PostgreSQL: drop ``table``'s unique and foreign-key constraints (before a bulk load into an empty
+    table, inside the caller's transaction) and return them for `add_constraints`; elsewhere drop
+    nothing and return ``[]``.
+
+    Why: PostgreSQL checks a foreign key with one trigger call per inserted row, and a unique key with
+    one index insertion per row; added again after the load, each is one set-based check or index
+    build. Dropping a foreign key locks the table it refers to (``ACCESS EXCLUSIVE``) until commit.
+    """
+    if backend(conn) not in ALTERABLE_CONSTRAINTS:
+        return []
+    dropped = [
+        c for c in sorted(table.constraints, key=lambda c: str(c.name))
+        if isinstance(c, (ForeignKeyConstraint, UniqueConstraint))
+    ]
+    for constraint in dropped:
+        conn.execute(DropConstraint(constraint))
+    return dropped
+
+
+def add_constraints(conn: Connection, constraints: Iterable[Any]) -> None:
+    """Add constraints dropped by `drop_constraints` again (each checks or indexes every row once)."""
+    for constraint in constraints:
+        conn.execute(AddConstraint(constraint))
+
+
+def analyze(conn: Connection, table: Table) -> None:
+    """PostgreSQL: fresh statistics for ``table`` (after a bulk load, or the next statement plans for
+    a nearly empty table; autovacuum's ANALYZE may come much later). No-op elsewhere."""
+    if backend(conn) == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {table.name}")

@@ -406,7 +406,7 @@ def test_a_spool_left_by_the_previous_version_is_still_loaded(migrated_db_url, t
 )
 def test_spool_header_says_whether_a_number_may_come_twice(tmp_path, monkeypatch, limit, entries, flag):
     # False lets the load sort without grouping: it must never be said of a file with duplicates.
-    monkeypatch.setattr(rentals_job, "DUPLICATE_CHECK_LIMIT", limit)
+    monkeypatch.setattr(rentals_job, "IN_MEMORY_LIMIT", limit)
     ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_rows=lambda token: map(rental_row, entries)))
     path = tmp_path / "s.tsv"
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -416,3 +416,168 @@ def test_spool_header_says_whether_a_number_may_come_twice(tmp_path, monkeypatch
     header = rentals_job._read_header(path)
     assert (header.downloaded_at, header.duplicates) == (now, flag)
     assert len(list(rentals_job._spool_rows(path))) == len(entries)
+
+
+# The first file into empty number tables: keys and indexes dropped, rows inserted, keys built again.
+def keys(engine):
+    """What the database says about the number tables' keys and indexes (names and columns)."""
+    from sqlalchemy import inspect
+
+    found = {}
+    inspector = inspect(engine)
+    for table in ("rental_numbers", "rental_number_events"):
+        found[table] = (
+            sorted((ix["name"], tuple(ix["column_names"]), bool(ix["unique"])) for ix in inspector.get_indexes(table)),
+            sorted((uq["name"], tuple(uq["column_names"])) for uq in inspector.get_unique_constraints(table)),
+            sorted(
+                (fk["name"], tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
+                for fk in inspector.get_foreign_keys(table)
+            ),
+        )
+    return found
+
+
+def test_first_load_into_empty_tables_leaves_every_key_and_index_as_migrated(env):
+    engine, sim, config, client = env
+    migrated = keys(engine)
+    sim.add_rental("tok-alpha-0001", NUMBERS)
+
+    assert sync(engine, config, client, sim).result.added == 5
+
+    assert keys(engine) == migrated
+    rental_id, file_id = query(engine, "SELECT rental_id, id FROM rental_files")[0]
+    with pytest.raises(Exception, match="(?i)unique|duplicate"), engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO rental_numbers (rental_id, phone_key, phone_raw, stop, in_file, first_seen_at) "
+                "VALUES (:r, :k, 'x', FALSE, TRUE, :t)"
+            ),
+            {"r": rental_id, "k": NUMBERS[0], "t": datetime(2026, 11, 23, tzinfo=UTC)},
+        )
+    with pytest.raises(Exception, match="(?i)foreign key"), engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO rental_number_events (rental_id, file_id, phone_key, event, stop, observed_at) "
+                "VALUES (:r, :f, 'k', 'added', FALSE, :t)"
+            ),
+            {"r": rental_id + 1, "f": file_id, "t": datetime(2026, 11, 23, tzinfo=UTC)},
+        )
+
+
+def test_first_file_of_a_second_rental_is_added_beside_the_numbers_of_the_first(env):
+    engine, sim, config, client = env
+    migrated = keys(engine)
+    sim.add_rental("tok-alpha-0001", NUMBERS[:3])
+    sync(engine, config, client, sim)
+    sim.add_rental("tok-beta-0002", NUMBERS[2:], stop_share=0.0)
+    sim.set_rental_stop("tok-beta-0002", NUMBERS[4], True)
+    config = make_config(
+        config.database.url, config.api.base_url,
+        rentals=RentalsConfig(tokens=(RentalToken("tok-alpha-0001", "alpha"), RentalToken("tok-beta-0002", "beta"))),
+    )
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "success", report.error
+    assert report.result.added == 3
+    per_rental = query(
+        engine,
+        "SELECT r.token, n.phone_e164, n.stop FROM rental_numbers n JOIN rentals r ON r.id = n.rental_id "
+        "ORDER BY r.token, n.phone_e164",
+    )
+    assert [(t, p, bool(s)) for t, p, s in per_rental] == [
+        ("tok-alpha-0001", p, False) for p in sorted(NUMBERS[:3])
+    ] + [("tok-beta-0002", p, p == NUMBERS[4]) for p in sorted(NUMBERS[2:])]
+    assert query(engine, "SELECT event, COUNT(*) FROM rental_number_events GROUP BY event") == [("added", 6)]
+    assert keys(engine) == migrated
+
+
+@pytest.mark.backends("postgresql")  # the only backend whose keys are dropped for a first load
+def test_a_first_load_that_fails_after_dropping_the_keys_leaves_them_and_loads_next_time(env, monkeypatch):
+    engine, sim, config, client = env
+    migrated = keys(engine)
+    sim.add_rental("tok-alpha-0001", NUMBERS, single_download=True)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full while building an index")
+
+    original = rentals_job._rebuild_keys
+    monkeypatch.setattr(rentals_job, "_rebuild_keys", broken)
+    failed = sync(engine, config, client, sim)
+    assert failed.outcome == "failed"
+    assert "disk full" in rental_status(engine)[2]
+    assert numbers(engine) == [] and keys(engine) == migrated
+    monkeypatch.setattr(rentals_job, "_rebuild_keys", original)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "success" and report.result.added == 5
+    assert len(sim.calls_to("location/file/download")) == 1  # the spool survived the failed load
+    assert keys(engine) == migrated
+    assert query(engine, "SELECT event, COUNT(*) FROM rental_number_events GROUP BY event") == [("added", 5)]
+
+
+def test_spool_lines_are_written_in_key_order_with_the_files_figures(tmp_path):
+    entries = [ODD[1], ODD[0], ODD[3], ODD[2], ODD[4]]
+    ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_rows=lambda token: map(rental_row, entries)))
+    path = tmp_path / "s.tsv"
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+    rentals_job.download_to_spool(ctx, "t", path, now)
+
+    keys_written = [line.split("\t")[0] for line in path.read_text(encoding="utf-8").splitlines()[1:]]
+    assert keys_written == sorted(keys_written) and len(keys_written) == 5
+    header = rentals_job._read_header(path)
+    assert (header.ordered, header.duplicates, header.stopped, header.unparseable) == (True, False, 2, 3)
+    assert header.staged_as_is
+
+
+def test_a_file_without_duplicates_loads_as_spooled_with_the_same_results(migrated_db_url, tmp_path, monkeypatch):
+    # Sorted by the writer, every number once: no SQL sort; a file too long to sort in memory
+    # goes through the database's sort. Both must store the same numbers and figures.
+    engine = make_engine(migrated_db_url)
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    rental_id = _rental(engine, now)
+    ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_rows=lambda token: map(rental_row, ODD[:6])))
+    path = tmp_path / "odd.tsv"
+    results = []
+    for limit in (100, 2):
+        monkeypatch.setattr(rentals_job, "IN_MEMORY_LIMIT", limit)
+        rentals_job.download_to_spool(ctx, "t-spool", path, now)
+        assert rentals_job._read_header(path).staged_as_is is (limit == 100)
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM rental_number_events"))
+            conn.execute(text("DELETE FROM rental_numbers"))
+        _, counts = _load(engine, rental_id, path, now)
+        results.append((stored(engine), counts))
+
+    assert results[0] == results[1]
+    first = ("+33612345601", "+33612345601", "+33612345601", "884310", False)  # its later copy is not in ODD[:6]
+    assert results[0][0] == sorted([first] + [row for row in EXPECTED_ODD if row[0] != first[0]])
+    assert (results[0][1].numbers, results[0][1].stopped, results[0][1].unparseable) == (6, 2, 4)
+    engine.dispose()
+
+
+def test_a_version_2_spool_left_by_the_previous_version_is_still_loaded(migrated_db_url, tmp_path):
+    # Version 2 lines start with the contact id and come in file order.
+    engine = make_engine(migrated_db_url)
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    rental_id = _rental(engine, now)
+    path = tmp_path / "v2.tsv"
+    path.write_text(
+        f"#{rentals_job.SPOOL_VERSION_2}\t{now.isoformat()}\t0\n"
+        "884311\t+33612345602\t+33612345602\t06 12 34 56 02\t1\n"
+        "884310\t+33612345601\t+33612345601\t+33612345601\t0\n"
+        "a\\\\b\traw:x\\\\y\t\\N\tx\\\\y\t1\n",
+        encoding="utf-8",
+    )
+
+    _, counts = _load(engine, rental_id, path, now)
+
+    assert stored(engine) == [
+        ("+33612345601", "+33612345601", "+33612345601", "884310", False),
+        ("+33612345602", "+33612345602", "06 12 34 56 02", "884311", True),
+        ("raw:x\\y", None, "x\\y", "a\\b", True),
+    ]
+    assert (counts.numbers, counts.stopped, counts.unparseable) == (3, 2, 1)
+    engine.dispose()
