@@ -17,8 +17,9 @@ Why the choices:
   naming the path only, outside the ``except`` block and ``from None``, so neither the message,
   the traceback nor ``__context__`` carries the key. urllib3's DEBUG line (which logs the URL) is
   redacted by a logging filter.
-* Big lists (stop list: 1,000,000 entries; rental files) are streamed with ``ijson`` over the raw
-  socket. The first `HEAD_BYTES` are read inside the retry loop (so a 5xx, a 429 or an error
+* Big lists (stop list: 1,000,000 entries; rental files) are streamed over the raw socket, a
+  megabyte of items at a time (`etl.api.jsonlist`: ``orjson`` on runs of whole items, ``ijson``
+  wherever that could differ). The first `HEAD_BYTES` are read inside the retry loop (so a 5xx, a 429 or an error
   envelope is handled like any other call); after the first record is yielded nothing is retried:
   a failure mid-stream raises `TransientApiError` (cut short) or `PayloadError` (bad record) and
   the caller restarts the sync.
@@ -26,6 +27,7 @@ Why the choices:
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -63,6 +65,7 @@ from etl.api.parse import (
     Stop,
     WriteResult,
 )
+from etl.api.jsonlist import iter_list_items
 from etl.api.rentalrows import RentalRow, rental_row_parser
 from etl.api.stoprows import StopRow, stop_row_parser
 from etl.api.retry import (
@@ -113,24 +116,6 @@ def _install_urllib3_redaction() -> None:
     target = logging.getLogger("urllib3.connectionpool")
     if not any(isinstance(f, _RedactApiKey) for f in target.filters):
         target.addFilter(_RedactApiKey())
-
-
-class _ChainedReader:
-    """``head`` bytes then the rest of a urllib3 response, as a file for ijson."""
-
-    def __init__(self, head: bytes, raw: Any) -> None:
-        self._head = head
-        self._raw = raw
-
-    def read(self, size: int = -1) -> bytes:
-        if self._head:
-            if size is None or size < 0 or size >= len(self._head):
-                out, self._head = self._head, b""
-            else:
-                out, self._head = self._head[:size], self._head[size:]
-            return out
-        data: bytes = self._raw.read(size if size and size > 0 else HEAD_BYTES, decode_content=True)
-        return data
 
 
 def _json_loads(body: bytes) -> Any:
@@ -418,13 +403,13 @@ class SmsPartnerClient:
         count = 0
         error: ApiError | None = None
         try:
-            reader = _ChainedReader(head, response.raw)
-            for item in ijson.items(reader, f"{list_key}.item", use_float=False):
+            read = functools.partial(response.raw.read, decode_content=True)
+            for item in iter_list_items(head, read, list_key):
                 yield parse_item(item, endpoint)
                 count += 1
         except ijson.IncompleteJSONError:
             error = TransientApiError(f"stream cut short after {count} items", endpoint=endpoint)
-        except ijson.JSONError:
+        except (ijson.JSONError, UnicodeDecodeError):  # ijson reports invalid UTF-8 in a string as the latter
             error = PayloadError(f"invalid JSON after {count} items", endpoint=endpoint, field=list_key)
         except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as exc:
             error = TransientApiError(
