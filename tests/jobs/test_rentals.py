@@ -433,6 +433,7 @@ def keys(engine):
                 (fk["name"], tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
                 for fk in inspector.get_foreign_keys(table)
             ),
+            tuple(inspector.get_pk_constraint(table)["constrained_columns"]),
         )
     return found
 
