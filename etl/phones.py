@@ -46,7 +46,7 @@ from phonenumbers.phonemetadata import PhoneNumberDesc
 
 from etl.errors import InvalidPhoneNumber
 
-__all__ = ["normalize", "normalize_or_none", "canonicalize", "is_valid_e164", "e164_int_parser", "e164_from_int"]
+__all__ = ["normalize", "normalize_or_none", "canonicalize", "canonicalizer", "is_valid_e164", "e164_int_parser", "e164_from_int"]
 
 #: The shapes the fast path takes: an optional ``+``, then digits and the separators space, dot,
 #: dash, parentheses and no-break space (all in phonenumbers' ``_VALID_PUNCTUATION``, all dropped by
@@ -689,6 +689,27 @@ def canonicalize(raw: str, default_region: str = "FR") -> str | None:
     if number is None:
         return None
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def canonicalizer(default_region: str = "FR") -> Callable[[str], str | None]:
+    """`canonicalize` as a function for a loop over a million numbers: the same answers.
+
+    The common case, a ready ``+<code><nsn>`` with no spaces, is decided over local variables
+    (no ``strip``, no cached-call wrapper: ~0.25 µs less a number); everything else, including
+    text that strips to that shape, goes to `canonicalize` itself.
+    """
+    prefixes = _code_prefixes()
+    shortest, longest = _MIN_LENGTH_FOR_NSN, _MAX_LENGTH_FOR_NSN
+    general = canonicalize
+
+    def canonical(raw: str) -> str | None:
+        if raw[:1] == "+" and raw.isascii() and raw[1:].isdigit():
+            head = prefixes.get(raw[1:4])
+            if head is not None and head[2] and shortest <= len(raw) - 1 - head[1] <= longest and raw[1 + head[1]] != "0":
+                return raw
+        return general(raw, default_region)
+
+    return canonical
 
 
 def is_valid_e164(value: str) -> bool:

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from etl.errors import InvalidPhoneNumber
-from etl.phones import canonicalize, e164_int_parser, normalize, normalize_or_none
+from etl.phones import canonicalize, canonicalizer, e164_int_parser, normalize, normalize_or_none
 
 
 def reference_valid(raw: str, region: str) -> str | None:
@@ -39,6 +39,8 @@ def assert_same_as_phonenumbers(raw: str, region: str) -> None:
         with pytest.raises(InvalidPhoneNumber, match="unknown default region"):
             e164_int_parser(region)
     assert canonicalize(raw, region) == reference_parseable(raw, region), (raw, region)
+    if region in phonenumbers.SUPPORTED_REGIONS:
+        assert canonicalizer(region)(raw) == canonicalize(raw, region), (raw, region)
 
 
 ISSUE_SHAPES = [
@@ -184,6 +186,8 @@ def test_canonicalize_of_plus_code_digits_is_phonenumbers_spelling(code: int, ns
     """`canonicalize`'s shortcut for ``+<code><nsn>`` numbers the metadata calls invalid."""
     raw = f"+{code}{nsn}"
     assert canonicalize(raw, "FR") == reference_parseable(raw, "FR"), raw
+    for spelling in (raw, f" {raw}", f"{raw} ", raw.replace("+", "\uff0b")):
+        assert canonicalizer("FR")(spelling) == canonicalize(spelling, "FR"), spelling
 
 
 def test_prefix_tables_agree_with_the_regex_number_by_number() -> None:

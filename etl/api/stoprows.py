@@ -5,12 +5,13 @@ turned that datetime into the text the database stores. For a million entries th
 row (``docs/benchmarks.md``): Paris local time → UTC through ``zoneinfo`` (~2 µs), the frozen
 dataclass (~1.5 µs), the datetime formatting (~1 µs). `stop_row_parser` gives the same answers
 as ``parse_stop_item`` (``tests/api/test_stoprows.py`` proves it by property test and over every
-DST transition day) in well under a microsecond plus `etl.phones.canonicalize`:
+DST transition day) in well under a microsecond plus `etl.phones.canonicalizer`'s:
 
 * a plain tuple ``(stop_id, phone_e164, phone_raw, created_at_utc_text)``, no record per row;
 * ``createdAt`` in the documented ``"YYYY-MM-DD HH:MM:SS"`` shape is converted by text: Paris
   offsets are whole hours and change only on the hour (checked per hour, see `_utc_hour`), so
-  the UTC text is the converted ``"YYYY-MM-DD HH"`` (cached per local hour) followed by the
+  the UTC text is the converted ``"YYYY-MM-DD HH"`` (cached per local hour, filled a local day
+  at a time: a million stops span ~17,500 hours, ~12 µs each to convert alone) followed by the
   unchanged ``":MM:SS"``;
 * anything else (another type, another date shape, a missing field, a value that fails) goes
   through ``parse_stop_item`` itself, so every quirk and every `PayloadError` is exactly the
@@ -45,6 +46,7 @@ _TAILS = {f":{m:02d}:{s:02d}": f":{m:02d}:{s:02d}.000000" for m in range(60) for
 #: on the hour with whole-hour offsets (``tests/api/test_stoprows.py`` scans 1900-2100).
 _FIRST_SIMPLE_YEAR = "1912"
 _LAST_SECOND = timedelta(minutes=59, seconds=59)
+_DAY_SPAN = timedelta(hours=23)
 _MAX_CACHED_HOURS = 100_000  # ~11 years of distinct hours; the cache is cleared past it
 
 
@@ -79,6 +81,24 @@ def _utc_hour(local_hour: str, endpoint: str, field: str) -> str | None:
     return utc_text(first)[:13]  # type: ignore[index]
 
 
+def _utc_hours_of_day(local_day: str, endpoint: str, field: str) -> dict[str, str]:
+    """`_utc_hour` for the 24 hours ``"00"``..``"23"`` of ``local_day`` (``""`` where not simple).
+
+    When the day's first and last hours are simple and 23 hours apart in UTC too, the offset is
+    the same all day (Paris never changed it twice in one day: ``tests/api/test_stoprows.py``
+    checks every transition day), and the hours in between are counted from the first: ~25 µs
+    for the day instead of ~12 µs for each hour.
+    """
+    keys = [f"{local_day} {hour:02d}" for hour in range(24)]
+    first = _utc_hour(keys[0], endpoint, field)
+    last = _utc_hour(keys[-1], endpoint, field)
+    if first and last:
+        start = datetime.strptime(first, "%Y-%m-%d %H")
+        if datetime.strptime(last, "%Y-%m-%d %H") - start == _DAY_SPAN:
+            return {key: f"{start + timedelta(hours=hour):%Y-%m-%d %H}" for hour, key in enumerate(keys)}
+    return {key: _utc_hour(key, endpoint, field) or "" for key in keys}
+
+
 def stop_row_parser(utc_suffix: str = "", max_raw: int | None = None) -> Callable[[Any, str], StopRow]:
     """A function ``(item, endpoint) -> StopRow`` with ``parse_stop_item``'s answers and errors.
 
@@ -87,7 +107,7 @@ def stop_row_parser(utc_suffix: str = "", max_raw: int | None = None) -> Callabl
     """
     hours: dict[str, str] = {}  # local hour -> UTC hour, "" when not simple
     tails = {tail: text + utc_suffix for tail, text in _TAILS.items()}
-    canonicalize = phones.canonicalize
+    canonicalize = phones.canonicalizer()
     limit = max_raw
 
     def slow(item: Any, endpoint: str) -> StopRow:
@@ -95,29 +115,38 @@ def stop_row_parser(utc_suffix: str = "", max_raw: int | None = None) -> Callabl
         raw = stop.phone_raw if limit is None else stop.phone_raw[:limit]
         return (stop.stop_id, stop.phone_e164, raw, utc_text(stop.created_at, utc_suffix))
 
+    def utc_head(local_hour: str, endpoint: str) -> str:
+        """The cached UTC hour of ``local_hour``; a miss fills its whole day at once."""
+        if len(hours) >= _MAX_CACHED_HOURS:
+            hours.clear()
+        hours.update(_utc_hours_of_day(local_hour[:10], endpoint, "data[].createdAt"))
+        head = hours.get(local_hour)
+        if head is None:  # not one of the day's "00".."23": the hour's own answer
+            head = hours[local_hour] = _utc_hour(local_hour, endpoint, "data[].createdAt") or ""
+        return head
+
     def parse_row(item: Any, endpoint: str) -> StopRow:
         if item.__class__ is not dict:
             return slow(item, endpoint)
-        stop_id = item.get("id")
-        raw = item.get("phoneNumber")
-        created = item.get("createdAt")
+        try:
+            stop_id = item["id"]
+            raw = item["phoneNumber"]
+            created = item["createdAt"]
+        except KeyError:
+            return slow(item, endpoint)
         # type() is int, not isinstance: bool is an int the slow path refuses.
         if stop_id.__class__ is not int or raw.__class__ is not str or created.__class__ is not str:
             return slow(item, endpoint)
-        tail = tails.get(created[13:]) if len(created) == 19 else None
-        if tail is None:
+        tail = tails.get(created[13:])
+        if tail is None or len(created) != 19:
             return slow(item, endpoint)
-        local_hour = created[:13]
-        head = hours.get(local_hour)
+        head = hours.get(created[:13])
         if head is None:
-            if len(hours) >= _MAX_CACHED_HOURS:
-                hours.clear()
-            head = hours[local_hour] = _utc_hour(local_hour, endpoint, "data[].createdAt") or ""
+            head = utc_head(created[:13], endpoint)
         if not head:  # "": not a simple hour, the slow path decides
             return slow(item, endpoint)
-        e164 = canonicalize(raw)
         if limit is not None and len(raw) > limit:
-            raw = raw[:limit]
-        return (stop_id, e164, raw, head + tail)
+            return (stop_id, canonicalize(raw), raw[:limit], head + tail)
+        return (stop_id, canonicalize(raw), raw, head + tail)
 
     return parse_row
