@@ -26,9 +26,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, Boolean, Column, Connection, String, exists, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from etl import runlog
@@ -52,7 +67,7 @@ _SQLITE_CACHE_MB = 48
 _WORK_MEM_MB = 64
 
 
-def _staging_table() -> dialect.Table:
+def _staging_table() -> Table:
     return dialect.temp_table(
         "stage_stops",
         Column("api_stop_id", BigInteger, nullable=False),
@@ -68,8 +83,9 @@ def _rows(ctx: JobContext, backend_name: str) -> Iterator[tuple[object, ...]]:
     return ctx.client.iter_stop_rows(utc_text_suffix(backend_name), max_raw=_PHONE_RAW_WIDTH)
 
 
-def _stage(ctx: JobContext, conn: Connection, stage: dialect.Table) -> int:
-    """Download the list into ``stage``; restart the download after a fault mid-stream.
+def _stage(ctx: JobContext, conn: Connection, stage: Table, tail: tuple[object, ...] = ()) -> int:
+    """Download the list into ``stage`` (each row followed by ``tail``); restart the download
+    after a fault mid-stream.
 
     Each attempt runs in a savepoint: on PostgreSQL a ``COPY`` cut short aborts the transaction,
     so the rows of a broken attempt are rolled back to the savepoint, not deleted.
@@ -77,8 +93,9 @@ def _stage(ctx: JobContext, conn: Connection, stage: dialect.Table) -> int:
     backend_name = dialect.backend(conn)
     for attempt in range(1, STREAM_ATTEMPTS + 1):
         savepoint = conn.begin_nested()
+        rows = _rows(ctx, backend_name)
         try:
-            staged = dialect.bulk_load(conn, stage, _rows(ctx, backend_name))
+            staged = dialect.bulk_load(conn, stage, (row + tail for row in rows) if tail else rows)
         except TransientApiError as exc:
             savepoint.rollback()
             if attempt == STREAM_ATTEMPTS:
@@ -116,6 +133,8 @@ def run(ctx: JobContext) -> RunResult:
                 # The diff's hash joins over 1,000,000 ids spilled to disk in 8 batches with the
                 # default 4 MB (EXPLAIN ANALYZE).
                 dialect.transaction_work_mem(conn, _WORK_MEM_MB)
+                if dialect.backend(conn) == "postgresql" and _empty_and_locked(conn):
+                    return _first_load(ctx, conn)
                 staged = _load(ctx, conn, stage)
                 return _apply(ctx, conn, stage, staged)
         # SQLite: the download is staged in a transaction that writes only the connection's temp
@@ -135,7 +154,57 @@ def run(ctx: JobContext) -> RunResult:
                     dialect.drop_temp(conn, stage)
 
 
-def _load(ctx: JobContext, conn: Connection, stage: dialect.Table) -> int:
+def _empty_and_locked(conn: Connection) -> bool:
+    """PostgreSQL: is ``stop_periods`` empty? If so it stays so: locked until commit.
+
+    Checked once without the lock (a re-sync must not block the push receiver's writes), then again
+    under it (a STOP pushed in between makes this a regular sync).
+    """
+    if conn.execute(select(stop_periods.c.id).limit(1)).first() is not None:
+        return False
+    # The lock the first load's DROP INDEX takes anyway; readers wait for the commit.
+    conn.exec_driver_sql(f"LOCK TABLE {stop_periods.name} IN ACCESS EXCLUSIVE MODE")
+    return conn.execute(select(stop_periods.c.id).limit(1)).first() is None
+
+
+def _first_load_target() -> Table:
+    """The columns a first load COPYs into ``stop_periods``: the list's, then the run's constants."""
+    return Table(
+        stop_periods.name,
+        MetaData(),
+        *(Column(c.name, c.type) for c in _staging_table().columns),
+        Column("first_seen_at", String),
+        Column("source", String),
+        Column("opened_by_run_id", BigInteger),
+    )
+
+
+def _first_load(ctx: JobContext, conn: Connection) -> RunResult:
+    """PostgreSQL, nothing stored yet (locked by `_empty_and_locked`): COPY the list straight into
+    ``stop_periods``, then build its indexes and foreign keys.
+
+    No staging table, no ``INSERT ... SELECT`` and no trigger call per row: the indexes and keys
+    are dropped (in this transaction) and built again after the rows, each in one pass. The
+    partial unique index refuses a list with a repeated id, as the staging index does otherwise.
+    Measured on 1,000,000 rows (PostgreSQL, rolled-back transactions): stage + insert with keys
+    17.1-17.8 s, stage + insert without keys 10.3 s, this 7.6 s.
+    """
+    p = stop_periods
+    # As text: COPY passes it through, where a datetime would be formatted again on every row.
+    first_seen = ctx.now().astimezone(timezone.utc).isoformat()
+    dialect.drop_indexes(conn, p)
+    keys = dialect.drop_constraints(conn, p)
+    added = _stage(ctx, conn, _first_load_target(), tail=(first_seen, "sync", ctx.run_id))
+    try:
+        dialect.create_indexes(conn, p)
+    except IntegrityError:
+        raise PayloadError("the list holds the same stop id twice", endpoint="stop-sms/list", field="data[].id") from None
+    dialect.add_constraints(conn, keys)
+    dialect.analyze(conn, p)
+    return _finish(ctx, conn, RunResult(added=added, changed=0, removed=0), staged=added, open_count=0, adopted=0)
+
+
+def _load(ctx: JobContext, conn: Connection, stage: Table) -> int:
     """Stream the list into ``stage`` and index it; refuses a list with a repeated id."""
     dialect.create_temp(conn, stage)
     staged = _stage(ctx, conn, stage)
@@ -149,7 +218,7 @@ def _load(ctx: JobContext, conn: Connection, stage: dialect.Table) -> int:
     return staged
 
 
-def _diff_table() -> dialect.Table:
+def _diff_table() -> Table:
     """Open periods that differ from the list: ``gone`` (id not listed) or a changed value."""
     return dialect.temp_table(
         "stage_stop_diff",
@@ -162,7 +231,7 @@ def _diff_table() -> dialect.Table:
 
 
 def _correct_and_close(
-    ctx: JobContext, conn: Connection, stage: dialect.Table, now: datetime, previous: datetime
+    ctx: JobContext, conn: Connection, stage: Table, now: datetime, previous: datetime
 ) -> tuple[int, int]:
     """Correct open periods whose values changed upstream and close those gone; (changed, removed).
 
@@ -215,7 +284,7 @@ def _correct_and_close(
     return changed, removed
 
 
-def _apply(ctx: JobContext, conn: Connection, stage: dialect.Table, staged: int) -> RunResult:
+def _apply(ctx: JobContext, conn: Connection, stage: Table, staged: int) -> RunResult:
     """The set-based diff, the guard and the run row, inside the caller's transaction."""
     p = stop_periods
     s = stage.c
@@ -281,11 +350,20 @@ def _apply(ctx: JobContext, conn: Connection, stage: dialect.Table, staged: int)
 
     if dialect.backend(conn) != "sqlite":
         dialect.drop_temp(conn, stage)
-    invalid = conn.execute(select(func.count()).select_from(p).where(is_open, p.c.phone_e164.is_(None))).scalar_one()
+    counts = RunResult(added=added, changed=changed + adopted, removed=removed)
+    return _finish(ctx, conn, counts, staged=staged, open_count=open_count, adopted=adopted)
+
+
+def _finish(ctx: JobContext, conn: Connection, counts: RunResult, *, staged: int, open_count: int, adopted: int) -> RunResult:
+    """The run's result, with its detail and figures, written to its `sync_runs` row."""
+    p = stop_periods
+    invalid = conn.execute(
+        select(func.count()).select_from(p).where(p.c.removed_at.is_(None), p.c.phone_e164.is_(None))
+    ).scalar_one()
     result = RunResult(
-        added=added,
-        changed=changed + adopted,
-        removed=removed,
+        added=counts.added,
+        changed=counts.changed,
+        removed=counts.removed,
         detail=f"list={staged} open_before={open_count}" + (f" unparseable_numbers={invalid}" if invalid else ""),
         figures={"list_size": staged, "adopted_pushed": adopted},
     )

@@ -263,3 +263,83 @@ def test_download_broken_once_midstream_is_restarted_and_the_sync_completes(env)
     assert len(sim.calls_to("stop-sms/list")) == 2
     assert report.result.added == 40_000
     assert len(open_numbers(engine)) == 40_000
+
+
+class RepeatingClient:
+    """The real client, except that the stop list repeats one entry (an API bug we must refuse)."""
+
+    def __init__(self, client, repeat_index: int) -> None:
+        self._client, self._repeat_index = client, repeat_index
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def iter_stop_rows(self, *args, **kwargs):
+        for index, row in enumerate(self._client.iter_stop_rows(*args, **kwargs)):
+            yield row
+            if index == self._repeat_index:
+                yield row
+
+
+@pytest.mark.parametrize("stored_before", [False, True], ids=["first_load", "resync"])
+def test_list_with_a_repeated_id_is_refused_and_stores_nothing(env, stored_before):
+    engine, sim, config, client = env
+    for i in range(5):
+        sim.add_stop(f"+3361234560{i}")
+    if stored_before:
+        assert sync(engine, config, client, sim).outcome == "success"
+    before = table_rows(engine, "stop_periods")
+    sim.add_stop("+33699999999")
+
+    report = sync(engine, config, RepeatingClient(client, repeat_index=2), sim)
+
+    assert report.outcome == "failed"
+    assert "same stop id twice" in report.error
+    assert table_rows(engine, "stop_periods") == before
+
+
+def test_first_load_after_a_refused_one_loads_the_list_and_keeps_the_keys(env):
+    # The refused first load had dropped stop_periods' indexes and foreign keys (PostgreSQL) in
+    # its transaction: the rollback must bring them back, and the next load must work.
+    engine, sim, config, client = env
+    for i in range(5):
+        sim.add_stop(f"+3361234560{i}")
+    keys_before = constraint_definitions(engine)
+    assert sync(engine, config, RepeatingClient(client, repeat_index=0), sim).outcome == "failed"
+    assert constraint_definitions(engine) == keys_before
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "success" and report.result.added == 5
+    assert len(open_numbers(engine)) == 5
+    assert constraint_definitions(engine) == keys_before
+
+
+def constraint_definitions(engine):
+    """stop_periods' keys and indexes as the database describes them."""
+    from sqlalchemy import inspect
+
+    with engine.connect() as conn:
+        inspector = inspect(conn)
+        described = (
+            sorted((fk["name"], fk["constrained_columns"], fk["referred_table"]) for fk in inspector.get_foreign_keys("stop_periods")),
+            sorted((ix["name"], ix["column_names"], bool(ix["unique"])) for ix in inspector.get_indexes("stop_periods")),
+        )
+        conn.rollback()
+    return described
+
+
+def test_first_load_keeps_the_foreign_keys_of_stop_periods_checked(env):
+    # PostgreSQL drops stop_periods' foreign keys for a first load and adds them back: they must be
+    # back, with the same names and columns, and still refuse a run id that does not exist.
+    engine, sim, config, client = env
+    keys_before = constraint_definitions(engine)
+    sim.add_stop("+33612345678")
+
+    assert sync(engine, config, client, sim).outcome == "success"
+
+    assert constraint_definitions(engine) == keys_before
+    assert len(keys_before[0]) == 3
+    with engine.connect() as conn, pytest.raises(Exception, match="(?i)foreign key"):
+        conn.execute(text("UPDATE stop_periods SET opened_by_run_id = opened_by_run_id + 1000"))
+
