@@ -27,6 +27,7 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    and_,
     exists,
     func,
     insert,
@@ -45,6 +47,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.expression import ColumnElement, Executable
 
 from etl import runlog
 from etl.db import dialect
@@ -219,10 +222,12 @@ def _load(ctx: JobContext, conn: Connection, stage: Table) -> int:
 
 
 def _diff_table() -> Table:
-    """Open periods that differ from the list: ``gone`` (id not listed) or a changed value."""
+    """What a re-sync changes: listed ids with no open period (``period_id`` NULL), open periods
+    whose values changed (the listed values), and open periods whose id is gone (``gone``)."""
     return dialect.temp_table(
         "stage_stop_diff",
-        Column("period_id", BigInteger, nullable=False),
+        Column("period_id", BigInteger),
+        Column("api_stop_id", BigInteger),
         Column("gone", Boolean, nullable=False),
         Column("phone_e164", String(16)),
         Column("phone_raw", String(_PHONE_RAW_WIDTH)),
@@ -230,37 +235,98 @@ def _diff_table() -> Table:
     )
 
 
-def _correct_and_close(
-    ctx: JobContext, conn: Connection, stage: Table, now: datetime, previous: datetime
-) -> tuple[int, int]:
-    """Correct open periods whose values changed upstream and close those gone; (changed, removed).
+_DIFF_COLUMNS = ["period_id", "api_stop_id", "gone", "phone_e164", "phone_raw", "api_created_at"]
 
-    One outer join of the open periods with the list collects the few that differ into a small
-    table (a 1 % churn: ~10,000 of 1,000,000), then both updates go by primary key: one scan of
-    the open periods instead of one per kind of change. Pushed periods (no API id) are never
-    closed by a sync.
-    """
-    p, s, diff = stop_periods, stage.c, _diff_table()
-    dialect.create_temp(conn, diff)
-    listed = p.outerjoin(stage, s.api_stop_id == p.c.api_stop_id)
+
+def _changed(s: Any, p: Any) -> ColumnElement[bool]:
+    """A listed entry's values differ from its open period's."""
+    return or_(
+        s.phone_e164.is_distinct_from(p.phone_e164),
+        s.phone_raw != p.phone_raw,
+        s.api_created_at.is_distinct_from(p.api_created_at),
+    )
+
+
+def _collect_listed(conn: Connection, stage: Table, diff: Table) -> int:
+    """One pass over the list: each entry with no open period, or whose open period's values
+    changed, goes to ``diff``; returns how many entries have no open period (new)."""
+    p, s = stop_periods, stage.c
+    listed = stage.outerjoin(p, and_(p.c.api_stop_id == s.api_stop_id, p.c.removed_at.is_(None)))
     conn.execute(
         insert(diff).from_select(
-            ["period_id", "gone", "phone_e164", "phone_raw", "api_created_at"],
-            select(p.c.id, s.api_stop_id.is_(None), s.phone_e164, s.phone_raw, s.api_created_at)
+            _DIFF_COLUMNS,
+            select(p.c.id, s.api_stop_id, literal(False), s.phone_e164, s.phone_raw, s.api_created_at)
             .select_from(listed)
-            .where(
+            .where(or_(p.c.id.is_(None), _changed(s, p.c))),
+        )
+    )
+    return _count(conn, diff, diff.c.period_id.is_(None))
+
+
+def _collect_all(conn: Connection, stage: Table, diff: Table) -> int:
+    """PostgreSQL: new, changed and gone from one full join of the list with the open periods
+    (one hash table; the separate pass for gone ids cost ~1.5 s more on a 1 % churn); returns how
+    many open periods are gone."""
+    p, s = stop_periods, stage.c
+    listed_open = (
+        select(p.c.id, p.c.api_stop_id, p.c.phone_e164, p.c.phone_raw, p.c.api_created_at)
+        .where(p.c.removed_at.is_(None), p.c.api_stop_id.is_not(None))
+        .subquery()
+    )
+    o = listed_open.c
+    both = stage.outerjoin(listed_open, o.api_stop_id == s.api_stop_id, full=True)
+    conn.execute(
+        insert(diff).from_select(
+            _DIFF_COLUMNS,
+            select(o.id, s.api_stop_id, s.api_stop_id.is_(None), s.phone_e164, s.phone_raw, s.api_created_at)
+            .select_from(both)
+            .where(or_(o.id.is_(None), s.api_stop_id.is_(None), _changed(s, o))),
+        )
+    )
+    return _count(conn, diff, diff.c.gone.is_(True))
+
+
+def _count(conn: Connection, table: Table, condition: ColumnElement[bool]) -> int:
+    return int(conn.execute(select(func.count()).select_from(table).where(condition)).scalar_one())
+
+
+def _collect_gone(conn: Connection, stage: Table, diff: Table) -> None:
+    """Open periods whose API id is not in the list go to ``diff`` as ``gone`` (pushed periods,
+    with no API id, are never closed by a sync)."""
+    p, s = stop_periods, stage.c
+    conn.execute(
+        insert(diff).from_select(
+            ["period_id", "gone"],
+            select(p.c.id, literal(True)).where(
                 p.c.removed_at.is_(None),
                 p.c.api_stop_id.is_not(None),
-                or_(
-                    s.api_stop_id.is_(None),
-                    s.phone_e164.is_distinct_from(p.c.phone_e164),
-                    s.phone_raw != p.c.phone_raw,
-                    s.api_created_at.is_distinct_from(p.c.api_created_at),
-                ),
+                ~exists().where(s.api_stop_id == p.c.api_stop_id),
             ),
         )
     )
-    d = diff.c
+
+
+def _write_diff(ctx: JobContext, conn: Connection, diff: Table, now: datetime, previous: datetime) -> tuple[int, int, int]:
+    """Open the new periods, correct the changed ones, close the gone ones; (added, changed, removed).
+
+    ``diff`` is small (a 1 % churn: ~10,000 rows of 1,000,000), so each write goes by key.
+    """
+    p, d = stop_periods, diff.c
+    added = _rowcount(
+        conn,
+        insert(p).from_select(
+            ["api_stop_id", "phone_e164", "phone_raw", "api_created_at", "first_seen_at", "source", "opened_by_run_id"],
+            select(
+                d.api_stop_id,
+                d.phone_e164,
+                d.phone_raw,
+                d.api_created_at,
+                literal(now, UtcDateTime()),
+                literal("sync"),
+                literal(ctx.run_id, BigInteger()),
+            ).where(d.period_id.is_(None)),
+        ),
+    )
     dialect.index_temp(conn, diff, "period_id", unique=True)
 
     def listed_value(column: Column[object]) -> object:
@@ -268,7 +334,7 @@ def _correct_and_close(
 
     changed = conn.execute(
         update(p)
-        .where(p.c.id.in_(select(d.period_id).where(d.gone.is_(False))))
+        .where(p.c.id.in_(select(d.period_id).where(d.gone.is_(False), d.period_id.is_not(None))))
         .values(
             phone_e164=listed_value(d.phone_e164),
             phone_raw=listed_value(d.phone_raw),
@@ -280,40 +346,73 @@ def _correct_and_close(
         .where(p.c.id.in_(select(d.period_id).where(d.gone.is_(True))))
         .values(removed_at=now, removed_how="api_missing", closed_by_run_id=ctx.run_id, last_seen_at=previous)
     ).rowcount
+    return added, changed, removed
+
+
+def _rowcount(conn: Connection, statement: Executable) -> int:
+    """Rows an ``INSERT ... SELECT`` wrote (psycopg reports -1 unless asked to keep the count)."""
+    return int(conn.execute(statement.execution_options(preserve_rowcount=True)).rowcount)
+
+
+def _resync(
+    ctx: JobContext, conn: Connection, stage: Table, now: datetime, counts: tuple[int, int, int]
+) -> tuple[int, int, int]:
+    """The diff against open periods; (added, changed, removed). Guarded before anything is written.
+
+    SQLite and MariaDB scan the list once, probing the open periods by id: new and changed
+    entries are collected, the others only counted. Unless fewer listed ids were found open than
+    the ``open_listed`` open periods hold, none is gone, and the scan of the open periods for ids
+    that left is skipped (a no-change re-sync: ~1.0 -> ~0.65 s CPU on SQLite, 1,000,000 stops).
+    PostgreSQL gets all three kinds from one hash full join. ``counts`` is
+    (staged, open_count, open_listed).
+    """
+    staged, open_count, open_listed = counts
+    diff = _diff_table()
+    dialect.create_temp(conn, diff)
+    if dialect.backend(conn) == "postgresql":
+        _check_guard(ctx, staged, open_count, _collect_all(conn, stage, diff))
+    else:
+        gone = open_listed - (staged - _collect_listed(conn, stage, diff))
+        _check_guard(ctx, staged, open_count, gone)
+        if gone:
+            _collect_gone(conn, stage, diff)
+    previous = runlog.last_success(conn, NAME) or now
+    result = _write_diff(ctx, conn, diff, now, previous)
     dialect.drop_temp(conn, diff)
-    return changed, removed
+    return result
 
 
-def _apply(ctx: JobContext, conn: Connection, stage: Table, staged: int) -> RunResult:
-    """The set-based diff, the guard and the run row, inside the caller's transaction."""
-    p = stop_periods
-    s = stage.c
-    now = ctx.now()
-    is_open = p.c.removed_at.is_(None)
-    open_count = conn.execute(select(func.count()).select_from(p).where(is_open)).scalar_one()
+def _adopt_pushed(conn: Connection, stage: Table) -> int:
+    """A pushed STOP (no API id yet) is adopted by the list entry with the same number.
 
-    # 1. A pushed STOP (no API id yet) is adopted by the list entry with the same number.
-    # (The receiver never pushes a number that already has an open period, so the adopted id
-    # cannot collide with another open period.) Skipped, index and all, when none is waiting.
-    adopted = 0
-    pushed = select(p.c.id).where(is_open, p.c.api_stop_id.is_(None), p.c.phone_e164.is_not(None)).limit(1)
-    if conn.execute(pushed).first() is not None:
-        dialect.index_temp(conn, stage, "phone_e164")
-        adopt_id = select(func.min(s.api_stop_id)).where(s.phone_e164 == p.c.phone_e164).scalar_subquery()
-        adopted = conn.execute(
-            update(p)
-            .where(is_open, p.c.api_stop_id.is_(None), p.c.phone_e164.is_not(None), exists().where(s.phone_e164 == p.c.phone_e164))
-            .values(api_stop_id=adopt_id)
+    (The receiver never pushes a number that already has an open period, so the adopted id cannot
+    collide with another open period.) Skipped, index and all, when none is waiting.
+    """
+    p, s = stop_periods, stage.c
+    waiting = (p.c.removed_at.is_(None), p.c.api_stop_id.is_(None), p.c.phone_e164.is_not(None))
+    if conn.execute(select(p.c.id).where(*waiting).limit(1)).first() is None:
+        return 0
+    dialect.index_temp(conn, stage, "phone_e164")
+    adopt_id = select(func.min(s.api_stop_id)).where(s.phone_e164 == p.c.phone_e164).scalar_subquery()
+    return int(
+        conn.execute(
+            update(p).where(*waiting, exists().where(s.phone_e164 == p.c.phone_e164)).values(api_stop_id=adopt_id)
         ).rowcount
+    )
 
-    # 2. Ids with no open period open one. With nothing open, every staged id does (no anti-join).
-    # Into an empty table (the first load) the indexes are built after the rows, not row by row:
-    # 3x faster on PostgreSQL, where 1,000,000 index insertions also write their WAL.
-    open_by_id = exists().where(p.c.api_stop_id == s.api_stop_id, is_open)
+
+def _load_all(ctx: JobContext, conn: Connection, stage: Table, now: datetime) -> int:
+    """Nothing open: every listed id opens a period (no anti-join).
+
+    Into an empty table the indexes are built after the rows, not row by row (SQLite; PostgreSQL
+    normally takes `_first_load`).
+    """
+    p, s = stop_periods, stage.c
     rebuild = dialect.backend(conn) in dialect.METADATA_INDEXES and conn.execute(select(p.c.id).limit(1)).first() is None
     if rebuild:
         dialect.drop_indexes(conn, p)
-    added = conn.execute(
+    added = _rowcount(
+        conn,
         insert(p).from_select(
             ["api_stop_id", "phone_e164", "phone_raw", "api_created_at", "first_seen_at", "source", "opened_by_run_id"],
             select(
@@ -324,30 +423,27 @@ def _apply(ctx: JobContext, conn: Connection, stage: Table, staged: int) -> RunR
                 literal(now, UtcDateTime()),
                 literal("sync"),
                 literal(ctx.run_id, BigInteger()),
-            ).where(~open_by_id if open_count else literal(True)),
-        )
-    ).rowcount
+            ),
+        ),
+    )
     if rebuild:
         dialect.create_indexes(conn, p)
-        if dialect.backend(conn) == "postgresql":
-            # Fresh statistics, or the next re-sync plans for a nearly empty table (autovacuum's
-            # ANALYZE may come much later).
-            conn.exec_driver_sql(f"ANALYZE {p.name}")
-    if added < 0:  # some drivers do not report INSERT ... SELECT counts: count what this run opened
-        added = conn.execute(select(func.count()).select_from(p).where(p.c.opened_by_run_id == ctx.run_id)).scalar_one()
+        dialect.analyze(conn, p)
+    return added
 
-    # 3 and 4, from one scan of the open periods: those whose number or createdAt changed upstream
-    # are corrected in place; those whose id is gone from the list are closed ("last seen" is the
-    # previous good sync). With nothing open before this run, every open period was just copied
-    # from the stage: nothing to correct or close (the first load skips the scan).
-    changed = removed = 0
+
+def _apply(ctx: JobContext, conn: Connection, stage: Table, staged: int) -> RunResult:
+    """The set-based diff, the guard and the run row, inside the caller's transaction."""
+    p = stop_periods
+    now = ctx.now()
+    open_count, open_listed = conn.execute(
+        select(func.count(), func.count(p.c.api_stop_id)).select_from(p).where(p.c.removed_at.is_(None))
+    ).one()
+    adopted = _adopt_pushed(conn, stage)
     if open_count:
-        previous = runlog.last_success(conn, NAME) or now
-        changed, removed = _correct_and_close(ctx, conn, stage, now, previous)
-    # The guard is checked on what the diff did, inside the transaction: refusing rolls it all
-    # back, and the common case pays for no separate counting pass.
-    _check_guard(ctx, staged, open_count, removed)
-
+        added, changed, removed = _resync(ctx, conn, stage, now, (staged, open_count, open_listed + adopted))
+    else:
+        added, changed, removed = _load_all(ctx, conn, stage, now), 0, 0
     if dialect.backend(conn) != "sqlite":
         dialect.drop_temp(conn, stage)
     counts = RunResult(added=added, changed=changed + adopted, removed=removed)

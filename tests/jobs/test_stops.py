@@ -343,3 +343,38 @@ def test_first_load_keeps_the_foreign_keys_of_stop_periods_checked(env):
     with engine.connect() as conn, pytest.raises(Exception, match="(?i)foreign key"):
         conn.execute(text("UPDATE stop_periods SET opened_by_run_id = opened_by_run_id + 1000"))
 
+
+class RenumberingClient:
+    """The real client, except that one listed entry now carries another number (as if corrected
+    upstream under the same id)."""
+
+    def __init__(self, client, index: int, phone: str) -> None:
+        self._client, self._index, self._phone = client, index, phone
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def iter_stop_rows(self, *args, **kwargs):
+        for index, row in enumerate(self._client.iter_stop_rows(*args, **kwargs)):
+            yield (row[0], self._phone, self._phone, *row[3:]) if index == self._index else row
+
+
+def test_entry_whose_number_changed_upstream_is_corrected_in_place(env):
+    engine, sim, config, client = env
+    ids = [sim.add_stop(f"+3361234560{i}") for i in range(4)]
+    sync(engine, config, client, sim)
+    before = {row.api_stop_id: row for row in period_rows(engine)}
+
+    report = sync(engine, config, RenumberingClient(client, index=1, phone="+33699999999"), sim)
+
+    assert (report.result.added, report.result.changed, report.result.removed) == (0, 1, 0)
+    after = {row.api_stop_id: row for row in period_rows(engine)}
+    assert after[ids[1]].phone_e164 == "+33699999999" and after[ids[1]].id == before[ids[1]].id
+    assert {k: v for k, v in after.items() if k != ids[1]} == {k: v for k, v in before.items() if k != ids[1]}
+
+
+def period_rows(engine):
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, api_stop_id, phone_e164, phone_raw, removed_at FROM stop_periods")).all()
+        conn.rollback()
+    return rows
