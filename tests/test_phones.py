@@ -190,6 +190,15 @@ def test_canonicalize_of_plus_code_digits_is_phonenumbers_spelling(code: int, ns
         assert canonicalizer("FR")(spelling) == canonicalize(spelling, "FR"), spelling
 
 
+def test_one_prefix_at_a_time_gives_the_whole_tables_answer() -> None:
+    from etl.phones import _code_prefix, _code_prefixes
+
+    table = _code_prefixes()
+    for value in range(1000):
+        head = f"{value:03d}"
+        assert _code_prefix(head) == table.get(head), head
+
+
 def test_prefix_tables_agree_with_the_regex_number_by_number() -> None:
     """`_checker`'s table (first digits decide) gives `_validator`'s answer for every table cell."""
     import random
