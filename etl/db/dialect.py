@@ -257,3 +257,12 @@ def analyze(conn: Connection, table: Table) -> None:
     a nearly empty table; autovacuum's ANALYZE may come much later). No-op elsewhere."""
     if backend(conn) == "postgresql":
         conn.exec_driver_sql(f"ANALYZE {table.name}")
+
+
+def hash_joins(conn: Connection) -> bool:
+    """True where a join of two large tables is planned by hashing (PostgreSQL), in any row order.
+
+    SQLite (nested loops only) and MariaDB look each row up in an index: over 500,000 rows, SQLite
+    takes 0.3 s when they come in key order and 1.7-2.7 s when they do not.
+    """
+    return backend(conn) == "postgresql"

@@ -406,7 +406,7 @@ def test_a_spool_left_by_the_previous_version_is_still_loaded(migrated_db_url, t
 )
 def test_spool_header_says_whether_a_number_may_come_twice(tmp_path, monkeypatch, limit, entries, flag):
     # False lets the load sort without grouping: it must never be said of a file with duplicates.
-    monkeypatch.setattr(rentals_job, "IN_MEMORY_LIMIT", limit)
+    monkeypatch.setattr(rentals_job, "DUPLICATE_CHECK_LIMIT", limit)
     ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_rows=lambda token: map(rental_row, entries)))
     path = tmp_path / "s.tsv"
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -518,7 +518,7 @@ def test_a_first_load_that_fails_after_dropping_the_keys_leaves_them_and_loads_n
     assert query(engine, "SELECT event, COUNT(*) FROM rental_number_events GROUP BY event") == [("added", 5)]
 
 
-def test_spool_lines_are_written_in_key_order_with_the_files_figures(tmp_path):
+def test_spool_header_gives_the_files_figures_when_no_number_came_twice(tmp_path):
     entries = [ODD[1], ODD[0], ODD[3], ODD[2], ODD[4]]
     ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_rows=lambda token: map(rental_row, entries)))
     path = tmp_path / "s.tsv"
@@ -526,36 +526,43 @@ def test_spool_lines_are_written_in_key_order_with_the_files_figures(tmp_path):
 
     rentals_job.download_to_spool(ctx, "t", path, now)
 
-    keys_written = [line.split("\t")[0] for line in path.read_text(encoding="utf-8").splitlines()[1:]]
-    assert keys_written == sorted(keys_written) and len(keys_written) == 5
     header = rentals_job._read_header(path)
-    assert (header.ordered, header.duplicates, header.stopped, header.unparseable) == (True, False, 2, 3)
-    assert header.staged_as_is
+    assert (header.downloaded_at, header.duplicates, header.stopped, header.unparseable) == (now, False, 2, 3)
+    assert header.figures_known
+    keys_written = [line.split("\t")[0] for line in path.read_text(encoding="utf-8").splitlines()[1:]]
+    assert keys_written == ["+33612345602", "+33612345601", "raw:tab here new line", "raw:back\\\\slash\\\\N", "raw:\\\\N"]
 
 
-def test_a_file_without_duplicates_loads_as_spooled_with_the_same_results(migrated_db_url, tmp_path, monkeypatch):
-    # Sorted by the writer, every number once: no SQL sort; a file too long to sort in memory
-    # goes through the database's sort. Both must store the same numbers and figures.
+@pytest.mark.parametrize(
+    ("checked", "sorted_in_memory"),
+    [(100, 100), (100, 2), (2, 100)],
+    ids=["figures-and-sorted-in-memory", "too-long-to-sort-in-memory", "too-long-to-check"],
+)
+def test_a_file_without_duplicates_loads_the_same_whichever_way_it_is_staged(
+    migrated_db_url, tmp_path, monkeypatch, checked, sorted_in_memory
+):
+    # Figures from the header and rows sorted in memory (or, on PostgreSQL, hashed in file
+    # order), or the database's own sort and counts: the same numbers and figures either way.
+    monkeypatch.setattr(rentals_job, "DUPLICATE_CHECK_LIMIT", checked)
+    monkeypatch.setattr(rentals_job, "IN_MEMORY_LIMIT", sorted_in_memory)
     engine = make_engine(migrated_db_url)
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
     rental_id = _rental(engine, now)
-    ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_rows=lambda token: map(rental_row, ODD[:6])))
+    entries = list(reversed(ODD[:6]))
+    ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_rows=lambda token: map(rental_row, entries)))
     path = tmp_path / "odd.tsv"
-    results = []
-    for limit in (100, 2):
-        monkeypatch.setattr(rentals_job, "IN_MEMORY_LIMIT", limit)
-        rentals_job.download_to_spool(ctx, "t-spool", path, now)
-        assert rentals_job._read_header(path).staged_as_is is (limit == 100)
-        with engine.begin() as conn:
-            conn.execute(text("DELETE FROM rental_number_events"))
-            conn.execute(text("DELETE FROM rental_numbers"))
-        _, counts = _load(engine, rental_id, path, now)
-        results.append((stored(engine), counts))
+    rentals_job.download_to_spool(ctx, "t-spool", path, now)
+    assert rentals_job._read_header(path).figures_known is (checked == 100)
 
-    assert results[0] == results[1]
+    _, counts = _load(engine, rental_id, path, now)
+
     first = ("+33612345601", "+33612345601", "+33612345601", "884310", False)  # its later copy is not in ODD[:6]
-    assert results[0][0] == sorted([first] + [row for row in EXPECTED_ODD if row[0] != first[0]])
-    assert (results[0][1].numbers, results[0][1].stopped, results[0][1].unparseable) == (6, 2, 4)
+    assert stored(engine) == sorted([first] + [row for row in EXPECTED_ODD if row[0] != first[0]])
+    assert (counts.rows, counts.numbers, counts.stopped, counts.unparseable, counts.added) == (6, 6, 2, 4, 6)
+    # A re-sync of the same file, staged the same way, finds nothing to change.
+    rentals_job.download_to_spool(ctx, "t-spool", path, now)
+    again = _load(engine, rental_id, path, now + timedelta(hours=1))[1]
+    assert (again.added, again.removed, again.stop_on, again.stop_off) == (0, 0, 0, 0)
     engine.dispose()
 
 
