@@ -65,7 +65,7 @@ from etl.api.parse import (
     Stop,
     WriteResult,
 )
-from etl.api.jsonlist import iter_list_items
+from etl.api.jsonlist import iter_list_runs
 from etl.api.rentalrows import RentalRow, rental_row_parser
 from etl.api.stoprows import StopRow, stop_row_parser
 from etl.api.retry import (
@@ -390,6 +390,15 @@ class SmsPartnerClient:
         count_key: str | None,
         parse_item: Callable[[Any, str], Any],
     ) -> Iterator[Any]:
+        """``parse_item(item, endpoint)`` for each item of the streamed list, one at a time."""
+        for run in self._stream_runs(endpoint, params, list_key, count_key):
+            for item in run:
+                yield parse_item(item, endpoint)
+
+    def _stream_runs(
+        self, endpoint: str, params: Mapping[str, Any], list_key: str, count_key: str | None
+    ) -> Iterator[list[Any]]:
+        """The streamed list's raw items, a run (~a megabyte of the body) at a time (`etl.api.jsonlist`)."""
         response, head, envelope = self._retrying_call(
             endpoint, lambda: self._open_stream(endpoint, params, list_key)
         )
@@ -397,16 +406,16 @@ class SmsPartnerClient:
             items = envelope.get(list_key)
             if not isinstance(items, list):
                 raise PayloadError("missing or not a list", endpoint=endpoint, field=list_key)
-            for item in items:
-                yield parse_item(item, endpoint)
+            if items:
+                yield items
             return
         count = 0
         error: ApiError | None = None
         try:
             read = functools.partial(response.raw.read, decode_content=True)
-            for item in iter_list_items(head, read, list_key):
-                yield parse_item(item, endpoint)
-                count += 1
+            for run in iter_list_runs(head, read, list_key):
+                count += len(run)
+                yield run
         except ijson.IncompleteJSONError:
             error = TransientApiError(f"stream cut short after {count} items", endpoint=endpoint)
         except (ijson.JSONError, UnicodeDecodeError):  # ijson reports invalid UTF-8 in a string as the latter
@@ -448,6 +457,21 @@ class SmsPartnerClient:
         """
         parse_row = stop_row_parser(utc_suffix, max_raw)
         return self._stream_items("stop-sms/list", {}, "data", "nbData", parse_row)
+
+    def iter_stop_runs(self, utc_suffix: str = "", max_raw: int | None = None) -> Iterator[list[Any]]:
+        """`iter_stop_rows` flattened, a run at a time: 4 values per stop, ~12,000 stops per run.
+
+        For a multi-row ``INSERT`` per run (`etl.db.dialect.bulk_load_fields`): no tuple per row
+        handed through a generator. A bad item raises before any of its run is returned.
+        """
+        endpoint = "stop-sms/list"
+        parse_row = stop_row_parser(utc_suffix, max_raw)
+        for run in self._stream_runs(endpoint, {}, "data", "nbData"):
+            values: list[Any] = []
+            extend = values.extend
+            for item in run:
+                extend(parse_row(item, endpoint))
+            yield values
 
     def message_status(self, message_id: str, phone: str) -> MessageStatus:
         """``GET /message-status`` for one (message id, number). Unknown pair: `NotFound` (code 4)."""

@@ -35,12 +35,14 @@ from typing import Any
 import ijson
 import orjson
 
-__all__ = ["BLOCK_BYTES", "MAX_ITEM_BYTES", "iter_list_items"]
+__all__ = ["BLOCK_BYTES", "IJSON_RUN_ITEMS", "MAX_ITEM_BYTES", "iter_list_items", "iter_list_runs"]
 
 #: Bytes read from the body at a time.
 BLOCK_BYTES = 1 << 20
 #: A buffer this long with no place to cut goes to ``ijson`` (one huge item, or not a list of objects).
 MAX_ITEM_BYTES = 8 << 20
+#: Items per run where ``ijson`` decodes (the fast path's runs are what a megabyte holds).
+IJSON_RUN_ITEMS = 10_000
 
 #: Between two items: ``}``, then ``,`` with optional JSON whitespace around it, then ``{``.
 _BOUNDARIES = (b"},{", b"}, {", b"},\n{", b"},\r\n{", b"},\n  {", b"},\n    {")
@@ -59,16 +61,28 @@ def iter_list_items(head: bytes, read: Read, list_key: str) -> Iterator[Any]:
     ``read(n)`` returns the next bytes of the body (``b""`` at its end) and may raise the
     transport's errors, which pass through. JSON errors are ``ijson``'s.
     """
+    for run in iter_list_runs(head, read, list_key):
+        yield from run
+
+
+def iter_list_runs(head: bytes, read: Read, list_key: str) -> Iterator[list[Any]]:
+    """`iter_list_items` a run at a time: non-empty lists of consecutive items, ~a megabyte each.
+
+    For callers that handle items in bulk (a run becomes one multi-row ``INSERT``). Before an
+    error, the items that came before it are yielded, as `iter_list_items` does.
+    """
     start = _list_start(head, list_key)
     if start is None or head[start:].lstrip(_WHITESPACE)[:1] not in (b"{", b""):
-        yield from _ijson_items(head, read, list_key)
+        yield from _ijson_runs(head, read, list_key)
         return
     buffer = head[start:].lstrip(_WHITESPACE)
     while True:
         try:
             block = read(BLOCK_BYTES)
         except BaseException:
-            yield from _whole_items(buffer)  # what arrived before the fault, as ijson would have
+            arrived = _whole_items(buffer)  # what arrived before the fault, as ijson would have
+            if arrived:
+                yield arrived
             raise
         if not block:
             break
@@ -81,9 +95,9 @@ def iter_list_items(head: bytes, read: Read, list_key: str) -> Iterator[Any]:
         items = _decode_run(buffer[: cut + 1])
         if items is None:  # not a run of whole items after all: ijson says what it is
             break
-        yield from items
+        yield items
         buffer = buffer[buffer.index(b"{", cut + 1) :]
-    yield from _ijson_items(_opening(list_key) + buffer, read, list_key)
+    yield from _ijson_runs(_opening(list_key) + buffer, read, list_key)
 
 
 def _whole_items(buffer: bytes) -> list[Any]:
@@ -148,9 +162,21 @@ def _opening(list_key: str) -> bytes:
     return b"{" + json.dumps(list_key).encode() + b":["
 
 
-def _ijson_items(head: bytes, read: Read, list_key: str) -> Iterator[Any]:
-    reader = _Reader(head, read)
-    yield from ijson.items(reader, f"{list_key}.item", use_float=False)
+def _ijson_runs(head: bytes, read: Read, list_key: str) -> Iterator[list[Any]]:
+    """``ijson``'s items in runs of up to `IJSON_RUN_ITEMS`; those before an error are yielded first."""
+    run: list[Any] = []
+    try:
+        for item in ijson.items(_Reader(head, read), f"{list_key}.item", use_float=False):
+            run.append(item)
+            if len(run) >= IJSON_RUN_ITEMS:
+                yield run
+                run = []
+    except BaseException:
+        if run:
+            yield run
+        raise
+    if run:
+        yield run
 
 
 class _Reader:
