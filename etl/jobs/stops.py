@@ -9,8 +9,11 @@ table, then the difference is applied set-based, one statement per kind of chang
 - an open period whose number or ``createdAt`` changed is corrected in place;
 - an open period whose id vanished from the list is closed (``removed_how='api_missing'``).
 
-The last two come from one outer join of the open periods with the list (the few that differ are
-collected first, then updated by primary key), so a re-sync scans the open periods once.
+The few rows that differ are collected first, then written by key. SQLite and MariaDB find the
+new and changed entries in one pass over the list and count the rest: the open periods are scanned
+for vanished ids only when the counts say some vanished. PostgreSQL finds all three kinds in one
+hash full join. A first load into an empty table (PostgreSQL) skips the staging table: the list is
+copied straight into `stop_periods`, whose indexes and keys are built after the rows.
 
 Unchanged rows are not written. Everything, and the run's `sync_runs` row, commits in one
 transaction: a failure anywhere (HTTP fault after retries, malformed answer, DB error, SIGKILL)
@@ -145,16 +148,18 @@ def run(ctx: JobContext) -> RunResult:
         # diff then runs in a BEGIN IMMEDIATE transaction. Atomicity is unchanged: the first
         # transaction wrote nothing any other connection can see.
         conn.execution_options(sqlite_immediate=False)
-        with dialect.sqlite_cache(conn, _SQLITE_CACHE_MB):
-            with conn.begin():
-                staged = _load(ctx, conn, stage)
-            conn.execution_options(sqlite_immediate=True)
-            try:
+        try:
+            with dialect.sqlite_cache(conn, _SQLITE_CACHE_MB):
+                with conn.begin():
+                    staged = _load(ctx, conn, stage)
+                conn.execution_options(sqlite_immediate=True)
                 with conn.begin():
                     return _apply(ctx, conn, stage, staged)
-            finally:
-                with conn.begin():
-                    dialect.drop_temp(conn, stage)
+        finally:
+            # The connection is closed after the sync, not pooled: the staged list goes with its
+            # temporary database. Dropping the table walked its pages: 0.2-0.4 s for 1,000,000
+            # rows, against ~0.05 s to close.
+            conn.detach()
 
 
 def _empty_and_locked(conn: Connection) -> bool:
