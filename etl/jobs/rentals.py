@@ -16,11 +16,13 @@ rentals add/remove`):
    loads it has committed. A sync that finds a complete spool for a rental loads it instead of
    downloading again. Side benefit: the database transaction does not stay open during the
    download.
-3. The spool is bulk-loaded into a staging table (COPY on PostgreSQL), then the difference with
-   the stored numbers is applied set-based: numbers new to the file (``added``), numbers back in
-   it (``added``), numbers gone from it (``removed``), stop flag changes (``stop_on`` /
-   ``stop_off``): each one a `rental_number_events` row with the time it was observed. Unchanged
-   numbers are not written.
+3. The spool is bulk-loaded into a staging table (COPY on PostgreSQL; elsewhere multi-row
+   inserts, sorted by key first: those backends join by index lookups), then the difference with
+   the stored numbers is applied set-based (the first file ever into empty tables, on PostgreSQL,
+   with the keys and indexes built after the rows): numbers new to the file (``added``),
+   numbers back in it (``added``), numbers gone from it (``removed``), stop flag changes
+   (``stop_on`` / ``stop_off``): each one a `rental_number_events` row with the time it was
+   observed. Unchanged numbers are not written.
 
 Codes 31 (token missing), 32 (rental not found), 33 (file not found), 34 (file already used),
 35 (download in progress: retried next cycle) and 36 (rental failed) mark that rental's row and
