@@ -581,6 +581,9 @@ def load_file(
     """Stage the spool file and apply the difference to ``rental_numbers``; returns (file id, counts).
 
     Helpers take a connection and never commit: the caller's transaction covers the whole file.
+    The file's staging table is left to the connection (`_load_spool` closes it instead of
+    pooling it): dropping 500,000 staged rows walked their pages, 0.05-0.14 s on SQLite, and a
+    later load on the same connection replaces the table anyway (`dialect.create_temp`).
     """
     header = _read_header(spool)
     dropped = _drop_keys_if_empty(conn)
@@ -641,7 +644,6 @@ def load_file(
         )
     if staged > numbers:
         log.warning("rental %d: %d duplicate numbers in the file (kept once, stop if any copy was)", rental_id, staged - numbers)
-    dialect.drop_temp(conn, stage)
     return int(file_id), counts
 
 
@@ -699,20 +701,26 @@ def _rejected(exc: ApiRejected, rental: FollowedRental) -> RentalOutcome:
 
 def _load_spool(ctx: JobContext, rental: FollowedRental, path: Path, now: datetime) -> RentalOutcome:
     downloaded_at = read_spool_header(path)
-    with ctx.engine.begin() as conn:
-        file_id, counts = load_file(conn, rental.id, path, downloaded_at=downloaded_at, now=now, run_id=ctx.run_id)
-        text = (
-            f"loaded {counts.numbers} numbers ({counts.stopped} flagged stop): +{counts.added} -{counts.removed} "
-            f"stop_on={counts.stop_on} stop_off={counts.stop_off}"
-        )
-        conn.execute(
-            update(rentals)
-            .where(rentals.c.id == rental.id)
-            .values(
-                last_status="loaded", last_status_code=None, last_status_text=text, last_checked_at=now,
-                last_loaded_at=now, current_file_id=file_id,
-            )
-        )
+    with ctx.engine.connect() as conn:
+        try:
+            with conn.begin():
+                file_id, counts = load_file(conn, rental.id, path, downloaded_at=downloaded_at, now=now, run_id=ctx.run_id)
+                text = (
+                    f"loaded {counts.numbers} numbers ({counts.stopped} flagged stop): +{counts.added} "
+                    f"-{counts.removed} stop_on={counts.stop_on} stop_off={counts.stop_off}"
+                )
+                conn.execute(
+                    update(rentals)
+                    .where(rentals.c.id == rental.id)
+                    .values(
+                        last_status="loaded", last_status_code=None, last_status_text=text, last_checked_at=now,
+                        last_loaded_at=now, current_file_id=file_id,
+                    )
+                )
+        finally:
+            # Closed, not pooled: the staging table goes with the session (on SQLite, its
+            # temporary database file) instead of being dropped page by page (`load_file`).
+            conn.detach()
     # Only now that the numbers are committed may the single-use download go.
     path.unlink(missing_ok=True)
     return RentalOutcome("loaded", text, None, counts)
