@@ -589,3 +589,23 @@ def test_a_version_2_spool_left_by_the_previous_version_is_still_loaded(migrated
     ]
     assert (counts.numbers, counts.stopped, counts.unparseable) == (3, 2, 1)
     engine.dispose()
+
+
+@pytest.mark.backends("sqlite", "mariadb")  # PostgreSQL's COPY refuses such a line itself
+def test_a_spool_line_with_a_field_missing_fails_the_load_and_stores_nothing(migrated_db_url, tmp_path):
+    engine = make_engine(migrated_db_url)
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    rental_id = _rental(engine, now)
+    path = tmp_path / "bad.tsv"
+    path.write_text(
+        f"#{rentals_job.SPOOL_VERSION}\t{now.isoformat()}\t0\t0\t0\n"
+        "+33612345601\t884310\t+33612345601\t+33612345601\t0\n"
+        "+33612345602\t884311\t+33612345602\t0\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(rentals_job.EtlError, match="without 5 fields"):
+        _load(engine, rental_id, path, now)
+
+    assert stored(engine) == [] and query(engine, "SELECT COUNT(*) FROM rental_files") == [(0,)]
+    engine.dispose()
