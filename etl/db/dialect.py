@@ -266,3 +266,12 @@ def hash_joins(conn: Connection) -> bool:
     takes 0.3 s when they come in key order and 1.7-2.7 s when they do not.
     """
     return backend(conn) == "postgresql"
+
+
+def keys_compare_bytewise(conn: Connection) -> bool:
+    """True where two texts are the same key only when their characters are (SQLite's BINARY
+    collation, PostgreSQL's deterministic ones). MariaDB's ``utf8mb4_unicode_ci`` takes ``ABC``
+    and ``abc`` (and ``é`` and ``e``) for one key: a duplicate check made in Python does not hold
+    there.
+    """
+    return backend(conn) != "mariadb"

@@ -609,3 +609,28 @@ def test_a_spool_line_with_a_field_missing_fails_the_load_and_stores_nothing(mig
 
     assert stored(engine) == [] and query(engine, "SELECT COUNT(*) FROM rental_files") == [(0,)]
     engine.dispose()
+
+
+def test_raw_texts_differing_only_in_case_load_on_every_backend(migrated_db_url, tmp_path):
+    # Two keys for SQLite and PostgreSQL; one for MariaDB, whose collation ignores case (stored
+    # once there, stop if either is). The writer's duplicate check must not make MariaDB's load
+    # fail on its unique key.
+    engine = make_engine(migrated_db_url)
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    rental_id = _rental(engine, now)
+    entries = [RentalNumber("1", "abc", None, False), RentalNumber("2", "ABC", None, True)]
+    ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_rows=lambda token: map(rental_row, entries)))
+    path = tmp_path / "case.tsv"
+    rentals_job.download_to_spool(ctx, "t", path, now)
+
+    _, counts = _load(engine, rental_id, path, now)
+
+    if engine.dialect.name in ("mysql", "mariadb"):
+        assert [(k.lower(), s) for k, _, _, _, s in stored(engine)] == [("raw:abc", True)]
+    else:
+        assert [(k, s) for k, _, _, _, s in stored(engine)] == [("raw:ABC", True), ("raw:abc", False)]
+    assert counts.added == len(stored(engine))
+    rentals_job.download_to_spool(ctx, "t", path, now)
+    again = _load(engine, rental_id, path, now + timedelta(hours=1))[1]
+    assert (again.added, again.removed, again.stop_on, again.stop_off) == (0, 0, 0, 0)
+    engine.dispose()
