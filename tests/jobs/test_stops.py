@@ -378,3 +378,31 @@ def period_rows(engine):
         rows = conn.execute(text("SELECT id, api_stop_id, phone_e164, phone_raw, removed_at FROM stop_periods")).all()
         conn.rollback()
     return rows
+
+
+class ReversingClient:
+    """The real client, except that the stop list comes newest id first."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def iter_stop_rows(self, *args, **kwargs):
+        return iter(list(self._client.iter_stop_rows(*args, **kwargs))[::-1])
+
+
+def test_list_out_of_id_order_is_synced_like_one_in_order(env):
+    # Ids that ascend need no unique index to rule out repeats; any other order takes the index.
+    engine, sim, config, client = env
+    config = make_config(config.database.url, config.api.base_url, stops=StopsConfig(max_removed_share=0.5))
+    ids = [sim.add_stop(f"+3361234560{i}") for i in range(6)]
+    assert sync(engine, config, ReversingClient(client), sim).result.added == 6
+    sim.remove_stop(ids[2])
+    sim.add_stop("+33698765432")
+
+    report = sync(engine, config, ReversingClient(client), sim)
+
+    assert (report.result.added, report.result.changed, report.result.removed) == (1, 0, 1)
+    assert "+33612345602" not in open_numbers(engine) and "+33698765432" in open_numbers(engine)
