@@ -53,14 +53,18 @@ def test_one_million_stops_stream_in_bounded_memory_and_time(sim: Simulator, api
 
 def test_streaming_peak_allocation_does_not_grow_with_list_size(sim: Simulator, api: Api) -> None:
     sim.generate_stops(20_000)
-    tracemalloc.start()
-    try:
-        body = api.get("stop-sms/list").content
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peaks = []
+    # tracemalloc counts every thread of this process: a server thread left by an earlier test
+    # (a client that hung up mid-stream) can allocate meanwhile. The smaller of three peaks is ours.
+    for _ in range(3):
+        tracemalloc.start()
+        try:
+            body = api.get("stop-sms/list").content
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
     # the client side holds the 1.6 MB body; the server side adds only a chunk at a time
-    assert peak < len(body) * 2.5 + 2_000_000
+    assert min(peaks) < len(body) * 2.5 + 2_000_000
 
 
 def test_rental_file_is_streamed(sim: Simulator, api: Api) -> None:
