@@ -12,8 +12,8 @@ table, then the difference is applied set-based, one statement per kind of chang
 The few rows that differ are collected first, then written by key. SQLite and MariaDB find the
 new and changed entries in one pass over the list and count the rest: the open periods are scanned
 for vanished ids only when the counts say some vanished. PostgreSQL finds all three kinds in one
-hash full join. A first load into an empty table (PostgreSQL) skips the staging table: the list is
-copied straight into `stop_periods`, whose indexes and keys are built after the rows.
+hash full join. A first load into an empty table builds the indexes (and on PostgreSQL the foreign
+keys) after the rows.
 
 Unchanged rows are not written. Everything, and the run's `sync_runs` row, commits in one
 transaction: a failure anywhere (HTTP fault after retries, malformed answer, DB error, SIGKILL)
@@ -29,8 +29,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from itertools import chain, islice
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
@@ -38,7 +38,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
-    MetaData,
     String,
     Table,
     and_,
@@ -50,7 +49,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.sql.expression import ColumnElement, Executable
 
 from etl import runlog
@@ -116,11 +115,8 @@ class _IdOrder:
             yield row
 
 
-def _stage(
-    ctx: JobContext, conn: Connection, stage: Table, tail: tuple[object, ...] = (), order: _IdOrder | None = None
-) -> int:
-    """Download the list into ``stage`` (each row followed by ``tail``); restart the download
-    after a fault mid-stream.
+def _stage(ctx: JobContext, conn: Connection, stage: Table, order: _IdOrder | None = None) -> int:
+    """Download the list into ``stage``; restart the download after a fault mid-stream.
 
     Each attempt runs in a savepoint: on PostgreSQL a ``COPY`` cut short aborts the transaction,
     so the rows of a broken attempt are rolled back to the savepoint, not deleted.
@@ -130,7 +126,7 @@ def _stage(
         savepoint = conn.begin_nested()
         rows = _rows(ctx, backend_name) if order is None else order.watch(_rows(ctx, backend_name))
         try:
-            staged = _bulk_load(conn, stage, (row + tail for row in rows) if tail else rows)
+            staged = _bulk_load(conn, stage, rows)
         except TransientApiError as exc:
             savepoint.rollback()
             if attempt == STREAM_ATTEMPTS:
@@ -185,8 +181,6 @@ def run(ctx: JobContext) -> RunResult:
                 # The diff's hash joins over 1,000,000 ids spilled to disk in 8 batches with the
                 # default 4 MB (EXPLAIN ANALYZE).
                 dialect.transaction_work_mem(conn, _WORK_MEM_MB)
-                if dialect.backend(conn) == "postgresql" and _empty_and_locked(conn):
-                    return _first_load(ctx, conn)
                 staged, indexed = _load(ctx, conn, stage)
                 return _apply(ctx, conn, stage, staged, indexed)
         # SQLite: the download is staged in a transaction that writes only the connection's temp
@@ -206,56 +200,6 @@ def run(ctx: JobContext) -> RunResult:
             # temporary database. Dropping the table walked its pages: 0.2-0.4 s for 1,000,000
             # rows, against ~0.05 s to close.
             conn.detach()
-
-
-def _empty_and_locked(conn: Connection) -> bool:
-    """PostgreSQL: is ``stop_periods`` empty? If so it stays so: locked until commit.
-
-    Checked once without the lock (a re-sync must not block the push receiver's writes), then again
-    under it (a STOP pushed in between makes this a regular sync).
-    """
-    if conn.execute(select(stop_periods.c.id).limit(1)).first() is not None:
-        return False
-    # The lock the first load's DROP INDEX takes anyway; readers wait for the commit.
-    conn.exec_driver_sql(f"LOCK TABLE {stop_periods.name} IN ACCESS EXCLUSIVE MODE")
-    return conn.execute(select(stop_periods.c.id).limit(1)).first() is None
-
-
-def _first_load_target() -> Table:
-    """The columns a first load COPYs into ``stop_periods``: the list's, then the run's constants."""
-    return Table(
-        stop_periods.name,
-        MetaData(),
-        *(Column(c.name, c.type) for c in _staging_table().columns),
-        Column("first_seen_at", String),
-        Column("source", String),
-        Column("opened_by_run_id", BigInteger),
-    )
-
-
-def _first_load(ctx: JobContext, conn: Connection) -> RunResult:
-    """PostgreSQL, nothing stored yet (locked by `_empty_and_locked`): COPY the list straight into
-    ``stop_periods``, then build its indexes and foreign keys.
-
-    No staging table, no ``INSERT ... SELECT`` and no trigger call per row: the indexes and keys
-    are dropped (in this transaction) and built again after the rows, each in one pass. The
-    partial unique index refuses a list with a repeated id, as the staging index does otherwise.
-    Measured on 1,000,000 rows (PostgreSQL, rolled-back transactions): stage + insert with keys
-    17.1-17.8 s, stage + insert without keys 10.3 s, this 7.6 s.
-    """
-    p = stop_periods
-    # As text: COPY passes it through, where a datetime would be formatted again on every row.
-    first_seen = ctx.now().astimezone(timezone.utc).isoformat()
-    dialect.drop_indexes(conn, p)
-    keys = dialect.drop_constraints(conn, p)
-    added = _stage(ctx, conn, _first_load_target(), tail=(first_seen, "sync", ctx.run_id))
-    try:
-        dialect.create_indexes(conn, p)
-    except IntegrityError:
-        raise PayloadError("the list holds the same stop id twice", endpoint="stop-sms/list", field="data[].id") from None
-    dialect.add_constraints(conn, keys)
-    dialect.analyze(conn, p)
-    return _finish(ctx, conn, RunResult(added=added, changed=0, removed=0), staged=added, open_count=0, adopted=0)
 
 
 def _load(ctx: JobContext, conn: Connection, stage: Table) -> tuple[int, bool]:
@@ -465,13 +409,17 @@ def _adopt_pushed(conn: Connection, stage: Table) -> int:
 def _load_all(ctx: JobContext, conn: Connection, stage: Table, now: datetime) -> int:
     """Nothing open: every listed id opens a period (no anti-join).
 
-    Into an empty table the indexes are built after the rows, not row by row (SQLite; PostgreSQL
-    normally takes `_first_load`).
+    Into an empty table (SQLite, PostgreSQL) the indexes are built after the rows, not row by row,
+    and on PostgreSQL the foreign keys too (`_drop_keys_if_free`). The partial unique index then
+    refuses a repeated id. The download is staged first, so the locks this takes last for the
+    database work only, not the download.
     """
     p, s = stop_periods, stage.c
     rebuild = dialect.backend(conn) in dialect.METADATA_INDEXES and conn.execute(select(p.c.id).limit(1)).first() is None
+    keys: list[Any] = []
     if rebuild:
         dialect.drop_indexes(conn, p)
+        keys = _drop_keys_if_free(conn)
     added = _rowcount(
         conn,
         insert(p).from_select(
@@ -488,9 +436,43 @@ def _load_all(ctx: JobContext, conn: Connection, stage: Table, now: datetime) ->
         ),
     )
     if rebuild:
-        dialect.create_indexes(conn, p)
+        try:
+            dialect.create_indexes(conn, p)
+        except IntegrityError:
+            raise PayloadError("the list holds the same stop id twice", endpoint="stop-sms/list", field="data[].id") from None
+        dialect.add_constraints(conn, keys)
         dialect.analyze(conn, p)
     return added
+
+
+#: How long a first load waits for the tables ``stop_periods``' foreign keys refer to.
+_KEY_LOCK_WAIT = "2s"
+
+
+def _drop_keys_if_free(conn: Connection) -> list[Any]:
+    """PostgreSQL: drop ``stop_periods``' foreign keys for a first load, if the tables they refer
+    to can be locked within `_KEY_LOCK_WAIT`; returns what to add back (``[]``: keys kept).
+
+    Each key is one trigger call per inserted row: 1,000,000 rows took 17.1-17.8 s with them and
+    10.3 s without (rolled-back A/B), adding them back ~0.5 s. Dropping a key locks its table
+    (``sync_runs``, ``write_actions``: ACCESS EXCLUSIVE) until commit, so other sessions wait for
+    the few seconds of the load; behind a long transaction on them the load keeps its keys
+    instead of queueing every other reader behind it.
+    """
+    if dialect.backend(conn) not in dialect.ALTERABLE_CONSTRAINTS:
+        return []
+    savepoint = conn.begin_nested()
+    try:
+        before = conn.exec_driver_sql("SHOW lock_timeout").scalar_one()
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{_KEY_LOCK_WAIT}'")
+        keys = dialect.drop_constraints(conn, stop_periods)
+        conn.execute(select(func.set_config("lock_timeout", before, True)))
+    except OperationalError as exc:
+        savepoint.rollback()
+        log.info("first load keeps stop_periods' foreign keys (%s)", type(exc.orig).__name__)
+        return []
+    savepoint.commit()
+    return keys
 
 
 def _apply(ctx: JobContext, conn: Connection, stage: Table, staged: int, indexed: bool) -> RunResult:

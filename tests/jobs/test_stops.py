@@ -406,3 +406,26 @@ def test_list_out_of_id_order_is_synced_like_one_in_order(env):
 
     assert (report.result.added, report.result.changed, report.result.removed) == (1, 0, 1)
     assert "+33612345602" not in open_numbers(engine) and "+33698765432" in open_numbers(engine)
+
+
+@pytest.mark.backends("postgresql")
+def test_first_load_behind_a_long_reader_of_sync_runs_keeps_the_keys_and_completes(env, caplog):
+    # Dropping stop_periods' foreign keys for a first load needs sync_runs to itself; behind a
+    # transaction still reading it, the load gives up on that after a moment instead of queueing
+    # every later reader behind it, and loads with its keys in place.
+    engine, sim, config, client = env
+    for i in range(5):
+        sim.add_stop(f"+3361234560{i}")
+    keys_before = constraint_definitions(engine)
+    with engine.connect() as reader:
+        reader.execute(text("SELECT COUNT(*) FROM sync_runs")).scalar()
+        started = time.monotonic()
+        report = sync(engine, config, client, sim)
+        waited = time.monotonic() - started
+        reader.rollback()
+
+    assert report.outcome == "success" and report.result.added == 5
+    assert waited < 10
+    assert "keeps stop_periods' foreign keys" in caplog.text
+    assert constraint_definitions(engine) == keys_before
+    assert len(open_numbers(engine)) == 5
