@@ -4,7 +4,7 @@
 types, quirks 4 and 6) and builds a frozen `RentalNumber`; over a 500,000-number file that was
 2.2-2.6 s of CPU (``docs/benchmarks.md``, "Rental sync"). `rental_row_parser` gives the same
 answers and errors (``tests/api/test_rentalrows.py`` proves it by property test) with a few type
-checks plus `etl.phones.canonicalize`:
+checks plus `etl.phones.canonicalizer`'s:
 
 * a plain tuple ``(rental_id, phone_raw, phone_e164, stop)``, `RentalNumber`'s fields in order,
   no record per row;
@@ -40,7 +40,7 @@ def rental_row(number: RentalNumber) -> RentalRow:
 
 def rental_row_parser() -> Callable[[Any, str], RentalRow]:
     """A function ``(item, endpoint) -> RentalRow`` with ``parse_rental_item``'s answers and errors."""
-    canonicalize = phones.canonicalize
+    canonicalize = phones.canonicalizer()
     text_flags = _TEXT_FLAGS
 
     def slow(item: Any, endpoint: str) -> RentalRow:
