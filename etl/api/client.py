@@ -566,6 +566,16 @@ class SmsPartnerClient:
             "location/file/download", {"token": token}, "datas", "phoneNumbers", rental_row_parser()
         )
 
+    def iter_rental_runs(self, token: str) -> Iterator[list[RentalRow]]:
+        """`iter_rental_rows` a run (~a megabyte of the body) at a time, for callers that work in bulk.
+
+        A bad item raises before any of its run is returned.
+        """
+        endpoint = "location/file/download"
+        parse_row = rental_row_parser()
+        for run in self._stream_runs(endpoint, {"token": token}, "datas", "phoneNumbers"):
+            yield [parse_row(item, endpoint) for item in run]
+
     # ----------------------------------------------------------------------------------------------
     # Writes: never sent twice unless the first surely never left (etl.api.retry)
     # ----------------------------------------------------------------------------------------------

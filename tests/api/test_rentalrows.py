@@ -121,3 +121,10 @@ def test_client_rows_are_the_rental_files_numbers(client: Any, sim: Any, quirks:
     rows = list(client.iter_rental_rows("big"))
     assert rows == [rental_row(number) for number in client.iter_rental_file("big")]
     assert [(r[0], r[2], r[3]) for r in rows] == [(str(i), p, s) for i, p, s in sim.rental_rows("big")]
+
+
+def test_rental_runs_flatten_to_exactly_the_rental_rows(client: Any, sim: Any) -> None:
+    sim.add_rental("runs", 30_000, stop_share=0.1)
+    runs = list(client.iter_rental_runs("runs"))
+    assert len(runs) >= 2 and all(runs)
+    assert [row for run in runs for row in run] == list(client.iter_rental_rows("runs"))
