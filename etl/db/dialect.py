@@ -7,10 +7,11 @@ Indexes on staging tables are built *after* the load for the same reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
+
 
 from sqlalchemy import (
     Column,
@@ -20,7 +21,10 @@ from sqlalchemy import (
     MetaData,
     Table,
     UniqueConstraint,
+    func,
+    select,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.schema import (
     AddConstraint,
     CreateIndex,
@@ -275,3 +279,30 @@ def keys_compare_bytewise(conn: Connection) -> bool:
     there.
     """
     return backend(conn) != "mariadb"
+
+
+_T = TypeVar("_T")
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
+def within_lock_wait(conn: Connection, wait: str, ddl: Callable[[], _T]) -> _T | None:
+    """PostgreSQL: run ``ddl`` in a savepoint, waiting at most ``wait`` (e.g. ``"2s"``) for each lock;
+    returns its result, or ``None`` when a lock was not had in time (everything it did is undone).
+
+    Why: dropping a key takes ACCESS EXCLUSIVE locks. Queued behind a long transaction (a BI
+    query), such a request would in turn queue every later reader of those tables behind it;
+    giving up after a short wait lets the caller go on the slower way instead.
+    """
+    savepoint = conn.begin_nested()
+    try:
+        before = conn.exec_driver_sql("SHOW lock_timeout").scalar_one()
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{wait}'")
+        result = ddl()
+        conn.execute(select(func.set_config("lock_timeout", before, True)))
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+            raise
+        savepoint.rollback()
+        return None
+    savepoint.commit()
+    return result

@@ -541,6 +541,10 @@ def _empty(conn: Connection, table: dialect.Table) -> bool:
     return conn.execute(select(literal(1)).select_from(table).limit(1)).first() is None
 
 
+#: How long a first load waits for the locks its key drops need before keeping the keys instead.
+_KEY_LOCK_WAIT = "2s"
+
+
 def _drop_keys_if_empty(conn: Connection) -> list[Any] | None:
     """PostgreSQL, before the first file ever: drop the number tables' foreign keys, unique and
     primary keys and secondary indexes, to build them once after the inserts (`_rebuild_keys`);
@@ -556,15 +560,23 @@ def _drop_keys_if_empty(conn: Connection) -> list[Any] | None:
     and indexed again, and the drops lock the tables (and, for the foreign keys, ``rentals`` and
     ``rental_files``) until commit; done first in the transaction, those locks come before any
     other. Not on SQLite, whose keys cannot be dropped: the secondary indexes alone, dropped and
-    rebuilt, made its first load no faster (3.2 s without, 3.8-4.5 s with).
+    rebuilt, made its first load no faster (3.2 s without, 3.8-4.5 s with). Behind a long
+    transaction on any of those tables, the keys are kept (`dialect.within_lock_wait`).
     """
     tables = (rental_numbers, rental_number_events)
     if dialect.backend(conn) not in dialect.ALTERABLE_CONSTRAINTS or not all(_empty(conn, t) for t in tables):
         return None
-    dropped: list[Any] = []
-    for table in tables:
-        dialect.drop_indexes(conn, table)
-        dropped += dialect.drop_constraints(conn, table) + dialect.drop_primary_key(conn, table)
+
+    def drop() -> list[Any]:
+        dropped: list[Any] = []
+        for table in tables:
+            dialect.drop_indexes(conn, table)
+            dropped += dialect.drop_constraints(conn, table) + dialect.drop_primary_key(conn, table)
+        return dropped
+
+    dropped = dialect.within_lock_wait(conn, _KEY_LOCK_WAIT, drop)
+    if dropped is None:
+        log.info("first load keeps the number tables' keys (their tables were not free within %s)", _KEY_LOCK_WAIT)
     return dropped
 
 

@@ -49,7 +49,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ColumnElement, Executable
 
 from etl import runlog
@@ -464,17 +464,10 @@ def _drop_keys_if_free(conn: Connection) -> list[Any]:
     """
     if dialect.backend(conn) not in dialect.ALTERABLE_CONSTRAINTS:
         return []
-    savepoint = conn.begin_nested()
-    try:
-        before = conn.exec_driver_sql("SHOW lock_timeout").scalar_one()
-        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{_KEY_LOCK_WAIT}'")
-        keys = dialect.drop_constraints(conn, stop_periods)
-        conn.execute(select(func.set_config("lock_timeout", before, True)))
-    except OperationalError as exc:
-        savepoint.rollback()
-        log.info("first load keeps stop_periods' foreign keys (%s)", type(exc.orig).__name__)
+    keys = dialect.within_lock_wait(conn, _KEY_LOCK_WAIT, lambda: dialect.drop_constraints(conn, stop_periods))
+    if keys is None:
+        log.info("first load keeps stop_periods' foreign keys (their tables were not free within %s)", _KEY_LOCK_WAIT)
         return []
-    savepoint.commit()
     return keys
 
 
