@@ -265,6 +265,16 @@ def test_download_broken_once_midstream_is_restarted_and_the_sync_completes(env)
     assert len(open_numbers(engine)) == 40_000
 
 
+def stop_rows(runs):
+    """The client's flat runs (4 values per stop) as one list of row tuples."""
+    values = [value for run in runs for value in run]
+    return [tuple(values[i : i + 4]) for i in range(0, len(values), 4)]
+
+
+def flat(rows):
+    return [value for row in rows for value in row]
+
+
 class RepeatingClient:
     """The real client, except that the stop list repeats one entry (an API bug we must refuse)."""
 
@@ -274,11 +284,9 @@ class RepeatingClient:
     def __getattr__(self, name):
         return getattr(self._client, name)
 
-    def iter_stop_rows(self, *args, **kwargs):
-        for index, row in enumerate(self._client.iter_stop_rows(*args, **kwargs)):
-            yield row
-            if index == self._repeat_index:
-                yield row
+    def iter_stop_runs(self, *args, **kwargs):
+        rows = stop_rows(self._client.iter_stop_runs(*args, **kwargs))
+        yield flat(rows[: self._repeat_index + 1] + rows[self._repeat_index :])
 
 
 @pytest.mark.parametrize("stored_before", [False, True], ids=["first_load", "resync"])
@@ -354,9 +362,10 @@ class RenumberingClient:
     def __getattr__(self, name):
         return getattr(self._client, name)
 
-    def iter_stop_rows(self, *args, **kwargs):
-        for index, row in enumerate(self._client.iter_stop_rows(*args, **kwargs)):
-            yield (row[0], self._phone, self._phone, *row[3:]) if index == self._index else row
+    def iter_stop_runs(self, *args, **kwargs):
+        rows = stop_rows(self._client.iter_stop_runs(*args, **kwargs))
+        rows[self._index] = (rows[self._index][0], self._phone, self._phone, *rows[self._index][3:])
+        yield flat(rows)
 
 
 def test_entry_whose_number_changed_upstream_is_corrected_in_place(env):
@@ -389,8 +398,8 @@ class ReversingClient:
     def __getattr__(self, name):
         return getattr(self._client, name)
 
-    def iter_stop_rows(self, *args, **kwargs):
-        return iter(list(self._client.iter_stop_rows(*args, **kwargs))[::-1])
+    def iter_stop_runs(self, *args, **kwargs):
+        yield flat(stop_rows(self._client.iter_stop_runs(*args, **kwargs))[::-1])
 
 
 def test_list_out_of_id_order_is_synced_like_one_in_order(env):
@@ -429,3 +438,22 @@ def test_first_load_behind_a_long_reader_of_sync_runs_keeps_the_keys_and_complet
     assert "keeps stop_periods' foreign keys" in caplog.text
     assert constraint_definitions(engine) == keys_before
     assert len(open_numbers(engine)) == 5
+
+
+@pytest.mark.parametrize(
+    ("runs", "ascending"),
+    [
+        ([[1, "a", "a", None, 5, "b", "b", None], [6, "c", "c", None]], True),
+        ([[1, "a", "a", None, 5, "b", "b", None], [5, "c", "c", None]], False),  # a repeat across runs
+        ([[1, "a", "a", None, 5, "b", "b", None], [4, "c", "c", None]], False),
+        ([[3, "a", "a", None, 2, "b", "b", None]], False),
+        ([], True),
+    ],
+    ids=["ascending", "repeat-at-boundary", "step-back-at-boundary", "descending-in-run", "empty"],
+)
+def test_id_order_watches_ids_across_runs_and_passes_runs_through(runs, ascending):
+    from etl.jobs.stops import _IdOrder
+
+    order = _IdOrder()
+    assert list(order.watch(iter(runs))) == runs
+    assert order.ascending is ascending
