@@ -221,7 +221,11 @@ def _index_stage(conn: Connection, stage: Table) -> None:
     try:
         dialect.index_temp(conn, stage, "api_stop_id", unique=True)
     except IntegrityError:
-        raise PayloadError("the list holds the same stop id twice", endpoint="stop-sms/list", field="data[].id") from None
+        raise _repeated_id() from None
+
+
+def _repeated_id() -> PayloadError:
+    return PayloadError("the list holds the same stop id twice", endpoint="stop-sms/list", field="data[].id")
 
 
 def _diff_table() -> Table:
@@ -315,21 +319,7 @@ def _write_diff(ctx: JobContext, conn: Connection, diff: Table, now: datetime, p
     ``diff`` is small (a 1 % churn: ~10,000 rows of 1,000,000), so each write goes by key.
     """
     p, d = stop_periods, diff.c
-    added = _rowcount(
-        conn,
-        insert(p).from_select(
-            ["api_stop_id", "phone_e164", "phone_raw", "api_created_at", "first_seen_at", "source", "opened_by_run_id"],
-            select(
-                d.api_stop_id,
-                d.phone_e164,
-                d.phone_raw,
-                d.api_created_at,
-                literal(now, UtcDateTime()),
-                literal("sync"),
-                literal(ctx.run_id, BigInteger()),
-            ).where(d.period_id.is_(None)),
-        ),
-    )
+    added = _open_periods(ctx, conn, diff, now, d.period_id.is_(None))
     dialect.index_temp(conn, diff, "period_id", unique=True)
 
     def listed_value(column: Column[object]) -> object:
@@ -350,6 +340,25 @@ def _write_diff(ctx: JobContext, conn: Connection, diff: Table, now: datetime, p
         .values(removed_at=now, removed_how="api_missing", closed_by_run_id=ctx.run_id, last_seen_at=previous)
     ).rowcount
     return added, changed, removed
+
+
+def _open_periods(
+    ctx: JobContext, conn: Connection, listed: Table, now: datetime, where: ColumnElement[bool] | None = None
+) -> int:
+    """Open a period, seen now by this run, for each row of ``listed`` (the stage or the diff, both
+    with the list's columns) matching ``where``; returns how many."""
+    c = listed.c
+    rows = select(
+        c.api_stop_id,
+        c.phone_e164,
+        c.phone_raw,
+        c.api_created_at,
+        literal(now, UtcDateTime()),
+        literal("sync"),
+        literal(ctx.run_id, BigInteger()),
+    )
+    columns = ["api_stop_id", "phone_e164", "phone_raw", "api_created_at", "first_seen_at", "source", "opened_by_run_id"]
+    return _rowcount(conn, insert(stop_periods).from_select(columns, rows if where is None else rows.where(where)))
 
 
 def _rowcount(conn: Connection, statement: Executable) -> int:
@@ -412,44 +421,26 @@ def _load_all(ctx: JobContext, conn: Connection, stage: Table, now: datetime) ->
     refuses a repeated id. The download is staged first, so the locks this takes last for the
     database work only, not the download.
     """
-    p, s = stop_periods, stage.c
+    p = stop_periods
     rebuild = dialect.backend(conn) in dialect.METADATA_INDEXES and conn.execute(select(p.c.id).limit(1)).first() is None
     keys: list[Any] = []
     if rebuild:
         dialect.drop_indexes(conn, p)
         keys = _drop_keys_if_free(conn)
-    added = _rowcount(
-        conn,
-        insert(p).from_select(
-            ["api_stop_id", "phone_e164", "phone_raw", "api_created_at", "first_seen_at", "source", "opened_by_run_id"],
-            select(
-                s.api_stop_id,
-                s.phone_e164,
-                s.phone_raw,
-                s.api_created_at,
-                literal(now, UtcDateTime()),
-                literal("sync"),
-                literal(ctx.run_id, BigInteger()),
-            ),
-        ),
-    )
+    added = _open_periods(ctx, conn, stage, now)
     if rebuild:
         try:
             dialect.create_indexes(conn, p)
         except IntegrityError:
-            raise PayloadError("the list holds the same stop id twice", endpoint="stop-sms/list", field="data[].id") from None
+            raise _repeated_id() from None
         dialect.add_constraints(conn, keys)
         dialect.analyze(conn, p)
     return added
 
 
-#: How long a first load waits for the tables ``stop_periods``' foreign keys refer to.
-_KEY_LOCK_WAIT = "2s"
-
-
 def _drop_keys_if_free(conn: Connection) -> list[Any]:
     """PostgreSQL: drop ``stop_periods``' foreign keys for a first load, if the tables they refer
-    to can be locked within `_KEY_LOCK_WAIT`; returns what to add back (``[]``: keys kept).
+    to can be locked within `dialect.DDL_LOCK_WAIT`; returns what to add back (``[]``: keys kept).
 
     Each key is one trigger call per inserted row: 1,000,000 rows took 17.1-17.8 s with them and
     10.3 s without (rolled-back A/B), adding them back ~0.5 s. Dropping a key locks its table
@@ -459,9 +450,9 @@ def _drop_keys_if_free(conn: Connection) -> list[Any]:
     """
     if dialect.backend(conn) not in dialect.ALTERABLE_CONSTRAINTS:
         return []
-    keys = dialect.within_lock_wait(conn, _KEY_LOCK_WAIT, lambda: dialect.drop_constraints(conn, stop_periods))
+    keys = dialect.within_lock_wait(conn, lambda: dialect.drop_constraints(conn, stop_periods))
     if keys is None:
-        log.info("first load keeps stop_periods' foreign keys (their tables were not free within %s)", _KEY_LOCK_WAIT)
+        log.info("first load keeps stop_periods' foreign keys (their tables were not free within %s)", dialect.DDL_LOCK_WAIT)
         return []
     return keys
 
