@@ -285,8 +285,12 @@ _T = TypeVar("_T")
 _LOCK_NOT_AVAILABLE = "55P03"
 
 
-def within_lock_wait(conn: Connection, wait: str, ddl: Callable[[], _T]) -> _T | None:
-    """PostgreSQL: run ``ddl`` in a savepoint, waiting at most ``wait`` (e.g. ``"2s"``) for each lock;
+#: How long a bulk load's key drops wait for their locks before the load keeps the keys instead.
+DDL_LOCK_WAIT = "2s"
+
+
+def within_lock_wait(conn: Connection, ddl: Callable[[], _T], wait: str = DDL_LOCK_WAIT) -> _T | None:
+    """PostgreSQL: run ``ddl`` in a savepoint, waiting at most ``wait`` for each lock;
     returns its result, or ``None`` when a lock was not had in time (everything it did is undone).
 
     Why: dropping a key takes ACCESS EXCLUSIVE locks. Queued behind a long transaction (a BI

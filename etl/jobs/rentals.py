@@ -541,10 +541,6 @@ def _empty(conn: Connection, table: dialect.Table) -> bool:
     return conn.execute(select(literal(1)).select_from(table).limit(1)).first() is None
 
 
-#: How long a first load waits for the locks its key drops need before keeping the keys instead.
-_KEY_LOCK_WAIT = "2s"
-
-
 def _drop_keys_if_empty(conn: Connection) -> list[Any] | None:
     """PostgreSQL, before the first file ever: drop the number tables' foreign keys, unique and
     primary keys and secondary indexes, to build them once after the inserts (`_rebuild_keys`);
@@ -574,9 +570,9 @@ def _drop_keys_if_empty(conn: Connection) -> list[Any] | None:
             dropped += dialect.drop_constraints(conn, table) + dialect.drop_primary_key(conn, table)
         return dropped
 
-    dropped = dialect.within_lock_wait(conn, _KEY_LOCK_WAIT, drop)
+    dropped = dialect.within_lock_wait(conn, drop)
     if dropped is None:
-        log.info("first load keeps the number tables' keys (their tables were not free within %s)", _KEY_LOCK_WAIT)
+        log.info("first load keeps the number tables' keys (their tables were not free within %s)", dialect.DDL_LOCK_WAIT)
     return dropped
 
 
