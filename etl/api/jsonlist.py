@@ -35,7 +35,7 @@ from typing import Any
 import ijson
 import orjson
 
-__all__ = ["BLOCK_BYTES", "IJSON_RUN_ITEMS", "MAX_ITEM_BYTES", "iter_list_items", "iter_list_runs"]
+__all__ = ["BLOCK_BYTES", "IJSON_RUN_ITEMS", "MAX_ITEM_BYTES", "iter_list_runs"]
 
 #: Bytes read from the body at a time.
 BLOCK_BYTES = 1 << 20
@@ -55,21 +55,13 @@ _WHITESPACE = b" \t\r\n"
 Read = Callable[[int], bytes]
 
 
-def iter_list_items(head: bytes, read: Read, list_key: str) -> Iterator[Any]:
-    """Items of the top-level ``list_key`` list of the body ``head`` + ``read()...``.
+def iter_list_runs(head: bytes, read: Read, list_key: str) -> Iterator[list[Any]]:
+    """Items of the top-level ``list_key`` list of the body ``head`` + ``read()...``, a run at a
+    time: non-empty lists of consecutive items, ~a megabyte each.
 
     ``read(n)`` returns the next bytes of the body (``b""`` at its end) and may raise the
-    transport's errors, which pass through. JSON errors are ``ijson``'s.
-    """
-    for run in iter_list_runs(head, read, list_key):
-        yield from run
-
-
-def iter_list_runs(head: bytes, read: Read, list_key: str) -> Iterator[list[Any]]:
-    """`iter_list_items` a run at a time: non-empty lists of consecutive items, ~a megabyte each.
-
-    For callers that handle items in bulk (a run becomes one multi-row ``INSERT``). Before an
-    error, the items that came before it are yielded, as `iter_list_items` does.
+    transport's errors, which pass through, after the items that arrived before them. JSON
+    errors are ``ijson``'s, after the items before the error.
     """
     start = _list_start(head, list_key)
     if start is None or head[start:].lstrip(_WHITESPACE)[:1] not in (b"{", b""):

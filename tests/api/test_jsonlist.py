@@ -1,4 +1,4 @@
-"""`etl.api.jsonlist.iter_list_runs` (and so `iter_list_items`) gives exactly ``ijson.items(body, "data.item", use_float=False)``.
+"""`etl.api.jsonlist.iter_list_runs`, flattened, gives exactly ``ijson.items(body, "data.item", use_float=False)``.
 
 Same items (types included: non-integers stay `Decimal`), same error class after the same items,
 whatever the body, the head size and how the rest arrives. Bodies are random envelopes around random
@@ -20,7 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etl.api import jsonlist
-from etl.api.jsonlist import iter_list_items, iter_list_runs
+from etl.api.jsonlist import iter_list_runs
+
+
+def iter_list_items(head: bytes, read: Any, list_key: str) -> Any:
+    """The runs' items one by one, as the client's ``_stream_items`` hands them on."""
+    return (item for run in iter_list_runs(head, read, list_key) for item in run)
 
 #: Text that makes the cutting's job hard: boundaries, quotes and escapes, numbers, non-ASCII.
 TRICKY = st.sampled_from(['},{', '}, {', '},\n{', '"', '\\', '\\"},{"', '1.5', '2e3', '7E-1', ']', '[', ':', 'é', '\u2028', '\n'])
