@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -46,3 +48,16 @@ def table_rows(engine: Engine, table: str, order_by: str = "id") -> list[tuple[A
         rows = [tuple(r) for r in conn.execute(text(f"SELECT * FROM {table} ORDER BY {order_by}"))]
         conn.rollback()
     return rows
+
+
+def timed_behind_a_reader(engine: Engine, tables: list[str], action: Callable[[], Any]) -> tuple[Any, float]:
+    """``action()``'s result and its wall seconds, run while another connection holds an open
+    transaction that has read ``tables`` (as a BI query left open would)."""
+    with engine.connect() as reader:
+        for table in tables:
+            reader.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar()
+        started = time.monotonic()
+        result = action()
+        waited = time.monotonic() - started
+        reader.rollback()
+    return result, waited

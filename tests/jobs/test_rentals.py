@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -14,7 +13,7 @@ from etl.api.rentalrows import rental_row
 from etl.config import RentalsConfig, RentalToken
 from etl.db.engine import make_engine
 from etl.jobs import rentals as rentals_job
-from tests.jobs.helpers import make_client, make_config, run, sim_clock, table_rows
+from tests.jobs.helpers import make_client, make_config, run, sim_clock, table_rows, timed_behind_a_reader
 
 NUMBERS = ["+33612345601", "+33612345602", "+33612345603", "+33712345604", "+32470123456"]
 
@@ -474,13 +473,7 @@ def test_first_load_behind_a_long_reader_of_rentals_keeps_the_keys_and_completes
     engine, sim, config, client = env
     migrated = keys(engine)
     sim.add_rental("tok-alpha-0001", NUMBERS)
-    with engine.connect() as reader:
-        reader.execute(text("SELECT COUNT(*) FROM rentals")).scalar()
-        reader.execute(text("SELECT COUNT(*) FROM rental_files")).scalar()
-        started = time.monotonic()
-        report = sync(engine, config, client, sim)
-        waited = time.monotonic() - started
-        reader.rollback()
+    report, waited = timed_behind_a_reader(engine, ["rentals", "rental_files"], lambda: sync(engine, config, client, sim))
 
     assert report.outcome == "success" and report.result.added == 5
     assert waited < 10

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from etl.config import StopsConfig
 from etl.db.engine import make_engine
-from tests.jobs.helpers import TEST_KEY, make_client, make_config, run, sim_clock, table_rows
+from tests.jobs.helpers import TEST_KEY, make_client, make_config, run, sim_clock, table_rows, timed_behind_a_reader
 
 
 @pytest.fixture
@@ -426,12 +426,7 @@ def test_first_load_behind_a_long_reader_of_sync_runs_keeps_the_keys_and_complet
     for i in range(5):
         sim.add_stop(f"+3361234560{i}")
     keys_before = constraint_definitions(engine)
-    with engine.connect() as reader:
-        reader.execute(text("SELECT COUNT(*) FROM sync_runs")).scalar()
-        started = time.monotonic()
-        report = sync(engine, config, client, sim)
-        waited = time.monotonic() - started
-        reader.rollback()
+    report, waited = timed_behind_a_reader(engine, ["sync_runs"], lambda: sync(engine, config, client, sim))
 
     assert report.outcome == "success" and report.result.added == 5
     assert waited < 10
