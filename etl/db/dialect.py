@@ -123,6 +123,25 @@ def transaction_work_mem(conn: Connection, mebibytes: int) -> None:
         conn.exec_driver_sql(f"SET LOCAL work_mem = '{int(mebibytes)}MB'")
 
 
+@contextmanager
+def without_hash_joins(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: plan the statements run inside the block with no hash join and no JIT (no-op elsewhere).
+
+    For a join whose inputs the caller knows to be in key order when the planner cannot (a
+    staged list that arrived sorted): the planner prices a sort of it and hashes instead. JIT
+    goes too: the merge plan's cost crosses ``jit_above_cost``, and compiling costs more than it
+    saves on a statement this short. The settings are put back when the block ends (after an
+    error they are the failed transaction's own, gone with it).
+    """
+    if backend(conn) != "postgresql":
+        yield
+        return
+    before = conn.execute(select(func.current_setting("enable_hashjoin"), func.current_setting("jit"))).one()
+    conn.execute(select(func.set_config("enable_hashjoin", "off", True), func.set_config("jit", "off", True)))
+    yield
+    conn.execute(select(func.set_config("enable_hashjoin", before[0], True), func.set_config("jit", before[1], True)))
+
+
 def copy_text(conn: Connection, table: Table, blocks: Iterable[bytes]) -> int:
     """PostgreSQL only: ``COPY table FROM STDIN`` of data already in COPY's text format, passed
     through untouched; returns the number of rows (lines)."""
