@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -37,23 +38,30 @@ def fresh_database(kind: str, name: str) -> str:
 def measure(argv: list[str], *, env: dict[str, str] | None = None, timeout: float | None = None) -> dict[str, Any]:
     """Run one child; its last stdout line (JSON) plus wall time and its own peak RSS (``wait4``).
 
-    Past ``timeout`` the child is killed and ``{"killed": True}`` is returned with the figures so far.
+    The wait blocks (no polling: a 0.2 s poll made every wall time up to 0.2 s long); a timer
+    kills the child past ``timeout``, and ``{"killed": True}`` is returned with the figures so far.
+    Its stdout is drained meanwhile, so a chatty child never blocks on a full pipe.
     """
     started = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, **(env or {})})
-    while True:
-        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-        if pid:
-            break
-        if timeout is not None and time.perf_counter() - started > timeout:
-            child.kill()
-            _pid, status, usage = os.wait4(child.pid, 0)
-            return {"seconds": time.perf_counter() - started, "rss_mb": usage.ru_maxrss / 1024, "killed": True}
-        time.sleep(0.2)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: child.stdout.read(65536), b"")), daemon=True)
+    reader.start()
+    killer = threading.Timer(timeout, child.kill) if timeout is not None else None
+    if killer is not None:
+        killer.start()
+    _pid, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
-    output = child.stdout.read().decode() if child.stdout else ""
+    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: keep Popen from waiting again
+    if killer is not None:
+        killer.cancel()
+    reader.join(10)
+    figures = {"seconds": seconds, "rss_mb": usage.ru_maxrss / 1024}
+    if timeout is not None and seconds >= timeout and status != 0:
+        return {**figures, "killed": True}
+    output = b"".join(chunks).decode()
     if status != 0:
         raise SystemExit(f"{' '.join(argv[1:4])} failed (status {status}):\n{output}")
     result = json.loads(output.strip().splitlines()[-1]) if output.strip() else {}
-    result.update(seconds=seconds, rss_mb=usage.ru_maxrss / 1024)
+    result.update(figures)
     return result
