@@ -5,7 +5,8 @@
 #   make deps-test  MariaDB/PostgreSQL server binaries and the smsetl-test user, when absent and we can install
 #   make test       the whole suite on SQLite, PostgreSQL and MariaDB (throwaway servers, started by the tests)
 #   make demo       migrate a SQLite file, sync from a seeded simulator, print what landed
-#   make bench      bench/stops_sync.py against a throwaway PostgreSQL (durable settings)
+#   make bench      every bench/ script against a throwaway PostgreSQL (durable settings); BENCH=stops_timeline
+#                   shows where one stop sync spends its time
 #   make soak       the long end-to-end runs (pytest -m soak)
 #   make lint       ruff and mypy (installed into .venv on first use)
 #   make clean      remove the venv, caches, results and any throwaway servers left behind
