@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, MetaData, String, Text, text
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, MetaData, String, Table, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from etl.db.types import Id, Phone, UtcDateTime
@@ -28,6 +28,14 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _table_of(model: type[Base]) -> Table:
+    """A model's `Table`, typed as one: the jobs use the tables with Core (bulk loads, DDL), and the
+    declarative ``__table__`` is typed as the wider ``FromClause``, which those refuse."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class SyncRun(Base):
@@ -138,10 +146,10 @@ class JobLease(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-sync_runs = SyncRun.__table__
-write_actions = WriteAction.__table__
-stop_periods = StopPeriod.__table__
-job_leases = JobLease.__table__
+sync_runs = _table_of(SyncRun)
+write_actions = _table_of(WriteAction)
+stop_periods = _table_of(StopPeriod)
+job_leases = _table_of(JobLease)
 
 
 # ==================================================================================================
@@ -272,10 +280,10 @@ class RentalNumberEvent(Base):
     )
 
 
-rentals = Rental.__table__
-rental_files = RentalFile.__table__
-rental_numbers = RentalNumber.__table__
-rental_number_events = RentalNumberEvent.__table__
+rentals = _table_of(Rental)
+rental_files = _table_of(RentalFile)
+rental_numbers = _table_of(RentalNumber)
+rental_number_events = _table_of(RentalNumberEvent)
 # ==================================================================================================
 # End of the rental section.
 # ==================================================================================================
@@ -477,14 +485,14 @@ class MonthlyCostRow(Base):
     run_id: Mapped[int | None] = mapped_column(Id, ForeignKey("sync_runs.id"))
 
 
-sends = Send.__table__
-recipients = Recipient.__table__
-status_events = StatusEvent.__table__
-cost_events = CostEvent.__table__
-track_intake = TrackIntake.__table__
-tracked_tags = TrackedTag.__table__
-account_snapshots = AccountSnapshot.__table__
-monthly_costs = MonthlyCostRow.__table__
+sends = _table_of(Send)
+recipients = _table_of(Recipient)
+status_events = _table_of(StatusEvent)
+cost_events = _table_of(CostEvent)
+track_intake = _table_of(TrackIntake)
+tracked_tags = _table_of(TrackedTag)
+account_snapshots = _table_of(AccountSnapshot)
+monthly_costs = _table_of(MonthlyCostRow)
 
 
 # =================================================================================================
@@ -558,8 +566,8 @@ class Reply(Base):
     )
 
 
-push_inbox = PushInbox.__table__
-replies = Reply.__table__
+push_inbox = _table_of(PushInbox)
+replies = _table_of(Reply)
 # =================================================================================================
 # End of the push section.
 # =================================================================================================
