@@ -433,7 +433,7 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
     if "jobs" in table:
         defaults = {name: dataclasses.asdict(s) for name, s in _default_jobs().items()}
         table["jobs"] = _merge(defaults, table["jobs"])
-    config = _build(Config, table, "")
+    config: Config = _build(Config, table, "")
     config = dataclasses.replace(config, source=source)
     _validate(config)
     return config

@@ -16,6 +16,7 @@ import textwrap
 import time
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 from importlib import resources
 from pathlib import Path
 
@@ -60,12 +61,12 @@ def show(conn: object, title: str, sql: str, limit: int = 8) -> None:
         print("   " + "  ".join(v[:w].ljust(w) for v, w in zip(row, widths)))
 
 
-def write_config(base_url: str, seed: dict[str, object]) -> None:
+def write_config(base_url: str, seed: dict[str, Any]) -> None:
     rentals = "".join(
         f'\n[[rentals.tokens]]\ntoken = "{r["token"]}"\nlabel = "demo rental {i + 1}"\n'
-        for i, r in enumerate(seed.get("rentals", []))  # type: ignore[arg-type]
+        for i, r in enumerate(seed.get("rentals", []))
     )
-    tags = sorted({m["tag"] for m in seed.get("messages", []) if m.get("tag")})  # type: ignore[union-attr]
+    tags = sorted({m["tag"] for m in seed.get("messages", []) if m.get("tag")})
     (DEMO / "config.toml").write_text(
         textwrap.dedent(
             f"""\

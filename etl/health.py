@@ -88,8 +88,8 @@ class HealthServer:
                         self._reply(404, b'{"error": "not found; try /metrics or /healthz"}', "application/json")
                 except Exception as exc:  # noqa: BLE001 - a broken probe must answer, not hang
                     log.exception("health endpoint %s failed", path)
-                    body = json.dumps({"status": "unhealthy", "reasons": [f"health check failed: {type(exc).__name__}"]})
-                    self._reply(503, body.encode(), "application/json")
+                    failed = json.dumps({"status": "unhealthy", "reasons": [f"health check failed: {type(exc).__name__}"]})
+                    self._reply(503, failed.encode(), "application/json")
 
             def _reply(self, status: int, body: bytes, ctype: str) -> None:
                 self.send_response(status)

@@ -50,9 +50,14 @@ DB_GAUGES: tuple[tuple[str, str, str], ...] = (
 class RunLike(Protocol):
     """What `Metrics.record_run` needs of a `etl.runner.RunReport`."""
 
-    job: str
-    outcome: str
-    seconds: float
+    @property
+    def job(self) -> str: ...
+
+    @property
+    def outcome(self) -> str: ...
+
+    @property
+    def seconds(self) -> float: ...
 
     @property
     def result(self) -> Any: ...

@@ -39,6 +39,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from typing import cast
 
 import phonenumbers
 from phonenumbers import PhoneMetadata, PhoneNumberFormat
@@ -94,7 +95,7 @@ class _Meta:
     def __init__(self, metadata: PhoneMetadata) -> None:
         general = metadata.general_desc
         self.region: str = metadata.id
-        self.code: int = metadata.country_code
+        self.code: int = cast(int, metadata.country_code)  # typed optional; every region's metadata has one
         self.code_str = str(metadata.country_code)
         pattern = general.national_number_pattern if general is not None else None
         self.general: re.Pattern[str] | None = re.compile(pattern) if pattern else None
@@ -354,6 +355,7 @@ def _expand_items(items: object) -> list[tuple[frozenset[str], ...]]:
     import re._constants as c  # noqa: PLC0415 - CPython's own regex parser, read-only
 
     result: list[tuple[frozenset[str], ...]] = [()]
+    options: list[tuple[frozenset[str], ...]]
     for op, av in items:  # type: ignore[attr-defined]
         if op is c.LITERAL:
             options = [(frozenset(chr(av)),)]
@@ -911,7 +913,7 @@ def _int_parser_for(region: str) -> Callable[[str], int] | None:
                                 return entry[1] + n if verdict else 0
         result = fast(raw) if raw else _SLOW
         if result.__class__ is str:
-            return int(result)  # type: ignore[arg-type]
+            return int(result)
         if result is invalid:
             return 0
         e164 = slow(raw.strip(), region)

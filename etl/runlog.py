@@ -6,9 +6,11 @@ import os
 import re
 import socket
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import Connection, Engine, func, select, update
 
+from etl.db import dialect
 from etl.db.schema import sync_runs
 from etl.jobs.base import RunResult
 
@@ -40,7 +42,7 @@ def open_run(engine: Engine, job: str, now: datetime) -> int:
                 pid=os.getpid(),
             )
         )
-        return int(result.inserted_primary_key[0])
+        return dialect.inserted_id(result)
 
 
 def finish_run(conn: Connection, run_id: int, result: RunResult, now: datetime) -> None:
@@ -63,7 +65,7 @@ def is_finished(engine: Engine, run_id: int) -> bool:
     with engine.connect() as conn:
         outcome = conn.execute(select(sync_runs.c.outcome).where(sync_runs.c.id == run_id)).scalar_one()
         conn.rollback()
-    return outcome != "running"
+    return bool(outcome != "running")
 
 
 def fail_run(engine: Engine, run_id: int, outcome: str, detail: str, now: datetime) -> None:
@@ -96,4 +98,4 @@ def last_success(conn: Connection, job: str) -> datetime | None:
     value = conn.execute(
         select(func.max(sync_runs.c.started_at)).where(sync_runs.c.job == job, sync_runs.c.outcome == "success")
     ).scalar()
-    return value  # type: ignore[no-any-return]
+    return cast("datetime | None", value)

@@ -29,7 +29,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Column, Connection, Date, Engine, Integer, String, false, func, insert, literal, select, update
+from sqlalchemy import Column, Connection, Date, Engine, Integer, String, Table, false, func, insert, literal, select, update
 from sqlalchemy import exists as sql_exists
 
 from etl import phones, polling
@@ -232,7 +232,7 @@ def _driver(backend: str, value: Any) -> Any:
     return value
 
 
-def _stage_recipients_table() -> dialect.Table:
+def _stage_recipients_table() -> Table:
     return dialect.temp_table(
         "stage_track_recipients",
         Column("send_id", Integer, nullable=False),

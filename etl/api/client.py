@@ -361,7 +361,7 @@ class SmsPartnerClient:
                 if prefix == "" and event == "map_key":
                     key = value
                     found_list = key == list_key
-                elif prefix == key and event in ("string", "number", "boolean", "null"):
+                elif key is not None and prefix == key and event in ("string", "number", "boolean", "null"):
                     scalars[key] = value
                 elif event == "start_array" and prefix == "":
                     error = PayloadError("expected a JSON object, got a list", endpoint=endpoint, field="")

@@ -195,9 +195,9 @@ def run_chunks(plan: Plan, bounds: list[tuple[int, int]], workers: int) -> Itera
             pending.append(pool.apply_async(filter_chunk, (item,)))
         while pending:
             result = pending.popleft().get()
-            item = next(todo, None)
-            if item is not None:
-                pending.append(pool.apply_async(filter_chunk, (item,)))
+            following = next(todo, None)
+            if following is not None:
+                pending.append(pool.apply_async(filter_chunk, (following,)))
             yield result
 
 

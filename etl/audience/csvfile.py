@@ -180,4 +180,4 @@ def sniff(path: Path, *, encoding: str | None = None, delimiter: str | None = No
 def open_text(path: Path, encoding: str) -> tuple[io.BufferedReader, io.TextIOWrapper]:
     """The binary file (for progress via ``tell()``) and a text view of it; ``newline=""`` as csv wants."""
     raw = path.open("rb")
-    return raw, io.TextIOWrapper(raw, encoding=encoding, newline="")  # type: ignore[arg-type]
+    return raw, io.TextIOWrapper(raw, encoding=encoding, newline="")

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, func, inspect, select, text
 
 from etl.audience.numbers import NumberSet
 from etl.db.schema import sync_runs
+from etl.db.types import UtcDateTime
 from etl.errors import StaleData
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ def last_stop_sync(conn: Connection) -> datetime | None:
     value = conn.execute(query).scalar_one_or_none()
     if value is None:
         return None
-    return sync_runs.c.started_at.type.process_result_value(value, conn.dialect)  # type: ignore[no-any-return]
+    return UtcDateTime().process_result_value(value, conn.dialect)
 
 
 def check_freshness(conn: Connection, *, now: datetime, max_age: float, allow_stale: bool = False) -> Freshness:

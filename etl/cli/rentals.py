@@ -27,6 +27,7 @@ def add_cmd(ctx: click.Context, token: str, label: str, actor: str | None) -> No
     """Follow the rental TOKEN from the next sync on."""
     from sqlalchemy import insert, select, update
 
+    from etl.db import dialect
     from etl.db.engine import writer
     from etl.db.schema import rentals
     from etl.errors import InputError
@@ -46,11 +47,11 @@ def add_cmd(ctx: click.Context, token: str, label: str, actor: str | None) -> No
             )
             click.echo(f"rental #{row.id} followed again{f' ({label})' if label else ''}; its earlier numbers are kept")
             return
-        rid = conn.execute(
+        rid = dialect.inserted_id(conn.execute(
             insert(rentals).values(
                 token=token, label=label, source="cli", added_at=now, added_by=(actor or default_actor())[:128], active=True
             )
-        ).inserted_primary_key[0]
+        ))
     click.echo(f"rental #{rid} added{f' ({label})' if label else ''}; the next rentals sync downloads its file")
 
 
@@ -75,7 +76,7 @@ def list_cmd(ctx: click.Context, show_all: bool) -> None:
         .group_by(n.rental_id)
         .subquery()
     )
-    query = select(r, counts.c.in_file, counts.c.stopped).outerjoin(counts, counts.c.rental_id == r.id).order_by(r.id)
+    query = select(rentals, counts.c.in_file, counts.c.stopped).outerjoin(counts, counts.c.rental_id == r.id).order_by(r.id)
     if not show_all:
         query = query.where(r.active == True)  # noqa: E712
     with get_engine(ctx).connect() as conn:

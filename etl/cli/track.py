@@ -11,6 +11,8 @@ A CSV with any bad line imports nothing and lists every bad line (exit 65). Re-i
 from __future__ import annotations
 
 
+from typing import TextIO
+
 import click
 
 from etl import tracking
@@ -22,7 +24,7 @@ from etl.cli._context import get_config, get_engine, get_clock
 @click.option("--message-id", "message_ids", multiple=True, help="Track a message by id; recipients are discovered.")
 @click.option("--tag", "tags", multiple=True, help="Follow a tag (bulk-status-by-tag).")
 @click.pass_context
-def command(ctx: click.Context, csv_file: click.File | None, message_ids: tuple[str, ...], tags: tuple[str, ...]) -> None:
+def command(ctx: click.Context, csv_file: TextIO | None, message_ids: tuple[str, ...], tags: tuple[str, ...]) -> None:
     """Track sends from a CSV file (or - for stdin), by message id, or by tag."""
     if csv_file is None and not message_ids and not tags:
         raise click.UsageError("give a CSV file (or -), --message-id or --tag")

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Column,
     Connection,
+    CursorResult,
     ForeignKeyConstraint,
     Index,
     MetaData,
@@ -41,6 +42,14 @@ def backend(conn: Connection) -> str:
     """``sqlite``, ``postgresql`` or ``mariadb`` (MySQL counts as mariadb)."""
     name = conn.dialect.name
     return "mariadb" if name in ("mysql", "mariadb") else name
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The id of the row a single-row ``INSERT`` wrote (SQLAlchemy types the key as optional)."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise ValueError("not a single-row INSERT: no inserted primary key")
+    return int(key[0])
 
 
 def temp_table(name: str, *columns: Column[Any]) -> Table:

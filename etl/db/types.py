@@ -58,11 +58,10 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):  # SQLite rows written by raw INSERT ... SELECT
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+        moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value  # str: SQLite rows written by raw INSERT ... SELECT
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)
 
 
 def db_datetime(dialect_name: str, value: datetime | None) -> Any:

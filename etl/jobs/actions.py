@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, or_, select, update
 
 from etl import phones, runlog
+from etl.db import dialect
 from etl.db.engine import writer
 from etl.db.schema import stop_periods, write_actions
 from etl.errors import ApiError, ApiRejected, ConnectFailed, InputError, NotFound, UnknownOutcome
@@ -147,7 +148,7 @@ def _open_action(
                 requested_at=now, outcome="pending", api_stop_id=stop_id,
             )
         )
-        return int(result.inserted_primary_key[0])
+        return dialect.inserted_id(result)
 
 
 def _complete(
@@ -213,7 +214,7 @@ def _open_stops_of(conn: Connection, phone_e164: str) -> list[int]:
 
 def _phone_of_stop(conn: Connection, stop_id: int) -> str | None:
     p = stop_periods.c
-    return conn.execute(  # type: ignore[no-any-return]
+    return conn.execute(
         select(p.phone_e164).where(p.api_stop_id == stop_id).order_by(p.removed_at.is_(None).desc(), p.id.desc()).limit(1)
     ).scalar()
 

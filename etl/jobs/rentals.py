@@ -53,6 +53,7 @@ from sqlalchemy import (
     Column,
     Connection,
     String,
+    Table,
     and_,
     case,
     exists,
@@ -332,7 +333,7 @@ def _field_runs(path: Path, lines: Iterable[str]) -> Iterator[Sequence[str | Non
         yield [_unescape(f) for f in fields] if "\\" in block else fields
 
 
-def _stage_spool(conn: Connection, stage: dialect.Table, path: Path, header: SpoolHeader) -> tuple[int, bool]:
+def _stage_spool(conn: Connection, stage: Table, path: Path, header: SpoolHeader) -> tuple[int, bool]:
     """Bulk-load a spool file into ``stage``; returns the row count and whether the rows went in
     ``phone_key`` order.
 
@@ -366,7 +367,7 @@ def _stage_spool(conn: Connection, stage: dialect.Table, path: Path, header: Spo
 # --------------------------------------------------------------------------------------------------
 
 
-def _staging_table(name: str) -> dialect.Table:
+def _staging_table(name: str) -> Table:
     """The file's rows; the key first, as in the spool's lines (`_spool_line`)."""
     return dialect.temp_table(
         name,
@@ -384,7 +385,7 @@ SORT_MEMORY_MB = 128
 STAGE_COLS = ["phone_key", "api_id", "phone_e164", "phone_raw", "stop"]
 
 
-def _sorted_stage(conn: Connection, loaded: dialect.Table, duplicates: bool | None) -> dialect.Table:
+def _sorted_stage(conn: Connection, loaded: Table, duplicates: bool | None) -> Table:
     """The loaded rows once per number, written **in ``phone_key`` order**.
 
     The same number twice in one file: one row, flagged stop if any copy is (fail closed).
@@ -414,7 +415,7 @@ def _sorted_stage(conn: Connection, loaded: dialect.Table, duplicates: bool | No
     return stage
 
 
-def _changes_table() -> dialect.Table:
+def _changes_table() -> Table:
     return dialect.temp_table(
         "stage_rental_changes",
         #: new, back (in the file again), flip (stop flag changed), gone (left the file)
@@ -430,7 +431,7 @@ def _changes_table() -> dialect.Table:
 
 
 def _apply_diff(
-    conn: Connection, stage: dialect.Table, numbers: int, rental_id: int, rid: Any, fid: Any, at: Any, now: datetime,
+    conn: Connection, stage: Table, numbers: int, rental_id: int, rid: Any, fid: Any, at: Any, now: datetime,
     events_cols: list[str], number_cols: list[str],
 ) -> FileCounts:
     """One pass (file → stored numbers) finds the new, returning and flipped numbers; the numbers
@@ -524,7 +525,7 @@ def _apply_diff(
     )
 
 
-def _file_figures(conn: Connection, stage: dialect.Table) -> tuple[int, int, int]:
+def _file_figures(conn: Connection, stage: Table) -> tuple[int, int, int]:
     """Numbers, stop-flagged numbers and unparseable numbers of a staged file (once per number)."""
     s = stage.c
     numbers, stopped, unparseable = conn.execute(
@@ -537,7 +538,7 @@ def _file_figures(conn: Connection, stage: dialect.Table) -> tuple[int, int, int
     return int(numbers), int(stopped), int(unparseable)
 
 
-def _empty(conn: Connection, table: dialect.Table) -> bool:
+def _empty(conn: Connection, table: Table) -> bool:
     return conn.execute(select(literal(1)).select_from(table).limit(1)).first() is None
 
 
@@ -620,12 +621,12 @@ def load_file(
     n = rental_numbers.c
     ev = rental_number_events
 
-    file_id = conn.execute(
+    file_id = dialect.inserted_id(conn.execute(
         insert(rental_files).values(
             rental_id=rental_id, run_id=run_id, downloaded_at=downloaded_at, loaded_at=now, file_rows=staged,
             numbers=numbers, stopped=stopped, unparseable=unparseable, added=0, removed=0, stop_on=0, stop_off=0,
         )
-    ).inserted_primary_key[0]
+    ))
 
     at = literal(now, UtcDateTime())
     rid = literal(rental_id, BigInteger())

@@ -31,6 +31,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -40,6 +41,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
+    Table,
     and_,
     case,
     false,
@@ -99,7 +101,7 @@ class _StatusRow:
     source: str
 
 
-def _status_stage() -> dialect.Table:
+def _status_stage() -> Table:
     return dialect.temp_table(
         "stage_statuses",
         Column("message_id", String(64), nullable=False),
@@ -116,7 +118,7 @@ def _status_stage() -> dialect.Table:
     )
 
 
-def _cost_stage() -> dialect.Table:
+def _cost_stage() -> Table:
     return dialect.temp_table(
         "stage_costs",
         Column("message_id", String(64), nullable=False),
@@ -167,13 +169,13 @@ def _dedupe(rows: Iterable[_StatusRow]) -> list[_StatusRow]:
     return list(best.values())
 
 
-def _load(conn: Connection, table: dialect.Table, rows: Sequence[Sequence[Any]]) -> None:
+def _load(conn: Connection, table: Table, rows: Sequence[Sequence[Any]]) -> None:
     """Bulk-load ``rows`` (in column order); values are converted per column, not per value type."""
     backend = dialect.backend(conn)
     convert: list[Callable[[Any], Any] | None] = []
     for column in table.columns:
         if isinstance(column.type, UtcDateTime):
-            convert.append(lambda v, b=backend: tracking._driver(b, v))
+            convert.append(partial(tracking._driver, backend))
         elif backend == "sqlite" and isinstance(column.type, (Boolean, Numeric)):
             convert.append(lambda v: tracking._driver("sqlite", v))
         else:
@@ -427,7 +429,7 @@ def _discover_sends(cy: _Cycle) -> None:
             return
         now = cy.now()
         try:
-            items = cy.calls.wrap("bulk-status", lambda m=message_id: cy.ctx.client.bulk_status(m))
+            items = cy.calls.wrap("bulk-status", partial(cy.ctx.client.bulk_status, message_id))
         except NotFound:
             if now >= polling.poll_until(started_at, cy.cfg.window):
                 with cy.ctx.engine.begin() as conn:
@@ -542,7 +544,7 @@ def _poll_statuses(cy: _Cycle) -> int:
                 if kind == "bulk":
                     rows.extend(_fetch_bulk(cy, what, due[what], window))
                 else:
-                    items = cy.calls.wrap("multi-status", lambda b=what: cy.ctx.client.multi_status(list(b)))
+                    items = cy.calls.wrap("multi-status", partial(cy.ctx.client.multi_status, list(what)))
                     rows.extend(x for x in (status_row(i, window=window, polled=True, source="multi-status") for i in items) if x)
         except ApiError as exc:
             cy.stopped = f"{type(exc).__name__}: {exc}"
@@ -594,7 +596,7 @@ def _read_costs(cy: _Cycle) -> None:
             for mid, phone, final_at in todo[start : start + COST_READS_PER_BATCH]:
                 now = cy.now()
                 try:
-                    ms: MessageStatus = cy.calls.wrap("message-status", lambda m=mid, p=phone: cy.ctx.client.message_status(m, p))
+                    ms: MessageStatus = cy.calls.wrap("message-status", partial(cy.ctx.client.message_status, mid, phone))
                 except NotFound:
                     cost_rows.append((mid, phone, False, None, None, None, polling.cost_next_at(final_at, now, False, cfg.cost_retry, cfg.cost_window)))
                     continue

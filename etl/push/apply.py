@@ -266,7 +266,7 @@ def _store_mariadb(conn: Connection, unique: list[tuple[Callback, str | None]], 
     for start in range(0, len(hashes), CHUNK):
         part = hashes[start : start + CHUNK]
         known.update(conn.execute(select(push_inbox.c.content_hash).where(push_inbox.c.content_hash.in_(part))).scalars())
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"channel": cb.channel, "kind": cb.kind, "content_hash": cb.content_hash, "received_at": now, "source_ip": ip,
          "body": cb.body, "phone_e164": cb.phone_e164, "message_id": cb.message_id, "state": "new", "attempts": 0}
         for cb, ip in unique
@@ -453,8 +453,8 @@ def _apply_dlrs(conn: Connection, rows: list[_Row], now: datetime) -> None:
     for start in range(0, len(wanted), CHUNK):
         part = wanted[start : start + CHUNK]
         query = select(r.id, r.message_id, r.phone_e164, r.status, r.status_at, r.next_poll_at).where(_in(conn, r.message_id, part))
-        for rec in conn.execute(query):
-            tracked[(rec.message_id, rec.phone_e164)] = dict(rec._mapping)
+        for found in conn.execute(query):
+            tracked[(found.message_id, found.phone_e164)] = dict(found._mapping)
     by_id = {rec["id"]: rec for rec in tracked.values()}
     ids = sorted(by_id)
     for start in range(0, len(ids), CHUNK):
@@ -475,27 +475,27 @@ def _apply_dlrs(conn: Connection, rows: list[_Row], now: datetime) -> None:
         if cb.phone_e164 is None:
             row.state, row.detail = "failed", "unparseable number"
             continue
-        rec = tracked.get((cb.message_id or "", cb.phone_e164))
-        if rec is None:
+        known = tracked.get((cb.message_id or "", cb.phone_e164))
+        if known is None:
             row.state, row.detail = "waiting", "message not tracked yet"
             continue
-        if not supersedes(rec["status"], rec["status_at"], cb.status, cb.event_at):
-            row.detail = "same_status" if rec["status"] == cb.status else "stale"
+        if not supersedes(known["status"], known["status_at"], cb.status, cb.event_at):
+            row.detail = "same_status" if known["status"] == cb.status else "stale"
             continue
-        rec["status"], rec["status_at"] = cb.status, cb.event_at or rec["status_at"]
-        if is_final(cb.status) and rec["next_poll_at"] is not None and rec["next_poll_at"] > now:
-            bring_forward.add(rec["id"])
-            rec["next_poll_at"] = now
+        known["status"], known["status_at"] = cb.status, cb.event_at or known["status_at"]
+        if is_final(cb.status) and known["next_poll_at"] is not None and known["next_poll_at"] > now:
+            bring_forward.add(known["id"])
+            known["next_poll_at"] = now
         events.append(
-            {"recipient_id": rec["id"], "status": cb.status, "status_at": cb.event_at, "observed_at": row.received_at, "run_id": None, "source": "push"}
+            {"recipient_id": known["id"], "status": cb.status, "status_at": cb.event_at, "observed_at": row.received_at, "run_id": None, "source": "push"}
         )
         row.detail = "status_recorded"
     _insert_rows(conn, status_events, events)
     forward = sorted(bring_forward)
     for start in range(0, len(forward), CHUNK):
-        part = forward[start : start + CHUNK]
+        ids_part = forward[start : start + CHUNK]
         # Only ever earlier, never NULL: NULL means "final", which only a poll may decide.
-        conn.execute(update(recipients).where(_in(conn, r.id, part), r.next_poll_at > now).values(next_poll_at=now))
+        conn.execute(update(recipients).where(_in(conn, r.id, ids_part), r.next_poll_at > now).values(next_poll_at=now))
 
 
 def _finish(conn: Connection, rows: Iterable[_Row], now: datetime, result: ApplyResult) -> None:

@@ -72,6 +72,8 @@ class _Handler(BaseHTTPRequestHandler):
     # the client's delayed ACK (~40 ms), capping a keep-alive client at ~25 calls/s.
     disable_nagle_algorithm = True
     server: _Server
+    _pending: tuple[str, str, dict[str, Any]] | None = None
+    _fault: Fault | None = None
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass  # quiet: the request line would carry the apiKey
