@@ -3,12 +3,14 @@
 #
 #   make venv       .venv with the package and its test extra (re-run when pyproject.toml changes)
 #   make deps-test  MariaDB/PostgreSQL server binaries and the smsetl-test user, when absent and we can install
-#   make test       the whole suite on SQLite, PostgreSQL and MariaDB (throwaway servers, started by the tests)
+#   make test       mypy --strict on etl/, then the whole suite on SQLite, PostgreSQL and MariaDB (throwaway
+#                   servers, started by the tests)
 #   make demo       migrate a SQLite file, sync from a seeded simulator, print what landed
 #   make bench      every bench/ script against a throwaway PostgreSQL (durable settings); BENCH=stops_timeline
 #                   shows where one stop sync spends its time
 #   make soak       the long end-to-end runs (pytest -m soak)
-#   make lint       ruff and mypy (installed into .venv on first use)
+#   make typecheck  mypy --strict on etl/ (pinned, installed into .venv on first use)
+#   make lint       typecheck, then ruff (advisory: not clean, not part of make test)
 #   make clean      remove the venv, caches, results and any throwaway servers left behind
 #
 # Knobs: PYTEST_WORKERS=0 runs without xdist; PYTEST_ARGS="--backends=sqlite -k stops" narrows a run.
@@ -24,7 +26,7 @@ RESULTS := test-results
 PYTEST_WORKERS ?= 4
 PYTEST_ARGS ?=
 
-.PHONY: venv deps-test test demo bench soak lint clean
+.PHONY: venv deps-test test typecheck demo bench soak lint clean
 
 venv: $(VENV)/.stamp-test
 
@@ -41,14 +43,22 @@ $(VENV)/.stamp-bench: $(VENV)/.stamp-test
 	$(PY) -m pip install -q -e '.[test,bench]'
 	@touch $@
 
-$(VENV)/.stamp-lint: $(VENV)/.stamp-test
-	$(PY) -m pip install -q ruff mypy
+# mypy is pinned: its strict checks grow with each release, and `make test` runs it, so a new
+# release must not turn main red on its own.
+MYPY_VERSION ?= 2.4.1
+
+$(VENV)/.stamp-mypy: $(VENV)/.stamp-test
+	$(PY) -m pip install -q 'mypy==$(MYPY_VERSION)'
+	@touch $@
+
+$(VENV)/.stamp-lint: $(VENV)/.stamp-mypy
+	$(PY) -m pip install -q ruff
 	@touch $@
 
 deps-test:
 	@scripts/deps-test.sh
 
-test: venv deps-test
+test: venv deps-test typecheck
 	@mkdir -p $(RESULTS)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not soak" --junitxml=$(RESULTS)/junit.xml $(PYTEST_ARGS)
 
@@ -70,9 +80,12 @@ soak: venv deps-test
 	@mkdir -p $(RESULTS)
 	SOAK_REPORT_DIR=$(RESULTS) $(PY) -m pytest -m soak --junitxml=$(RESULTS)/junit-soak.xml $(PYTEST_ARGS)
 
-lint: $(VENV)/.stamp-lint
-	$(VENV)/bin/ruff check etl tests scripts
+# etl/ under mypy --strict (pyproject.toml); part of `make test`.
+typecheck: $(VENV)/.stamp-mypy
 	$(VENV)/bin/mypy
+
+lint: $(VENV)/.stamp-lint typecheck
+	$(VENV)/bin/ruff check etl tests scripts
 
 clean:
 	-@$(PYTHON) -c 'import sys; sys.path.insert(0, "tests"); from harness import reap_stale; reap_stale()'
