@@ -3,14 +3,14 @@
 #
 #   make venv       .venv with the package and its test extra (re-run when pyproject.toml changes)
 #   make deps-test  MariaDB/PostgreSQL server binaries and the smsetl-test user, when absent and we can install
-#   make test       mypy --strict on etl/, then the whole suite on SQLite, PostgreSQL and MariaDB (throwaway
-#                   servers, started by the tests)
+#   make test       lint, then the whole suite on SQLite, PostgreSQL and MariaDB (throwaway servers, started by
+#                   the tests)
 #   make demo       migrate a SQLite file, sync from a seeded simulator, print what landed
 #   make bench      every bench/ script against a throwaway PostgreSQL (durable settings); BENCH=stops_timeline
 #                   shows where one stop sync spends its time
 #   make soak       the long end-to-end runs (pytest -m soak)
 #   make typecheck  mypy --strict on etl/ (pinned, installed into .venv on first use)
-#   make lint       typecheck, then ruff (advisory: not clean, not part of make test)
+#   make lint       typecheck, then ruff on etl, tests, scripts and bench (pinned; rules in pyproject.toml)
 #   make clean      remove the venv, caches, results and any throwaway servers left behind
 #
 # Knobs: PYTEST_WORKERS=0 runs without xdist; PYTEST_ARGS="--backends=sqlite -k stops" narrows a run.
@@ -43,22 +43,23 @@ $(VENV)/.stamp-bench: $(VENV)/.stamp-test
 	$(PY) -m pip install -q -e '.[test,bench]'
 	@touch $@
 
-# mypy is pinned: its strict checks grow with each release, and `make test` runs it, so a new
-# release must not turn main red on its own.
+# mypy and ruff are pinned: their checks grow with each release, and `make test` runs them, so a
+# new release must not turn main red on its own.
 MYPY_VERSION ?= 2.4.1
+RUFF_VERSION ?= 0.17.6
 
 $(VENV)/.stamp-mypy: $(VENV)/.stamp-test
 	$(PY) -m pip install -q 'mypy==$(MYPY_VERSION)'
 	@touch $@
 
 $(VENV)/.stamp-lint: $(VENV)/.stamp-mypy
-	$(PY) -m pip install -q ruff
+	$(PY) -m pip install -q 'ruff==$(RUFF_VERSION)'
 	@touch $@
 
 deps-test:
 	@scripts/deps-test.sh
 
-test: venv deps-test typecheck
+test: venv deps-test lint
 	@mkdir -p $(RESULTS)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not soak" --junitxml=$(RESULTS)/junit.xml $(PYTEST_ARGS)
 
@@ -84,8 +85,9 @@ soak: venv deps-test
 typecheck: $(VENV)/.stamp-mypy
 	$(VENV)/bin/mypy
 
+# ruff's rule set is pyproject.toml's [tool.ruff.lint]; part of `make test`.
 lint: $(VENV)/.stamp-lint typecheck
-	$(VENV)/bin/ruff check etl tests scripts
+	$(VENV)/bin/ruff check etl tests scripts bench
 
 clean:
 	-@$(PYTHON) -c 'import sys; sys.path.insert(0, "tests"); from harness import reap_stale; reap_stale()'

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from _shared import OUT, fresh_database, measure  # noqa: E402 - bench/ is the script's own directory
+
 KEY = "sim-bench-key-not-a-secret"
 ENV = {"SMSPARTNER_API_KEY": KEY}
 

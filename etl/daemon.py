@@ -49,9 +49,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, delete
 
 from etl.config import Config, JobSchedule
+from etl.db.schema import job_leases
 from etl.health import Health, HealthServer, evaluate
 from etl.jobs import job_names
-from etl.db.schema import job_leases
 from etl.locking import default_owner
 from etl.metrics import Metrics, last_successes
 from etl.runner import RunReport, run_job

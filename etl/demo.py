@@ -16,9 +16,9 @@ import textwrap
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, inspect, text
 
@@ -159,7 +159,10 @@ def main() -> None:
         rows = ["nom;téléphone"] + [f"stop {i};0{p[3:4]} {p[4:6]} {p[6:8]} {p[8:10]} {p[10:12]}" for i, p in enumerate(stopped)]
         rows += ["Alice;06 12 34 56 78", "Bob;+33 (0)7 81 23 45 67", "Carol;0033612345679", "Dup;06.12.34.56.78", "Typo;06 12 34"]
         audience.write_text("\ufeff" + "\n".join(rows) + "\n", encoding="utf-8")
-        etl("filter-audience", str(audience), "--allowed", str(DEMO / "allowed.csv"), "--blocked", str(DEMO / "blocked.csv"), "--report", str(DEMO / "audience-report.json"), env=env)
+        etl(
+            "filter-audience", str(audience), "--allowed", str(DEMO / "allowed.csv"), "--blocked", str(DEMO / "blocked.csv"),
+            "--report", str(DEMO / "audience-report.json"), env=env,
+        )
         print(textwrap.indent((DEMO / "blocked.csv").read_text(encoding="utf-8"), "  blocked.csv | "))
 
         step("the daemon, briefly: `smspartner-etl run` with 2-second intervals, then SIGTERM")
@@ -170,13 +173,19 @@ def main() -> None:
         with engine.connect() as conn:
             tables = sorted(t for t in inspect(conn).get_table_names() if t != "alembic_version")
             table_counts(conn, tables)
-            show(conn, "current_stops (view): who may not be texted", "SELECT api_stop_id, phone_e164, api_created_at, first_seen_at, source FROM current_stops ORDER BY first_seen_at DESC, api_stop_id", 5)
+            show(
+                conn, "current_stops (view): who may not be texted",
+                "SELECT api_stop_id, phone_e164, api_created_at, first_seen_at, source FROM current_stops ORDER BY first_seen_at DESC, api_stop_id", 5,
+            )
             show(conn, "stop_removals (view): who left the list, when and how", "SELECT phone_e164, removed_at, removed_how, actor, reason FROM stop_removals")
             show(conn, "write_actions: the audit trail", "SELECT id, action, target, actor, reason, outcome, api_code FROM write_actions ORDER BY id")
             show(conn, "status_funnel (view)", "SELECT * FROM status_funnel", 6)
             show(conn, "spend_daily (view): spend per day, country and currency", "SELECT * FROM spend_daily", 6)
             show(conn, "rental_numbers_textable (view)", "SELECT * FROM rental_numbers_textable", 3)
-            show(conn, "sync_runs: the run log", "SELECT id, job, outcome, rows_added AS added, rows_changed AS changed, rows_removed AS removed, detail FROM sync_runs ORDER BY id", 40)
+            show(
+                conn, "sync_runs: the run log",
+                "SELECT id, job, outcome, rows_added AS added, rows_changed AS changed, rows_removed AS removed, detail FROM sync_runs ORDER BY id", 40,
+            )
         engine.dispose()
     print(f"\nDone. The database is {DB_PATH}; query it with any SQLite client, e.g.\n"
           f"  sqlite3 {DB_PATH.relative_to(ROOT)} 'SELECT * FROM current_stops LIMIT 5'")

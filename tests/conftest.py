@@ -52,7 +52,7 @@ _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
-from harness import (
+from harness import (  # noqa: E402 - importable only after the path above
     TEST_API_KEY,
     MariaDBServer,
     PostgresServer,

@@ -105,7 +105,7 @@ def test_first_cost_read_waits_after_the_final_status():
 @pytest.mark.parametrize(
     ("due", "threshold", "bulk", "multi_sizes"),
     [
-        ({"a": ["p"] * 200 for _ in range(1)}, 50, ("a",), ()),  # one send alone: bulk costs no more
+        ({"a": ["p"] * 200}, 50, ("a",), ()),  # one send alone: bulk costs no more
         ({f"m{i}": ["p"] * 200 for i in range(500)}, 50, (), (500,) * 200),  # 100k over 500 sends: 200 multi
         ({"a": ["p"] * 30}, 50, (), (30,)),  # under the threshold
         ({"a": ["p"] * 500, "b": ["q"] * 10}, 50, ("a",), (10,)),  # a full send: tie, bulk wins

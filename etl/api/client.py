@@ -44,16 +44,8 @@ import requests
 import urllib3.exceptions
 
 from etl import phones
-from etl.config import Secret
-from etl.errors import (
-    ApiError,
-    ConfigError,
-    ConnectFailed,
-    NotFound,
-    PayloadError,
-    TransientApiError,
-)
 from etl.api import parse
+from etl.api.jsonlist import iter_list_runs
 from etl.api.parse import (
     Account,
     MessageStatus,
@@ -65,9 +57,7 @@ from etl.api.parse import (
     Stop,
     WriteResult,
 )
-from etl.api.jsonlist import iter_list_runs
 from etl.api.rentalrows import RentalRow, rental_row_parser
-from etl.api.stoprows import StopRow, stop_row_parser
 from etl.api.retry import (
     RETRYABLE_STATUSES,
     WRITE_ENDPOINTS,
@@ -75,6 +65,16 @@ from etl.api.retry import (
     build_retrying,
     parse_retry_after,
     to_unknown_outcome,
+)
+from etl.api.stoprows import StopRow, stop_row_parser
+from etl.config import Secret
+from etl.errors import (
+    ApiError,
+    ConfigError,
+    ConnectFailed,
+    NotFound,
+    PayloadError,
+    TransientApiError,
 )
 
 __all__ = ["SmsPartnerClient", "Observer", "MULTI_STATUS_LIMIT", "HEAD_BYTES"]
@@ -105,7 +105,7 @@ class _RedactApiKey(logging.Filter):
             try:
                 record.msg = _KEY_IN_TEXT.sub(r"\1***", record.getMessage())
                 record.args = None
-            except Exception:  # a record we cannot format is left alone
+            except Exception:  # noqa: BLE001 - a record we cannot format is left alone
                 return True
         elif isinstance(record.msg, str):
             record.msg = _KEY_IN_TEXT.sub(r"\1***", record.msg)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from etl.cli._context import get_config, get_engine, get_clock
+from etl.cli._context import get_clock, get_config, get_engine
 
 
 @click.command("filter-audience")

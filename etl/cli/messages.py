@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from etl.cli._actions_output import report
-from etl.cli._context import get_client, get_engine, get_clock
+from etl.cli._context import get_client, get_clock, get_engine
 
 
 @click.group("messages")

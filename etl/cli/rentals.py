@@ -7,10 +7,9 @@ history are kept, and the views ignore them.
 
 from __future__ import annotations
 
-
 import click
 
-from etl.cli._context import get_config, get_engine, get_clock
+from etl.cli._context import get_clock, get_config, get_engine
 
 
 @click.group("rentals")

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from etl.cli._context import get_config, get_engine, get_clock
+from etl.cli._context import get_clock, get_config, get_engine
 
 
 def verbosity_level(ctx: click.Context) -> int:

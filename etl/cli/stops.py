@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from etl.cli._actions_output import region, report
-from etl.cli._context import get_client, get_config, get_engine, get_clock
+from etl.cli._context import get_client, get_clock, get_config, get_engine
 
 _actor = click.option("--actor", default=None, help="Who asks (default: the OS user).")
 _reason = click.option("--reason", default=None, help="Why, for the audit trail.")

@@ -14,7 +14,7 @@ from types import FrameType
 
 import click
 
-from etl.cli._context import get_config, get_engine, get_clock
+from etl.cli._context import get_clock, get_config, get_engine
 from etl.cli.run import verbosity_level
 
 

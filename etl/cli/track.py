@@ -10,13 +10,12 @@ A CSV with any bad line imports nothing and lists every bad line (exit 65). Re-i
 
 from __future__ import annotations
 
-
 from typing import TextIO
 
 import click
 
 from etl import tracking
-from etl.cli._context import get_config, get_engine, get_clock
+from etl.cli._context import get_clock, get_config, get_engine
 
 
 @click.command("track")

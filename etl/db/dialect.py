@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from itertools import islice
 from typing import Any, TypeVar
 
-
 from sqlalchemy import (
     Column,
     Connection,

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from harness import TEST_API_KEY
 
 from etl.api import RetryPolicy, SmsPartnerClient
 from etl.errors import (
@@ -22,7 +23,6 @@ from etl.errors import (
     TransientApiError,
     UnknownOutcome,
 )
-from harness import TEST_API_KEY
 
 A = "+33612345678"
 TRANSIENT_KINDS = ["http_500", "http_502", "http_503", "http_429", "delay", "drop", "truncated", "html_200",

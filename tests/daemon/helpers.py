@@ -16,11 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from harness import TEST_API_KEY
+from harness._base import free_port
 from sqlalchemy import text
 
 from etl.db.engine import make_engine
-from harness import TEST_API_KEY
-from harness._base import free_port
 
 ENTRY = Path(sys.executable).with_name("smspartner-etl")
 

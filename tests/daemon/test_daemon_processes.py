@@ -10,12 +10,12 @@ import signal
 import time
 
 import pytest
-
 from harness import TEST_API_KEY
-from tests.daemon.helpers import count, runs, start_daemon, wait_for
+
 from etl.db.engine import make_engine
 from etl.errors import LockHeld
 from etl.locking import job_lock
+from tests.daemon.helpers import count, runs, start_daemon, wait_for
 
 EVERY = 1.5
 

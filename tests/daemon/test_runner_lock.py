@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-
 from click.testing import CliRunner
+from harness import TEST_API_KEY
 from sqlalchemy import func, select
 
 from etl.cli import cli
@@ -12,7 +12,6 @@ from etl.db.schema import job_leases, sync_runs
 from etl.locking import job_lock
 from etl.metrics import Metrics
 from etl.runner import run_job
-from harness import TEST_API_KEY
 from tests.jobs.helpers import make_client, make_config
 
 

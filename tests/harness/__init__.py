@@ -4,12 +4,12 @@ One server of each kind per pytest process (so one per xdist worker): see ``test
 Usable outside pytest too (``scripts/with_servers.py`` starts them for ``make bench``).
 """
 
-# The simulator account's key in tests. It must never reach a log: harness.leakcheck fails any test where it does.
-TEST_API_KEY = "sim-test-key-not-secret"
-
 from ._base import ServerUnavailable, ThrowawayServer, free_port, reap_stale
 from .mariadb import MariaDBServer
 from .postgres import PostgresServer
+
+# The simulator account's key in tests. It must never reach a log: harness.leakcheck fails any test where it does.
+TEST_API_KEY = "sim-test-key-not-secret"
 
 __all__ = [
     "TEST_API_KEY",

@@ -427,8 +427,8 @@ class ActingMidDownloadClient:
         return getattr(self._client, name)
 
     def iter_stop_runs(self, *args, **kwargs):
-        for index, run in enumerate(self._client.iter_stop_runs(*args, **kwargs)):
-            yield run
+        for index, batch in enumerate(self._client.iter_stop_runs(*args, **kwargs)):
+            yield batch
             if index == 0:
                 self._act()
 

@@ -252,7 +252,8 @@ class Driver:
         # Valid French mobiles only: 06 39 and 06 90-97 are overseas numbers (+262, +590...), which the
         # tool rightly refuses under +33 and the simulator does not check.
         self._numbers = [p for p in (f"+336{n:08d}" for n in self.rng.sample(range(10_000_000, 89_999_999), 5000)) if _valid(p)][:4000]
-        self._stop_pool = [p for p in (f"+337{n:08d}" for n in self.rng.sample(range(30_000_000, 99_999_999), 2 * (plan.initial_stops + plan.stop_adds))) if _valid(p)]
+        draws = self.rng.sample(range(30_000_000, 99_999_999), 2 * (plan.initial_stops + plan.stop_adds))
+        self._stop_pool = [p for p in (f"+337{n:08d}" for n in draws) if _valid(p)]
         self._removed: list[str] = []
         self._scheduled: list[str] = []
         self._daemon_seq = 0
@@ -498,7 +499,9 @@ class Driver:
             due = conn.execute(text("SELECT COUNT(*) FROM recipients WHERE next_poll_at IS NOT NULL")).scalar()
             costs = conn.execute(text("SELECT COUNT(*) FROM recipients WHERE cost IS NULL AND next_cost_at IS NOT NULL")).scalar()
             intake = conn.execute(text("SELECT COUNT(*) FROM track_intake WHERE processed_at IS NULL")).scalar()
-            discover = conn.execute(text("SELECT COUNT(*) FROM sends s WHERE kind = 'discover' AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.send_id = s.id)")).scalar()
+            discover = conn.execute(text(
+                "SELECT COUNT(*) FROM sends s WHERE kind = 'discover' AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.send_id = s.id)"
+            )).scalar()
         done = all(v for v in ok.values()) and not due and not costs and not intake and not discover
         return {"done": done, "succeeded_since": ok, "due": due, "costs_missing": costs, "intake": intake, "undiscovered": discover}
 
