@@ -3,8 +3,8 @@
     python scripts/with_servers.py --postgresql -- .venv/bin/python bench/stops_timeline.py [--stops N]
 
 Each sync runs in a fresh child process, like ``stops_sync.py``'s; the child prints, against the
-time since it started: its imports, the end of the download (parsed and staged), every statement
-that took longer than ``--min-ms``, and each commit. The figures behind the "why" tables in
+time since it started and with its peak RSS so far: its imports, the end of the download (parsed
+and staged), every statement that took longer than ``--min-ms``, and each commit. The figures behind the "why" tables in
 docs/benchmarks.md. SQLite always; PostgreSQL when ``SMSETL_POSTGRESQL_URL`` is set.
 """
 
@@ -17,6 +17,7 @@ STARTED = time.perf_counter()
 import argparse  # noqa: E402 - the child times its own imports from STARTED
 import multiprocessing as mp  # noqa: E402
 import os  # noqa: E402
+import resource  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -25,6 +26,13 @@ from typing import Any  # noqa: E402
 
 def _since() -> float:
     return time.perf_counter() - STARTED
+
+
+def _line(what: str, took: float | None = None) -> None:
+    """One timeline line: seconds since start, the step's own seconds, peak RSS so far, what."""
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    own = f"{took:6.2f}" if took is not None else " " * 6
+    print(f"{_since():7.2f} {own} {peak_mb:6.0f} MB  {what}")
 
 
 def _child(db_url: str, base_url: str, min_seconds: float) -> None:
@@ -36,13 +44,13 @@ def _child(db_url: str, base_url: str, min_seconds: float) -> None:
     from etl.db.engine import make_engine
     from etl.runner import run_job
 
-    print(f"{_since():7.2f}        imports done")
+    _line("imports done")
 
     class NarratingClient(SmsPartnerClient):
         def iter_stop_runs(self, *args: Any, **kwargs: Any) -> Any:
             began = _since()
             yield from super().iter_stop_runs(*args, **kwargs)
-            print(f"{_since():7.2f} {_since() - began:6.2f} download, parse and stage")
+            _line("download, parse and stage", _since() - began)
 
     engine = make_engine(db_url)
 
@@ -54,11 +62,11 @@ def _child(db_url: str, base_url: str, min_seconds: float) -> None:
     def _after(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         took = time.perf_counter() - conn.info["statement_began"]
         if took >= min_seconds:
-            print(f"{_since():7.2f} {took:6.2f} {' '.join(statement.split())[:110]}")
+            _line(" ".join(statement.split())[:100], took)
 
     @event.listens_for(engine, "commit")
     def _commit(_conn: Any) -> None:
-        print(f"{_since():7.2f}        commit")
+        _line("commit")
 
     config = Config(
         api=ApiConfig(base_url=base_url, read_timeout=120.0),
@@ -69,7 +77,7 @@ def _child(db_url: str, base_url: str, min_seconds: float) -> None:
     report = run_job("stops", config=config, client=client, engine=engine)
     result = report.result
     counts = f"+{result.added} ~{result.changed} -{result.removed}" if result else report.error
-    print(f"{_since():7.2f}        {report.outcome} {counts}, our CPU {time.process_time():.2f} s")
+    _line(f"{report.outcome} {counts}, our CPU {time.process_time():.2f} s")
 
 
 def main() -> None:
@@ -96,7 +104,7 @@ def main() -> None:
         _migrate(url)
 
     def sync(kind: str, label: str) -> None:
-        print(f"--- {kind}: {label} (seconds since the process started, statement's own seconds)", flush=True)
+        print(f"--- {kind}: {label} (seconds since the process started, the step's own seconds, peak RSS so far)", flush=True)
         argv = [sys.executable, str(Path(__file__).resolve()), "--min-ms", str(args.min_ms), "--child", dbs[kind], base_url]
         subprocess.run(argv, env={**os.environ, **ENV}, cwd=ROOT, check=True)
 
