@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import datetime
 from itertools import chain
 from operator import lt
@@ -70,8 +71,9 @@ _PHONE_RAW_WIDTH = 64  # stop_periods.phone_raw
 #: random insertions; with the default cache each one went to the OS: a 1,000,000-row first load
 #: spent ~25 s (wall, loaded machine) in one INSERT ... SELECT instead of ~7 s.
 _SQLITE_CACHE_MB = 48
-#: PostgreSQL work_mem for the sync's transaction (server memory): the diff sorts the staged list
-#: (~110 MB for 1,000,000 stops, in memory; with 64 MB the sort went to disk: 0.44 -> 0.57 s).
+#: PostgreSQL work_mem for the sync's transaction (server memory): the diff sorts or hashes the
+#: staged list (~110 MB for 1,000,000 stops; with 64 MB the sort went to disk, 0.44 -> 0.57 s, and
+#: with the default 4 MB the hash join spilled in 8 batches).
 _WORK_MEM_MB = 128
 
 
@@ -115,7 +117,7 @@ class _IdOrder:
             yield run
 
 
-def _stage(ctx: JobContext, conn: Connection, stage: Table, order: _IdOrder | None = None) -> int:
+def _stage(ctx: JobContext, conn: Connection, stage: Table, order: _IdOrder) -> int:
     """Download the list into ``stage``; restart the download after a fault mid-stream.
 
     Each attempt runs in a savepoint: on PostgreSQL a ``COPY`` cut short aborts the transaction,
@@ -124,7 +126,7 @@ def _stage(ctx: JobContext, conn: Connection, stage: Table, order: _IdOrder | No
     backend_name = dialect.backend(conn)
     for attempt in range(1, STREAM_ATTEMPTS + 1):
         savepoint = conn.begin_nested()
-        runs = _runs(ctx, backend_name) if order is None else order.watch(_runs(ctx, backend_name))
+        runs = order.watch(_runs(ctx, backend_name))
         try:
             staged = _bulk_load(conn, stage, runs)
         except TransientApiError as exc:
@@ -175,8 +177,6 @@ def run(ctx: JobContext) -> RunResult:
     with ctx.engine.connect() as conn:
         if dialect.backend(conn) != "sqlite":
             with conn.begin():
-                # The diff's hash joins over 1,000,000 ids spilled to disk in 8 batches with the
-                # default 4 MB (EXPLAIN ANALYZE).
                 dialect.transaction_work_mem(conn, _WORK_MEM_MB)
                 loaded = _load(ctx, conn, stage)
                 return _apply(ctx, conn, stage, loaded)
@@ -214,7 +214,7 @@ def _load(ctx: JobContext, conn: Connection, stage: Table) -> _Staged:
     The unique id index rules out repeats, which ids that ascend cannot have. SQLite and MariaDB
     also look ids up in it, in a re-sync's scan for vanished ids: built here, in the first
     transaction, SQLite's sort for it does not add to the page cache the diff fills later (built
-    after the diff: +35 MB peak RSS and ~0.3 s more on a re-sync). So it is built when the ids do
+    after the diff: +35 MB peak RSS, and 0.27 s instead of 0.17 s in one timed run). So it is built when the ids do
     not ascend, or on SQLite/MariaDB when open periods exist (a re-sync, not a first load:
     0.17 s saved there); PostgreSQL merges or hashes and never needs it for that.
     """
@@ -300,9 +300,6 @@ def _collect_all(conn: Connection, stage: Table, diff: Table, ascending: bool) -
     stage is sorted (it prices the sort as if it were not), so hash joins are ruled out for this
     one statement.
     """
-    if ascending:
-        with dialect.without_hash_joins(conn):
-            return _collect_all(conn, stage, diff, ascending=False)
     p, s = stop_periods, stage.c
     listed_open = (
         select(p.c.id, p.c.api_stop_id, p.c.phone_e164, p.c.phone_raw, p.c.api_created_at)
@@ -311,14 +308,15 @@ def _collect_all(conn: Connection, stage: Table, diff: Table, ascending: bool) -
     )
     o = listed_open.c
     both = stage.outerjoin(listed_open, o.api_stop_id == s.api_stop_id, full=True)
-    conn.execute(
-        insert(diff).from_select(
-            _DIFF_COLUMNS,
-            select(o.id, s.api_stop_id, s.api_stop_id.is_(None), s.phone_e164, s.phone_raw, s.api_created_at)
-            .select_from(both)
-            .where(or_(o.id.is_(None), s.api_stop_id.is_(None), _changed(s, o))),
+    with dialect.without_hash_joins(conn) if ascending else nullcontext():
+        conn.execute(
+            insert(diff).from_select(
+                _DIFF_COLUMNS,
+                select(o.id, s.api_stop_id, s.api_stop_id.is_(None), s.phone_e164, s.phone_raw, s.api_created_at)
+                .select_from(both)
+                .where(or_(o.id.is_(None), s.api_stop_id.is_(None), _changed(s, o))),
+            )
         )
-    )
     return _count(conn, diff, diff.c.gone.is_(True))
 
 
@@ -399,7 +397,7 @@ def _rowcount(conn: Connection, statement: Executable) -> int:
 
 
 def _resync(
-    ctx: JobContext, conn: Connection, stage: Table, now: datetime, counts: tuple[int, int, int], loaded: _Staged
+    ctx: JobContext, conn: Connection, stage: Table, now: datetime, loaded: _Staged, open_counts: tuple[int, int]
 ) -> tuple[int, int, int]:
     """The diff against open periods; (added, changed, removed). Guarded before anything is written.
 
@@ -407,10 +405,11 @@ def _resync(
     entries are collected, the others only counted. Unless fewer listed ids were found open than
     the ``open_listed`` open periods hold, none is gone, and the scan of the open periods for ids
     that left is skipped (a no-change re-sync: ~1.0 -> ~0.65 s CPU on SQLite, 1,000,000 stops).
-    PostgreSQL gets all three kinds from one full join. ``counts`` is (staged, open_count,
-    open_listed); ``loaded`` says whether the list came in id order and was indexed (`_load`).
+    PostgreSQL gets all three kinds from one full join. ``loaded`` is what `_load` staged (its
+    size, whether in id order, whether indexed); ``open_counts`` is (open_count, open_listed).
     """
-    staged, open_count, open_listed = counts
+    staged = loaded.rows
+    open_count, open_listed = open_counts
     diff = _diff_table()
     dialect.create_temp(conn, diff)
     if dialect.backend(conn) == "postgresql":
@@ -501,7 +500,7 @@ def _apply(ctx: JobContext, conn: Connection, stage: Table, loaded: _Staged) -> 
     ).one()
     adopted = _adopt_pushed(conn, stage)
     if open_count:
-        added, changed, removed = _resync(ctx, conn, stage, now, (staged, open_count, open_listed + adopted), loaded)
+        added, changed, removed = _resync(ctx, conn, stage, now, loaded, (open_count, open_listed + adopted))
     else:
         added, changed, removed = _load_all(ctx, conn, stage, now), 0, 0
     if dialect.backend(conn) != "sqlite":
