@@ -47,7 +47,13 @@ def measure(argv: list[str], *, env: dict[str, str] | None = None, timeout: floa
     chunks: list[bytes] = []
     reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: child.stdout.read(65536), b"")), daemon=True)
     reader.start()
-    killer = threading.Timer(timeout, child.kill) if timeout is not None else None
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
+        child.kill()
+
+    killer = threading.Timer(timeout, kill) if timeout is not None else None
     if killer is not None:
         killer.start()
     _pid, status, usage = os.wait4(child.pid, 0)
@@ -57,7 +63,7 @@ def measure(argv: list[str], *, env: dict[str, str] | None = None, timeout: floa
         killer.cancel()
     reader.join(10)
     figures = {"seconds": seconds, "rss_mb": usage.ru_maxrss / 1024}
-    if timeout is not None and seconds >= timeout and status != 0:
+    if killed.is_set():
         return {**figures, "killed": True}
     output = b"".join(chunks).decode()
     if status != 0:

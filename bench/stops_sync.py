@@ -81,8 +81,12 @@ def _report(kind: str, variant: str, r: dict[str, Any]) -> None:
     print(f"{kind:<11} {variant:<11} {r['seconds']:>8.2f} {r['rss_mb']:>12.0f}  {counts}", flush=True)
 
 
-def _etl_worker(db_url: str, base_url: str) -> None:
-    """Child: one stop sync through the real runner, prints its counts as JSON."""
+def run_stop_sync(db_url: str, base_url: str, client_class: Any = None, engine: Any = None) -> Any:
+    """One stop sync through the real runner, as the benchmarks run it; returns its `RunReport`.
+
+    ``client_class`` (a `SmsPartnerClient` subclass) and ``engine`` let `stops_timeline.py`
+    watch the same sync.
+    """
     from etl.api.client import SmsPartnerClient
     from etl.config import ApiConfig, Config, DatabaseConfig, Secret, StopsConfig
     from etl.db.engine import make_engine
@@ -93,8 +97,13 @@ def _etl_worker(db_url: str, base_url: str) -> None:
         database=DatabaseConfig(url=db_url),
         stops=StopsConfig(max_removed_share=0.5),
     )
-    client = SmsPartnerClient(base_url, Secret(os.environ["SMSPARTNER_API_KEY"]), read_timeout=120.0)
-    report = run_job("stops", config=config, client=client, engine=make_engine(db_url))
+    client = (client_class or SmsPartnerClient)(base_url, Secret(os.environ["SMSPARTNER_API_KEY"]), read_timeout=120.0)
+    return run_job("stops", config=config, client=client, engine=engine or make_engine(db_url))
+
+
+def _etl_worker(db_url: str, base_url: str) -> None:
+    """Child: one stop sync, prints its counts as JSON."""
+    report = run_stop_sync(db_url, base_url)
     if report.outcome != "success" or report.result is None:
         raise SystemExit(f"sync {report.outcome}: {report.error}")
     print(json.dumps({"added": report.result.added, "removed": report.result.removed, "changed": report.result.changed,

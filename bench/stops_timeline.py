@@ -40,9 +40,10 @@ def _child(db_url: str, base_url: str, min_seconds: float) -> None:
     from sqlalchemy import event
 
     from etl.api.client import SmsPartnerClient
-    from etl.config import ApiConfig, Config, DatabaseConfig, Secret, StopsConfig
     from etl.db.engine import make_engine
-    from etl.runner import run_job
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from stops_sync import run_stop_sync
 
     _line("imports done")
 
@@ -68,13 +69,7 @@ def _child(db_url: str, base_url: str, min_seconds: float) -> None:
     def _commit(_conn: Any) -> None:
         _line("commit")
 
-    config = Config(
-        api=ApiConfig(base_url=base_url, read_timeout=120.0),
-        database=DatabaseConfig(url=db_url),
-        stops=StopsConfig(max_removed_share=0.5),
-    )
-    client = NarratingClient(base_url, Secret(os.environ["SMSPARTNER_API_KEY"]), read_timeout=120.0)
-    report = run_job("stops", config=config, client=client, engine=engine)
+    report = run_stop_sync(db_url, base_url, client_class=NarratingClient, engine=engine)
     result = report.result
     counts = f"+{result.added} ~{result.changed} -{result.removed}" if result else report.error
     _line(f"{report.outcome} {counts}, our CPU {time.process_time():.2f} s")
