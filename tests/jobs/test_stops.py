@@ -275,14 +275,22 @@ def flat(rows):
     return [value for row in rows for value in row]
 
 
-class RepeatingClient:
-    """The real client, except that the stop list repeats one entry (an API bug we must refuse)."""
+class WrappedClient:
+    """The real client (over the real simulator); subclasses change what its stop list streams."""
 
-    def __init__(self, client, repeat_index: int) -> None:
-        self._client, self._repeat_index = client, repeat_index
+    def __init__(self, client) -> None:
+        self._client = client
 
     def __getattr__(self, name):
         return getattr(self._client, name)
+
+
+class RepeatingClient(WrappedClient):
+    """The real client, except that the stop list repeats one entry (an API bug we must refuse)."""
+
+    def __init__(self, client, repeat_index: int) -> None:
+        super().__init__(client)
+        self._repeat_index = repeat_index
 
     def iter_stop_runs(self, *args, **kwargs):
         rows = stop_rows(self._client.iter_stop_runs(*args, **kwargs))
@@ -352,15 +360,13 @@ def test_first_load_keeps_the_foreign_keys_of_stop_periods_checked(env):
         conn.execute(text("UPDATE stop_periods SET opened_by_run_id = opened_by_run_id + 1000"))
 
 
-class RenumberingClient:
+class RenumberingClient(WrappedClient):
     """The real client, except that one listed entry now carries another number (as if corrected
     upstream under the same id)."""
 
     def __init__(self, client, index: int, phone: str) -> None:
-        self._client, self._index, self._phone = client, index, phone
-
-    def __getattr__(self, name):
-        return getattr(self._client, name)
+        super().__init__(client)
+        self._index, self._phone = index, phone
 
     def iter_stop_runs(self, *args, **kwargs):
         rows = stop_rows(self._client.iter_stop_runs(*args, **kwargs))
@@ -389,14 +395,8 @@ def period_rows(engine):
     return rows
 
 
-class ReversingClient:
+class ReversingClient(WrappedClient):
     """The real client, except that the stop list comes newest id first."""
-
-    def __init__(self, client) -> None:
-        self._client = client
-
-    def __getattr__(self, name):
-        return getattr(self._client, name)
 
     def iter_stop_runs(self, *args, **kwargs):
         yield flat(stop_rows(self._client.iter_stop_runs(*args, **kwargs))[::-1])
@@ -417,14 +417,12 @@ def test_list_out_of_id_order_is_synced_like_one_in_order(env):
     assert "+33612345602" not in open_numbers(engine) and "+33698765432" in open_numbers(engine)
 
 
-class ActingMidDownloadClient:
+class ActingMidDownloadClient(WrappedClient):
     """The real client, calling ``act()`` once the list's first run has been handed over."""
 
     def __init__(self, client, act) -> None:
-        self._client, self._act = client, act
-
-    def __getattr__(self, name):
-        return getattr(self._client, name)
+        super().__init__(client)
+        self._act = act
 
     def iter_stop_runs(self, *args, **kwargs):
         for index, batch in enumerate(self._client.iter_stop_runs(*args, **kwargs)):
