@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import phonenumbers
-from sqlalchemy import Connection, func, inspect, select, text
+from sqlalchemy import Connection, inspect, text
 
+from etl import runlog
 from etl.audience.numbers import NumberSet
-from etl.db.schema import sync_runs
-from etl.db.types import UtcDateTime
 from etl.errors import StaleData
 
 log = logging.getLogger(__name__)
@@ -130,13 +129,7 @@ def _number_set(values: object, country_code: int | None) -> tuple[NumberSet, in
 
 def last_stop_sync(conn: Connection) -> datetime | None:
     """When the last successful ``stops`` run started (the list is at least that fresh)."""
-    query = select(func.max(sync_runs.c.started_at)).where(
-        sync_runs.c.job == "stops", sync_runs.c.outcome == "success"
-    )
-    value = conn.execute(query).scalar_one_or_none()
-    if value is None:
-        return None
-    return UtcDateTime().process_result_value(value, conn.dialect)
+    return runlog.last_success(conn, "stops")
 
 
 def check_freshness(conn: Connection, *, now: datetime, max_age: float, allow_stale: bool = False) -> Freshness:
