@@ -70,7 +70,7 @@ class Simulator:
         self._next_rental_id = 884_310
         self.balance = Decimal("10225.119")
         self.credit_hlr = 120
-        self.user = {"id": 4242, "username": "simulator@example.invalid", "firstname": "Sim", "lastname": "Ulator"}
+        self.user: dict[str, Any] = {"id": 4242, "username": "simulator@example.invalid", "firstname": "Sim", "lastname": "Ulator"}
         self.cost_resume_hits: deque[datetime] = deque()
         #: Push callbacks (etl/simulator/callbacks.py); None = off, the default.
         self.callbacks: Any = None

@@ -61,7 +61,7 @@ def me(sim: Simulator, p: Params, method: str) -> dict[str, Any]:
         credits["solde"] = money(q, balance, "str")
     user = Named(username=sim.user["username"], firstname=sim.user["firstname"], lastname=sim.user["lastname"])
     if q.me_credit_names == "go":
-        user["id"] = ident(q, int(str(sim.user["id"])), "int")
+        user["id"] = ident(q, int(sim.user["id"]), "int")
     return {"success": True, "code": 200, "user": user, "credits": credits}
 
 
