@@ -185,7 +185,8 @@ def run_chunks(plan: Plan, bounds: list[tuple[int, int]], workers: int) -> Itera
             yield filter_chunk(item)
         return
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers) as pool:
+    pool = context.Pool(workers)
+    try:
         # At most two chunks in flight per worker, taken in input order: ``imap`` would queue every
         # finished chunk in this process when it writes slower than the workers filter (882 MB
         # peak on 10 M rows when the machine was busy); this keeps memory at ~16 MB a worker.
@@ -199,6 +200,13 @@ def run_chunks(plan: Plan, bounds: list[tuple[int, int]], workers: int) -> Itera
             if following is not None:
                 pending.append(pool.apply_async(filter_chunk, (following,)))
             yield result
+    finally:
+        # Not ``with Pool`` (terminate): when the caller stops early (a chunk found a quoted line
+        # break), terminate() could block for minutes joining the pool's handler threads (CPython's
+        # Pool.terminate hang; seen in CI, 393 s, and reproduced with four runs at once). close()
+        # lets the at most two chunks a worker has in flight finish, then the workers exit.
+        pool.close()
+        pool.join()
 
 
 def check_across_chunks(result: ChunkResult, seen: NumberSet) -> list[int]:
