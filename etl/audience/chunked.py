@@ -29,9 +29,12 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
+from etl.audience.csvfile import undecodable
 from etl.audience.numbers import NumberSet
+from etl.errors import InputError
 from etl.phones import IntParserTables
 
 #: Encodings where each line ends with the byte 0x0A and a chunk decodes on its own.
@@ -116,7 +119,10 @@ def filter_chunk(bounds: tuple[int, int]) -> ChunkResult:
         raise NeedsSequential("a carriage return that is not a line end")
     encoding = "utf-8" if plan.encoding == "utf-8-sig" else plan.encoding
     if not data.isascii():
-        data.decode(encoding)  # the row loop's decoding error, if any
+        try:
+            data.decode(encoding)  # the row loop's decoding error, if any
+        except UnicodeDecodeError as exc:
+            raise InputError(undecodable(Path(plan.path), plan.encoding, exc.reason, start + exc.start)) from None
     delimiter = plan.delimiter.encode(encoding)
     try:
         verdicts = vec.classify_chunk(

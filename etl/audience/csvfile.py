@@ -177,6 +177,15 @@ def sniff(path: Path, *, encoding: str | None = None, delimiter: str | None = No
     return CsvLayout(encoding, delimiter, has_header, header, index, name, newline)
 
 
+def undecodable(path: Path, encoding: str, reason: str, offset: int, *, near: bool = False) -> str:
+    """The sentence for a byte past the sample that the file's encoding cannot read (nothing is written)."""
+    where = f"near byte {offset:,}" if near else f"at byte {offset:,}"
+    return (
+        f"{path}: not valid {encoding} ({reason} {where}, past the first {SAMPLE_BYTES // 1024} KB the encoding "
+        f"was guessed from); nothing was written; give --encoding"
+    )
+
+
 def open_text(path: Path, encoding: str) -> tuple[io.BufferedReader, io.TextIOWrapper]:
     """The binary file (for progress via ``tell()``) and a text view of it; ``newline=""`` as csv wants."""
     raw = path.open("rb")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import logging
 import sys
 import time
@@ -40,9 +41,11 @@ from etl.audience.chunked import (
     run_chunks,
     usable_workers,
 )
-from etl.audience.csvfile import CsvLayout, open_text, sniff
+from etl.audience.csvfile import CsvLayout, open_text, sniff, undecodable
 from etl.audience.numbers import NumberSet
+from etl.audience.outputs import atomic_outputs, clash
 from etl.audience.stops import Freshness, StopSet
+from etl.errors import InputError
 from etl.phones import e164_int_parser, int_parser_tables
 
 REASONS = ("invalid", "stop_list", "rental_stop", "duplicate")
@@ -197,6 +200,9 @@ def filter_audience(
     or shapes the chunked path declines (`etl.audience.chunked`), are streamed in this process.
     """
     source = Path(input_path)
+    refused = clash(source, [("allowed", Path(allowed_path)), ("blocked", Path(blocked_path))])
+    if refused:
+        raise InputError(refused)
     layout = sniff(source, encoding=encoding, delimiter=delimiter, column=column)
     summary = Summary(
         input=str(source),
@@ -232,11 +238,17 @@ def filter_audience(
     raw, text = open_text(source, layout.encoding)
     out_encoding = layout.encoding
     try:
-        with text, open(allowed_path, "w", encoding=out_encoding, newline="") as allowed_out, open(
-            blocked_path, "w", encoding=out_encoding, newline=""
-        ) as blocked_out:
-            _run(text, raw, allowed_out, blocked_out, layout, stops, default_region, summary,
-                 _Progress(source.stat().st_size, stream))
+        with text, atomic_outputs(allowed_path, blocked_path) as (allowed_raw, blocked_raw):
+            allowed_out = io.TextIOWrapper(allowed_raw, encoding=out_encoding, newline="")
+            blocked_out = io.TextIOWrapper(blocked_raw, encoding=out_encoding, newline="")
+            try:
+                _run(text, raw, allowed_out, blocked_out, layout, stops, default_region, summary,
+                     _Progress(source.stat().st_size, stream))
+            except UnicodeDecodeError as exc:
+                # The text reader's offsets are within its own read, so name where it was reading.
+                raise InputError(undecodable(source, layout.encoding, exc.reason, raw.tell(), near=True)) from None
+            allowed_out.detach()  # flushed; atomic_outputs closes the files
+            blocked_out.detach()
     finally:
         raw.close()
     summary.seconds = time.perf_counter() - started
@@ -301,7 +313,7 @@ def _run_chunked(
     seen = NumberSet(phonenumbers.country_code_for_region(default_region) or None)
     counts = summary.blocked
     try:
-        with open(allowed_path, "wb") as allowed_out, open(blocked_path, "wb") as blocked_out:
+        with atomic_outputs(allowed_path, blocked_path) as (allowed_out, blocked_out):
             allowed_out.write(head_allowed)
             blocked_out.write(head_blocked)
             for item, result in zip(bounds, run_chunks(plan, bounds, workers)):

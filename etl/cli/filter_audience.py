@@ -42,7 +42,14 @@ def command(
     Exit status 4 when the stop list is stale (see --allow-stale), 65 for an unreadable CSV.
     """
     from etl.audience import check_freshness, filter_audience, load_stop_set
+    from etl.audience.outputs import clash, write_whole
 
+    # Before anything is read or written: an output onto the input (or onto the other output)
+    # would destroy it (issue 16).
+    outputs = [("--allowed", allowed_path), ("--blocked", blocked_path)]
+    refused = clash(input_path, outputs + ([("--report", report_path)] if report_path is not None else []))
+    if refused:
+        raise click.UsageError(refused)
     config = get_config(ctx)
     region = (default_region or config.api.default_region).upper()
     engine = get_engine(ctx)
@@ -63,7 +70,7 @@ def command(
     )
     report = summary.as_report()
     if report_path is not None:
-        report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_whole(report_path, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
     reasons = ", ".join(f"{name} {count}" for name, count in summary.blocked.items() if count)
     stale_note = " (stale stop list allowed)" if freshness.stale else ""
     click.echo(

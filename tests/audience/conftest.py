@@ -16,14 +16,19 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
 
 def seed(url: str, stops: Iterable[str], *, synced_ago: timedelta | None = timedelta(minutes=10),
-         removed: Iterable[str] = ()) -> None:
-    """Open stop periods for ``stops`` (closed ones for ``removed``) and one successful stops run."""
+         removed: Iterable[str] = (), synced_at: datetime | None = None) -> None:
+    """Open stop periods for ``stops`` (closed ones for ``removed``) and one successful stops run.
+
+    The run started ``synced_ago`` before `NOW`, or at ``synced_at`` when given (the CLI reads the
+    system clock, not `NOW`).
+    """
     engine = make_engine(url, pool=False)
+    started = synced_at if synced_at is not None else (NOW - synced_ago if synced_ago is not None else None)
     try:
         with engine.begin() as conn:
-            if synced_ago is not None:
+            if started is not None:
                 conn.execute(insert(sync_runs).values(
-                    job="stops", started_at=NOW - synced_ago, finished_at=NOW - synced_ago, outcome="success",
+                    job="stops", started_at=started, finished_at=started, outcome="success",
                     rows_added=0, rows_changed=0, rows_removed=0))
             conn.execute(insert(sync_runs).values(
                 job="stops", started_at=NOW - timedelta(minutes=1), outcome="failed",
