@@ -15,13 +15,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import phonenumbers
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from etl import runlog
 from etl.audience.numbers import NumberSet
-from etl.errors import StaleData
+from etl.errors import ConfigError, EtlError, StaleData
 
 log = logging.getLogger(__name__)
 
@@ -133,22 +135,38 @@ def last_stop_sync(conn: Connection) -> datetime | None:
 
 
 def check_freshness(conn: Connection, *, now: datetime, max_age: float, allow_stale: bool = False) -> Freshness:
-    """Refuse (`StaleData`) a stop list older than ``max_age`` seconds, unless ``allow_stale``."""
+    """Refuse (`StaleData`) a stop list older than ``max_age`` seconds, unless ``allow_stale``.
+
+    A last sync dated after ``now`` is stale too: one of the clocks is wrong (the daemon's host, or
+    this one), so the list's age is unknown, and what is unsure is blocked (issue 16; it used to
+    count as fresh, however far ahead).
+    """
     last = last_stop_sync(conn)
     age = (now - last).total_seconds() if last is not None else None
-    stale = age is None or age > max_age
+    future = age is not None and age < 0
+    stale = age is None or age > max_age or future
     if stale and not allow_stale:
         if last is None:
             raise StaleData(
                 "no successful stop-list sync on record: run the stops job first, "
                 "or pass --allow-stale to filter against whatever is stored"
             )
+        if future:
+            raise StaleData(
+                f"the last successful stop-list sync is dated {_human(-(age or 0.0))} in the future "
+                f"({last.isoformat()}, now {now.isoformat()}), so how old the list is cannot be known: "
+                f"fix the clock of this machine or of the daemon's, sync again, or pass --allow-stale"
+            )
         raise StaleData(
             f"the stop list is {_human(age or 0.0)} old (last successful sync {last.isoformat()}), "
             f"more than audience.max_stop_age ({_human(max_age)}); sync it, or pass --allow-stale"
         )
     if stale:
-        log.warning("filtering against a stale stop list (age %s), as --allow-stale asked", _human(age or 0.0) if age is not None else "unknown")
+        if future:
+            shown = f"dated {_human(-(age or 0.0))} in the future"
+        else:
+            shown = f"age {_human(age)}" if age is not None else "age unknown"
+        log.warning("filtering against a stale stop list (%s), as --allow-stale asked", shown)
     return Freshness(last, age, max_age, stale, allow_stale)
 
 
@@ -184,3 +202,54 @@ def load_stop_set(conn: Connection, *, default_region: str = "FR") -> StopSet:
         log.info("view %s does not exist (rentals migration not applied): no rental stop flags", RENTAL_VIEW)
     log.info("loaded %d stops, %d rental stop flags (%d unreadable)", len(stops), len(rental), bad)
     return StopSet(stops, rental, rental_source=source, unreadable=bad)
+
+
+def read_stop_list(
+    engine: Engine, *, now: datetime, max_age: float, allow_stale: bool = False, default_region: str = "FR",
+) -> tuple[Freshness, StopSet]:
+    """`check_freshness`, then `load_stop_set`, on one connection; a database problem is one sentence.
+
+    ``ConfigError`` when the database cannot be reached (a missing SQLite file included: reading
+    must not create an empty one) or was never migrated; `EtlError` when reading fails midway.
+    The URL is shown with its password masked, and a driver message that echoes it is redacted.
+    """
+    url = engine.url
+    shown = url.render_as_string(hide_password=True)
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:"):
+        if not Path(database).is_file():
+            raise ConfigError(f"the database file {database} does not exist: check database.url, or run "
+                              f"`smspartner-etl db upgrade` to create it")
+    try:
+        conn = engine.connect()
+    except SQLAlchemyError as exc:
+        raise ConfigError(f"cannot connect to the database {shown} ({_reason(exc, url.password)}): "
+                          f"check database.url and that the server is running") from None
+    with conn:
+        try:
+            missing = _missing_relations(conn)
+            if missing:
+                raise ConfigError(f"the database {shown} is not migrated (no {' or '.join(missing)}): "
+                                  f"run `smspartner-etl db upgrade`")
+            freshness = check_freshness(conn, now=now, max_age=max_age, allow_stale=allow_stale)
+            stops = load_stop_set(conn, default_region=default_region)
+        except SQLAlchemyError as exc:
+            raise EtlError(f"reading the stop list from {shown} failed ({_reason(exc, url.password)})") from None
+    return freshness, stops
+
+
+def _missing_relations(conn: Connection) -> list[str]:
+    """Which of the tables and views the filter reads do not exist (a database not migrated)."""
+    inspector = inspect(conn)
+    views = set(inspector.get_view_names())
+    missing = [] if inspector.has_table("sync_runs") else ["sync_runs"]
+    if "current_stops" not in views and not inspector.has_table("current_stops"):
+        missing.append("current_stops")
+    return missing
+
+
+def _reason(error: SQLAlchemyError, password: str | None) -> str:
+    """The driver's first line, without SQLAlchemy's SQL and link, the password redacted."""
+    text_ = str(getattr(error, "orig", None) or error).strip()
+    first = text_.splitlines()[0] if text_ else type(error).__name__
+    return first.replace(password, "********") if password else first

@@ -39,10 +39,14 @@ def command(
 ) -> None:
     """Check INPUT against the synced stop list: fail closed, every column kept.
 
-    Exit status 4 when the stop list is stale (see --allow-stale), 65 for an unreadable CSV.
+    Exit status 2 for an output that is the input or another output (or whose folder is missing),
+    4 when the stop list is stale or dated in the future (see --allow-stale), 65 for an unreadable
+    CSV, 78 when the database cannot be reached or is not migrated. Outputs appear only when the
+    run succeeded.
     """
-    from etl.audience import check_freshness, filter_audience, load_stop_set
+    from etl.audience import filter_audience
     from etl.audience.outputs import clash, write_whole
+    from etl.audience.stops import read_stop_list
 
     # Before anything is read or written: an output onto the input (or onto the other output)
     # would destroy it (issue 16).
@@ -54,9 +58,9 @@ def command(
     region = (default_region or config.api.default_region).upper()
     engine = get_engine(ctx)
     now = get_clock(ctx)()
-    with engine.connect() as conn:
-        freshness = check_freshness(conn, now=now, max_age=config.audience.max_stop_age, allow_stale=allow_stale)
-        stops = load_stop_set(conn, default_region=region)
+    freshness, stops = read_stop_list(
+        engine, now=now, max_age=config.audience.max_stop_age, allow_stale=allow_stale, default_region=region
+    )
     summary = filter_audience(
         input_path,
         allowed_path,
