@@ -19,12 +19,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from etl.db.schema import sync_runs
+from etl.db.schema import rejected_items, sync_runs
 
 log = logging.getLogger(__name__)
 
@@ -175,3 +175,21 @@ class DatabaseCollector(Collector):
             gauge = GaugeMetricFamily(name, help_text)
             gauge.add_metric([], float(value or 0))
             yield gauge
+        yield from self._rejected()
+
+    def _rejected(self) -> Iterator[Metric]:
+        """Items quarantined, by endpoint: ``times_seen`` summed, so a repeat counts (etl/quarantine.py)."""
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(rejected_items.c.endpoint, func.sum(rejected_items.c.times_seen)).group_by(rejected_items.c.endpoint)
+                ).all()
+                conn.rollback()
+        except SQLAlchemyError:
+            return  # not migrated to 0006 yet
+        family = CounterMetricFamily(
+            f"{PREFIX}_rejected_items", "API items and push bodies quarantined as unreadable, by endpoint.", labels=["endpoint"]
+        )
+        for endpoint, seen in rows:
+            family.add_metric([endpoint], float(seen or 0))
+        yield family

@@ -24,6 +24,7 @@ KINDS = frozenset(
         "html_200",  # an HTML error page with HTTP 200
         "invalid_json",  # HTTP 200, application/json, not JSON
         "wrong_types",  # params: field, value (default: ints -> "n/a", main list -> object)
+        "malformed_item",  # params: field, value, index (default 0): spoil one item of the answer's list
         "api_error",  # params: code (int), message (optional)
         "act_then_delay",  # write endpoints: apply the write, then sleep `seconds` before answering
     }

@@ -66,6 +66,45 @@ def _wrong_types(payload: dict[str, Any], fault: Fault) -> dict[str, Any]:
     return out
 
 
+def _malformed_item(payload: dict[str, Any], fault: Fault) -> dict[str, Any]:
+    """Fault ``malformed_item``: item ``index`` of the answer's first list gets ``field`` = ``value``
+    (no field: the item becomes the string "n/a"). An answer with no list is itself the item."""
+    index = int(fault.params.get("index", 0))
+
+    def spoil(item: Any) -> Any:
+        if "field" not in fault.params or not isinstance(item, dict):
+            return "n/a"
+        return {**item, fault.params["field"]: fault.params.get("value", "n/a")}
+
+    out = dict(payload)
+    for key, value in payload.items():
+        if isinstance(value, list) and len(value) > index:
+            out[key] = [spoil(v) if i == index else v for i, v in enumerate(value)]
+            return out
+        if isinstance(value, Stream):
+            out[key] = _spoiled_stream(value, index, spoil)
+            return out
+    return spoil(out) if "field" in fault.params else out
+
+
+def _spoiled_stream(stream: Stream, index: int, spoil: Any) -> Stream:
+    """The same lazy list with item ``index`` spoiled (JSON answers; XML renders the item unspoiled)."""
+
+    def rows() -> Any:
+        for i, row in enumerate(stream.rows):
+            yield ("spoiled", spoil(json.loads(stream.json_item(row)))) if i == index else ("row", row)
+
+    def json_item(tagged: Any) -> str:
+        kind, value = tagged
+        return json.dumps(value, ensure_ascii=False) if kind == "spoiled" else stream.json_item(value)
+
+    def xml_item(tagged: Any) -> str:
+        kind, value = tagged
+        return "" if kind == "spoiled" else stream.xml_item(value)
+
+    return Stream(rows(), json_item, xml_item, stream.chunk)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes; with Nagle on, each small answer then waits for
@@ -211,6 +250,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         if fault and kind == "wrong_types" and payload.get("success") is not False:
             payload = _wrong_types(payload, fault)
+        if fault and kind == "malformed_item" and payload.get("success") is not False:
+            payload = _malformed_item(payload, fault)
         if fault and kind == "act_then_delay":
             self.server.stopping.wait(float(fault.params.get("seconds", 5)))
         render = iter_xml if fmt == "xml" else iter_json

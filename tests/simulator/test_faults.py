@@ -99,3 +99,46 @@ def test_faults_are_per_endpoint(sim: Simulator, api: Api) -> None:
 def test_unknown_kind_refused(sim: Simulator) -> None:
     with pytest.raises(ValueError):
         sim.faults.inject("*", "meteor")
+
+
+B = "+33622222222"
+
+
+def _list_answers(sim: Simulator, api: Api) -> dict[str, tuple[str, object]]:
+    """Every list endpoint the tool reads, set up with two items: (list key, callable reading it)."""
+    sim.add_stop("+33633333333")
+    sim.add_stop("+33644444444")
+    sim.add_rental("tok", [A, B])
+    mid = sim.send([A, B], tag="camp")
+    pairs = [{"phoneNumber": A, "messageId": mid}, {"phoneNumber": B, "messageId": mid}]
+    return {
+        "stop-sms/list": ("data", lambda: api.jget("stop-sms/list")),
+        "location/file/download": ("datas", lambda: api.jget("location/file/download", token="tok")),
+        "multi-status": ("StatutResponse_List", lambda: api.jpost("multi-status", SMSStatut_List=pairs)),
+        "bulk-status-by-tag": ("StatutResponse_List", lambda: api.jget("bulk-status-by-tag", tag="camp")),
+    }
+
+
+@pytest.mark.parametrize("endpoint", ["stop-sms/list", "location/file/download", "multi-status", "bulk-status-by-tag"])
+def test_malformed_item_spoils_one_item_of_every_list_answer(sim: Simulator, api: Api, endpoint: str) -> None:
+    key, read = _list_answers(sim, api)[endpoint]
+    clean = read()[key]  # type: ignore[operator]
+    sim.faults.inject(endpoint, "malformed_item", field="date", value="04/12/2026 07:00", index=1)
+    spoiled = read()[key]  # type: ignore[operator]
+    assert len(spoiled) == len(clean) == 2
+    assert spoiled[0] == clean[0]
+    assert spoiled[1] == {**clean[1], "date": "04/12/2026 07:00"}
+    assert read()[key] == clean  # a counted fault fires once  # type: ignore[operator]
+
+
+def test_malformed_item_without_field_replaces_the_item(sim: Simulator, api: Api) -> None:
+    sim.add_stop(A)
+    sim.faults.inject("stop-sms/list", "malformed_item")
+    assert api.jget("stop-sms/list")["data"] == ["n/a"]
+
+
+def test_malformed_item_on_a_single_answer_spoils_the_answer(sim: Simulator, api: Api) -> None:
+    mid = sim.send([A])
+    sim.faults.inject("message-status", "malformed_item", field="currency", value="EURO")
+    body = api.jget("message-status", messageId=mid, phoneNumber=A)
+    assert body["currency"] == "EURO" and body["success"] is True
