@@ -38,9 +38,16 @@ class SimulatorClock:
         self._session = requests.Session()
 
     def __call__(self) -> datetime:
-        answer = self._session.get(self.url, timeout=self.timeout)
-        answer.raise_for_status()
-        return datetime.fromisoformat(answer.json()["now"]).astimezone(timezone.utc)
+        try:
+            answer = self._session.get(self.url, timeout=self.timeout)
+            answer.raise_for_status()
+            return datetime.fromisoformat(answer.json()["now"]).astimezone(timezone.utc)
+        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+            # api.clock = "simulator" against something that is not the simulator (issue 16: KeyError 'now').
+            raise ConfigError(
+                f"api.clock = 'simulator': no simulator clock at {self.url} ({type(exc).__name__}); "
+                "start the simulator or set api.clock = 'system'"
+            ) from None
 
     def __repr__(self) -> str:
         return f"SimulatorClock({self.url!r})"

@@ -18,6 +18,7 @@ Every mistake gives one `ConfigError` naming the key and what is wrong with it.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import tomllib
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from etl.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "SMSPARTNER_ETL__"
 CONFIG_PATH_ENV = "SMSPARTNER_ETL_CONFIG"
@@ -249,13 +252,32 @@ def load_api_key(api: ApiConfig, environ: Mapping[str, str]) -> Secret:
             continue
         except OSError as exc:
             raise ConfigError(f"api.key_file: cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            # Never quote the bytes: they are (part of) the key.
+            raise ConfigError(f"api.key_file: {path} is not UTF-8 text (an API key is plain ASCII)") from None
         if not text:
             raise ConfigError(f"api.key_file: {path} is empty")
+        _warn_if_readable_by_others(path)
         return Secret(text)
     raise ConfigError(
         f"api key: set the environment variable {api.key_env}, or api.key_file, "
         f"or a systemd credential named {CREDENTIAL_NAME}"
     )
+
+
+_warned_key_files: set[str] = set()
+
+
+def _warn_if_readable_by_others(path: Path) -> None:
+    """As ssh does for a private key: say so (once per file and process) when group or others may read
+    the key file, but go on; refusing would stop a running service over a chmod."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o077 and str(path) not in _warned_key_files:
+        _warned_key_files.add(str(path))
+        log.warning("key file %s is readable by others (mode %03o); chmod 600 it", path, mode & 0o777)
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -361,6 +383,21 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     return tree
 
 
+def _validate_cron(key: str, cron: str) -> None:
+    """Parse ``cron`` as the daemon will (APScheduler's ``CronTrigger.from_crontab``, UTC), so a wrong
+    field is refused here, by ``doctor`` and before ``run`` starts, not when the scheduler builds it."""
+    if len(cron.split()) != 5:
+        raise ConfigError(f"{key}: expected 5 fields like '*/15 * * * *', got {cron!r}")
+    from datetime import timezone
+
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(cron, timezone=timezone.utc)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {cron!r} is not a valid cron schedule: {exc}") from None
+
+
 def _validate(config: Config) -> None:
     if not re.match(r"^https?://", config.api.base_url):
         raise ConfigError(f"api.base_url: must start with http:// or https://, got {config.api.base_url!r}")
@@ -390,11 +427,14 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"daemon.log_format: must be auto, text or json, got {config.daemon.log_format!r}")
     if not 0 <= config.daemon.health_port <= 65535:
         raise ConfigError("daemon.health_port: must be a port number (0 = off)")
+    known_jobs = sorted(_default_jobs())
     for name, schedule in config.jobs.items():
+        if name not in known_jobs:
+            raise ConfigError(f"jobs.{name}: unknown job table [jobs.{name}]; known jobs: {', '.join(known_jobs)}")
         if schedule.enabled and not schedule.cron and schedule.every <= 0:
             raise ConfigError(f"jobs.{name}: set either every (> 0) or cron")
-        if schedule.cron and len(schedule.cron.split()) != 5:
-            raise ConfigError(f"jobs.{name}.cron: expected 5 fields like '*/15 * * * *', got {schedule.cron!r}")
+        if schedule.cron:
+            _validate_cron(f"jobs.{name}.cron", schedule.cron)
     _validate_push(config.push)
     seen = set()
     for rental in config.rentals.tokens:
@@ -403,6 +443,14 @@ def _validate(config: Config) -> None:
         if rental.token in seen:
             raise ConfigError(f"rentals.tokens: token listed twice ({rental.label or 'no label'})")
         seen.add(rental.token)
+
+
+def _line_of(file: Path, offset: int) -> int:
+    """The 1-based line of byte ``offset`` of ``file``, for an encoding error."""
+    try:
+        return file.read_bytes()[:offset].count(b"\n") + 1
+    except OSError:
+        return 0
 
 
 def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
@@ -419,6 +467,12 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
                 table = tomllib.load(handle)
         except FileNotFoundError:
             raise ConfigError(f"config file {file} does not exist") from None
+        except OSError as exc:
+            raise ConfigError(f"config file {file}: cannot read it: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            # TOML is UTF-8 by definition; a file saved as Latin-1 or UTF-16 fails in tomllib's decode.
+            line = _line_of(file, exc.start)
+            raise ConfigError(f"config file {file}: not UTF-8 text (line {line}); save it as UTF-8") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file}: not valid TOML: {exc}") from None
         source = str(file)
@@ -431,6 +485,8 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
                 )
     table = _merge(table, _env_overrides(env))
     if "jobs" in table:
+        if not isinstance(table["jobs"], Mapping):
+            raise ConfigError(f"jobs: expected a table of [jobs.<name>] tables, got {type(table['jobs']).__name__}")
         defaults = {name: dataclasses.asdict(s) for name, s in _default_jobs().items()}
         table["jobs"] = _merge(defaults, table["jobs"])
     config: Config = _build(Config, table, "")

@@ -16,6 +16,8 @@ Families are named by what the caller should do about them (meltano/sdk style)::
     │   └── PayloadError          the answer is not what the API documents (names endpoint and field)
     ├── SyncRefused               a guard refused to apply a sync (e.g. the stop list shrank too much)
     ├── StaleData                 data needed for a safety decision is older than allowed
+    ├── DatabaseUnavailable       the database cannot be reached (down, wrong host, no such file)
+    ├── NotMigrated               the database is reachable but its schema is not the code's: run db upgrade
     └── LockHeld                  another instance holds the job's lock
 
 No exception text ever contains the API key: the client re-raises `requests` errors with the URL
@@ -111,6 +113,14 @@ class SyncRefused(EtlError):
 
 class StaleData(EtlError):
     """Data needed for a safety decision is older than the configured limit."""
+
+
+class DatabaseUnavailable(EtlError):
+    """The database named by ``database.url`` cannot be reached; the message shows the URL with its password masked."""
+
+
+class NotMigrated(EtlError):
+    """The database answers but was never migrated, or is behind the code: ``smspartner-etl db upgrade``."""
 
 
 class LockHeld(EtlError):

@@ -6,7 +6,8 @@ Every module in this package whose name does not start with ``_`` defines a modu
 Modules are imported only when their command is asked for: importing all of them (aiohttp for
 ``receive``, numpy for ``filter-audience``, ...) took ~1.5 s before any command ran, which a
 ``sync`` from cron or a systemd timer paid each time. Each `EtlError` becomes a one-line message
-and an exit code; nothing else is caught here.
+and an exit code; so does a database error that escapes a command, once `_database.explain` has
+named it (unreachable, not migrated). Nothing else is caught here.
 """
 
 from __future__ import annotations
@@ -16,11 +17,20 @@ import importlib
 import logging
 import pkgutil
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from etl.errors import ConfigError, EtlError, InputError, LockHeld, StaleData, SyncRefused
+from etl.errors import (
+    ConfigError,
+    DatabaseUnavailable,
+    EtlError,
+    InputError,
+    LockHeld,
+    NotMigrated,
+    StaleData,
+    SyncRefused,
+)
 
 EXIT_CODES: dict[type[EtlError], int] = {
     ConfigError: 78,  # EX_CONFIG
@@ -28,6 +38,8 @@ EXIT_CODES: dict[type[EtlError], int] = {
     SyncRefused: 3,
     StaleData: 4,
     LockHeld: 75,  # EX_TEMPFAIL
+    DatabaseUnavailable: 69,  # EX_UNAVAILABLE
+    NotMigrated: 78,  # EX_CONFIG: the installation is not finished
 }
 
 
@@ -59,8 +71,21 @@ class EtlGroup(click.Group):
         try:
             return super().invoke(ctx)
         except EtlError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(exit_code_for(error))
+            _fail(error)
+        except Exception as error:  # noqa: BLE001 - only a database error we can name is caught, the rest re-raised
+            from etl.cli._database import explain
+
+            obj = ctx.obj or {}
+            config = obj.get("config")
+            named = explain(error, config.database.url if config is not None else None, upgrading=bool(obj.get("upgrading")))
+            if named is None:
+                raise
+            _fail(named)
+
+
+def _fail(error: EtlError) -> NoReturn:
+    click.echo(f"error: {error}", err=True)
+    sys.exit(exit_code_for(error))
 
 
 @click.group(cls=EtlGroup)

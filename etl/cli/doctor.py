@@ -1,7 +1,8 @@
 """`smspartner-etl doctor`: check config, key, API, database and migrations, and say what is wrong.
 
 Each check prints one line, ``ok`` or ``FAIL`` (or ``warn``) and, when it fails, what to do. Later
-checks that need a failed one are skipped. Exit status 0 when nothing failed, 1 otherwise.
+checks that need a failed one are skipped. Exit status 0 when nothing failed, 78 (EX_CONFIG) when
+the config cannot be loaded (as `run` would refuse it), 1 when another check failed.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ def command(ctx: click.Context) -> None:
     try:
         config = load_config(ctx.find_root().obj.get("config_path"))
     except ConfigError as exc:
+        from etl.cli import exit_code_for
+
         out.line("FAIL", "config", f"{exc}")
-        sys.exit(1)
+        sys.exit(exit_code_for(exc))  # the config exit code, as `run` would give: nothing else can be checked
     out.line("ok", "config", f"read from {config.source}")
 
     key: Any = None

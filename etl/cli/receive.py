@@ -15,6 +15,7 @@ from types import FrameType
 import click
 
 from etl.cli._context import get_config, get_engine
+from etl.cli._listen import BIND_ERRNOS, bind_error
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,12 @@ def command(ctx: click.Context, host: str | None, port: int | None, resolve_ever
         push = dataclasses.replace(push, host=host)
     if port is not None:
         push = dataclasses.replace(push, port=port)
-    receiver = PushReceiver(push, get_engine(ctx), default_region=config.api.default_region, resolve_every=resolve_every)
+    try:
+        receiver = PushReceiver(push, get_engine(ctx), default_region=config.api.default_region, resolve_every=resolve_every)
+    except OSError as exc:  # it binds at construction
+        if exc.errno not in BIND_ERRNOS:
+            raise
+        raise bind_error("--port" if port is not None else "push.port", f"{push.host}:{push.port}", exc) from None
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

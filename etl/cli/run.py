@@ -9,11 +9,22 @@ import sys
 import click
 
 from etl.cli._context import get_clock, get_config, get_engine
+from etl.cli._listen import BIND_ERRNOS, bind_error, check_free
+from etl.config import Config
 
 
 def verbosity_level(ctx: click.Context) -> int:
     verbose = int(ctx.find_root().params.get("verbose") or 0)
     return logging.DEBUG if verbose >= 2 else logging.INFO
+
+
+def _listeners(config: Config, health_port: int | None) -> list[tuple[str, str, int]]:
+    """(config key, host, port) of each port the daemon will listen on."""
+    port = config.daemon.health_port if health_port is None else health_port
+    out = [("daemon.health_port", config.daemon.health_host, port)] if port else []
+    if config.push.enabled:
+        out.append(("push.port", config.push.host, config.push.port))
+    return out
 
 
 @click.command("run")
@@ -35,7 +46,17 @@ def command(ctx: click.Context, jobs: tuple[str, ...], health_port: int | None) 
         config, engine, client_factory=make_client_factory(config, metrics), metrics=metrics, jobs=jobs, job_clock=get_clock(ctx)
     )
     metrics.watch_database(engine, list(daemon.schedules))
-    code = daemon.run(health_port=health_port)
+    listeners = _listeners(config, health_port)
+    for setting, host, port in listeners:
+        check_free(setting, host, port)
+    try:
+        code = daemon.run(health_port=health_port)
+    except OSError as exc:
+        if exc.errno not in BIND_ERRNOS or not listeners:
+            raise
+        daemon.shutdown()  # taken between the check and the start: stop what did start
+        settings = " or ".join(setting for setting, _, _ in listeners)
+        raise bind_error(settings, " or ".join(f"{host}:{port}" for _, host, port in listeners), exc) from None
     logging.shutdown()
     if code != 0:
         # A run still holds a worker thread; the interpreter would wait for it at exit.
