@@ -22,8 +22,12 @@ from etl.errors import ConfigError
 Clock = Callable[[], datetime]
 
 
-def system_clock() -> datetime:
+def utcnow() -> datetime:
+    """The system time, aware UTC: the one definition (locks, leases and wall-clock budgets use it directly)."""
     return datetime.now(timezone.utc)
+
+
+system_clock: Clock = utcnow
 
 
 class SimulatorClock:

@@ -48,6 +48,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, delete
 
+from etl.clock import utcnow
 from etl.config import Config, JobSchedule
 from etl.db.schema import job_leases
 from etl.health import Health, HealthServer, evaluate
@@ -59,10 +60,6 @@ from etl.runner import RunReport, run_job
 log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[], Any]
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 # --- pure decisions ------------------------------------------------------------------------------

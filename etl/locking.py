@@ -33,10 +33,11 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 
+from etl.clock import utcnow
 from etl.db.schema import job_leases
 from etl.errors import LockHeld
 
@@ -46,10 +47,6 @@ log = logging.getLogger(__name__)
 KEY_NAMESPACE = "smspartner-etl:job:"
 #: MariaDB's limit on a GET_LOCK name.
 MYSQL_LOCK_NAME_MAX = 64
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def default_owner() -> str:

@@ -24,13 +24,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from etl import runlog
+from etl.clock import utcnow
 from etl.config import Config
 from etl.db.engine import writer
 from etl.errors import EtlError, LockHeld, SyncRefused
@@ -42,10 +43,6 @@ if TYPE_CHECKING:
     from etl.metrics import Metrics
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)

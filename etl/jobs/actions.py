@@ -30,12 +30,13 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, or_, select, update
 
 from etl import phones, runlog
+from etl.clock import utcnow
 from etl.db import dialect
 from etl.db.engine import writer
 from etl.db.schema import stop_periods, write_actions
@@ -126,10 +127,6 @@ def default_actor() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in a container: fall back to the uid
         return f"uid:{os.getuid()}"
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -272,7 +269,7 @@ def add_stop(
     *,
     actor: str | None = None,
     reason: str | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utcnow,
     dry_run: bool = False,
 ) -> ActionResult:
     """Add ``number`` (any common format) to the account's stop list and open its stop period."""
@@ -306,7 +303,7 @@ def remove_stop(
     stop_id: int | None = None,
     actor: str | None = None,
     reason: str | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utcnow,
     dry_run: bool = False,
 ) -> ActionResult:
     """Remove a stop by number or by the list's id; closes its period as removed by this tool."""
@@ -362,7 +359,7 @@ def cancel_message(
     *,
     actor: str | None = None,
     reason: str | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utcnow,
     dry_run: bool = False,
 ) -> ActionResult:
     """Cancel a scheduled send. Within 5 minutes of its time the API answers code 6 (reported plainly)."""

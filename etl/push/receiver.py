@@ -51,7 +51,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -59,6 +59,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from etl.clock import utcnow
 from etl.config import PushConfig
 from etl.db.engine import writer
 from etl.push.apply import ApplyResult, apply_pass, resolve_pending, store
@@ -73,10 +74,6 @@ _OK_NEW = b'{"ok": true, "duplicate": false}'
 _OK_DUPLICATE = b'{"ok": true, "duplicate": true}'
 _NOT_FOUND = b'{"error": "not found"}'
 _HEADERS = {"Server": "smspartner-etl-push"}
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class PushCounters:
