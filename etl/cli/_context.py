@@ -27,10 +27,10 @@ def get_engine(ctx: click.Context) -> Engine:
 
 
 def get_clock(ctx: click.Context) -> Any:
-    """The clock ``api.clock`` names (system time, or the simulator's: etl/clock.py)."""
+    """The clock ``api.clock`` names (system time, or the simulator's: etl/api/simulator_clock.py)."""
     obj: dict[str, Any] = ctx.find_root().obj
     if "clock" not in obj:
-        from etl.clock import make_clock
+        from etl.api.simulator_clock import make_clock
 
         obj["clock"] = make_clock(get_config(ctx))
     return obj["clock"]
