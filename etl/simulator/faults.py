@@ -11,6 +11,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 KINDS = frozenset(
     {
@@ -27,8 +28,23 @@ KINDS = frozenset(
         "malformed_item",  # params: field, value, index (default 0): spoil one item of the answer's list
         "api_error",  # params: code (int), message (optional)
         "act_then_delay",  # write endpoints: apply the write, then sleep `seconds` before answering
+        "key_echo",  # params: code (default 10), on ("error" | "success"), style (see KEY_ECHO_STYLES)
     }
 )
+
+#: How a careless API quotes the caller's key back in a text (fault ``key_echo``).
+KEY_ECHO_STYLES = {
+    "plain": lambda key: f"Clé API {key} invalide",
+    "url": lambda key: f"Requête refusée : /v1/me?apiKey={quote(key, safe='')}",
+    "upper": lambda key: f"CLÉ API {key.upper()} INVALIDE",
+}
+
+
+def key_echo_text(key: str, fault: Fault) -> str:
+    """The text of a ``key_echo`` answer: one style, or ``style="all"`` for every style at once."""
+    style = str(fault.params.get("style", "plain"))
+    styles = list(KEY_ECHO_STYLES) if style == "all" else [style]
+    return " ; ".join(KEY_ECHO_STYLES[name](key) for name in styles)
 
 WRITE_ENDPOINTS = frozenset({"send", "bulk-send", "stop-sms/add", "stop-sms/delete", "message-cancel"})
 
@@ -71,6 +87,10 @@ class FaultInjector:
             endpoint = endpoint[3:]
         if kind == "act_then_delay" and endpoint != "*" and endpoint not in WRITE_ENDPOINTS:
             raise ValueError("act_then_delay only makes sense on a write endpoint")
+        if kind == "key_echo" and (
+            params.get("style", "plain") not in (*KEY_ECHO_STYLES, "all") or params.get("on", "error") not in ("error", "success")
+        ):
+            raise ValueError(f"key_echo: style is one of {sorted(KEY_ECHO_STYLES)} or 'all', on is 'error' or 'success'")
         if rate is not None and count == 1:
             count = None  # inject(kind, rate=0.1) means "forever at 10 %"
         fault = Fault(endpoint or "*", kind, count, rate, dict(params))

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from .codes import ApiFailure, text
 from .control import control
 from .core import Call, Simulator
-from .faults import Fault
+from .faults import Fault, key_echo_text
 from .handlers import ROUTES
 from .render import Stream, has_stream, iter_json, iter_xml, render_json
 
@@ -252,6 +252,8 @@ class _Handler(BaseHTTPRequestHandler):
             payload = _wrong_types(payload, fault)
         if fault and kind == "malformed_item" and payload.get("success") is not False:
             payload = _malformed_item(payload, fault)
+        if fault and kind == "key_echo" and payload.get("success") is not False:
+            payload = {**payload, "message": key_echo_text(str(params.get("apiKey", "")), fault)}
         if fault and kind == "act_then_delay":
             self.server.stopping.wait(float(fault.params.get("seconds", 5)))
         render = iter_xml if fmt == "xml" else iter_json
@@ -304,6 +306,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiFailure(10)
             if fault and fault.kind == "api_error":
                 raise ApiFailure(int(fault.params.get("code", 500)), fault.params.get("message"))
+            if fault and fault.kind == "key_echo" and fault.params.get("on", "error") == "error":
+                raise ApiFailure(int(fault.params.get("code", 10)), key_echo_text(str(key), fault))
             if endpoint == "statistics/cost-resume":
                 limited = self._rate_limited(sim)
                 if limited is not None:
