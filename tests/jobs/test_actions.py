@@ -8,22 +8,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from etl.db.engine import make_engine
 from etl.errors import InputError, InvalidPhoneNumber
 from etl.jobs import actions
-from tests.jobs.helpers import make_client, make_config, run, sim_clock
+from tests.jobs.helpers import run, sim_clock
 
 NUMBER = "+33612345678"
 
 
 @pytest.fixture
-def env(migrated_db_url, simulator):
-    engine = make_engine(migrated_db_url)
-    sim = simulator.sim
-    config = make_config(migrated_db_url, simulator.base_url)
-    client = make_client(simulator.base_url, read_timeout=2.0)
-    yield engine, sim, config, client
-    engine.dispose()
+def env(job_env):
+    return job_env(client_kwargs={"read_timeout": 2.0})
 
 
 def query(engine, sql, **params):

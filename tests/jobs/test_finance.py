@@ -5,24 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import text
 
-from etl.db.engine import make_engine
 from etl.tracking import TrackedSend, track
-from tests.jobs.helpers import make_client, make_config, run, sim_clock
+from tests.jobs.helpers import run, sim_clock
 
 PHONES = ["+33612345678", "+33612345679"]
-
-
-@pytest.fixture
-def env(migrated_db_url, simulator):
-    engine = make_engine(migrated_db_url)
-    sim = simulator.sim
-    config = make_config(migrated_db_url, simulator.base_url)
-    client = make_client(simulator.base_url)
-    yield engine, sim, config, client
-    engine.dispose()
 
 
 def rows(engine, sql):

@@ -13,22 +13,15 @@ from etl.api.rentalrows import rental_row
 from etl.config import RentalsConfig, RentalToken
 from etl.db.engine import make_engine
 from etl.jobs import rentals as rentals_job
-from tests.jobs.helpers import make_client, make_config, run, sim_clock, table_rows, timed_behind_a_reader
+from tests.jobs.helpers import make_config, run, sim_clock, table_rows, timed_behind_a_reader
 
 NUMBERS = ["+33612345601", "+33612345602", "+33612345603", "+33712345604", "+32470123456"]
 
 
 @pytest.fixture
-def env(migrated_db_url, simulator, tmp_path, monkeypatch):
+def env(job_env, tmp_path, monkeypatch):
     monkeypatch.setenv(rentals_job.SPOOL_ENV, str(tmp_path / "spool"))
-    engine = make_engine(migrated_db_url)
-    sim = simulator.sim
-    config = make_config(
-        migrated_db_url, simulator.base_url, rentals=RentalsConfig(tokens=(RentalToken("tok-alpha-0001", "alpha"),))
-    )
-    client = make_client(simulator.base_url)
-    yield engine, sim, config, client
-    engine.dispose()
+    return job_env(rentals=RentalsConfig(tokens=(RentalToken("tok-alpha-0001", "alpha"),)))
 
 
 def sync(engine, config, client, sim, **kwargs):

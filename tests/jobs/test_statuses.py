@@ -10,22 +10,11 @@ import pytest
 from sqlalchemy import text
 
 from etl.config import StatusesConfig
-from etl.db.engine import make_engine
 from etl.jobs import statuses as statuses_job
 from etl.tracking import TrackedSend, track, track_message_ids
-from tests.jobs.helpers import make_client, make_config, run, sim_clock
+from tests.jobs.helpers import run, sim_clock
 
 PHONE = "+33612345678"
-
-
-@pytest.fixture
-def env(migrated_db_url, simulator):
-    engine = make_engine(migrated_db_url)
-    sim = simulator.sim
-    config = make_config(migrated_db_url, simulator.base_url)
-    client = make_client(simulator.base_url)
-    yield engine, sim, config, client
-    engine.dispose()
 
 
 def as_utc(value) -> datetime:

@@ -14,18 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from etl.config import StopsConfig
-from etl.db.engine import make_engine
-from tests.jobs.helpers import TEST_KEY, make_client, make_config, run, sim_clock, table_rows, timed_behind_a_reader
-
-
-@pytest.fixture
-def env(migrated_db_url, simulator):
-    engine = make_engine(migrated_db_url)
-    sim = simulator.sim
-    config = make_config(migrated_db_url, simulator.base_url)
-    client = make_client(simulator.base_url)
-    yield engine, sim, config, client
-    engine.dispose()
+from tests.jobs.helpers import TEST_KEY, make_config, run, sim_clock, table_rows, timed_behind_a_reader
 
 
 def sync(engine, config, client, sim, **kwargs):
