@@ -19,14 +19,15 @@ the submission (`etl.polling.window_start`).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Column, Connection, Date, Engine, Integer, String, Table, false, func, insert, literal, select, update
@@ -37,7 +38,7 @@ from etl.config import StatusesConfig
 from etl.db import dialect
 from etl.db.engine import writer
 from etl.db.schema import recipients, sends, track_intake, tracked_tags
-from etl.db.types import UtcDateTime, db_datetime
+from etl.db.types import Money, UtcDateTime, db_datetime
 from etl.errors import InputError, InvalidPhoneNumber
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "ingest",
     "paris_day",
     "read_csv",
+    "read_csv_bytes",
     "track",
     "track_message_ids",
     "track_send_result",
@@ -61,6 +63,14 @@ CSV_COLUMNS = ("message_id", "phone", "sent_at", "scheduled_at", "tag", "nb_sms"
 REQUIRED_CSV_COLUMNS = ("message_id", "phone")
 INTAKE_CHUNK = 5_000
 MAX_ERRORS_SHOWN = 20
+#: The longest CSV field read; a longer one is refused by its length, never quoted (a message id is
+#: at most 64 characters, a phone number a few dozen).
+MAX_FIELD_CHARS = 1024
+#: ``nb_sms`` is an INTEGER column (32 bits on PostgreSQL and MariaDB).
+MAX_INT = 2**31 - 1
+#: Amounts must fit the `Money` column exactly: its digits before the point, and its decimals.
+MONEY_SCALE = int(Money.scale or 0)
+MAX_MONEY = Decimal(10) ** (int(Money.precision or 18) - MONEY_SCALE)
 
 
 @dataclass(frozen=True)
@@ -134,10 +144,14 @@ def _int_or_none(text: Any, name: str) -> int | None:
         raise InputError(f"{name}: not an integer: {text!r}") from None
     if value < 0:
         raise InputError(f"{name}: negative: {value}")
+    if value > MAX_INT:
+        raise InputError(f"{name}: {value} is too large (at most {MAX_INT})")
     return value
 
 
 def _decimal_or_none(text: Any, name: str) -> Decimal | None:
+    """An amount exactly as the column stores it (`Money`), or refused: ``1e999999`` was stored as Inf on
+    SQLite and overflowed elsewhere, and a 7th decimal would be rounded away (issue 16)."""
     if text is None or str(text).strip() == "":
         return None
     try:
@@ -146,6 +160,12 @@ def _decimal_or_none(text: Any, name: str) -> Decimal | None:
         raise InputError(f"{name}: not a number: {text!r}") from None
     if not value.is_finite():
         raise InputError(f"{name}: not a number: {text!r}")
+    if value < 0:
+        raise InputError(f"{name}: negative: {text!r}")
+    if value >= MAX_MONEY:
+        raise InputError(f"{name}: {text!r} is out of range (below {MAX_MONEY:,})")
+    if -int(value.as_tuple().exponent) > MONEY_SCALE and value != value.quantize(Decimal(1).scaleb(-MONEY_SCALE)):
+        raise InputError(f"{name}: {text!r} has more than {MONEY_SCALE} decimals")
     return value
 
 
@@ -158,13 +178,62 @@ def _currency(text: Any) -> str | None:
     return code
 
 
-def read_csv(stream: TextIO, *, default_region: str = "FR", source_name: str = "<stdin>") -> list[TrackedSend]:
+def read_csv(
+    stream: TextIO | Iterable[str], *, default_region: str = "FR", source_name: str = "<stdin>"
+) -> list[TrackedSend]:
     """Parse a CSV (header ``message_id,phone`` plus optional ``sent_at,scheduled_at,tag,nb_sms,cost,currency``).
 
     Every line is checked; if any is wrong, one `InputError` lists them (``file:line: reason``)
     and nothing is returned, so nothing is half-imported. Rows of one message id are grouped.
+    A file that cannot be read as CSV text at all (not UTF-8, a field over the csv module's 128 KB
+    limit, a NUL byte) is one `InputError` too; `read_csv_bytes` names the exact line.
     """
     reader = csv.DictReader(stream)
+    try:
+        return _read_rows(reader, default_region, source_name)
+    except UnicodeDecodeError:  # a text stream opened by the caller
+        raise InputError(f"{source_name}: not UTF-8 text (after line {reader.line_num}): {SAVE_AS_UTF8}; nothing imported") from None
+    except csv.Error as exc:
+        # The csv module stops at the first such line (a field over its 128 KB limit, a NUL byte).
+        line = stream.number if isinstance(stream, Utf8Lines) else reader.line_num
+        raise InputError(f"{source_name}:{line}: not a CSV line we can read ({exc}); nothing imported") from None
+
+
+def read_csv_bytes(binary: BinaryIO, *, default_region: str = "FR", source_name: str = "<stdin>") -> list[TrackedSend]:
+    """`read_csv` of a file opened in binary mode (``smspartner-etl track``): decoded line by line, so a
+    Latin-1 or UTF-16 file is refused naming its line, not halfway through a read buffer."""
+    return read_csv(Utf8Lines(binary, source_name), default_region=default_region, source_name=source_name)
+
+
+SAVE_AS_UTF8 = 'save it as UTF-8 (a spreadsheet\'s "CSV UTF-8")'
+
+
+class Utf8Lines:
+    """The physical lines of a binary stream as text; ``number`` is the line being read."""
+
+    def __init__(self, binary: BinaryIO, source_name: str) -> None:
+        self.binary = binary
+        self.source_name = source_name
+        self.number = 0
+
+    def __iter__(self) -> Iterator[str]:
+        # bytes.splitlines also ends a line at a lone CR (old Mac Excel's "CSV"), as text mode did.
+        for raw in (line for chunk in self.binary for line in chunk.splitlines(keepends=True)):
+            self.number += 1
+            if self.number == 1:
+                if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                    raise InputError(f"{self.source_name}: is UTF-16 text: {SAVE_AS_UTF8}; nothing imported")
+                raw = raw.removeprefix(codecs.BOM_UTF8)  # Excel's "CSV UTF-8" starts with one
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{self.source_name}:{self.number}: not UTF-8 text (byte {exc.start + 1} of the line): {SAVE_AS_UTF8}; "
+                    "nothing imported"
+                ) from None
+
+
+def _read_rows(reader: csv.DictReader[str], default_region: str, source_name: str) -> list[TrackedSend]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED_CSV_COLUMNS if c not in header]
     if missing:
@@ -180,6 +249,9 @@ def read_csv(stream: TextIO, *, default_region: str = "FR", source_name: str = "
         try:
             if None in row:
                 raise InputError("more fields than the header")
+            too_long = next((k for k, v in row.items() if v is not None and len(v) > MAX_FIELD_CHARS), None)
+            if too_long is not None:
+                raise InputError(f"{too_long}: {len(row[too_long]):,} characters (at most {MAX_FIELD_CHARS})")
             mid = _message_id(row.get("message_id"))
             raw_phone = str(row.get("phone") or "").strip()
             if not raw_phone:

@@ -10,7 +10,7 @@ A CSV with any bad line imports nothing and lists every bad line (exit 65). Re-i
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import BinaryIO
 
 import click
 
@@ -19,11 +19,11 @@ from etl.cli._context import get_clock, get_config, get_engine
 
 
 @click.command("track")
-@click.argument("csv_file", required=False, type=click.File("r", encoding="utf-8-sig"))
+@click.argument("csv_file", required=False, type=click.File("rb"))
 @click.option("--message-id", "message_ids", multiple=True, help="Track a message by id; recipients are discovered.")
 @click.option("--tag", "tags", multiple=True, help="Follow a tag (bulk-status-by-tag).")
 @click.pass_context
-def command(ctx: click.Context, csv_file: TextIO | None, message_ids: tuple[str, ...], tags: tuple[str, ...]) -> None:
+def command(ctx: click.Context, csv_file: BinaryIO | None, message_ids: tuple[str, ...], tags: tuple[str, ...]) -> None:
     """Track sends from a CSV file (or - for stdin), by message id, or by tag."""
     if csv_file is None and not message_ids and not tags:
         raise click.UsageError("give a CSV file (or -), --message-id or --tag")
@@ -31,7 +31,7 @@ def command(ctx: click.Context, csv_file: TextIO | None, message_ids: tuple[str,
     engine = get_engine(ctx)
     now = get_clock(ctx)()
     if csv_file is not None:
-        items = tracking.read_csv(
+        items = tracking.read_csv_bytes(
             csv_file, default_region=config.api.default_region, source_name=getattr(csv_file, "name", "<stdin>")
         )
         report = tracking.track(

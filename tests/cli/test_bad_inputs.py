@@ -61,6 +61,7 @@ def run_cli(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
 
 def assert_one_sentence(result: subprocess.CompletedProcess[str], case: Case) -> None:
     out = result.stdout + result.stderr
+    assert len(out) < 2000, out[:2000]  # a sentence, not the input quoted back
     assert "Traceback" not in out, out
     assert result.returncode == case.code, out
     assert case.fragment in (result.stdout if case.stream == "stdout" else result.stderr), out
@@ -105,6 +106,30 @@ DATABASE_CASES = [
         for name, argv in DB_COMMANDS
     ),
     Case(
+        "track-cost-beyond-money",
+        ("track", "{tmp}/inf.csv"),
+        DATAERR,
+        "inf.csv:3: cost: '1e999999' is out of range",
+        files=_write("inf.csv", b"message_id,phone,cost,currency\n300001,+33612345678,0.045,EUR\n300002,+33612345678,1e999999,EUR\n"),
+        db="migrated",
+    ),
+    Case(
+        "track-cost-with-a-7th-decimal",
+        ("track", "{tmp}/dec.csv"),
+        DATAERR,
+        "dec.csv:2: cost: '0.0451237' has more than 6 decimals",
+        files=_write("dec.csv", b"message_id,phone,cost,currency\n300001,+33612345678,0.0451237,EUR\n"),
+        db="migrated",
+    ),
+    Case(
+        "track-nb-sms-beyond-integer",
+        ("track", "{tmp}/nb.csv"),
+        DATAERR,
+        "nb.csv:2: nb_sms: 99999999999 is too large",
+        files=_write("nb.csv", b"message_id,phone,nb_sms\n300001,+33612345678,99999999999\n"),
+        db="migrated",
+    ),
+    Case(
         "stops-remove-id-beyond-bigint",
         ("stops", "remove", "--id", "99999999999999999999999"),
         DATAERR,
@@ -114,6 +139,48 @@ DATABASE_CASES = [
 ]
 
 CASES = [
+    Case(
+        "track-binary-file",
+        ("track", "{tmp}/photo.csv"),
+        DATAERR,
+        "photo.csv:1: not UTF-8 text (byte 1 of the line): save it as UTF-8",
+        files=_write("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00"),
+    ),
+    Case(
+        "track-latin1-file",
+        ("track", "{tmp}/latin1.csv"),
+        DATAERR,
+        "latin1.csv:2: not UTF-8 text (byte 22 of the line)",
+        files=_write("latin1.csv", "message_id,phone,tag\n300001,+33612345678,réunion\n".encode("latin-1")),
+    ),
+    Case(
+        "track-utf16-file",
+        ("track", "{tmp}/utf16.csv"),
+        DATAERR,
+        "utf16.csv: is UTF-16 text: save it as UTF-8",
+        files=_write("utf16.csv", "message_id,phone\n300001,+33612345678\n".encode("utf-16")),
+    ),
+    Case(
+        "track-10mb-line",
+        ("track", "{tmp}/long.csv"),
+        DATAERR,
+        "long.csv:2: not a CSV line we can read (field larger than field limit",
+        files=_write("long.csv", b"message_id,phone,tag\n300001,+33612345678," + b"x" * 10_000_000 + b"\n"),
+    ),
+    Case(
+        "track-200kb-field",
+        ("track", "{tmp}/field.csv"),
+        DATAERR,
+        "field.csv:2: not a CSV line we can read (field larger than field limit",
+        files=_write("field.csv", b'message_id,phone,tag\n300001,+33612345678,"' + b"y" * 200_000 + b'"\n'),
+    ),
+    Case(
+        "track-100kb-phone-not-quoted-back",
+        ("track", "{tmp}/phone.csv"),
+        DATAERR,
+        "phone.csv:2: phone: 100,000 characters (at most 1024)",
+        files=_write("phone.csv", b"message_id,phone\n300001," + b"6" * 100_000 + b"\n"),
+    ),
     Case(
         "config-file-latin1",
         ("--config", "{tmp}/latin1.toml", "rentals", "list"),
