@@ -133,6 +133,16 @@ def filter_chunk(bounds: tuple[int, int]) -> ChunkResult:
         raise NeedsSequential(str(exc)) from None
     raw = np.frombuffer(data, dtype=np.uint8)
     starts, reasons = verdicts.starts, verdicts.reasons
+    line_ends, content_ends = verdicts.line_ends, verdicts.content_ends
+    # CSV injection (`etl.audience.injection`): the outputs get a ' before each formula cell; the
+    # rows were classified on the input as it is. Line bounds move by the quotes put before them.
+    marks = vec.formula_cells(raw, delimiter[0], verdicts)
+    if len(marks):
+        raw = np.insert(raw, marks, 39)
+        data = raw.tobytes()
+        starts = starts + np.searchsorted(marks, starts)
+        line_ends = line_ends + np.searchsorted(marks, line_ends)
+        content_ends = content_ends + np.searchsorted(marks, content_ends)
     lengths = np.diff(np.append(starts, len(data)))
     allowed_mask = reasons == vec.ALLOWED
     allowed_rows = np.flatnonzero(allowed_mask)
@@ -147,10 +157,10 @@ def filter_chunk(bounds: tuple[int, int]) -> ChunkResult:
     tail_lengths = np.array([len(tail) for tail in tails], dtype=np.int64)
     blocked_mask = (reasons >= vec.INVALID) & (reasons <= vec.DUPLICATE)
     blocked_rows = np.flatnonzero(blocked_mask)
-    kind = np.where(verdicts.content_ends < verdicts.line_ends, 0, np.where(verdicts.terminated, 1, 2))
+    kind = np.where(content_ends < line_ends, 0, np.where(verdicts.terminated, 1, 2))
     keys = (reasons.astype(np.int64) * 3 + kind)[blocked_rows]
     body_starts = starts[blocked_rows]
-    body_ends = verdicts.content_ends[blocked_rows]
+    body_ends = content_ends[blocked_rows]
     blocked = b"".join([
         data[s:e] + tails[k] for s, e, k in zip(body_starts.tolist(), body_ends.tolist(), keys.tolist())
     ])

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from etl.audience import injection
 from etl.audience.chunked import (
     ASCII_COMPATIBLE,
     DEFAULT_CHUNK_BYTES,
@@ -42,6 +43,7 @@ from etl.audience.chunked import (
     usable_workers,
 )
 from etl.audience.csvfile import CsvLayout, open_text, sniff, undecodable
+from etl.audience.injection import neutralise
 from etl.audience.numbers import NumberSet
 from etl.audience.outputs import atomic_outputs, clash
 from etl.audience.stops import Freshness, StopSet
@@ -301,6 +303,7 @@ def _run_chunked(
                 if line.count(b'"') % 2 or b"\r" in body:
                     raise NeedsSequential("the header holds a quoted line break or a carriage return")
                 ending = line[len(body):] or newline
+                body = neutralise(body.decode(encoding), layout.delimiter).encode(encoding)
                 head_allowed += body + ending
                 head_blocked += body + delimiter + REASON_COLUMN.encode(encoding) + ending
                 break
@@ -391,6 +394,7 @@ def _run(
     records = _records(text, '"')
     rows = allowed = blank = 0
     csv_delim = delimiter
+    maybe_formula = injection.maybe_formula(delimiter).search
 
     def split_quoted(record: str) -> list[str]:
         return next(csv.reader([record], delimiter=csv_delim), [])
@@ -401,6 +405,7 @@ def _run(
                 continue
             body = record.rstrip("\r\n")
             ending = record[len(body):] or newline
+            body = neutralise(body, delimiter)
             allowed_buf.append(body + ending)
             blocked_buf.append(body + delimiter + REASON_COLUMN + ending)
             break
@@ -426,6 +431,8 @@ def _run(
                 value = ""
         rows += 1
         number = parse(value) if value else 0
+        if maybe_formula(record):  # CSV injection: outputs only, the number was read above
+            record = neutralise(record, delimiter)
         if not number:
             reason = "invalid"
             invalid += 1

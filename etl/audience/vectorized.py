@@ -16,10 +16,12 @@ stream by the row loop.
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Callable
 
 import numpy as np
 
+from etl.audience.injection import MAX_PLAIN, PLAIN, TRIGGERS
 from etl.audience.numbers import NumberSet
 from etl.phones import IntParserTables
 
@@ -29,6 +31,12 @@ _KIND = np.zeros(256, dtype=np.uint8)
 _KIND[list(b"0123456789")] = 1
 _KIND[list(b" .-()")] = 2
 _KIND[ord("+")] = 3
+
+#: Cells starting with these are formulas; what may follow a plain leading '+'/'-' (`etl.audience.injection`).
+_TRIGGER = np.zeros(256, dtype=bool)
+_TRIGGER[list(TRIGGERS.encode())] = True
+_PLAIN = np.zeros(256, dtype=bool)
+_PLAIN[list("".join(sorted(PLAIN)).encode())] = True
 
 #: Answers of the row parser for values the tables did not decide, per parser (bounded).
 _CACHES: dict[Callable[[str], int], dict[str, int]] = {}
@@ -155,18 +163,97 @@ def member(numbers: np.ndarray, candidates: np.ndarray, number_set: NumberSet) -
 
 
 class ChunkVerdicts:
-    """Per line of a chunk: where it starts, its reason code, and its number (0: invalid)."""
+    """Per line of a chunk: where it starts, its reason code, and its number (0: invalid).
 
-    __slots__ = ("content_ends", "line_ends", "numbers", "reasons", "starts", "terminated")
+    Also where the chunk's delimiters and quotes are (for `formula_cells`).
+    """
+
+    __slots__ = ("content_ends", "delims", "line_ends", "numbers", "quotes", "reasons", "starts", "terminated")
 
     def __init__(self, starts: np.ndarray, line_ends: np.ndarray, content_ends: np.ndarray,
-                 terminated: np.ndarray, reasons: np.ndarray, numbers: np.ndarray) -> None:
+                 terminated: np.ndarray, reasons: np.ndarray, numbers: np.ndarray,
+                 delims: np.ndarray, quotes: np.ndarray) -> None:
         self.starts = starts
         self.line_ends = line_ends
         self.content_ends = content_ends
         self.terminated = terminated
         self.reasons = reasons
         self.numbers = numbers
+        self.delims = delims
+        self.quotes = quotes
+
+
+@functools.cache
+def _cell_kinds(delimiter: int) -> np.ndarray:
+    """By a cell's first byte: 1 a trigger that starts a formula unquoted, 2 an opening quote, 0 else.
+
+    An unquoted delimiter there is an empty cell, an unquoted carriage return a line end.
+    """
+    kinds = _TRIGGER.astype(np.uint8)
+    kinds[[delimiter, 13]] = 0
+    kinds[34] = 2
+    return kinds
+
+
+def _next_at_or_after(positions: np.ndarray, values: np.ndarray, missing: int) -> np.ndarray:
+    """For each value, the first of the sorted ``positions`` at or after it (``missing`` when none)."""
+    index = np.searchsorted(positions, values)
+    found = index < len(positions)
+    result = np.full(len(values), missing, dtype=np.int64)
+    result[found] = positions[index[found]]
+    return result
+
+
+def formula_cells(raw: np.ndarray, delimiter: int, verdicts: ChunkVerdicts) -> np.ndarray:
+    """Where, in the chunk, to put the ``'`` before a cell a spreadsheet would run (ascending).
+
+    The rule of `etl.audience.injection.formula_starts`, on the whole chunk: cells start at line
+    starts and after the delimiters that have an even number of quotes before them (lines have an
+    even number each); only cells whose first character is a trigger are looked at further (a few
+    per line at most), and the ``+``/``-`` ones are left alone when the rest of their text is plain
+    (checked on those cells' bytes laid end to end).
+    """
+    size = len(raw)
+    delims, quotes, starts = verdicts.delims, verdicts.quotes, verdicts.starts
+    # Every place a cell may start; which delimiters are inside quotes is asked only of the few
+    # cells that start with a trigger (that search over all delimiters was most of the cost).
+    cells = np.concatenate((starts, delims + 1))
+    if len(delims) and delims[-1] == size - 1:
+        cells = cells[cells < size]
+    kind = _cell_kinds(delimiter)[raw[cells]]
+    opening = np.flatnonzero(kind == 2)
+    opening = opening[cells[opening] + 1 < size]
+    unquoted = np.flatnonzero(kind == 1)
+    quoted_hits = opening[_TRIGGER[raw[cells[opening] + 1]]]
+    picked = np.concatenate((unquoted, quoted_hits))
+    if not len(picked):
+        return np.zeros(0, dtype=np.int64)
+    quoted = np.concatenate((np.zeros(len(unquoted), dtype=bool), np.ones(len(quoted_hits), dtype=bool)))
+    # After a delimiter, a cell starts only if the delimiter is outside quotes (even count before it).
+    after_delim = picked >= len(starts)
+    outside = ~after_delim | (np.searchsorted(quotes, cells[picked] - 1) % 2 == 0)
+    picked, quoted = picked[outside], quoted[outside]
+    first = cells[picked] + quoted
+    char = raw[first]
+    # The cell's text after its first character ends at the closing quote, or at the next
+    # delimiter or the line's end.
+    content_end = verdicts.content_ends[np.searchsorted(starts, first, side="right") - 1]
+    next_delim = _next_at_or_after(delims, first + 1, size)
+    close = _next_at_or_after(quotes, first, size)
+    after = raw[np.minimum(close + 1, size - 1)]
+    closes = (close < size) & ((close + 1 >= size) | (after == delimiter) | (after == 13) | (after == 10))
+    end = np.where(quoted, close, np.minimum(next_delim, content_end))
+    length = end - first - 1
+    plain = ((char == 43) | (char == 45)) & (length >= 0) & (length <= MAX_PLAIN) & (~quoted | closes)
+    check = np.flatnonzero(plain & (length > 0))
+    if len(check):
+        lengths = length[check]
+        offsets = np.cumsum(lengths) - lengths
+        index = np.repeat(first[check] + 1 - offsets, lengths) + np.arange(int(lengths.sum()))
+        bad = np.add.reduceat((~_PLAIN[raw[index]]).astype(np.int64), offsets)
+        plain[check] = bad == 0
+    marks: np.ndarray = np.sort(first[~plain])
+    return marks
 
 
 def classify_chunk(
@@ -272,4 +359,4 @@ def classify_chunk(
     _, first_seen = np.unique(numbers[candidates], return_index=True)
     reasons[candidates[first_seen]] = ALLOWED
     reasons[blank] = BLANK
-    return ChunkVerdicts(starts, line_ends, content_ends, terminated, reasons, numbers)
+    return ChunkVerdicts(starts, line_ends, content_ends, terminated, reasons, numbers, delims, quotes)

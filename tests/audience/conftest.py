@@ -72,3 +72,15 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="module")
+def stop_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated SQLite database, one per test module, with +33611111111 stopped (synced long ago:
+    give ``max_stop_age = "10000d"``). For CLI cases about files, not about the database."""
+    from etl.db.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('stops') / 'stops.sqlite3'}"
+    upgrade(url)
+    seed(url, ["+33611111111"])
+    return url

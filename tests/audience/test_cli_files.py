@@ -19,20 +19,8 @@ from click.testing import CliRunner, Result
 
 from etl.cli import cli
 
-from .conftest import seed
-
 AUDIENCE = "nom;tel\nAnna;0611111111\nBob;0612345678\nChloé;0612345679\n"
 USAGE = 2  # click's usage error
-
-
-@pytest.fixture(scope="module")
-def stop_db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from etl.db.migrate import upgrade
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('stops') / 'stops.sqlite3'}"
-    upgrade(url)
-    seed(url, ["+33611111111"])
-    return url
 
 
 def filter_cli(stop_db: str, tmp_path: Path, *args: str) -> Result:
