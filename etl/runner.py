@@ -138,7 +138,8 @@ def _run_locked(
     if abandoned:
         log.warning("job %s: marked %d earlier run(s) abandoned (their process died)", name, abandoned)
     ctx = JobContext(
-        config=config, client=client, engine=writer(engine), now=now, run_id=run_id, force=force, should_stop=should_stop  # type: ignore[arg-type]
+        config=config, client=client, engine=writer(engine), now=now, run_id=run_id, force=force, should_stop=should_stop,  # type: ignore[arg-type]
+        secrets=(secret,) if secret else (),
     )
     fields = {"job": name, "run_id": run_id}
     try:

@@ -37,14 +37,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 
 import ijson
 import requests
 import urllib3.exceptions
 
 from etl import phones
-from etl.api import parse
+from etl.api import parse, rentalrows, stoprows
 from etl.api.jsonlist import iter_list_runs
 from etl.api.parse import (
     Account,
@@ -61,6 +61,7 @@ from etl.api.rentalrows import RentalRow, rental_row_parser
 from etl.api.retry import (
     RETRYABLE_STATUSES,
     WRITE_ENDPOINTS,
+    RetryBudget,
     RetryPolicy,
     build_retrying,
     parse_retry_after,
@@ -251,7 +252,11 @@ class SmsPartnerClient:
         payload = self._decode(response, body, endpoint)
         return parse.check_envelope(endpoint, payload)
 
-    def _retrying_call(self, endpoint: str, fn: Callable[[], Any]) -> Any:
+    def retry_budget(self) -> RetryBudget:
+        """A fresh budget of this client's policy and sleep, for a caller that restarts a download."""
+        return RetryBudget(self.policy, self._sleep)
+
+    def _retrying_call(self, endpoint: str, fn: Callable[[], Any], budget: RetryBudget | None = None) -> Any:
         """Run ``fn`` under the retry policy of ``endpoint`` (read or write), reporting to the observer."""
         write = endpoint in WRITE_ENDPOINTS
         attempt = 0
@@ -259,7 +264,9 @@ class SmsPartnerClient:
         def on_retry(ep: str, number: int, exc: BaseException) -> None:
             self._observe(ep, "retry", number)
 
-        retrying = build_retrying(self.policy, endpoint=endpoint, write=write, sleep=self._sleep, on_retry=on_retry)
+        retrying = build_retrying(
+            self.policy, endpoint=endpoint, write=write, sleep=self._sleep, on_retry=on_retry, budget=budget
+        )
         final: BaseException
         try:
             for attempt_ctx in retrying:
@@ -396,11 +403,16 @@ class SmsPartnerClient:
                 yield parse_item(item, endpoint)
 
     def _stream_runs(
-        self, endpoint: str, params: Mapping[str, Any], list_key: str, count_key: str | None
+        self,
+        endpoint: str,
+        params: Mapping[str, Any],
+        list_key: str,
+        count_key: str | None,
+        budget: RetryBudget | None = None,
     ) -> Iterator[list[Any]]:
         """The streamed list's raw items, a run (~a megabyte of the body) at a time (`etl.api.jsonlist`)."""
         response, head, envelope = self._retrying_call(
-            endpoint, lambda: self._open_stream(endpoint, params, list_key)
+            endpoint, lambda: self._open_stream(endpoint, params, list_key), budget
         )
         if response is None:
             items = envelope.get(list_key)
@@ -458,15 +470,24 @@ class SmsPartnerClient:
         parse_row = stop_row_parser(utc_suffix, max_raw)
         return self._stream_items("stop-sms/list", {}, "data", "nbData", parse_row)
 
-    def iter_stop_runs(self, utc_suffix: str = "", max_raw: int | None = None) -> Iterator[list[Any]]:
+    def iter_stop_runs(
+        self,
+        utc_suffix: str = "",
+        max_raw: int | None = None,
+        *,
+        on_unreadable: stoprows.OnUnreadable | None = None,
+        budget: RetryBudget | None = None,
+    ) -> Iterator[list[Any]]:
         """`iter_stop_rows` flattened, a run at a time: 4 values per stop, ~12,000 stops per run.
 
         For a multi-row ``INSERT`` per run (`etl.db.dialect.bulk_load_fields`): no tuple per row
-        handed through a generator. A bad item raises before any of its run is returned.
+        handed through a generator. A bad item raises before any of its run is returned, unless
+        ``on_unreadable`` decides its row (`etl.api.stoprows`). ``budget``: the retries of the
+        start spend from it (a caller restarting the download passes the same one each time).
         """
         endpoint = "stop-sms/list"
-        parse_row = stop_row_parser(utc_suffix, max_raw)
-        for run in self._stream_runs(endpoint, {}, "data", "nbData"):
+        parse_row = stop_row_parser(utc_suffix, max_raw, on_unreadable)
+        for run in self._stream_runs(endpoint, {}, "data", "nbData", budget):
             values: list[Any] = []
             extend = values.extend
             for item in run:
@@ -566,15 +587,25 @@ class SmsPartnerClient:
             "location/file/download", {"token": token}, "datas", "phoneNumbers", rental_row_parser()
         )
 
-    def iter_rental_runs(self, token: str) -> Iterator[list[RentalRow]]:
+    def iter_rental_runs(
+        self,
+        token: str,
+        *,
+        on_unreadable: rentalrows.OnUnreadable | None = None,
+        budget: RetryBudget | None = None,
+    ) -> Iterator[list[RentalRow]]:
         """`iter_rental_rows` a run (~a megabyte of the body) at a time, for callers that work in bulk.
 
-        A bad item raises before any of its run is returned.
+        A bad item raises before any of its run is returned, unless ``on_unreadable`` decides its
+        row (`etl.api.rentalrows`; ``None`` leaves it out). ``budget`` as for `iter_stop_runs`.
         """
         endpoint = "location/file/download"
-        parse_row = rental_row_parser()
-        for run in self._stream_runs(endpoint, {"token": token}, "datas", "phoneNumbers"):
-            yield [parse_row(item, endpoint) for item in run]
+        parse_row = rental_row_parser(on_unreadable)
+        for run in self._stream_runs(endpoint, {"token": token}, "datas", "phoneNumbers", budget):
+            rows = [parse_row(item, endpoint) for item in run]
+            if on_unreadable is not None and not all(rows):  # a row is a non-empty tuple; None was left out
+                rows = [row for row in rows if row is not None]
+            yield cast("list[RentalRow]", rows)  # None left out above (a parser without on_unreadable never gives it)
 
     # ----------------------------------------------------------------------------------------------
     # Writes: never sent twice unless the first surely never left (etl.api.retry)

@@ -733,14 +733,18 @@ def parse_rental_status(payload: Mapping[str, Any], endpoint: str = "location/st
 
 
 def parse_rental_item(item: Any, endpoint: str = "location/file/download") -> RentalNumber:
-    """One ``datas[]`` entry: ``{id, phone, stopSms}`` (ids may be int or str)."""
+    """One ``datas[]`` entry: ``{id, phone, stopSms}`` (ids may be int or str).
+
+    A flag absent or null reads stopped: unsure, so blocked (fail-closed, issue 16).
+    """
     item = _mapping(item, endpoint, "datas[]")
     phone_raw, phone_e164 = _phone(_require(item, ("phone", "phoneNumber"), endpoint), endpoint, "datas[].phone")
+    flag = _first(item, ("stopSms", "stopSMS"))
     return RentalNumber(
         rental_id=_id_str(_require(item, ("id",), endpoint), endpoint, "datas[].id"),
         phone_raw=phone_raw,
         phone_e164=phone_e164,
-        stop=_bool(_first(item, ("stopSms", "stopSMS")) or False, endpoint, "datas[].stopSms"),
+        stop=True if flag is None else _bool(flag, endpoint, "datas[].stopSms"),
     )
 
 

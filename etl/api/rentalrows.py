@@ -11,9 +11,14 @@ checks plus `etl.phones.canonicalizer`'s:
 * taken only for the common shape: a ``dict`` whose ``id`` is an ``int`` (not a ``bool``) or a
   non-blank ``str``, whose phone (``phone``, else ``phoneNumber``) is a ``str``, and whose stop
   flag (``stopSms``, else ``stopSMS``) is absent, a ``bool`` or one of the texts ``"0"``, ``"1"``,
-  ``"true"``, ``"false"``;
+  ``"true"``, ``"false"``; an absent or null flag reads **stopped**, as in ``parse_rental_item``
+  (fail-closed, issue 16: "unsure is blocked");
 * anything else goes through ``parse_rental_item`` itself, so every quirk and every
   `PayloadError` is exactly the slow path's.
+
+An item the slow path refuses raises its `PayloadError`, unless the sync passed ``on_unreadable``
+(quarantine): that function then gives the row that stands for it, or ``None`` to leave it out;
+`salvage` reads what is still readable (a readable number is kept, stopped).
 """
 
 from __future__ import annotations
@@ -23,11 +28,15 @@ from typing import Any
 
 from etl import phones
 from etl.api.parse import RentalNumber, parse_rental_item
+from etl.errors import PayloadError
 
-__all__ = ["RentalRow", "rental_row", "rental_row_parser"]
+__all__ = ["OnUnreadable", "RentalRow", "rental_row", "rental_row_parser", "salvage"]
 
 #: ``(rental_id, phone_raw, phone_e164, stop)``: `RentalNumber`'s fields, in its order.
 RentalRow = tuple[str, str, "str | None", bool]
+
+#: What a sync does with an item the slow path refuses: ``(item, error) -> row``, or ``None``.
+OnUnreadable = Callable[[Any, PayloadError], "RentalRow | None"]
 
 #: Stop flags given as text that ``_as_bool_flag`` reads without stripping or case folding.
 _TEXT_FLAGS = {"0": False, "1": True, "false": False, "true": True}
@@ -38,25 +47,52 @@ def rental_row(number: RentalNumber) -> RentalRow:
     return (number.rental_id, number.phone_raw, number.phone_e164, number.stop)
 
 
-def rental_row_parser() -> Callable[[Any, str], RentalRow]:
-    """A function ``(item, endpoint) -> RentalRow`` with ``parse_rental_item``'s answers and errors."""
+def salvage(item: Any, endpoint: str = "location/file/download") -> tuple[str | None, RentalRow | None]:
+    """``(id, row)`` of a refused item: its id if readable, and with its number readable the row
+    that keeps the number in the file, **stopped** whatever its flag said (fail-closed)."""
+    if not isinstance(item, dict):
+        return None, None
+    rental_id: str | None = None
+    try:
+        rental_id = parse_rental_item({"id": item.get("id"), "phone": "", "stopSms": True}, endpoint).rental_id
+    except PayloadError:
+        pass
+    phone = {key: item[key] for key in ("phone", "phoneNumber") if key in item}
+    try:
+        number = parse_rental_item({**phone, "id": "0", "stopSms": True}, endpoint)
+    except PayloadError:
+        return rental_id, None
+    return rental_id, (rental_id or "", number.phone_raw, number.phone_e164, True)
+
+
+def rental_row_parser(on_unreadable: OnUnreadable | None = None) -> Callable[[Any, str], RentalRow | None]:
+    """A function ``(item, endpoint) -> RentalRow`` with ``parse_rental_item``'s answers and errors.
+
+    With ``on_unreadable``, an item the slow path refuses gives that function's answer instead
+    (``None``: left out); without it, the parser never returns ``None``.
+    """
     canonicalize = phones.canonicalizer()
     text_flags = _TEXT_FLAGS
 
-    def slow(item: Any, endpoint: str) -> RentalRow:
-        return rental_row(parse_rental_item(item, endpoint))
+    def slow(item: Any, endpoint: str) -> RentalRow | None:
+        try:
+            return rental_row(parse_rental_item(item, endpoint))
+        except PayloadError as exc:
+            if on_unreadable is None:
+                raise
+            return on_unreadable(item, exc)
 
-    def parse_row(item: Any, endpoint: str) -> RentalRow:
+    def parse_row(item: Any, endpoint: str) -> RentalRow | None:
         if item.__class__ is not dict:
             return slow(item, endpoint)
         raw = item.get("phone")
         if raw is None:  # quirk 7: the other spelling, as `_require` reads it
             raw = item.get("phoneNumber")
         stop = item.get("stopSms")
-        if stop is None:  # quirk 4: either spelling, absent means not stopped
+        if stop is None:  # quirk 4: either spelling
             stop = item.get("stopSMS")
-        if stop is None:
-            stop = False
+        if stop is None:  # absent or null: unsure, so stopped (fail-closed, issue 16)
+            stop = True
         elif stop.__class__ is str:
             stop = text_flags.get(stop)
         if raw.__class__ is not str or stop.__class__ is not bool:

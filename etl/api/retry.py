@@ -18,6 +18,10 @@ decides on those.
   exponential back-off ``wait_initial * 2**(n-1)`` capped at `wait_max`, plus jitter.
 * **Bounds**: at most `max_attempts` calls and `max_seconds` of elapsed plus planned waiting
   (checked *before* sleeping, so we never sleep past the budget).
+* **Restarts**: a streamed download that breaks mid-stream cannot be resumed by the client (the
+  caller has consumed part of it), so the caller restarts it (`build_restarting`). The restarts and
+  the retries of each restart's start spend one `RetryBudget`: at most `max_attempts` calls to the
+  endpoint and `max_seconds` of waiting for the whole download, never restarts × attempts.
 * **Logging**: ``before_sleep`` logs WARNING with the endpoint path and attempt number only; our
   exception messages never contain a URL query string or the key.
 """
@@ -42,8 +46,10 @@ __all__ = [
     "RETRYABLE_EXCEPTIONS",
     "WRITE_ENDPOINTS",
     "WRITE_RETRYABLE_STATUSES",
+    "RetryBudget",
     "RetryPolicy",
     "WaitRetryAfter",
+    "build_restarting",
     "build_retrying",
     "is_retryable_read",
     "is_retryable_write",
@@ -155,14 +161,45 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _stop(policy: RetryPolicy) -> Callable[[RetryCallState], bool]:
+@dataclass
+class RetryBudget:
+    """One allowance of calls and waiting, shared by everything one piece of work retries.
+
+    A call's retries get a fresh budget each (`build_retrying` without one); a download restarted
+    after a fault mid-stream passes the same budget to each restart's call and to
+    `build_restarting`, so the restarts spend from the calls' budget instead of multiplying it.
+    ``sleep`` is what every wait of the budget sleeps with (tests pass a recorder).
+    """
+
+    policy: RetryPolicy
+    sleep: Callable[[float], None] = time.sleep
+    #: Calls started (attempts) and seconds waited so far, across every retry and restart.
+    calls: int = 0
+    waited: float = 0.0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.calls >= self.policy.max_attempts
+
+    def wait(self, seconds: float) -> None:
+        self.waited += seconds
+        self.sleep(seconds)
+
+    def count_call(self, retry_state: RetryCallState) -> None:
+        self.calls += 1
+
+    def over_time(self, elapsed: float, upcoming: float | None) -> bool:
+        """``elapsed`` (or all the waiting so far, if more) plus the wait about to happen exceeds the bound."""
+        return max(elapsed, self.waited) + (upcoming or 0.0) > self.policy.max_seconds
+
+
+def _stop(budget: RetryBudget) -> Callable[[RetryCallState], bool]:
     def stop(retry_state: RetryCallState) -> bool:
-        if retry_state.attempt_number >= policy.max_attempts:
+        if budget.exhausted:
             return True
         # With a real sleep, seconds_since_start includes the sleeps; with an injected one it does
-        # not, so count whichever is larger, plus the wait we are about to do.
-        spent = max(retry_state.seconds_since_start or 0.0, retry_state.idle_for)
-        return spent + (retry_state.upcoming_sleep or 0.0) > policy.max_seconds
+        # not, so count whichever is larger (the budget's waits), plus the wait we are about to do.
+        return budget.over_time(retry_state.seconds_since_start or 0.0, retry_state.upcoming_sleep)
 
     return stop
 
@@ -175,20 +212,24 @@ def build_retrying(
     sleep: Callable[[float], None] = time.sleep,
     on_retry: Callable[[str, int, BaseException], None] | None = None,
     rand: Callable[[], float] = random.random,
+    budget: RetryBudget | None = None,
 ) -> tenacity.Retrying:
     """The one factory: a `tenacity.Retrying` for one call to ``endpoint``.
 
     ``on_retry(endpoint, attempt, exc)`` is called before each sleep (metrics); the final error is
     re-raised as is (``reraise=True``); a write's is then passed through `to_unknown_outcome` by
-    the caller.
+    the caller. ``budget``: the calls and waiting this call may spend, shared with the rest of its
+    piece of work (a restarted download); by default a fresh one from ``policy`` and ``sleep``.
     """
+    if budget is None:
+        budget = RetryBudget(policy, sleep)
 
     def before_sleep(retry_state: RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         log.warning(
             "retrying %s after attempt %d/%d in %.2fs: %s",
             endpoint,
-            retry_state.attempt_number,
+            budget.calls,
             policy.max_attempts,
             retry_state.upcoming_sleep,
             _short(exc) if exc is not None else "?",
@@ -200,8 +241,47 @@ def build_retrying(
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception(predicate),
         wait=WaitRetryAfter(policy, rand),
-        stop=_stop(policy),
-        sleep=sleep,
+        stop=_stop(budget),
+        sleep=budget.wait,
+        before=budget.count_call,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
+def build_restarting(
+    budget: RetryBudget, *, endpoint: str, rand: Callable[[], float] = random.random
+) -> tenacity.Retrying:
+    """A `tenacity.Retrying` for whole restarts of a streamed download of ``endpoint``.
+
+    Each restart's own call passes the same ``budget`` to the client, so once the calls (or the
+    waiting) of the whole download reach the policy's bounds, the last error is re-raised. A
+    restart waits as a retry does (back-off, jitter), with the budget's ``sleep``. Only transient
+    faults restart (a `PayloadError` or a refusal is the same answer again).
+    """
+    policy = budget.policy
+
+    def stop(retry_state: RetryCallState) -> bool:
+        if budget.exhausted or retry_state.attempt_number >= policy.max_attempts:
+            return True
+        return budget.over_time(0.0, retry_state.upcoming_sleep)
+
+    def before_sleep(retry_state: RetryCallState) -> None:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        log.warning(
+            "restarting the download of %s (%d/%d calls spent) in %.2fs: %s",
+            endpoint,
+            budget.calls,
+            policy.max_attempts,
+            retry_state.upcoming_sleep,
+            _short(exc) if exc is not None else "?",
+        )
+
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(is_retryable_read),
+        wait=WaitRetryAfter(policy, rand),
+        stop=stop,
+        sleep=budget.wait,
         before_sleep=before_sleep,
         reraise=True,
     )

@@ -17,6 +17,10 @@ DST transition day) in well under a microsecond plus `etl.phones.canonicalizer`'
   through ``parse_stop_item`` itself, so every quirk and every `PayloadError` is exactly the
   slow path's.
 
+An item the slow path refuses raises its `PayloadError`, unless the sync passed ``on_unreadable``
+(quarantine, issue 16): then that function decides, from `salvage`'s reading of what is still
+readable, which row (if any) stands for the item.
+
 The UTC text is ``"YYYY-MM-DD HH:MM:SS.ffffff"`` (naive UTC, always with microseconds: SQLAlchemy's
 SQLite storage form) followed by the caller's ``utc_suffix`` (``"+00"`` for PostgreSQL's ``COPY``),
 see `etl.db.types.utc_text_suffix`.
@@ -26,17 +30,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from etl import phones
 from etl.api.parse import parse_datetime, parse_stop_item
+from etl.errors import PayloadError
 
-__all__ = ["StopRow", "stop_row_parser", "utc_text"]
+__all__ = ["OnUnreadable", "Salvaged", "StopRow", "salvage", "stop_row_parser", "utc_text"]
 
 #: ``(stop_id, phone_e164, phone_raw, created_at)``: ``created_at`` is UTC text (see the module
 #: docstring) or ``None``; ``phone_raw`` is cut to the parser's ``max_raw`` characters.
 StopRow = tuple[int, "str | None", str, "str | None"]
+
+#: What a sync does with an item the slow path refuses: ``(item, error) -> row``, or ``None`` to
+#: leave the item out of the rows.
+OnUnreadable = Callable[[Any, PayloadError], "StopRow | None"]
 
 _UTC = timezone.utc
 _LOCAL_HOUR = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}")
@@ -99,19 +109,68 @@ def _utc_hours_of_day(local_day: str, endpoint: str, field: str) -> dict[str, st
     return {key: _utc_hour(key, endpoint, field) or "" for key in keys}
 
 
-def stop_row_parser(utc_suffix: str = "", max_raw: int | None = None) -> Callable[[Any, str], StopRow]:
+@dataclass(frozen=True)
+class Salvaged:
+    """What can still be read of a stop item the parser refused, each part on its own."""
+
+    stop_id: int | None
+    phone_e164: str | None
+    #: None when the number itself is unreadable (not a text).
+    phone_raw: str | None
+
+    @property
+    def is_stop(self) -> bool:
+        """Id and number readable: only the date failed, and the entry is still a stop (fail-closed)."""
+        return self.stop_id is not None and self.phone_raw is not None
+
+
+def salvage(item: Any, endpoint: str = "stop-sms/list") -> Salvaged:
+    """The id and the number of a refused item, each read as `parse_stop_item` reads it, or None.
+
+    Each field is tried alone (the others replaced by values that cannot fail), so one bad field
+    never hides a good one.
+    """
+    if not isinstance(item, dict):
+        return Salvaged(None, None, None)
+    stop_id: int | None = None
+    phone_e164 = phone_raw = None
+    try:
+        stop_id = parse_stop_item({"id": item.get("id"), "phoneNumber": ""}, endpoint).stop_id
+    except PayloadError:
+        pass
+    try:
+        number = parse_stop_item({"id": 0, "phoneNumber": item.get("phoneNumber")}, endpoint)
+        phone_e164, phone_raw = number.phone_e164, number.phone_raw
+    except PayloadError:
+        pass
+    return Salvaged(stop_id, phone_e164, phone_raw)
+
+
+def stop_row_parser(
+    utc_suffix: str = "", max_raw: int | None = None, on_unreadable: OnUnreadable | None = None
+) -> Callable[[Any, str], StopRow | tuple[()]]:
     """A function ``(item, endpoint) -> StopRow`` with ``parse_stop_item``'s answers and errors.
 
     ``utc_suffix`` is appended to every UTC text; ``max_raw`` cuts ``phone_raw`` (the staging
-    column's width). Each parser keeps its own per-hour cache: build one per sync.
+    column's width). Each parser keeps its own per-hour cache: build one per sync. With
+    ``on_unreadable``, an item the slow path refuses gives that function's row instead, or ``()``
+    (nothing: a flat run extended by it is unchanged).
     """
     hours: dict[str, str] = {}  # local hour -> UTC hour, "" when not simple
     tails = {tail: text + utc_suffix for tail, text in _TAILS.items()}
     canonicalize = phones.canonicalizer()
     limit = max_raw
 
-    def slow(item: Any, endpoint: str) -> StopRow:
-        stop = parse_stop_item(item, endpoint)
+    def slow(item: Any, endpoint: str) -> StopRow | tuple[()]:
+        try:
+            stop = parse_stop_item(item, endpoint)
+        except PayloadError as exc:
+            if on_unreadable is None:
+                raise
+            row = on_unreadable(item, exc)
+            if row is None:
+                return ()
+            return row if limit is None else (row[0], row[1], row[2][:limit], row[3])
         raw = stop.phone_raw if limit is None else stop.phone_raw[:limit]
         return (stop.stop_id, stop.phone_e164, raw, utc_text(stop.created_at, utc_suffix))
 
@@ -125,7 +184,7 @@ def stop_row_parser(utc_suffix: str = "", max_raw: int | None = None) -> Callabl
             head = hours[local_hour] = _utc_hour(local_hour, endpoint, "data[].createdAt") or ""
         return head
 
-    def parse_row(item: Any, endpoint: str) -> StopRow:
+    def parse_row(item: Any, endpoint: str) -> StopRow | tuple[()]:
         if item.__class__ is not dict:
             return slow(item, endpoint)
         try:

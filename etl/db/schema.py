@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import Boolean, ForeignKey, ForeignKeyConstraint, Index, Integer, MetaData, String, Table, Text, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from etl.db.types import Id, Phone, UtcDateTime
@@ -107,6 +107,9 @@ class StopPeriod(Base):
     phone_raw: Mapped[str] = mapped_column(String(64))
     #: The API's ``createdAt`` (Europe/Paris local in the API, stored UTC).
     api_created_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: True when the entry's ``createdAt`` could not be read: still a stop (fail-closed), dated
+    #: NULL, the entry in ``rejected_items`` (migration 0007).
+    created_at_unreadable: Mapped[bool] = mapped_column(Boolean, server_default=false())
     first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
     #: Set when the period closes: the last sync that still saw the number. While open, see the
     #: ``current_stops`` view (every successful stop sync since first_seen_at saw it).

@@ -45,6 +45,8 @@ class JobContext:
     force: bool = False
     #: Set by the daemon on SIGTERM: a job checks it between batches and stops early.
     should_stop: Callable[[], bool] = lambda: False
+    #: Texts never to store (the API key): masked in what a job quarantines (`etl.quarantine`).
+    secrets: tuple[str, ...] = ()
 
 
 class JobFunction(Protocol):

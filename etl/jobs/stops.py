@@ -22,13 +22,19 @@ leaves the previous state exactly as it was.
 The guard: an empty list, or one that would close more than ``stops.max_removed_share`` of the
 open periods, is refused with `SyncRefused` unless forced — an empty answer from a broken API
 must never "remove" every opt-out.
+
+An entry that cannot be read is quarantined (`etl.quarantine`, issue 16), and read fail-closed
+(`_Unreadable`): with its id and number readable it is still a stop (its date NULL,
+``created_at_unreadable`` set); a removal is never inferred from it (its id's or number's open
+period stays open, and an entry naming nothing readable holds back every removal of the run); a
+number readable without its id opens a period with no API id, which a later readable entry
+adopts. The run then ends ``partial``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from datetime import datetime
 from itertools import chain
@@ -43,6 +49,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    delete,
     exists,
     func,
     insert,
@@ -54,18 +61,18 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ColumnElement, Executable
 
-from etl import runlog
+from etl import quarantine, runlog
+from etl.api import retry, stoprows
 from etl.db import dialect
 from etl.db.schema import stop_periods
 from etl.db.types import UtcDateTime, utc_text_suffix
-from etl.errors import PayloadError, SyncRefused, TransientApiError
+from etl.errors import PayloadError, SyncRefused
 from etl.jobs.base import JobContext, RunResult
 
 log = logging.getLogger(__name__)
 
 NAME = "stops"
-#: Whole-list re-downloads after a fault mid-stream (each download already retries its start).
-STREAM_ATTEMPTS = 3
+ENDPOINT = "stop-sms/list"
 _PHONE_RAW_WIDTH = 64  # stop_periods.phone_raw
 #: SQLite page cache for the sync's connection (default ~2 MB). stop_periods' phone index takes
 #: random insertions; with the default cache each one went to the OS: a 1,000,000-row first load
@@ -87,10 +94,63 @@ def _staging_table() -> Table:
     )
 
 
-def _runs(ctx: JobContext, backend_name: str) -> Iterator[list[object]]:
+class _Unreadable:
+    """The entries of one download that could not be read, and what they hold back (fail-closed).
+
+    Called by the parser for each entry it refuses (`etl.api.stoprows.OnUnreadable`): returns the
+    row that still stands for it (id and number readable: a stop, dated NULL), or ``None``.
+    """
+
+    def __init__(self) -> None:
+        self.rejections: list[quarantine.Rejection] = []
+        #: Ids staged with an unreadable date.
+        self.undated: list[int] = []
+        #: Ids and numbers of entries left out: their open periods must not close.
+        self.held_ids: set[int] = set()
+        self.held_numbers: set[str] = set()
+        #: Numbers readable without their id: (e164, raw), opened with no API id if not open.
+        self.idless: dict[str, str] = {}
+        #: Entries naming nothing readable: while any, no period may close.
+        self.blind = 0
+
+    def __call__(self, item: object, error: PayloadError) -> stoprows.StopRow | None:
+        found = stoprows.salvage(item, ENDPOINT)
+        if found.is_stop:
+            assert found.stop_id is not None and found.phone_raw is not None
+            self.undated.append(found.stop_id)
+            self._reject(item, f"{error}; kept as a stop, its date unreadable", str(found.stop_id))
+            return (found.stop_id, found.phone_e164, found.phone_raw, None)
+        if found.stop_id is not None:
+            self.held_ids.add(found.stop_id)
+            self._reject(item, str(error), str(found.stop_id))
+        elif found.phone_e164 is not None and found.phone_raw is not None:
+            self.held_numbers.add(found.phone_e164)
+            self.idless.setdefault(found.phone_e164, found.phone_raw[:_PHONE_RAW_WIDTH])
+            self._reject(item, f"{error}; its number is kept as a stop", found.phone_e164)
+        else:
+            self.blind += 1
+            self._reject(item, f"{error}; no stop closes this run", found.phone_raw)
+        return None
+
+    def _reject(self, item: object, reason: str, ref: str | None) -> None:
+        self.rejections.append(quarantine.Rejection(ENDPOINT, item, reason, "stop", ref))
+
+    @property
+    def left_out(self) -> int:
+        """Entries of the list not staged."""
+        return len(self.rejections) - len(self.undated)
+
+    @property
+    def holds(self) -> bool:
+        return bool(self.held_ids or self.held_numbers or self.blind)
+
+
+def _runs(ctx: JobContext, backend_name: str, unreadable: _Unreadable, budget: retry.RetryBudget) -> Iterator[list[object]]:
     # Flat runs of the staging table's four columns, dates as UTC text, ~12,000 stops a run: no
     # record, no datetime and no tuple handed through a generator per stop (etl.api.stoprows).
-    return ctx.client.iter_stop_runs(utc_text_suffix(backend_name), max_raw=_PHONE_RAW_WIDTH)
+    return ctx.client.iter_stop_runs(
+        utc_text_suffix(backend_name), max_raw=_PHONE_RAW_WIDTH, on_unreadable=unreadable, budget=budget
+    )
 
 
 _WIDTH = 4  # values per stop in a run: the staging table's columns
@@ -117,28 +177,26 @@ class _IdOrder:
             yield run
 
 
-def _stage(ctx: JobContext, conn: Connection, stage: Table, order: _IdOrder) -> int:
+def _stage(ctx: JobContext, conn: Connection, stage: Table, order: _IdOrder) -> tuple[int, _Unreadable]:
     """Download the list into ``stage``; restart the download after a fault mid-stream.
 
+    The restarts and the retries of each download's start spend one budget (`etl.api.retry`).
     Each attempt runs in a savepoint: on PostgreSQL a ``COPY`` cut short aborts the transaction,
     so the rows of a broken attempt are rolled back to the savepoint, not deleted.
     """
     backend_name = dialect.backend(conn)
-    for attempt in range(1, STREAM_ATTEMPTS + 1):
-        savepoint = conn.begin_nested()
-        runs = order.watch(_runs(ctx, backend_name))
-        try:
-            staged = _bulk_load(conn, stage, runs)
-        except TransientApiError as exc:
-            savepoint.rollback()
-            if attempt == STREAM_ATTEMPTS:
+    budget = ctx.client.retry_budget()
+    for attempt in retry.build_restarting(budget, endpoint=ENDPOINT):
+        with attempt:
+            unreadable = _Unreadable()  # a broken attempt's entries are met again
+            savepoint = conn.begin_nested()
+            try:
+                staged = _bulk_load(conn, stage, order.watch(_runs(ctx, backend_name, unreadable, budget)))
+            except BaseException:
+                savepoint.rollback()
                 raise
-            log.warning("stop list download broke mid-stream (attempt %d): %s; restarting", attempt, exc)
-            time.sleep(min(2.0**attempt, 10.0))
-            continue
-        savepoint.commit()
-        return staged
-    raise AssertionError("unreachable")  # pragma: no cover
+            savepoint.commit()
+    return staged, unreadable
 
 
 def _bulk_load(conn: Connection, table: Table, runs: Iterator[list[object]]) -> int:
@@ -155,10 +213,10 @@ def _bulk_load(conn: Connection, table: Table, runs: Iterator[list[object]]) -> 
     return dialect.bulk_load_fields(conn, table, pieces)
 
 
-def _check_guard(ctx: JobContext, staged: int, open_count: int, to_close: int) -> None:
+def _check_guard(ctx: JobContext, listed: int, open_count: int, to_close: int) -> None:
     if ctx.force or open_count == 0:
         return
-    if staged == 0:
+    if listed == 0:
         raise SyncRefused(
             f"the API returned an empty stop list while {open_count} stops are open; "
             "refusing to close them all (use --force if the account's list really is empty)"
@@ -200,12 +258,13 @@ def run(ctx: JobContext) -> RunResult:
 
 
 class _Staged(NamedTuple):
-    """What `_load` staged: how many entries, whether their ids ascended (so none repeats), and
-    whether the stage's id index was built."""
+    """What `_load` staged: how many entries, whether their ids ascended (so none repeats),
+    whether the stage's id index was built, and the entries that could not be read."""
 
     rows: int
     ascending: bool
     indexed: bool
+    unreadable: _Unreadable
 
 
 def _load(ctx: JobContext, conn: Connection, stage: Table) -> _Staged:
@@ -221,14 +280,14 @@ def _load(ctx: JobContext, conn: Connection, stage: Table) -> _Staged:
     dialect.create_temp(conn, stage)
     order = _IdOrder()
     resync = dialect.backend(conn) != "postgresql" and _has_open_periods(conn)
-    staged = _stage(ctx, conn, stage, order=order)
+    staged, unreadable = _stage(ctx, conn, stage, order=order)
     indexed = not order.ascending or resync
     if indexed:
         _index_stage(conn, stage)
     # No early exit on shutdown here: the whole sync is one batch, and once the list is downloaded
     # finishing it takes seconds (the daemon's shutdown_timeout bounds it; past that, the
     # transaction is rolled back by the process exit).
-    return _Staged(staged, order.ascending, indexed)
+    return _Staged(staged, order.ascending, indexed, unreadable)
 
 
 def _has_open_periods(conn: Connection) -> bool:
@@ -362,6 +421,7 @@ def _write_diff(ctx: JobContext, conn: Connection, diff: Table, now: datetime, p
             phone_e164=listed_value(d.phone_e164),
             phone_raw=listed_value(d.phone_raw),
             api_created_at=listed_value(d.api_created_at),
+            created_at_unreadable=False,  # a date read now; `_fail_closed` flags the unreadable again
         )
     ).rowcount
     removed = conn.execute(
@@ -408,23 +468,88 @@ def _resync(
     PostgreSQL gets all three kinds from one full join. ``loaded`` is what `_load` staged (its
     size, whether in id order, whether indexed); ``open_counts`` is (open_count, open_listed).
     """
-    staged = loaded.rows
+    staged, held = loaded.rows, loaded.unreadable
+    listed = staged + held.left_out
     open_count, open_listed = open_counts
     diff = _diff_table()
     dialect.create_temp(conn, diff)
     if dialect.backend(conn) == "postgresql":
-        _check_guard(ctx, staged, open_count, _collect_all(conn, stage, diff, loaded.ascending))
+        gone = _collect_all(conn, stage, diff, loaded.ascending)
     else:
         gone = open_listed - (staged - _collect_listed(conn, stage, diff))
-        _check_guard(ctx, staged, open_count, gone)
+        if not held.holds:  # guarded before the scan for gone ids: a refusal skips it
+            _check_guard(ctx, listed, open_count, gone)
         if gone:
             if not loaded.indexed:  # a period opened since `_load` looked (one the tool added)
                 dialect.index_temp(conn, stage, "api_stop_id")
             _collect_gone(conn, stage, diff)
+    if held.holds:
+        gone = _hold_back(conn, diff, held)
+    if held.holds or dialect.backend(conn) == "postgresql":
+        _check_guard(ctx, listed, open_count, gone)
     previous = runlog.last_success(conn, NAME) or now
     result = _write_diff(ctx, conn, diff, now, previous)
     dialect.drop_temp(conn, diff)
     return result
+
+
+def _chunks(values: Iterable[Any], size: int = 500) -> Iterator[list[Any]]:
+    """Bounded ``IN`` lists: a flood of unreadable entries must not build one unbounded statement."""
+    items = list(values)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _hold_back(conn: Connection, diff: Table, held: _Unreadable) -> int:
+    """Take out of ``diff`` the gone periods an unreadable entry may stand for; returns the gone left.
+
+    Fail-closed: an entry left out of the stage is not evidence its stop was removed. Its id's or
+    number's open period stays open; an entry naming nothing readable could be any of them, so
+    then no period closes this run.
+    """
+    p, d = stop_periods.c, diff.c
+    if held.blind:
+        conn.execute(delete(diff).where(d.gone.is_(True)))
+        return 0
+    for column, keys in ((p.api_stop_id, held.held_ids), (p.phone_e164, held.held_numbers)):
+        for chunk in _chunks(keys):
+            conn.execute(delete(diff).where(d.gone.is_(True), d.period_id.in_(select(p.id).where(column.in_(chunk)))))
+    return _count(conn, diff, d.gone.is_(True))
+
+
+def _keep_stored_dates(conn: Connection, stage: Table, ids: list[int]) -> None:
+    """Entries staged with an unreadable date take their open period's stored date: an unreadable
+    date is not a change (and must not erase a date read before)."""
+    p, s = stop_periods.c, stage.c
+    stored = select(p.api_created_at).where(p.api_stop_id == s.api_stop_id, p.removed_at.is_(None)).scalar_subquery()
+    for chunk in _chunks(ids):
+        conn.execute(update(stage).where(s.api_stop_id.in_(chunk)).values(api_created_at=stored))
+
+
+def _fail_closed(ctx: JobContext, conn: Connection, unreadable: _Unreadable, now: datetime) -> int:
+    """After the diff: flag the periods dated NULL for an unreadable date, open a period (no API
+    id, adopted later by a readable entry) for each number read without its id and not open;
+    returns how many opened."""
+    p = stop_periods.c
+    for chunk in _chunks(unreadable.undated):
+        conn.execute(
+            update(stop_periods)
+            .where(p.api_stop_id.in_(chunk), p.removed_at.is_(None), p.api_created_at.is_(None))
+            .values(created_at_unreadable=True)
+        )
+    missing = dict(unreadable.idless)
+    for chunk in _chunks(missing):
+        for (number,) in conn.execute(select(p.phone_e164).where(p.phone_e164.in_(chunk), p.removed_at.is_(None))):
+            missing.pop(number, None)
+    if missing:
+        conn.execute(
+            insert(stop_periods),
+            [
+                {"phone_e164": e164, "phone_raw": raw, "first_seen_at": now, "source": "sync", "opened_by_run_id": ctx.run_id}
+                for e164, raw in missing.items()
+            ],
+        )
+    return len(missing)
 
 
 def _adopt_pushed(conn: Connection, stage: Table) -> int:
@@ -498,29 +623,43 @@ def _apply(ctx: JobContext, conn: Connection, stage: Table, loaded: _Staged) -> 
     open_count, open_listed = conn.execute(
         select(func.count(), func.count(p.c.api_stop_id)).select_from(p).where(p.c.removed_at.is_(None))
     ).one()
+    unreadable = loaded.unreadable
+    if unreadable.undated and open_count:
+        _keep_stored_dates(conn, stage, unreadable.undated)
     adopted = _adopt_pushed(conn, stage)
     if open_count:
         added, changed, removed = _resync(ctx, conn, stage, now, loaded, (open_count, open_listed + adopted))
     else:
         added, changed, removed = _load_all(ctx, conn, stage, now), 0, 0
+    if unreadable.rejections:
+        added += _fail_closed(ctx, conn, unreadable, now)
+        quarantine.record(conn, unreadable.rejections, now, run_id=ctx.run_id, secrets=ctx.secrets)
     if dialect.backend(conn) != "sqlite":
         dialect.drop_temp(conn, stage)
     counts = RunResult(added=added, changed=changed + adopted, removed=removed)
-    return _finish(ctx, conn, counts, staged=staged, open_count=open_count, adopted=adopted)
+    return _finish(ctx, conn, counts, staged=staged, open_count=open_count, adopted=adopted, unreadable=unreadable)
 
 
-def _finish(ctx: JobContext, conn: Connection, counts: RunResult, *, staged: int, open_count: int, adopted: int) -> RunResult:
+def _finish(
+    ctx: JobContext, conn: Connection, counts: RunResult, *, staged: int, open_count: int, adopted: int, unreadable: _Unreadable
+) -> RunResult:
     """The run's result, with its detail and figures, written to its `sync_runs` row."""
     p = stop_periods
     invalid = conn.execute(
         select(func.count()).select_from(p).where(p.c.removed_at.is_(None), p.c.phone_e164.is_(None))
     ).scalar_one()
+    detail = f"list={staged} open_before={open_count}" + (f" unparseable_numbers={invalid}" if invalid else "")
+    rejected = len(unreadable.rejections)
+    if rejected:
+        held = " no removal this run (an entry names nothing readable)" if unreadable.blind else ""
+        detail = f"{quarantine.summary(rejected)}; {detail}{held}"
     result = RunResult(
         added=counts.added,
         changed=counts.changed,
         removed=counts.removed,
-        detail=f"list={staged} open_before={open_count}" + (f" unparseable_numbers={invalid}" if invalid else ""),
-        figures={"list_size": staged, "adopted_pushed": adopted},
+        outcome="partial" if rejected else "success",
+        detail=detail,
+        figures={"list_size": staged, "adopted_pushed": adopted, "quarantined": rejected},
     )
     runlog.finish_run(conn, ctx.run_id, result, ctx.now())
     return result

@@ -479,9 +479,11 @@ def test_parse_rental_status(payload: dict[str, Any], expected: parse.RentalStat
     [
         ({"id": 4314, "phone": "+33612345678", "stopSms": False}, parse.RentalNumber("4314", "+33612345678", "+33612345678", False)),
         ({"id": "4315", "phone": "0612345678", "stopSms": "1"}, parse.RentalNumber("4315", "0612345678", "+33612345678", True)),
-        ({"id": 4316, "phone": "+33612345678"}, parse.RentalNumber("4316", "+33612345678", "+33612345678", False)),
+        # Fail-closed (issue 16): a flag absent or null is unsure, so the number is stopped.
+        ({"id": 4316, "phone": "+33612345678"}, parse.RentalNumber("4316", "+33612345678", "+33612345678", True)),
+        ({"id": 4317, "phone": "+33612345678", "stopSms": None}, parse.RentalNumber("4317", "+33612345678", "+33612345678", True)),
     ],
-    ids=["seed-003", "str-id-stop-string", "stop-missing"],
+    ids=["seed-003", "str-id-stop-string", "stop-missing-is-stopped", "stop-null-is-stopped"],
 )
 def test_parse_rental_item(item: dict[str, Any], expected: parse.RentalNumber) -> None:
     assert parse.parse_rental_item(item) == expected

@@ -484,3 +484,152 @@ def test_id_order_watches_ids_across_runs_and_passes_runs_through(runs, ascendin
     order = _IdOrder()
     assert list(order.watch(iter(runs))) == runs
     assert order.ascending is ascending
+
+
+# --------------------------------------------------------------------------------------------------
+# Quarantine (issue 16): an unreadable entry never stalls the sync, and is read fail-closed
+# --------------------------------------------------------------------------------------------------
+
+
+def rejected(engine):
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT endpoint, ref_kind, ref, reason, times_seen FROM rejected_items ORDER BY id")
+        ).all()
+        conn.rollback()
+    return rows
+
+
+def periods(engine):
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT api_stop_id, phone_e164, api_created_at, created_at_unreadable, removed_at IS NULL AS open"
+                " FROM stop_periods ORDER BY id"
+            )
+        ).all()
+        conn.rollback()
+    return rows
+
+
+def run_row(engine):
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT outcome, detail FROM sync_runs WHERE job = 'stops' ORDER BY id DESC")).first()
+        conn.rollback()
+    return row
+
+
+@pytest.mark.parametrize("stored_before", [False, True], ids=["first_load", "resync"])
+def test_an_entry_that_cannot_be_read_is_quarantined_and_the_rest_applied(env, stored_before):
+    engine, sim, config, client = env
+    sim.add_stop("+33611111111")
+    if stored_before:
+        assert sync(engine, config, client, sim).outcome == "success"
+    sim.add_stop("+33612222222")
+    sim.add_stop("+33613333333")
+    sim.faults.inject("stop-sms/list", "malformed_item", index=1)  # the entry becomes "n/a"
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "partial", report.error
+    assert report.result.detail.startswith("partial, 1 item quarantined")
+    assert run_row(engine).outcome == "partial"
+    assert open_numbers(engine) == ["+33611111111", "+33613333333"]
+    assert [(r.endpoint, r.ref_kind, r.ref) for r in rejected(engine)] == [("stop-sms/list", "stop", None)]
+
+
+def test_an_entry_whose_date_is_unreadable_is_still_a_stop_dated_null_and_flagged(env):
+    engine, sim, config, client = env
+    sim.add_stop("+33611111111")
+    flagged = sim.add_stop("+33612222222")
+    sim.faults.inject("stop-sms/list", "malformed_item", field="createdAt", value="04/12/2026 07:00", index=1)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "partial" and report.result.added == 2
+    assert open_numbers(engine) == ["+33611111111", "+33612222222"]
+    rows = {r.api_stop_id: r for r in periods(engine)}
+    assert rows[flagged].api_created_at is None and bool(rows[flagged].created_at_unreadable)
+    assert not rows[flagged - 1].created_at_unreadable and rows[flagged - 1].api_created_at is not None
+    ((endpoint, kind, ref, reason, _seen),) = rejected(engine)
+    assert (endpoint, kind, ref) == ("stop-sms/list", "stop", str(flagged)) and "04/12/2026 07:00" in reason
+
+    # Readable again: the date is stored and the flag cleared, in place (no second period).
+    sim.clock.advance(timedelta(hours=1))
+    assert sync(engine, config, client, sim).outcome == "success"
+    rows = periods(engine)
+    assert len(rows) == 2 and all(r.api_created_at is not None and not r.created_at_unreadable for r in rows)
+
+
+def test_an_unreadable_date_never_erases_the_date_stored_before(env):
+    engine, sim, config, client = env
+    sim.add_stop("+33611111111")
+    sync(engine, config, client, sim)
+    (before,) = periods(engine)
+    sim.faults.inject("stop-sms/list", "malformed_item", field="createdAt", value="n/a", index=0)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "partial" and (report.result.added, report.result.changed, report.result.removed) == (0, 0, 0)
+    assert periods(engine) == [before]
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [{"field": "id", "value": "n/a"}, {"field": "phoneNumber", "value": 612}, {}],
+    ids=["id_unreadable", "number_unreadable", "nothing_readable"],
+)
+def test_a_removal_is_never_inferred_from_an_unreadable_entry(env, spoil):
+    # The spoiled entry's stop is still upstream: its period must stay open. An entry naming nothing
+    # readable could be any open stop, so then no period closes at all, not even one really removed.
+    engine, sim, config, client = env
+    config = make_config(config.database.url, config.api.base_url, stops=StopsConfig(max_removed_share=1.0))
+    sim.add_stop("+33611111111")
+    sim.add_stop("+33612222222")
+    really_removed = sim.add_stop("+33613333333")
+    sync(engine, config, client, sim)
+    sim.remove_stop(really_removed)
+    sim.faults.inject("stop-sms/list", "malformed_item", index=1, **spoil)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "partial", report.error
+    still_open = ["+33611111111", "+33612222222"] + (["+33613333333"] if not spoil else [])
+    assert open_numbers(engine) == still_open
+    assert report.result.removed == (0 if not spoil else 1)
+    (row,) = rejected(engine)
+    assert row.ref == {"id": "+33612222222", "phoneNumber": str(really_removed - 1)}.get(spoil.get("field"))
+
+    # The next readable list closes what really left, and nothing else.
+    sim.clock.advance(timedelta(hours=1))
+    assert sync(engine, config, client, sim).outcome == "success"
+    assert open_numbers(engine) == ["+33611111111", "+33612222222"]
+
+
+def test_a_number_read_without_its_id_is_kept_as_a_stop_and_adopted_once_readable(env):
+    engine, sim, config, client = env
+    sim.add_stop("+33611111111")
+    stop_id = sim.add_stop("+33612222222")
+    sim.faults.inject("stop-sms/list", "malformed_item", field="id", value=None, index=1)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "partial" and report.result.added == 2
+    assert open_numbers(engine) == ["+33611111111", "+33612222222"]
+    assert [r.api_stop_id for r in periods(engine) if r.phone_e164 == "+33612222222"] == [None]
+
+    sim.clock.advance(timedelta(hours=1))
+    assert sync(engine, config, client, sim).outcome == "success"
+    assert [r.api_stop_id for r in periods(engine) if r.phone_e164 == "+33612222222"] == [stop_id]
+
+
+def test_a_list_of_only_unreadable_entries_is_not_taken_for_an_empty_list(env):
+    engine, sim, config, client = env
+    sim.add_stop("+33611111111")
+    sync(engine, config, client, sim)
+    sim.faults.inject("stop-sms/list", "malformed_item", index=0)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "partial", report.error
+    assert open_numbers(engine) == ["+33611111111"]
