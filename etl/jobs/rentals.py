@@ -30,15 +30,21 @@ the run log with a plain status and leave its stored numbers untouched; other re
 
 Numbers are E.164 (`etl.phones.canonicalize`, via the client's parser); the text as received is
 kept. A number no library can parse is kept under ``raw:<text>`` and never appears in the views.
+
+Fail-closed (issue 16): a number whose ``stopSms`` is absent or null is stopped. An entry that
+cannot be read is quarantined (`etl.quarantine`): with its number readable it stays in the file,
+stopped; with no readable number it is left out, and then no stopped number leaves the file with
+that download (it could be the one unread). The rejections travel beside the spool (`_sidecar`),
+so a spool loaded by a later run still records them, in the transaction that loads the file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -56,6 +62,7 @@ from sqlalchemy import (
     Table,
     and_,
     case,
+    delete,
     exists,
     func,
     insert,
@@ -65,19 +72,19 @@ from sqlalchemy import (
     update,
 )
 
-from etl import runlog
+from etl import quarantine, runlog
+from etl.api import rentalrows, retry
 from etl.api.rentalrows import RentalRow
 from etl.db import dialect
 from etl.db.schema import rental_files, rental_number_events, rental_numbers, rentals
 from etl.db.types import UtcDateTime
-from etl.errors import ApiRejected, AuthError, EtlError, TransientApiError
+from etl.errors import ApiRejected, AuthError, EtlError, PayloadError
 from etl.jobs.base import JobContext, RunResult
 
 log = logging.getLogger(__name__)
 
 NAME = "rentals"
-#: Re-downloads of one file after a fault mid-stream (the client already retries the start).
-STREAM_ATTEMPTS = 2
+ENDPOINT = "location/file/download"
 #: Where downloaded files wait for their load; override with this environment variable.
 SPOOL_ENV = "SMSPARTNER_ETL_SPOOL_DIR"
 #: Numbers whose hashes the spool writer keeps to tell whether any came twice (~60 bytes each).
@@ -151,6 +158,8 @@ class RentalOutcome:
     text: str
     code: int | None = None
     counts: FileCounts | None = None
+    #: Entries of the loaded file that could not be read (quarantined).
+    quarantined: int = 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -229,8 +238,72 @@ class SpoolHeader:
 _FIGURES_WIDTH = 40
 
 
-def download_to_spool(ctx: JobContext, token: str, path: Path, downloaded_at: datetime) -> int:
+class _Unreadable:
+    """The entries of one download that could not be read (`etl.api.rentalrows.OnUnreadable`).
+
+    Returns the row that still stands for an entry: its number readable, it stays in the file,
+    stopped (fail-closed); else ``None``, and the entry is counted ``blind``.
+    """
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        self.secrets = tuple(secrets)
+        #: (item as text, reason, ref): what `quarantine.record` stores, kept as text for the sidecar.
+        self.rejections: list[tuple[str, str, str | None]] = []
+        self.blind = 0
+
+    def __call__(self, item: Any, error: PayloadError) -> RentalRow | None:
+        rental_id, row = rentalrows.salvage(item, ENDPOINT)
+        if row is not None:
+            self._reject(item, f"{error}; kept in the file, stopped", row[2] or row[1])
+            return row
+        self.blind += 1
+        self._reject(item, f"{error}; no stopped number leaves the file with this download", rental_id)
+        return None
+
+    def _reject(self, item: Any, reason: str, ref: str | None) -> None:
+        self.rejections.append((quarantine.item_text(item, self.secrets), reason, ref))
+
+
+def _sidecar(spool: Path) -> Path:
+    """Where a spool's quarantined entries wait with it (written before it, deleted after it)."""
+    return spool.with_suffix(".rejected.json")
+
+
+def _write_sidecar(spool: Path, unreadable: _Unreadable) -> None:
+    side = _sidecar(spool)
+    if not unreadable.rejections:
+        side.unlink(missing_ok=True)
+        return
+    part = side.with_suffix(".part")
+    with open(part, "w", encoding="utf-8") as out:
+        json.dump({"blind": unreadable.blind, "rejections": unreadable.rejections}, out, ensure_ascii=False)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(part, side)
+
+
+def _read_sidecar(spool: Path) -> tuple[list[quarantine.Rejection], int]:
+    """The quarantined entries of a spool, and how many of them named no number."""
+    side = _sidecar(spool)
+    if not side.exists():
+        return [], 0
+    with open(side, encoding="utf-8") as found:
+        data = json.load(found)
+    rejections = [quarantine.Rejection(ENDPOINT, item, reason, "rental_number", ref) for item, reason, ref in data["rejections"]]
+    return rejections, int(data["blind"])
+
+
+def _remove_spool(spool: Path) -> None:
+    _sidecar(spool).unlink(missing_ok=True)
+    spool.unlink(missing_ok=True)
+
+
+def download_to_spool(
+    ctx: JobContext, token: str, path: Path, downloaded_at: datetime, budget: retry.RetryBudget | None = None
+) -> int:
     """Stream the file into ``path`` (via ``.part``, fsync, rename); returns the row count.
+
+    Entries that cannot be read go to the spool's sidecar (`_Unreadable`), written first.
 
     The header says whether any number came twice (``1``), or surely not (``0``): a set of the
     numbers' hashes (~30 MB for 500,000; longer files than `DUPLICATE_CHECK_LIMIT` count as
@@ -242,13 +315,14 @@ def download_to_spool(ctx: JobContext, token: str, path: Path, downloaded_at: da
     part = path.with_suffix(".part")
     count = stopped = unparseable = 0
     seen: set[int] = set()
+    unreadable = _Unreadable(ctx.secrets)
     try:
         with open(part, "w", encoding="utf-8", newline="\n", buffering=1 << 20) as out:
             header = f"#{SPOOL_VERSION}\t{downloaded_at.isoformat()}\t"
             out.write(f"{header}{'?'.ljust(_FIGURES_WIDTH)}\n")
             # A run (~a megabyte of the body) at a time, each step over the whole run in C where it
             # can be: the per-number Python loop was ~40 % of the download's CPU.
-            for rows in ctx.client.iter_rental_runs(token):
+            for rows in ctx.client.iter_rental_runs(token, on_unreadable=unreadable, budget=budget):
                 lines = list(map(_spool_line, rows))
                 out.write("".join(lines))
                 if count + len(lines) <= DUPLICATE_CHECK_LIMIT:  # past it: memory stays bounded, the load groups
@@ -263,6 +337,7 @@ def download_to_spool(ctx: JobContext, token: str, path: Path, downloaded_at: da
             out.write(figures.ljust(_FIGURES_WIDTH).encode())
             out.flush()
             os.fsync(out.fileno())
+        _write_sidecar(path, unreadable)
         os.replace(part, path)
     finally:
         if part.exists():
@@ -432,12 +507,13 @@ def _changes_table() -> Table:
 
 def _apply_diff(
     conn: Connection, stage: Table, numbers: int, rental_id: int, rid: Any, fid: Any, at: Any, now: datetime,
-    events_cols: list[str], number_cols: list[str],
+    events_cols: list[str], number_cols: list[str], keep_stopped: bool = False,
 ) -> FileCounts:
     """One pass (file → stored numbers) finds the new, returning and flipped numbers; the numbers
     gone from the file are looked for (stored → file) only when the counts say some are. The
     changes go to a small table, and the writes then touch only the changed rows (a 1 % re-sync
-    of 500,000 numbers writes ~5,000 rows; an unchanged file writes none)."""
+    of 500,000 numbers writes ~5,000 rows; an unchanged file writes none). ``keep_stopped``: no
+    stopped number leaves the file (an unreadable entry may have been one)."""
     s, n = stage.c, rental_numbers.c
     changes = _changes_table()
     c = changes.c
@@ -477,6 +553,8 @@ def _apply_diff(
                 ),
             )
         )
+        if keep_stopped:
+            conn.execute(delete(changes).where(c.kind == "gone", c.stop == True))  # noqa: E712
         for flag in (True, False):
             tally[("gone", flag)] = int(
                 conn.execute(select(func.count()).where(c.kind == "gone", c.stop == flag)).scalar_one()
@@ -588,9 +666,12 @@ def _rebuild_keys(conn: Connection, constraints: list[Any]) -> None:
 
 
 def load_file(
-    conn: Connection, rental_id: int, spool: Path, *, downloaded_at: datetime, now: datetime, run_id: int | None
+    conn: Connection, rental_id: int, spool: Path, *, downloaded_at: datetime, now: datetime, run_id: int | None,
+    keep_stopped: bool = False,
 ) -> tuple[int, FileCounts]:
     """Stage the spool file and apply the difference to ``rental_numbers``; returns (file id, counts).
+
+    ``keep_stopped``: no stopped number leaves the file (the file had an entry naming no number).
 
     Helpers take a connection and never commit: the caller's transaction covers the whole file.
     The file's staging table is left to the connection (`_load_spool` closes it instead of
@@ -648,7 +729,7 @@ def load_file(
         conn.execute(insert(ev).from_select(events_cols, events_rows))
         counts = FileCounts(staged, numbers, stopped, unparseable, added=numbers, removed=0, stop_on=0, stop_off=0)
     else:
-        diff = _apply_diff(conn, stage, numbers, rental_id, rid, fid, at, now, events_cols, number_cols)
+        diff = _apply_diff(conn, stage, numbers, rental_id, rid, fid, at, now, events_cols, number_cols, keep_stopped)
         counts = FileCounts(staged, numbers, stopped, unparseable, diff.added, diff.removed, diff.stop_on, diff.stop_off)
     if dropped is not None:
         _rebuild_keys(conn, dropped)
@@ -717,14 +798,18 @@ def _rejected(exc: ApiRejected, rental: FollowedRental) -> RentalOutcome:
 
 def _load_spool(ctx: JobContext, rental: FollowedRental, path: Path, now: datetime) -> RentalOutcome:
     downloaded_at = read_spool_header(path)
+    rejections, blind = _read_sidecar(path)
     with ctx.engine.connect() as conn:
         try:
             with conn.begin():
-                file_id, counts = load_file(conn, rental.id, path, downloaded_at=downloaded_at, now=now, run_id=ctx.run_id)
+                file_id, counts = load_file(
+                    conn, rental.id, path, downloaded_at=downloaded_at, now=now, run_id=ctx.run_id, keep_stopped=blind > 0
+                )
+                quarantine.record(conn, rejections, now, run_id=ctx.run_id, secrets=ctx.secrets)
                 text = (
                     f"loaded {counts.numbers} numbers ({counts.stopped} flagged stop): +{counts.added} "
                     f"-{counts.removed} stop_on={counts.stop_on} stop_off={counts.stop_off}"
-                )
+                ) + (f"; {quarantine.summary(len(rejections))}" if rejections else "")
                 conn.execute(
                     update(rentals)
                     .where(rentals.c.id == rental.id)
@@ -738,8 +823,8 @@ def _load_spool(ctx: JobContext, rental: FollowedRental, path: Path, now: dateti
             # temporary database file) instead of being dropped page by page (`load_file`).
             conn.detach()
     # Only now that the numbers are committed may the single-use download go.
-    path.unlink(missing_ok=True)
-    return RentalOutcome("loaded", text, None, counts)
+    _remove_spool(path)
+    return RentalOutcome("loaded", text, None, counts, quarantined=len(rejections))
 
 
 def _spool_is_stale(ctx: JobContext, rental: FollowedRental, path: Path) -> bool:
@@ -764,7 +849,7 @@ def sync_rental(ctx: JobContext, rental: FollowedRental) -> RentalOutcome:
             # Another instance (or this one, before a crash) has since stored a file at least as
             # recent: loading this older one would turn flags back and flip them again later.
             log.warning("rental %s: discarding a leftover download older than the file already stored", rental.name)
-            path.unlink(missing_ok=True)
+            _remove_spool(path)
         else:
             log.warning("rental %s: loading the file downloaded earlier and not yet stored", rental.name)
             return _load_spool(ctx, rental, path, now)
@@ -779,25 +864,23 @@ def sync_rental(ctx: JobContext, rental: FollowedRental) -> RentalOutcome:
         return RentalOutcome(word, text, status.state)
     if status.state == 5 and rental.has_file:
         return RentalOutcome("file_used", "file already downloaded (state 5); the numbers loaded earlier are kept", 5)
-    for attempt in range(1, STREAM_ATTEMPTS + 1):
-        try:
-            download_to_spool(ctx, rental.token, path, now)
-            break
-        except AuthError:
-            raise
-        except ApiRejected as exc:
-            outcome = _rejected(exc, rental)
-            if attempt > 1 and exc.code == 34:
-                outcome = RentalOutcome(
-                    "file_used", "the first download was cut short and the file can be downloaded only once "
-                    "(API code 34); ask the provider to re-issue it", 34,
-                )
-            return outcome
-        except TransientApiError as exc:
-            if attempt == STREAM_ATTEMPTS:
-                raise
-            log.warning("rental %s: download broke mid-stream (attempt %d): %s; restarting", rental.name, attempt, exc)
-            time.sleep(min(2.0**attempt, 10.0))
+    # The restarts and the retries of each download's start spend one budget (etl.api.retry).
+    budget = ctx.client.retry_budget()
+    restarted = False
+    try:
+        for attempt in retry.build_restarting(budget, endpoint=ENDPOINT):
+            with attempt:
+                restarted = attempt.retry_state.attempt_number > 1
+                download_to_spool(ctx, rental.token, path, now, budget)
+    except AuthError:
+        raise
+    except ApiRejected as exc:
+        if restarted and exc.code == 34:
+            return RentalOutcome(
+                "file_used", "the first download was cut short and the file can be downloaded only once "
+                "(API code 34); ask the provider to re-issue it", 34,
+            )
+        return _rejected(exc, rental)
     return _load_spool(ctx, rental, path, now)
 
 
@@ -826,6 +909,7 @@ def run(ctx: JobContext) -> RunResult:
 
     counts = [o.counts for _, o in outcomes if o.counts is not None]
     errors = [r for r, o in outcomes if o.status == "error"]
+    quarantined = sum(o.quarantined for _, o in outcomes)
     detail = "; ".join(
         f"{r.name}={o.status}" + (f"({o.code})" if o.code is not None else "") + (f": {o.text}" if o.status != "loaded" or o.counts else "")
         for r, o in outcomes
@@ -834,14 +918,17 @@ def run(ctx: JobContext) -> RunResult:
         added=sum(c.added for c in counts),
         changed=sum(c.stop_on + c.stop_off for c in counts),
         removed=sum(c.removed for c in counts),
-        outcome="failed" if errors else "success",
-        detail=f"rentals={len(todo)} loaded={len(counts)}" + (f"; {detail}" if detail else ""),
+        outcome="failed" if errors else "partial" if quarantined else "success",
+        detail=(f"{quarantine.summary(quarantined)}; " if quarantined else "")
+        + f"rentals={len(todo)} loaded={len(counts)}"
+        + (f"; {detail}" if detail else ""),
         figures={
             "rentals": len(todo),
             "files_loaded": len(counts),
             "numbers": sum(c.numbers for c in counts),
             "waiting": sum(1 for _, o in outcomes if o.status in WAITING),
             "errors": len(errors),
+            "quarantined": quarantined,
         },
     )
     with ctx.engine.begin() as conn:

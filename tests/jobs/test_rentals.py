@@ -352,7 +352,7 @@ def test_spool_round_trips_odd_text_unparseable_numbers_and_duplicates(migrated_
     engine = make_engine(migrated_db_url)
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
     rental_id = _rental(engine, now)
-    ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_runs=lambda token: [list(map(rental_row, ODD))]))
+    ctx = SimpleNamespace(secrets=(), client=SimpleNamespace(iter_rental_runs=lambda token, **_: [list(map(rental_row, ODD))]))
     path = tmp_path / "odd.tsv"
 
     assert rentals_job.download_to_spool(ctx, "t-spool", path, now) == len(ODD)
@@ -400,7 +400,7 @@ def test_a_spool_left_by_the_previous_version_is_still_loaded(migrated_db_url, t
 def test_spool_header_says_whether_a_number_may_come_twice(tmp_path, monkeypatch, limit, entries, flag):
     # False lets the load sort without grouping: it must never be said of a file with duplicates.
     monkeypatch.setattr(rentals_job, "DUPLICATE_CHECK_LIMIT", limit)
-    ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_runs=lambda token: [list(map(rental_row, entries))]))
+    ctx = SimpleNamespace(secrets=(), client=SimpleNamespace(iter_rental_runs=lambda token, **_: [list(map(rental_row, entries))]))
     path = tmp_path / "s.tsv"
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
@@ -530,7 +530,7 @@ def test_a_first_load_that_fails_after_dropping_the_keys_leaves_them_and_loads_n
 
 def test_spool_header_gives_the_files_figures_when_no_number_came_twice(tmp_path):
     entries = [ODD[1], ODD[0], ODD[3], ODD[2], ODD[4]]
-    ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_runs=lambda token: [list(map(rental_row, entries))]))
+    ctx = SimpleNamespace(secrets=(), client=SimpleNamespace(iter_rental_runs=lambda token, **_: [list(map(rental_row, entries))]))
     path = tmp_path / "s.tsv"
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
@@ -559,7 +559,7 @@ def test_a_file_without_duplicates_loads_the_same_whichever_way_it_is_staged(
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
     rental_id = _rental(engine, now)
     entries = list(reversed(ODD[:6]))
-    ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_runs=lambda token: [list(map(rental_row, entries))]))
+    ctx = SimpleNamespace(secrets=(), client=SimpleNamespace(iter_rental_runs=lambda token, **_: [list(map(rental_row, entries))]))
     path = tmp_path / "odd.tsv"
     rentals_job.download_to_spool(ctx, "t-spool", path, now)
     assert rentals_job._read_header(path).figures_known is (checked == 100)
@@ -629,7 +629,7 @@ def test_raw_texts_differing_only_in_case_load_on_every_backend(migrated_db_url,
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
     rental_id = _rental(engine, now)
     entries = [RentalNumber("1", "abc", None, False), RentalNumber("2", "ABC", None, True)]
-    ctx = SimpleNamespace(client=SimpleNamespace(iter_rental_runs=lambda token: [list(map(rental_row, entries))]))
+    ctx = SimpleNamespace(secrets=(), client=SimpleNamespace(iter_rental_runs=lambda token, **_: [list(map(rental_row, entries))]))
     path = tmp_path / "case.tsv"
     rentals_job.download_to_spool(ctx, "t", path, now)
 
@@ -644,3 +644,125 @@ def test_raw_texts_differing_only_in_case_load_on_every_backend(migrated_db_url,
     again = _load(engine, rental_id, path, now + timedelta(hours=1))[1]
     assert (again.added, again.removed, again.stop_on, again.stop_off) == (0, 0, 0, 0)
     engine.dispose()
+
+
+# --------------------------------------------------------------------------------------------------
+# Quarantine and fail-closed flags (issue 16)
+# --------------------------------------------------------------------------------------------------
+
+
+def rejected(engine):
+    return query(engine, "SELECT endpoint, ref_kind, ref, reason FROM rejected_items ORDER BY id")
+
+
+def stopped_now(engine):
+    return [p for (p,) in query(engine, "SELECT phone_e164 FROM rental_stops_current ORDER BY phone_e164")]
+
+
+def test_a_number_whose_stop_flag_is_null_is_stored_stopped_not_textable(env):
+    engine, sim, config, client = env
+    sim.add_rental("tok-alpha-0001", NUMBERS, stop_share=0.0)
+    sim.faults.inject("location/file/download", "malformed_item", field="stopSms", value=None, index=1)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "success", report.error  # a null flag is read (stopped), not quarantined
+    assert stopped_now(engine) == [NUMBERS[1]]
+    textable = [p for (p,) in query(engine, "SELECT phone_e164 FROM rental_numbers_textable")]
+    assert NUMBERS[1] not in textable and len(textable) == 4
+
+
+def test_an_entry_whose_flag_cannot_be_read_is_kept_stopped_and_quarantined(env):
+    engine, sim, config, client = env
+    sim.add_rental("tok-alpha-0001", NUMBERS, stop_share=0.0)
+    sim.faults.inject("location/file/download", "malformed_item", field="stopSms", value="maybe", index=2)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "partial", report.error
+    assert report.result.detail.startswith("partial, 1 item quarantined")
+    assert report.result.added == 5 and stopped_now(engine) == [NUMBERS[2]]
+    ((endpoint, kind, ref, reason),) = rejected(engine)
+    assert (endpoint, kind, ref) == ("location/file/download", "rental_number", NUMBERS[2]) and "maybe" in reason
+    assert list(rentals_job.spool_dir().glob("*")) == []
+
+
+def test_an_entry_that_cannot_be_read_is_quarantined_and_no_stopped_number_leaves_the_file(env):
+    engine, sim, config, client = env
+    sim.add_rental("tok-alpha-0001", NUMBERS, stop_share=0.0)
+    sim.set_rental_stop("tok-alpha-0001", NUMBERS[1], True)
+    assert sync(engine, config, client, sim).outcome == "success"
+    sim.faults.inject("location/file/download", "malformed_item", index=1)  # the stopped entry becomes "n/a"
+    sim.set_rental_status("tok-alpha-0001", 2)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "partial", report.error
+    assert report.result.removed == 0
+    assert stopped_now(engine) == [NUMBERS[1]]  # still blocked: the unread entry may be it
+    assert [(e, k, r) for e, k, r, _ in rejected(engine)] == [("location/file/download", "rental_number", None)]
+
+
+def test_the_quarantined_entries_of_a_spool_are_recorded_by_the_run_that_loads_it(env, monkeypatch):
+    engine, sim, config, client = env
+    sim.add_rental("tok-alpha-0001", NUMBERS, single_download=True, stop_share=0.0)
+    sim.faults.inject("location/file/download", "malformed_item", index=0)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    original = rentals_job.load_file
+    monkeypatch.setattr(rentals_job, "load_file", broken)
+    assert sync(engine, config, client, sim).outcome == "failed"
+    assert rejected(engine) == []
+    monkeypatch.setattr(rentals_job, "load_file", original)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "partial" and report.result.added == 4
+    assert len(sim.calls_to("location/file/download")) == 1
+    assert len(rejected(engine)) == 1
+    assert list(rentals_job.spool_dir().glob("*")) == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Restarts (issue 16, issue 21 item 5): one retry budget for the whole download, sleeps injected
+# --------------------------------------------------------------------------------------------------
+
+
+def recording_client(base_url):
+    from etl.api.client import SmsPartnerClient
+    from etl.config import Secret
+    from tests.jobs.helpers import TEST_KEY
+
+    sleeps: list[float] = []
+    client = SmsPartnerClient(
+        base_url, Secret(TEST_KEY), connect_timeout=2.0, read_timeout=3.0, max_attempts=3, max_retry_seconds=60.0,
+        sleep=sleeps.append,
+    )
+    return client, sleeps
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        [("truncated", {"count": None})],
+        [("drop", {"count": None, "after_bytes": 70_000})],
+        [("drop", {"count": 1, "after_bytes": 70_000}), ("http_503", {"count": None})],
+    ],
+    ids=["truncated_every_time", "dropped_mid_stream_every_time", "dropped_then_refused"],
+)
+def test_restarts_and_the_retries_of_each_start_spend_one_budget(env, faults):
+    engine, sim, config, _ = env
+    client, sleeps = recording_client(config.api.base_url)
+    sim.add_rental("tok-alpha-0001", 5000)
+    for kind, params in faults:
+        sim.faults.inject("location/file/download", kind, **params)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "failed" and rental_status(engine)[0] == "error"
+    assert len(sim.calls_to("location/file/download")) == 3  # max_attempts, not restarts x attempts
+    assert len(sleeps) == 2  # every wait through the client's sleep, none real
+    assert numbers(engine) == [] and list(rentals_job.spool_dir().glob("*")) == []
+    client.close()

@@ -633,3 +633,65 @@ def test_a_list_of_only_unreadable_entries_is_not_taken_for_an_empty_list(env):
 
     assert report.outcome == "partial", report.error
     assert open_numbers(engine) == ["+33611111111"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Restarts (issue 16, issue 21 item 5): one retry budget for the whole download, sleeps injected
+# --------------------------------------------------------------------------------------------------
+
+
+def recording_client(base_url):
+    """The job tests' client, but its waits recorded: restarts must wait through it, not time.sleep."""
+    from etl.api.client import SmsPartnerClient
+    from etl.config import Secret
+
+    sleeps: list[float] = []
+    client = SmsPartnerClient(
+        base_url, Secret(TEST_KEY), connect_timeout=2.0, read_timeout=3.0, max_attempts=3, max_retry_seconds=60.0,
+        sleep=sleeps.append,
+    )
+    return client, sleeps
+
+
+@pytest.mark.parametrize(
+    ("stops", "faults"),
+    [
+        (3, [("truncated", {"count": None})]),
+        (40_000, [("drop", {"count": None, "after_bytes": 2_000_000})]),
+        (40_000, [("drop", {"count": 1, "after_bytes": 2_000_000}), ("http_503", {"count": None})]),
+    ],
+    ids=["truncated_every_time", "dropped_mid_stream_every_time", "dropped_then_refused"],
+)
+def test_restarts_and_the_retries_of_each_start_spend_one_budget(env, stops, faults):
+    engine, sim, config, _ = env
+    client, sleeps = recording_client(config.api.base_url)
+    if stops > 3:
+        sim.generate_stops(stops)
+    else:
+        for i in range(stops):
+            sim.add_stop(f"+3361111111{i}")
+    for kind, params in faults:
+        sim.faults.inject("stop-sms/list", kind, **params)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "failed"
+    assert len(sim.calls_to("stop-sms/list")) == 3  # max_attempts, not restarts x attempts
+    assert len(sleeps) == 2  # every wait through the client's sleep, none real
+    assert open_numbers(engine) == []
+    client.close()
+
+
+def test_a_download_restarted_once_completes_within_the_budget(env):
+    engine, sim, config, _ = env
+    client, sleeps = recording_client(config.api.base_url)
+    sim.generate_stops(40_000)
+    sim.faults.inject("stop-sms/list", "drop", count=1, after_bytes=2_000_000)
+    sim.faults.inject("stop-sms/list", "http_503", count=1)
+
+    report = sync(engine, config, client, sim)
+
+    assert report.outcome == "success", report.error
+    assert len(sim.calls_to("stop-sms/list")) == 3 and len(sleeps) == 2
+    assert report.result.added == 40_000
+    client.close()
