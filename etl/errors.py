@@ -14,6 +14,7 @@ Families are named by what the caller should do about them (meltano/sdk style)::
     │   │   └── NotFound          the resource does not exist (per-endpoint codes, e.g. 4 or 32)
     │   ├── UnknownOutcome        a write whose request may have reached the server; re-read to know
     │   └── PayloadError          the answer is not what the API documents (names endpoint and field)
+    │       └── UnreadableItem    a one-item answer (message-status) that cannot be read: quarantine it
     ├── SyncRefused               a guard refused to apply a sync (e.g. the stop list shrank too much)
     ├── StaleData                 data needed for a safety decision is older than allowed
     ├── DatabaseUnavailable       the database cannot be reached (down, wrong host, no such file)
@@ -105,6 +106,17 @@ class PayloadError(ApiError):
         detail = f"field {field!r}: {message}" if field else message
         super().__init__(detail, endpoint=endpoint)
         self.field = field
+
+
+class UnreadableItem(PayloadError):
+    """A one-item answer that cannot be read; ``item`` is it as received, for the quarantine (never logged)."""
+
+    def __init__(
+        self, message: str, *, item: object, ref: str | None = None, endpoint: str | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, field=field)
+        self.item = item
+        self.ref = ref
 
 
 class SyncRefused(EtlError):

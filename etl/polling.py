@@ -24,7 +24,11 @@ The rules, and why:
   no call (`plan_fetch`).
 * **Cost** is only in ``/message-status`` (§3.4): read once a recipient is final (after
   `COST_FIRST_DELAY`, since cost often lags the report); while missing, again every
-  ``cost_retry``; never after ``cost_window`` past the final status; never again once known.
+  ``cost_retry``; never after ``cost_window`` past the final status; never again once known. A cost
+  read whose answer is quarantined (``currency: "EURO"``) counts as a read that found no cost.
+* **Unreadable answers.** A pair whose item is quarantined, or missing from the answer, was still
+  polled: its ladder moves on as for a non-final answer, so it expires at its window's end.
+* **Tags.** Read every 15 min; a refused read waits `tag_retry_at` (15 min doubling to 6 h).
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ __all__ = [
     "poll_until",
     "pseudo_message_id",
     "should_expire",
+    "tag_read_due",
+    "tag_retry_at",
     "window_start",
 ]
 
@@ -198,3 +204,29 @@ def plan_fetch(
     pairs = [(mid, phone) for mid, phones in rest for phone in phones]
     batches = tuple(tuple(pairs[i : i + limit]) for i in range(0, len(pairs), limit))
     return FetchPlan(tuple(bulk), batches)
+
+
+TAG_RETRY_FIRST = timedelta(minutes=15)
+"""Wait after a tag read is refused; doubled at each refusal in a row, up to `TAG_RETRY_MAX`."""
+TAG_RETRY_MAX = timedelta(hours=6)
+
+
+def tag_retry_at(failures: int, now: datetime) -> datetime:
+    """When to read a tag again after ``failures`` refused reads in a row (1 → `TAG_RETRY_FIRST`)."""
+    _aware(now, "now")
+    steps = min(max(failures, 1) - 1, 16)  # 2**16 x 15 min is far past the cap: no overflow
+    return now + min(TAG_RETRY_FIRST * (1 << steps), TAG_RETRY_MAX)
+
+
+def tag_read_due(
+    last_read_at: datetime | None, next_read_at: datetime | None, now: datetime, every: timedelta, recipients_due: bool
+) -> bool:
+    """Is a followed tag to be read now?
+
+    A refused tag waits for ``next_read_at`` whatever is due (its backoff, so one bad tag costs one call
+    per backoff step, not one per cycle); otherwise every ``every``, or sooner when recipients found by
+    the tag are due (their polls are the tag reads).
+    """
+    if next_read_at is not None:
+        return next_read_at <= now
+    return last_read_at is None or last_read_at + every <= now or recipients_due

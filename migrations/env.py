@@ -31,10 +31,22 @@ def run_migrations_online() -> None:
         elif backend in ("mysql", "mariadb"):
             connection.execute(text("SELECT GET_LOCK('smspartner_etl_migrate', 300)"))
         connection.commit()
+        if backend == "sqlite":
+            # Batch mode rebuilds a table by copy, drop and rename; with foreign keys on, dropping a table
+            # that others refer to fails (alembic, "Dealing with Referencing Tables"). Off on the raw
+            # connection, outside any transaction (SQLite ignores the pragma inside one, and our engine
+            # emits BEGIN on every SQLAlchemy statement), then checked in full before the commit.
+            dbapi = connection.connection.dbapi_connection
+            assert dbapi is not None
+            dbapi.execute("PRAGMA foreign_keys=OFF")
         try:
             context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=backend == "sqlite")
             with context.begin_transaction():
                 context.run_migrations()
+                if backend == "sqlite":
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration left {len(broken)} rows whose foreign key has no parent: {broken[:5]}")
             connection.commit()
         finally:
             if backend == "postgresql":

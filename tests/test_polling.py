@@ -129,3 +129,29 @@ def test_plan_fetch_uses_fewest_calls(due, threshold, bulk, multi_sizes):
 )
 def test_final_statuses(status, final):
     assert polling.is_final(status) is final
+
+
+@pytest.mark.parametrize(
+    ("failures", "expected"),
+    [(0, T0 + 15 * M), (1, T0 + 15 * M), (2, T0 + 30 * M), (3, T0 + H), (5, T0 + 4 * H), (6, T0 + 6 * H),
+     (10_000, T0 + 6 * H)],
+    ids=["none", "first", "second", "third", "fifth", "capped", "huge"],
+)
+def test_refused_tag_waits_15_min_doubling_up_to_6_h(failures: int, expected: datetime) -> None:
+    assert polling.tag_retry_at(failures, T0) == expected
+
+
+@pytest.mark.parametrize(
+    ("last_read", "next_read", "recipients_due", "due"),
+    [
+        (None, None, False, True),  # never read
+        (T0 - 10 * M, None, False, False),  # read 10 min ago
+        (T0 - 15 * M, None, False, True),  # its beat
+        (T0 - 10 * M, None, True, True),  # its recipients are due: read sooner
+        (T0 - H, T0 + 5 * M, True, False),  # refused: the backoff wins over due recipients
+        (T0 - H, T0, False, True),  # backoff over
+    ],
+    ids=["never-read", "read-recently", "beat", "recipients-due", "backing-off", "backoff-over"],
+)
+def test_tag_read_due(last_read: datetime | None, next_read: datetime | None, recipients_due: bool, due: bool) -> None:
+    assert polling.tag_read_due(last_read, next_read, T0, 15 * M, recipients_due) is due

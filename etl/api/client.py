@@ -54,7 +54,9 @@ from etl.api.parse import (
     RentalStatus,
     SendResult,
     StatusItem,
+    StatusItems,
     Stop,
+    Unreadable,
     WriteResult,
 )
 from etl.api.rentalrows import RentalRow, rental_row_parser
@@ -499,24 +501,25 @@ class SmsPartnerClient:
         payload = self._call("GET", "message-status", {"messageId": str(message_id), "phoneNumber": phone})
         return parse.parse_message_status(payload)
 
-    def multi_status(self, pairs: Sequence[tuple[str, str]]) -> list[StatusItem]:
+    def multi_status(self, pairs: Sequence[tuple[str, str]]) -> StatusItems:
         """``POST /multi-status`` for ≤ 500 (message id, E.164 number) pairs (quirks 8, 12).
 
-        Per-item failures come back as items with ``ok=False`` (``not_found`` for code 4).
+        Per-item failures come back as items with ``ok=False`` (``not_found`` for code 4); items that
+        cannot be read, in ``unreadable``.
         """
         if len(pairs) > MULTI_STATUS_LIMIT:
             raise ValueError(f"multi_status takes at most {MULTI_STATUS_LIMIT} pairs, got {len(pairs)}")
         if not pairs:
-            return []
+            return StatusItems()
         items = [{"phoneNumber": phone, "messageId": _wire_id(mid)} for mid, phone in pairs]
         return parse.parse_multi_status(self._call("POST", "multi-status", {"SMSStatut_List": items}))
 
-    def bulk_status(self, message_id: str) -> list[StatusItem]:
+    def bulk_status(self, message_id: str) -> StatusItems:
         """``GET /bulk-status``: every recipient of one message."""
         return parse.parse_bulk_status(self._call("GET", "bulk-status", {"messageId": str(message_id)}))
 
-    def iter_bulk_status_by_tag(self, tag: str) -> Iterator[StatusItem]:
-        """``GET /bulk-status-by-tag``, page after page (``page`` param: quirk 23).
+    def iter_bulk_status_by_tag(self, tag: str) -> Iterator[StatusItem | Unreadable]:
+        """``GET /bulk-status-by-tag``, page after page (``page`` param: quirk 23); a page's unreadable items follow its others.
 
         ``total`` may count items or pages (undocumented), so the loop ends on an empty page, a
         page shorter than the first, or when both readings of ``total`` say we are done. A page
@@ -528,9 +531,10 @@ class SmsPartnerClient:
         first_size: int | None = None
         previous: tuple[Any, ...] | None = None
         for page in range(1, MAX_TAG_PAGES + 1):
-            current, total, items = parse.parse_status_page(
+            current, total, readable = parse.parse_status_page(
                 self._call("GET", endpoint, {"tag": tag, "page": page})
             )
+            items: list[StatusItem | Unreadable] = [*readable, *readable.unreadable]
             if current is not None and current != page:
                 if total is not None and seen >= total:
                     return  # the server clamps past-the-end pages to the last one

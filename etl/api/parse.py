@@ -14,7 +14,15 @@ Decisions taken here, and why:
   aware and in UTC.
 * **Money.** JSON is decoded with ``parse_float=Decimal`` so ``0.045`` never passes through a binary
   float; a float handed in anyway goes through ``Decimal(str(x))``. Strings (``"10225.119"``,
-  quirk 20) are parsed as decimals.
+  quirk 20) are parsed as decimals. An amount is taken exactly or not at all: NaN, infinities,
+  a negative cost, more than `MONEY_DECIMALS` decimals or `MONEY_INTEGER_DIGITS` integer digits
+  (what the database stores exactly, ``etl.db.types.Money``) are refused, never rounded.
+* **Codes.** A currency is three letters A-Z (ISO 4217), a country two (ISO 3166-1 alpha-2);
+  anything else is refused, never cut to fit.
+* **Item by item.** A list answer is read one item at a time: an item that cannot be read becomes
+  an `Unreadable` beside the good ones (`StatusItems.unreadable`), which the job quarantines
+  (``etl.quarantine``); it never fails its answer. A one-item answer (``/message-status``) that
+  cannot be read raises `UnreadableItem`, which carries the item for the quarantine.
 * **Ids.** Message ids are always ``str`` (int here, str there, UUID for long numbers: quirk 6);
   stop ids are always ``int``; rental ids are ``str`` (the example shows them truncated, quirk 18).
 * **Phones.** The raw text is kept; ``phone_e164`` is `etl.phones.canonicalize` (any parseable number,
@@ -37,11 +45,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from etl import phones
-from etl.errors import ApiRejected, AuthError, NotFound, PayloadError
+from etl.errors import ApiRejected, AuthError, NotFound, PayloadError, UnreadableItem
 
 __all__ = [
     "API_TIMEZONE",
     "AUTH_CODES",
+    "MONEY_DECIMALS",
+    "MONEY_INTEGER_DIGITS",
     "NOT_FOUND_CODES",
     "Account",
     "MessageStatus",
@@ -50,7 +60,9 @@ __all__ = [
     "RentalStatus",
     "SendResult",
     "StatusItem",
+    "StatusItems",
     "Stop",
+    "Unreadable",
     "WriteResult",
     "check_envelope",
     "error_text",
@@ -116,6 +128,41 @@ class StatusItem:
     def final(self) -> bool:
         """True when the status will not change any more (see `is_final`)."""
         return self.ok and self.status is not None and is_final(self.status)
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """An item of a list answer that could not be read: quarantined by the job, never fatal to its answer.
+
+    ``message_id`` and ``phone`` are what could still be read of the item's key (``phone`` in E.164
+    when it parses, else as given), so the job can move that pair's polling on.
+    """
+
+    endpoint: str
+    #: The item as decoded from the answer (an object, or whatever stood in its place).
+    item: Any
+    reason: str
+    message_id: str | None = None
+    phone: str | None = None
+
+    @property
+    def ref(self) -> str | None:
+        """``message_id/phone`` (``rejected_items.ref`` of kind ``recipient``), ``None`` when neither is readable."""
+        if self.message_id is None and self.phone is None:
+            return None
+        return f"{self.message_id or '?'}/{self.phone or '?'}"
+
+
+class StatusItems(list[StatusItem]):
+    """The readable items of a status answer, in order, and the ones that were not (``unreadable``).
+
+    A list, so callers that only read statuses iterate it as before; the statuses job also reads
+    ``unreadable`` to quarantine those items and move their pairs' polling on.
+    """
+
+    def __init__(self, items: Sequence[StatusItem] = (), unreadable: Sequence[Unreadable] = ()) -> None:
+        super().__init__(items)
+        self.unreadable: tuple[Unreadable, ...] = tuple(unreadable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +362,12 @@ def check_envelope(endpoint: str, payload: Any) -> Mapping[str, Any]:
 
 _INT_TEXT = re.compile(r"[+-]?\d+")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+
+MONEY_DECIMALS = 8
+"""Decimals an amount may have: the scale of ``etl.db.types.Money`` (a test keeps the two equal)."""
+MONEY_INTEGER_DIGITS = 12
+"""Integer digits an amount may have: ``Money``'s precision (20) minus its scale."""
 
 
 def _require(item: Mapping[str, Any], keys: Sequence[str], endpoint: str) -> Any:
@@ -410,10 +463,24 @@ def _decimal(value: Any, endpoint: str, field: str) -> Decimal:
     return result
 
 
-def _opt_decimal(value: Any, endpoint: str, field: str) -> Decimal | None:
+def _amount(value: Any, endpoint: str, field: str, *, signed: bool = False) -> Decimal:
+    """An amount stored exactly, or `PayloadError`: finite, not negative unless ``signed``, within ``Money``."""
+    result = _decimal(value, endpoint, field)
+    if result < 0 and not signed:
+        raise PayloadError(f"a negative amount: {value!r}", endpoint=endpoint, field=field)
+    exact = result.normalize()  # 0.04500000000 is 0.045: trailing zeros are not precision
+    exponent = exact.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > MONEY_DECIMALS:
+        raise PayloadError(f"more than {MONEY_DECIMALS} decimals: {value!r}", endpoint=endpoint, field=field)
+    if result != 0 and exact.adjusted() >= MONEY_INTEGER_DIGITS:
+        raise PayloadError(f"more than {MONEY_INTEGER_DIGITS} integer digits: {value!r}", endpoint=endpoint, field=field)
+    return result
+
+
+def _opt_amount(value: Any, endpoint: str, field: str, *, signed: bool = False) -> Decimal | None:
     if value is None or value == "":
         return None
-    return _decimal(value, endpoint, field)
+    return _amount(value, endpoint, field, signed=signed)
 
 
 def _currency(value: Any, endpoint: str, field: str) -> str | None:
@@ -423,6 +490,16 @@ def _currency(value: Any, endpoint: str, field: str) -> str | None:
     text = _str(value, endpoint, field).strip().upper()
     if not _CURRENCY.fullmatch(text):
         raise PayloadError(f"not an ISO 4217 code: {value!r}", endpoint=endpoint, field=field)
+    return text
+
+
+def _country(value: Any, endpoint: str, field: str) -> str | None:
+    """ISO 3166-1 alpha-2 code, upper-cased and checked to be two letters (never cut to two)."""
+    if value is None or value == "":
+        return None
+    text = _str(value, endpoint, field).strip().upper()
+    if not _COUNTRY.fullmatch(text):
+        raise PayloadError(f"not an ISO 3166 country code: {value!r}", endpoint=endpoint, field=field)
     return text
 
 
@@ -530,7 +607,7 @@ def parse_account(payload: Mapping[str, Any], endpoint: str = "me") -> Account:
         ),
         credit_hlr=_opt_int(credits.get("creditHlr"), endpoint, "credits.creditHlr"),
         to_send=_opt_int(credits.get("toSend"), endpoint, "credits.toSend"),
-        balance=_opt_decimal(_first(credits, ("balance", "solde")), endpoint, "credits.balance"),
+        balance=_opt_amount(_first(credits, ("balance", "solde")), endpoint, "credits.balance", signed=True),
         currency=_currency(credits.get("currency"), endpoint, "credits.currency"),
     )
 
@@ -596,36 +673,65 @@ def _status_fields(
 
 
 def parse_message_status(payload: Mapping[str, Any], endpoint: str = "message-status") -> MessageStatus:
-    """``/message-status``: ``statut`` (quirk 3), ``number`` national or international (quirk 17)."""
-    fields = _status_fields(payload, endpoint, None)
-    return MessageStatus(
-        **fields,
-        cost=_opt_decimal(payload.get("cost"), endpoint, "cost"),
-        currency=_currency(payload.get("currency"), endpoint, "currency"),
-        country=_opt_str(payload.get("countryCode"), endpoint, "countryCode"),
-    )
+    """``/message-status``: ``statut`` (quirk 3), ``number`` national or international (quirk 17).
+
+    The answer is one item: when any field cannot be read (``currency: "EURO"``, a negative cost,
+    ``countryCode: "FRA"``) it raises `UnreadableItem` carrying the answer, for the quarantine.
+    """
+    try:
+        fields = _status_fields(payload, endpoint, None)
+        return MessageStatus(
+            **fields,
+            cost=_opt_amount(payload.get("cost"), endpoint, "cost"),
+            currency=_currency(payload.get("currency"), endpoint, "currency"),
+            country=_country(payload.get("countryCode"), endpoint, "countryCode"),
+        )
+    except PayloadError as exc:
+        message_id, phone = _loose_key(payload, None)
+        ref = Unreadable(endpoint, payload, str(exc), message_id, phone).ref
+        error = UnreadableItem(str(exc), item=payload, ref=ref)
+        error.endpoint, error.field = endpoint, exc.field
+        raise error from None
 
 
-def parse_multi_status(payload: Mapping[str, Any], endpoint: str = "multi-status") -> list[StatusItem]:
+def _loose_key(item: Any, default_message_id: str | None) -> tuple[str | None, str | None]:
+    """What can still be read of an unreadable item's (message id, number): for its quarantine ref."""
+    if not isinstance(item, Mapping):
+        return None, None
+    raw_mid = _first(item, ("messageId", "message_id"))
+    message_id = str(raw_mid).strip() if isinstance(raw_mid, (int, str)) and not isinstance(raw_mid, bool) else default_message_id
+    raw_phone = _first(item, ("phoneNumber", "number", "phone"))
+    phone = (phones.canonicalize(raw_phone) or raw_phone.strip()[:32]) if isinstance(raw_phone, str) else None
+    return message_id or None, phone or None
+
+
+def _status_items(payload: Mapping[str, Any], endpoint: str, default_message_id: str | None) -> StatusItems:
+    """``StatutResponse_List[]`` item by item: the readable ones, and an `Unreadable` for each other."""
+    good: list[StatusItem] = []
+    bad: list[Unreadable] = []
+    for raw in _list(payload, ("StatutResponse_List",), endpoint):
+        try:
+            good.append(StatusItem(**_status_fields(_mapping(raw, endpoint, "StatutResponse_List[]"), endpoint, default_message_id)))
+        except PayloadError as exc:
+            bad.append(Unreadable(endpoint, raw, str(exc), *_loose_key(raw, default_message_id)))
+    return StatusItems(good, bad)
+
+
+def parse_multi_status(payload: Mapping[str, Any], endpoint: str = "multi-status") -> StatusItems:
     """``/multi-status``: ``StatutResponse_List[]`` whose items carry their own success/code (quirk 12)."""
-    items = _list(payload, ("StatutResponse_List",), endpoint)
-    return [StatusItem(**_status_fields(_mapping(i, endpoint, "StatutResponse_List[]"), endpoint, None)) for i in items]
+    return _status_items(payload, endpoint, None)
 
 
-def parse_bulk_status(payload: Mapping[str, Any], endpoint: str = "bulk-status") -> list[StatusItem]:
+def parse_bulk_status(payload: Mapping[str, Any], endpoint: str = "bulk-status") -> StatusItems:
     """``/bulk-status``: top-level ``message_id`` (string), items without one, ``stopSMS`` (quirk 4)."""
     top = _first(payload, ("message_id", "messageId"))
     default = None if top is None else _id_str(top, endpoint, "message_id")
-    items = _list(payload, ("StatutResponse_List",), endpoint)
-    return [
-        StatusItem(**_status_fields(_mapping(i, endpoint, "StatutResponse_List[]"), endpoint, default))
-        for i in items
-    ]
+    return _status_items(payload, endpoint, default)
 
 
 def parse_status_page(
     payload: Mapping[str, Any], endpoint: str = "bulk-status-by-tag"
-) -> tuple[int | None, int | None, list[StatusItem]]:
+) -> tuple[int | None, int | None, StatusItems]:
     """One page of ``/bulk-status-by-tag``: ``(currentPage, total, items)`` (quirk 23).
 
     ``total`` is returned as given: it may count items or pages (undocumented).
@@ -636,11 +742,7 @@ def parse_status_page(
     # Items "as in 3.6" carry no message id and neither does the page (DOC-st4): then
     # message_id is "" (the pair is (tag, phone)); the simulator's tag_items_message_id adds one.
     default = "" if top is None else _id_str(top, endpoint, "message_id")
-    items = _list(payload, ("StatutResponse_List",), endpoint)
-    return current, total, [
-        StatusItem(**_status_fields(_mapping(i, endpoint, "StatutResponse_List[]"), endpoint, default))
-        for i in items
-    ]
+    return current, total, _status_items(payload, endpoint, default)
 
 
 _MONTHS = {
@@ -677,7 +779,7 @@ def parse_cost_resume(payload: Mapping[str, Any], endpoint: str = "statistics/co
             MonthlyCost(
                 year=year,
                 month=month,
-                cost=_decimal(_require(item, ("cost",), endpoint), endpoint, "datas[].cost"),
+                cost=_amount(_require(item, ("cost",), endpoint), endpoint, "datas[].cost"),
                 nb_send=_int(_require(item, ("nb_send", "nbSend"), endpoint), endpoint, "datas[].nb_send"),
             )
         )
@@ -689,7 +791,7 @@ def parse_send(payload: Mapping[str, Any], endpoint: str = "send") -> SendResult
     return SendResult(
         message_id=_id_str(_require(payload, ("message_id", "messageId"), endpoint), endpoint, "message_id"),
         nb_sms=_opt_int(_first(payload, ("nb_sms", "nbSMS", "nbSms")), endpoint, "nb_sms"),
-        cost=_opt_decimal(payload.get("cost"), endpoint, "cost"),
+        cost=_opt_amount(payload.get("cost"), endpoint, "cost"),
         currency=_currency(payload.get("currency"), endpoint, "currency"),
         scheduled_at=parse_datetime(payload.get("scheduledDeliveryDate"), endpoint, "scheduledDeliveryDate"),
     )

@@ -451,6 +451,11 @@ class TrackedTag(Base):
     added_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     items_seen: Mapped[int] = mapped_column(Integer, default=0)
+    #: A refused read is retried on the tag's own backoff (`etl.polling.tag_retry_at`); NULL: on the usual beat.
+    next_read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: Reads refused in a row; 0 after a good read.
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(255))
 
 
 class AccountSnapshot(Base):

@@ -12,8 +12,10 @@ from sqlalchemy.types import TypeDecorator
 #: Surrogate keys: BIGINT on PostgreSQL/MariaDB, INTEGER on SQLite (its only autoincrement type).
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
-#: Money: exact, 6 decimals (the API quotes unit costs like 0.045 and totals like 10225.119).
-Money = Numeric(18, 6)
+#: Money: exact, 8 decimals and 12 integer digits (the API quotes unit costs like 0.045 and 0.0451237, totals
+#: like 10225.119). An amount with more decimals is refused on read (`etl.api.parse`), never rounded (0007).
+MONEY_SCALE = 8
+Money = Numeric(20, MONEY_SCALE)
 
 #: ISO 4217 currency code.
 Currency = String(3)

@@ -417,6 +417,8 @@ def _reread(client: Any, row: Any) -> tuple[str, str, int | None] | None:
             items = client.bulk_status(row.target)
         except NotFound:
             return None
+        if getattr(items, "unreadable", ()):
+            return None  # an unreadable recipient may be the one still Waiting: cannot tell yet
         decided = cancel_outcome([getattr(i, "status", None) for i in items])
         return None if decided is None else (decided[0], decided[1], None)
     return None

@@ -8,12 +8,15 @@ Create Date: 2026-11-24
 import sqlalchemy as sa
 from alembic import op
 
-from etl.db.types import Currency, Id, Money, Phone, UtcDateTime
+from etl.db.types import Currency, Id, Phone, UtcDateTime
 
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
+
+#: Money as this revision created it (0007 widens it; etl.db.types.Money is the current type).
+Money = sa.Numeric(18, 6)
 
 # Money is never summed across currencies: every spend view groups by currency.
 SPEND_DAILY = """

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from etl.api import parse
-from etl.api.parse import MessageStatus, StatusItem, Stop
-from etl.errors import ApiRejected, AuthError, NotFound, PayloadError
+from etl.api.parse import MessageStatus, StatusItem, Stop, Unreadable
+from etl.db.types import MONEY_SCALE, Money
+from etl.errors import ApiRejected, AuthError, NotFound, PayloadError, UnreadableItem
 
 
 def loads(text: str) -> Any:
@@ -176,11 +177,17 @@ def _ms(**changes: Any) -> dict[str, Any]:
         (_ms(number="not a phone"), dict(phone_raw="not a phone", phone_e164=None)),
         (_ms(number=..., phoneNumber="+33612345678"), dict(phone_e164="+33612345678")),
         (_ms(currency=None), dict(currency=None)),
+        (_ms(cost=Decimal("0.0451237")), dict(cost=Decimal("0.0451237"))),  # 7 decimals: exact, not rounded
+        (_ms(cost="0.04512370"), dict(cost=Decimal("0.0451237"))),
+        (_ms(cost="0.0450000000000"), dict(cost=Decimal("0.045"))),  # trailing zeros are not precision
+        (_ms(cost=0), dict(cost=Decimal(0))),
+        (_ms(currency="eur", countryCode="fr"), dict(currency="EUR", country="FR")),
     ],
     ids=[
         "seed-004", "go-testdata-epoch-intl", "status-key", "id-int", "stop-string-1", "stop-int-0",
         "stopSMS-capital", "cost-absent", "cost-null", "cost-string", "cost-float", "phone-unparseable-kept",
-        "phoneNumber-key", "currency-null",
+        "phoneNumber-key", "currency-null", "cost-7-decimals", "cost-8-decimals-text", "cost-trailing-zeros",
+        "cost-zero", "codes-lower-case",
     ],
 )
 def test_parse_message_status_quirks(payload: dict[str, Any], check: dict[str, Any]) -> None:
@@ -203,14 +210,41 @@ def test_parse_message_status_quirks(payload: dict[str, Any], check: dict[str, A
         (_ms(cost=[1]), "cost"),
         (_ms(currency="EURO"), "currency"),
         (_ms(statut=3), "status"),
+        (_ms(cost=Decimal("-0.045")), "cost"),
+        (_ms(cost="NaN"), "cost"),
+        (_ms(cost=float("nan")), "cost"),
+        (_ms(cost="Infinity"), "cost"),
+        (_ms(cost=Decimal("1e999999")), "cost"),  # finite as a Decimal, Inf as a float (SQLite)
+        (_ms(cost=Decimal("1234567890123")), "cost"),  # 13 integer digits: beyond Money
+        (_ms(cost=Decimal("0.045123456")), "cost"),  # 9 decimals: would be rounded
+        (_ms(currency="E1R"), "currency"),
+        (_ms(currency="€"), "currency"),
+        (_ms(countryCode="FRA"), "countryCode"),
+        (_ms(countryCode="F"), "countryCode"),
+        (_ms(countryCode=33), "countryCode"),
     ],
     ids=["no-id", "id-bool", "no-number", "number-int", "stop-garbage", "date-dmy", "cost-text", "cost-list",
-         "currency-4-letters", "status-int"],
+         "currency-4-letters", "status-int", "cost-negative", "cost-nan-text", "cost-nan-float", "cost-inf",
+         "cost-1e999999", "cost-13-digits", "cost-9-decimals", "currency-digit", "currency-symbol",
+         "country-3-letters", "country-1-letter", "country-int"],
 )
 def test_parse_message_status_rejects(payload: dict[str, Any], field: str) -> None:
-    with pytest.raises(PayloadError) as info:
+    with pytest.raises(UnreadableItem) as info:
         parse.parse_message_status(payload)
     assert info.value.field == field and info.value.endpoint == "message-status"
+    assert info.value.item is payload, "the answer as received, for the quarantine"
+    assert isinstance(info.value, PayloadError)
+
+
+def test_unreadable_message_status_names_the_recipient_it_belongs_to() -> None:
+    with pytest.raises(UnreadableItem) as info:
+        parse.parse_message_status(_ms(currency="EURO"))
+    assert info.value.ref == "1111/+33600000000"
+
+
+def test_money_decimals_are_the_databases_scale() -> None:
+    assert parse.MONEY_DECIMALS == MONEY_SCALE == Money.scale
+    assert parse.MONEY_INTEGER_DIGITS == Money.precision - Money.scale
 
 
 # --------------------------------------------------------------------------------------------------
@@ -256,17 +290,46 @@ def test_bulk_status_items_take_the_top_level_message_id() -> None:
     [
         ({"success": True, "code": 200, "message_id": "1"}, "StatutResponse_List"),
         ({"success": True, "code": 200, "message_id": "1", "StatutResponse_List": {}}, "StatutResponse_List"),
-        ({"success": True, "code": 200, "message_id": "1", "StatutResponse_List": ["x"]}, "StatutResponse_List[]"),
-        ({"success": True, "code": 200, "StatutResponse_List": [{"phoneNumber": "+33612345678"}]}, "messageId"),
-        ({"success": True, "code": 200, "message_id": "1", "StatutResponse_List": [{"phoneNumber": "+33612345678",
-          "stopSMS": "yes"}]}, "stopSms"),
     ],
-    ids=["list-missing", "list-is-object", "item-not-object", "no-message-id-anywhere", "stop-garbage"],
+    ids=["list-missing", "list-is-object"],
 )
-def test_bulk_status_rejects(payload: dict[str, Any], field: str) -> None:
+def test_bulk_status_without_a_list_rejects_the_answer(payload: dict[str, Any], field: str) -> None:
     with pytest.raises(PayloadError) as info:
         parse.parse_bulk_status(payload)
     assert info.value.field == field
+
+
+GOOD_ITEM = {"phoneNumber": "+33612345678", "messageId": "307", "status": "Waiting", "date": "1517934416"}
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason", "ref"),
+    [
+        ("x", "StatutResponse_List[]", None),
+        ([GOOD_ITEM], "StatutResponse_List[]", None),
+        ({"phoneNumber": "+33612345679"}, "messageId", "?/+33612345679"),
+        ({**GOOD_ITEM, "phoneNumber": "0612345679", "date": "04/12/2026 07:00"}, "date", "307/+33612345679"),
+        ({**GOOD_ITEM, "phoneNumber": "+33612345679", "stopSms": "yes"}, "stopSms", "307/+33612345679"),
+        ({**GOOD_ITEM, "phoneNumber": 612345679}, "phoneNumber", "307/?"),
+        ({**GOOD_ITEM, "phoneNumber": "+33612345679", "status": ["Delivered"]}, "status", "307/+33612345679"),
+    ],
+    ids=["item-not-object", "item-is-list", "no-message-id-anywhere", "date-dmy", "stop-garbage", "number-int",
+         "status-list"],
+)
+def test_unreadable_status_item_is_set_aside_and_the_rest_of_the_answer_read(bad: Any, reason: str, ref: str | None) -> None:
+    payload = {"success": True, "code": 200, "StatutResponse_List": [GOOD_ITEM, bad, {**GOOD_ITEM, "messageId": 308}]}
+    items = parse.parse_multi_status(payload)
+    assert [(i.message_id, i.status) for i in items] == [("307", "Waiting"), ("308", "Waiting")]
+    [unreadable] = items.unreadable
+    assert isinstance(unreadable, Unreadable) and unreadable.endpoint == "multi-status"
+    assert unreadable.item == bad and reason in unreadable.reason and unreadable.ref == ref
+
+
+def test_unreadable_bulk_status_item_takes_the_top_level_message_id_for_its_ref() -> None:
+    payload = {"success": True, "code": 200, "message_id": "111", "StatutResponse_List": [
+        {"phoneNumber": "+33612345678", "status": "Delivered", "date": "04/12/2026 07:00"}]}
+    items = parse.parse_bulk_status(payload)
+    assert list(items) == [] and [u.ref for u in items.unreadable] == ["111/+33612345678"]
 
 
 def test_status_page_reads_current_page_and_total_and_keeps_missing_ids_empty() -> None:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from etl.config import StatusesConfig
-from etl.jobs import statuses as statuses_job
+from etl.jobs import status_cycle
 from etl.tracking import TrackedSend, track, track_message_ids
 from tests.jobs.helpers import run, sim_clock
 
@@ -178,7 +178,7 @@ class _StormAfter:
 
 def test_5xx_storm_mid_cycle_loses_nothing_and_next_cycle_finishes(env, monkeypatch):
     engine, sim, config, client = env
-    monkeypatch.setattr(statuses_job, "CALLS_PER_BATCH", 1)
+    monkeypatch.setattr(status_cycle, "CALLS_PER_BATCH", 1)
     phones = [f"+336{10000000 + i:08d}" for i in range(1200)]
     for i in range(12):  # 12 sends of 100: three multi-status calls beat twelve bulk-status ones
         send_and_track(engine, config, sim, phones[i * 100 : (i + 1) * 100])
