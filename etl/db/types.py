@@ -13,7 +13,7 @@ from sqlalchemy.types import TypeDecorator
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 #: Money: exact, 8 decimals and 12 integer digits (the API quotes unit costs like 0.045 and 0.0451237, totals
-#: like 10225.119). An amount with more decimals is refused on read (`etl.api.parse`), never rounded (0007).
+#: like 10225.119). An amount with more decimals is refused on read (`etl.api.parse`), never rounded (migration 0008).
 MONEY_SCALE = 8
 Money = Numeric(20, MONEY_SCALE)
 

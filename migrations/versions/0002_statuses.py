@@ -15,7 +15,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-#: Money as this revision created it (0007 widens it; etl.db.types.Money is the current type).
+#: Money as this revision created it (0008 widens it; etl.db.types.Money is the current type).
 Money = sa.Numeric(18, 6)
 
 # Money is never summed across currencies: every spend view groups by currency.

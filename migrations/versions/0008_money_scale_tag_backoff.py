@@ -12,8 +12,8 @@ created again after. SQLite cannot retype a column: each table is rebuilt (batch
 rows, ids included; migrations/env.py turns its foreign keys off for the rebuild and checks them all
 before the commit).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-03
 """
 
@@ -26,8 +26,8 @@ from alembic import op
 
 from etl.db.types import UtcDateTime
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
