@@ -119,3 +119,20 @@ def test_rentals_add_list_remove(invoke, engine):
     assert "removed" in invoke("rentals", "list", "--all").output
     assert invoke("rentals", "remove", "tok-cli-000123").exit_code == 65
     assert invoke("rentals", "add", "tok-cli-000123").exit_code == 0
+
+
+def test_stops_add_of_a_number_already_in_the_synced_list_is_refused_unless_forced(invoke, engine, simulator):
+    first = simulator.sim.add_stop(NUMBER)
+    assert invoke("sync", "stops").exit_code == 0
+    simulator.sim.reset_calls()
+
+    refused = invoke("stops", "add", "06 12 34 56 78")
+    assert refused.exit_code == 65
+    assert f"{NUMBER} is already in the stop list since " in refused.output and f"(stop id {first}, source sync)" in refused.output
+    assert "nothing sent; --force sends it anyway" in refused.output
+    assert simulator.sim.calls_to("stop-sms/add") == [] and audit(engine) == []
+
+    forced = invoke("stops", "add", NUMBER, "--force", "--reason", "re-send on purpose")
+    assert len(simulator.sim.calls_to("stop-sms/add")) == 1
+    assert [row[:4] for row in audit(engine)] == [("stop_add", NUMBER, audit(engine)[0][2], "re-send on purpose")]
+    assert forced.exit_code in (0, 1)  # whatever the API answers, the forced write is sent and audited

@@ -25,15 +25,20 @@ def command() -> None:
 @_actor
 @_reason
 @_dry_run
+@click.option("--force", is_flag=True, help="Send even when the synced stop list already has NUMBER (the API would hold two stops).")
 @click.pass_context
-def add_cmd(ctx: click.Context, number: str, actor: str | None, reason: str | None, dry_run: bool) -> None:
-    """Add NUMBER (any common format; national numbers are read in api.default_region)."""
+def add_cmd(ctx: click.Context, number: str, actor: str | None, reason: str | None, dry_run: bool, force: bool) -> None:
+    """Add NUMBER (any common format; national numbers are read in api.default_region).
+
+    A number already open in the synced stop list is refused (exit 65), nothing sent; --force sends anyway."""
     from etl import phones
     from etl.jobs import actions
 
     e164 = phones.normalize(number, region(get_config(ctx)))  # refused here, before any call or row
     client = None if dry_run else get_client(ctx)
-    report(actions.add_stop(client, get_engine(ctx), e164, actor=actor, reason=reason, dry_run=dry_run, now=get_clock(ctx)))
+    report(
+        actions.add_stop(client, get_engine(ctx), e164, actor=actor, reason=reason, dry_run=dry_run, force=force, now=get_clock(ctx))
+    )
 
 
 @command.command("remove")

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, or_, select, update
+from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
 from etl import phones, runlog
 from etl.clock import utcnow
@@ -209,6 +209,19 @@ def _open_stops_of(conn: Connection, phone_e164: str) -> list[int]:
     ]
 
 
+def _open_stop(conn: Connection, phone_e164: str) -> tuple[datetime, int | None, str] | None:
+    """The earliest open stop period of a number in our copy: (since, its stop id, where it came from)."""
+    p = stop_periods.c
+    since = func.coalesce(p.api_created_at, p.first_seen_at)
+    row = conn.execute(
+        select(since, p.api_stop_id, p.source)
+        .where(p.removed_at.is_(None), p.phone_e164 == phone_e164)
+        .order_by(since, p.id)
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
 def _phone_of_stop(conn: Connection, stop_id: int) -> str | None:
     p = stop_periods.c
     return conn.execute(
@@ -271,10 +284,25 @@ def add_stop(
     reason: str | None = None,
     now: Clock = utcnow,
     dry_run: bool = False,
+    force: bool = False,
 ) -> ActionResult:
-    """Add ``number`` (any common format) to the account's stop list and open its stop period."""
+    """Add ``number`` (any common format) to the account's stop list and open its stop period.
+
+    A number our copy already lists as stopped is refused with `InputError`, no call and no row: the API
+    accepts the same number twice and then holds two stops for it (issue 16). ``force`` sends anyway."""
     engine = writer(engine)
     e164 = phones.normalize(number)
+    if not dry_run and not force:
+        with engine.connect() as conn:
+            already = _open_stop(conn, e164)
+            conn.rollback()
+        if already is not None:
+            since, known_id, source = already
+            how = f"stop id {known_id}" if known_id is not None else "not yet confirmed by a stop sync"
+            raise InputError(
+                f"{e164} is already in the stop list since {since:%Y-%m-%d %H:%M} UTC ({how}, source {source}): "
+                "nothing sent; --force sends it anyway"
+            )
     if dry_run:
         with engine.connect() as conn:
             known = _open_stops_of(conn, e164)

@@ -47,6 +47,8 @@ class Case:
     db: str = "none"
     #: Where the sentence goes: stderr, except for `doctor`, whose report (FAIL lines included) is its output.
     stream: str = "stderr"
+    #: Numbers put in the simulator's stop list, then a ``sync stops``, before the case runs.
+    synced_stops: tuple[str, ...] = ()
 
 
 def run_cli(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -128,6 +130,15 @@ DATABASE_CASES = [
         "nb.csv:2: nb_sms: 99999999999 is too large",
         files=_write("nb.csv", b"message_id,phone,nb_sms\n300001,+33612345678,99999999999\n"),
         db="migrated",
+    ),
+    Case(
+        "stops-add-already-in-the-synced-list",
+        ("stops", "add", "06 12 34 56 78"),
+        DATAERR,
+        "+33612345678 is already in the stop list since ",
+        env={"SMSPARTNER_ETL__API__BASE_URL": "{sim}"},
+        db="migrated",
+        synced_stops=("+33612345678",),
     ),
     Case(
         "stops-remove-id-beyond-bigint",
@@ -346,9 +357,18 @@ def _run_case(case: Case, request: pytest.FixtureRequest, tmp_path: Path, db_url
         "SMSPARTNER_ETL__DATABASE__URL": db_url,
         **{k: v.format(**places) for k, v in case.env.items()},
     }
+    if case.synced_stops:
+        simulator = request.getfixturevalue("simulator")
+        for number in case.synced_stops:
+            simulator.sim.add_stop(number)
+        synced = run_cli(["sync", "stops"], env, tmp_path)
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        simulator.sim.reset_calls()
     argv = [a.format(**places) for a in case.argv]
     expected = Case(case.id, case.argv, case.code, case.fragment.format(**places), stream=case.stream)
     assert_one_sentence(run_cli(argv, env, tmp_path), expected)
+    if case.synced_stops:
+        assert request.getfixturevalue("simulator").sim.calls_to("stop-sms/add") == []  # refused before any call
 
 
 @pytest.mark.parametrize("case", DATABASE_CASES, ids=lambda c: c.id)
