@@ -25,12 +25,16 @@ from typing import Any
 import pytest
 from harness import TEST_API_KEY
 
+from etl.tracking import MONEY_SCALE
+
 #: Shown in no output: the password of every database URL below.
 DB_PASSWORD = "pw-never-shown"
 UNREACHABLE = 69
 CONFIG = 78
 DATAERR = 65
 NOT_MIGRATED = "is not migrated: run `smspartner-etl db upgrade`"
+#: A cost one decimal finer than the money column keeps (it would be rounded on the way in).
+TOO_PRECISE = "0.04" + "5" * (MONEY_SCALE - 1) + "1"
 
 
 @dataclass(frozen=True)
@@ -116,11 +120,11 @@ DATABASE_CASES = [
         db="migrated",
     ),
     Case(
-        "track-cost-with-a-7th-decimal",
+        "track-cost-with-a-decimal-beyond-the-money-scale",
         ("track", "{tmp}/dec.csv"),
         DATAERR,
-        "dec.csv:2: cost: '0.0451237' has more than 6 decimals",
-        files=_write("dec.csv", b"message_id,phone,cost,currency\n300001,+33612345678,0.0451237,EUR\n"),
+        f"dec.csv:2: cost: '{TOO_PRECISE}' has more than {MONEY_SCALE} decimals",
+        files=_write("dec.csv", f"message_id,phone,cost,currency\n300001,+33612345678,{TOO_PRECISE},EUR\n".encode()),
         db="migrated",
     ),
     Case(
