@@ -9,7 +9,8 @@ Intakes, all ending in `ingest` (set-based, idempotent: re-importing the same da
 - the ``track_intake`` table: a user's own sending application INSERTs ``(message_id, phone)``
   rows (plus optional columns, docs/statuses.md); `drain_intake` imports them each cycle.
 - `track_message_ids`: a message id alone; the statuses job lists its recipients with
-  ``/bulk-status`` (kind ``discover``).
+  ``/bulk-status`` (kind ``discover``), and its window then starts at their earliest status date
+  (`start_discovered`), not when it was tracked.
 - `follow_tags`: tags (also ``statuses.tags`` in the config); the statuses job reads them with
   ``/bulk-status-by-tag``, paged.
 
@@ -51,6 +52,7 @@ __all__ = [
     "paris_day",
     "read_csv",
     "read_csv_bytes",
+    "start_discovered",
     "track",
     "track_message_ids",
     "track_send_result",
@@ -501,6 +503,22 @@ def track_message_ids(
     with writer(engine).begin() as conn:
         added, _, _ = ingest(conn, rows, [], now=now, config=config)
     return IntakeReport(sends_added=added)
+
+
+def start_discovered(conn: Connection, message_id: str, status_dates: Iterable[datetime | None]) -> None:
+    """A send tracked by message id alone was sent before it was tracked, maybe long before: once its
+    recipients are listed, its window starts at the earliest status date they carry, not at the moment
+    it was tracked (which gave a 40-hour-old send 48 more hours of polling; issue 16). Call before
+    `ingest` adds the recipients: their ``poll_until`` counts from ``started_at``."""
+    first = min((d for d in status_dates if d is not None), default=None)
+    if first is None:
+        return
+    s = sends.c
+    conn.execute(
+        update(sends)
+        .where(s.message_id == message_id, s.kind == "discover", s.started_at > first)
+        .values(sent_at=first, started_at=first, sent_day=paris_day(first))
+    )
 
 
 def follow_tags(engine: Engine, tags: Iterable[str], *, now: datetime) -> int:

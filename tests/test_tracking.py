@@ -123,3 +123,41 @@ def test_cli_track_csv_reports_bad_lines_with_exit_65(engine, tmp_path, monkeypa
     result = runner.invoke(cli, ["track", "--message-id", "300099", "--tag", "promo"])
     assert result.exit_code == 0, result.output
     assert count(engine, "tracked_tags") == 1 and count(engine, "sends") == 3
+
+
+def test_a_message_id_tracked_late_is_polled_48_h_from_its_send_not_from_when_it_was_tracked(engine, simulator, api_key):
+    """Issue 16: a send tracked by id 40 h after it left was polled for 48 more hours (until 88 h)."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from etl.cli import cli
+    from etl.db.schema import recipients, sends
+
+    sim = simulator.sim
+    phone = "+33612345678"
+    mid = sim.send([phone])
+    sent = sim.clock.now()
+    sim.plan(mid, phone, [(timedelta(seconds=20), "Waiting")])  # never final: polled to the end of its window
+    sim.clock.advance(timedelta(hours=40))
+    env = {
+        "SMSPARTNER_ETL__DATABASE__URL": engine.url.render_as_string(hide_password=False),
+        "SMSPARTNER_ETL__API__BASE_URL": simulator.base_url,
+        "SMSPARTNER_ETL__API__CLOCK": "simulator",
+        "SMSPARTNER_ETL__API__MAX_ATTEMPTS": "1",
+        "SMSPARTNER_API_KEY": api_key,
+    }
+    runner = CliRunner()
+    tracked = runner.invoke(cli, ["track", "--message-id", str(mid)], env=env, catch_exceptions=False)
+    assert tracked.exit_code == 0, tracked.output
+    synced = runner.invoke(cli, ["sync", "statuses"], env=env, catch_exceptions=False)
+    assert synced.exit_code == 0, synced.output
+
+    with engine.connect() as conn:
+        started, until = conn.execute(
+            select(sends.c.started_at, recipients.c.poll_until).join(recipients, recipients.c.send_id == sends.c.id)
+        ).one()
+        conn.rollback()
+    window = timedelta(seconds=CFG.window)
+    assert abs(started - sent) <= timedelta(minutes=1)
+    assert abs(until - (sent + window)) <= timedelta(minutes=1), f"polled until {until}, sent {sent}"

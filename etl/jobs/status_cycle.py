@@ -146,6 +146,7 @@ def discover_sends(cy: Cycle) -> None:
         unread = [p for u in items.unreadable if (p := _e164(u.phone))]
         with cy.ctx.engine.begin() as conn:
             rcpts = [(message_id, i.phone_e164, i.phone_raw) for i in items if i.phone_e164]
+            tracking.start_discovered(conn, message_id, [i.status_at for i in items])
             _, added, _ = tracking.ingest(conn, [], rcpts + [(message_id, p, p) for p in unread], now=now, config=cy.cfg)
             cy.tally.recipients_added += added
             rows = [status_row(i, window=cy.cfg.window, polled=True, source="bulk-status", message_id=message_id) for i in items]
