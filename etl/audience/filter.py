@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import logging
 import sys
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, ParamSpec, TextIO
 
 from etl.audience import injection
 from etl.audience.chunked import (
@@ -47,12 +48,13 @@ from etl.audience.injection import neutralise
 from etl.audience.numbers import NumberSet
 from etl.audience.outputs import atomic_outputs, clash
 from etl.audience.stops import Freshness, StopSet
-from etl.errors import InputError
+from etl.errors import EtlError, InputError
 from etl.phones import e164_int_parser, int_parser_tables
 
 REASONS = ("invalid", "stop_list", "rental_stop", "duplicate")
 REASON_COLUMN = "reason"
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
 _FLUSH_ROWS = 8192
 
 
@@ -178,6 +180,22 @@ class _Progress:
             self.stream.flush()
 
 
+def _io_errors_as_sentences(function: Callable[P, Summary]) -> Callable[P, Summary]:
+    """A read or write that fails (a full disk, a file too large, a folder gone) becomes one sentence
+    (`EtlError`); `atomic_outputs` has already removed the temporary files, so no output was replaced."""
+
+    @functools.wraps(function)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> Summary:
+        try:
+            return function(*args, **kwargs)
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise EtlError(f"filtering failed: {exc.strerror or exc}{where}; no output was replaced") from None
+
+    return guarded
+
+
+@_io_errors_as_sentences
 def filter_audience(
     input_path: str | Path,
     allowed_path: str | Path,

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from etl.cli._context import get_clock, get_config, get_engine
+from etl.errors import EtlError
 
 
 @click.command("filter-audience")
@@ -74,7 +75,10 @@ def command(
     )
     report = summary.as_report()
     if report_path is not None:
-        write_whole(report_path, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
+        try:
+            write_whole(report_path, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
+        except OSError as exc:
+            raise EtlError(f"the outputs are written, but not the report {report_path}: {exc.strerror or exc}") from None
     reasons = ", ".join(f"{name} {count}" for name, count in summary.blocked.items() if count)
     stale_note = " (stale stop list allowed)" if freshness.stale else ""
     click.echo(

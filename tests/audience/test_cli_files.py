@@ -181,3 +181,32 @@ def test_an_output_that_is_a_symlink_is_written_where_it_points(stop_db: str, tm
     assert (tmp_path / "ok.csv").is_symlink()
     assert target.read_text() == "nom;tel\nBob;0612345678\nChloé;0612345679\n"
     assert files_in(tmp_path / "shared") == {"ok.csv"}
+
+
+def test_a_write_that_fails_midway_is_one_sentence_and_replaces_nothing(stop_db: str, tmp_path: Path) -> None:
+    """A real failing write: the CLI in a child process whose files may not grow past 100 KB (EFBIG)."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    source = tmp_path / "audience.csv"
+    source.write_text("nom;tel\n" + "".join(f"Zoé {i};06{i:08d}\n" for i in range(20_000)))
+    (tmp_path / "ok.csv").write_text("previous allowed\n")
+    config = tmp_path / "etl.toml"
+    config.write_text(f'[database]\nurl = "{stop_db}"\n[audience]\nmax_stop_age = "10000d"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "etl.cli", "--config", str(config), "filter-audience", str(source),
+         "--allowed", str(tmp_path / "ok.csv"), "--blocked", str(tmp_path / "ko.csv")],
+        capture_output=True, text=True, timeout=120, preexec_fn=limit_file_size,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no output was replaced" in errors[0], done.stderr
+    assert (tmp_path / "ok.csv").read_text() == "previous allowed\n"
+    assert files_in(tmp_path) == {"audience.csv", "etl.toml", "ok.csv"}
