@@ -46,6 +46,10 @@ def test_environment_overrides_the_file_with_the_default_type(tmp_path):
         ("[statuses]\nladder = []\n", "statuses.ladder"),
         ("[statuses]\ntags = ['Has Space']\n", "statuses.tags"),
         ("[jobs.stops]\ncron = '* *'\n", "jobs.stops.cron"),
+        ("[jobs.stops]\ncron = '61 * * * *'\n", "is not a valid cron schedule"),
+        ("[jobs.finance]\ncron = '0 6 * * mon-fry'\n", "jobs.finance.cron"),
+        ("[jobs.stpos]\nevery = '5m'\n", "jobs.stpos: unknown job table [jobs.stpos]; known jobs: actions, finance"),
+        ("jobs = 3\n", "jobs: expected a table"),
         ("[daemon]\nlog_format = 'xml'\n", "daemon.log_format"),
         ("[[rentals.tokens]]\ntoken = 'a'\n[[rentals.tokens]]\ntoken = 'a'\n", "rentals.tokens"),
         ("[database]\nurl = 'nothing'\n", "database.url"),
@@ -88,3 +92,45 @@ def test_secret_never_shows_itself():
 @pytest.mark.parametrize(("text", "seconds"), [(90, 90.0), ("90s", 90.0), ("15m", 900.0), ("2h", 7200.0), ("1d", 86400.0), ("250ms", 0.25)])
 def test_durations_accept_plain_seconds_and_units(text, seconds):
     assert parse_duration(text, "x") == seconds
+
+
+@pytest.mark.parametrize(
+    "data", ["[api]\n# Clé\n".encode("latin-1"), '[api]\nclock = "system"\n'.encode("utf-16")], ids=["latin-1", "utf-16"]
+)
+def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path, data):
+    path = tmp_path / "config.toml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_config(path, environ={})
+
+
+def test_a_key_file_that_is_not_utf8_is_refused_without_quoting_it(tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_bytes(b"cl\xe9-secr\xe8te\n")
+    key_file.chmod(0o600)
+    config = load_config(None, environ={"SMSPARTNER_ETL__API__KEY_FILE": str(key_file)})
+    with pytest.raises(ConfigError, match="is not UTF-8 text") as caught:
+        config.api_key(environ={})
+    assert "secr" not in str(caught.value)
+
+
+def test_a_key_file_readable_by_others_warns_once_and_is_used(tmp_path, caplog):
+    key_file = tmp_path / "key"
+    key_file.write_text("from-file\n", encoding="utf-8")
+    key_file.chmod(0o640)
+    config = load_config(None, environ={"SMSPARTNER_ETL__API__KEY_FILE": str(key_file)})
+    with caplog.at_level("WARNING", logger="etl.config"):
+        assert config.api_key(environ={}).reveal() == "from-file"
+        assert config.api_key(environ={}).reveal() == "from-file"
+    warnings = [r.getMessage() for r in caplog.records if r.name == "etl.config"]
+    assert warnings == [f"key file {key_file} is readable by others (mode 640); chmod 600 it"]
+
+
+def test_a_key_file_readable_by_its_owner_only_is_used_silently(tmp_path, caplog):
+    key_file = tmp_path / "key"
+    key_file.write_text("from-file\n", encoding="utf-8")
+    key_file.chmod(0o600)
+    config = load_config(None, environ={"SMSPARTNER_ETL__API__KEY_FILE": str(key_file)})
+    with caplog.at_level("WARNING", logger="etl.config"):
+        assert config.api_key(environ={}).reveal() == "from-file"
+    assert not [r for r in caplog.records if r.name == "etl.config"]
