@@ -2,8 +2,8 @@
 
 `etl.api.parse.parse_rental_item` checks each field through the generic helpers (spellings,
 types, quirks 4 and 6) and builds a frozen `RentalNumber`; over a 500,000-number file that was
-2.2-2.6 s of CPU (``docs/benchmarks.md``, "Rental sync"). `rental_row_parser` gives the same
-answers and errors (``tests/api/test_rentalrows.py`` proves it by property test) with a few type
+most of the download's CPU (docs/benchmarks.md, "Design figures", P3). `rental_row_parser` gives
+the same answers and errors (``tests/api/test_rentalrows.py`` proves it by property test) with a few type
 checks plus `etl.phones.canonicalizer`'s:
 
 * a plain tuple ``(rental_id, phone_raw, phone_e164, stop)``, `RentalNumber`'s fields in order,

@@ -1,9 +1,9 @@
 """The stop list's hot path: ``/stop-sms/list`` items → staging-ready tuples, 1,000,000 per sync.
 
 `etl.api.parse.parse_stop_item` builds a frozen `Stop` with an aware UTC datetime; the sync then
-turned that datetime into the text the database stores. For a million entries that was ~7 µs a
-row (``docs/benchmarks.md``): Paris local time → UTC through ``zoneinfo`` (~2 µs), the frozen
-dataclass (~1.5 µs), the datetime formatting (~1 µs). `stop_row_parser` gives the same answers
+turned that datetime into the text the database stores: for a million entries, the zone
+conversion, the frozen dataclass and the formatting dominated the sync's CPU
+(docs/benchmarks.md, "Design figures", P1). `stop_row_parser` gives the same answers
 as ``parse_stop_item`` (``tests/api/test_stoprows.py`` proves it by property test and over every
 DST transition day) in well under a microsecond plus `etl.phones.canonicalizer`'s:
 
@@ -11,7 +11,7 @@ DST transition day) in well under a microsecond plus `etl.phones.canonicalizer`'
 * ``createdAt`` in the documented ``"YYYY-MM-DD HH:MM:SS"`` shape is converted by text: Paris
   offsets are whole hours and change only on the hour (checked per hour, see `_utc_hour`), so
   the UTC text is the converted ``"YYYY-MM-DD HH"`` (cached per local hour, filled a local day
-  at a time: a million stops span ~17,500 hours, ~12 µs each to convert alone) followed by the
+  at a time: a million stops span ~17,500 hours, each costly to convert alone) followed by the
   unchanged ``":MM:SS"``;
 * anything else (another type, another date shape, a missing field, a value that fails) goes
   through ``parse_stop_item`` itself, so every quirk and every `PayloadError` is exactly the
@@ -96,8 +96,8 @@ def _utc_hours_of_day(local_day: str, endpoint: str, field: str) -> dict[str, st
 
     When the day's first and last hours are simple and 23 hours apart in UTC too, the offset is
     the same all day (Paris never changed it twice in one day: ``tests/api/test_stoprows.py``
-    checks every transition day), and the hours in between are counted from the first: ~25 µs
-    for the day instead of ~12 µs for each hour.
+    checks every transition day), and the hours in between are counted from the first: two
+    conversions a day instead of 24 (docs/benchmarks.md, "Design figures", P2).
     """
     keys = [f"{local_day} {hour:02d}" for hour in range(24)]
     first = _utc_hour(keys[0], endpoint, field)

@@ -158,9 +158,8 @@ def _stage_spool(conn: Connection, stage: Table, path: Path, header: SpoolHeader
     A current-version spool goes to PostgreSQL's ``COPY`` block by block, untouched (it is already
     in COPY's text format), in the file's order: PostgreSQL joins it with the stored numbers by
     hashing, in any order. SQLite and MariaDB look each number up in the index, fastest in key
-    order (0.3 s against 1.7-2.7 s for SQLite's compare of 500,000 numbers): a file without
-    duplicates of at most `IN_MEMORY_LIMIT` lines is sorted here (~0.4 s of CPU, less than the
-    database's sort into a second staging table, 0.5 s) and goes in as multi-row inserts
+    order (docs/benchmarks.md, "Design figures", R1): a file without duplicates of at most `IN_MEMORY_LIMIT` lines is sorted here
+    (cheaper than the database's sort into a second staging table) and goes in as multi-row inserts
     (`dialect.bulk_load_fields`). Older spools go row by row.
     """
     if header.version != SPOOL_VERSION:
@@ -190,7 +189,7 @@ def load_file(
 
     Helpers take a connection and never commit: the caller's transaction covers the whole file.
     The file's staging table is left to the connection (`_load_spool` closes it instead of
-    pooling it): dropping 500,000 staged rows walked their pages, 0.05-0.14 s on SQLite, and a
+    pooling it): dropping the staged rows would walk their pages (docs/benchmarks.md, "Design figures", R2), and a
     later load on the same connection replaces the table anyway (`dialect.create_temp`).
     """
     header = _read_header(spool)
@@ -199,8 +198,7 @@ def load_file(
         # or accents): the database groups them, as its unique key would.
         header = replace(header, duplicates=None)
     dropped = _drop_keys_if_empty(conn)
-    # With the default 4 MB, sorting, grouping or hashing 500,000 rows spills to disk in ~40
-    # batches (EXPLAIN ANALYZE: 2.4 s); in memory, a fraction of that.
+    # With the default 4 MB, sorting, grouping or hashing a file spills to disk (docs/benchmarks.md, "Design figures", R3).
     dialect.transaction_work_mem(conn, SORT_MEMORY_MB)
     loaded = _staging_table("stage_rental_load")
     dialect.create_temp(conn, loaded)

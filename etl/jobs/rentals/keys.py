@@ -30,16 +30,15 @@ def _drop_keys_if_empty(conn: Connection) -> list[Any] | None:
     returns the constraints dropped, ``None`` when nothing was. No foreign key refers to either
     table (a primary key could not be dropped then).
 
-    Why: into empty tables, 500,000 numbers and their events took PostgreSQL ~13 s row by row (two
-    foreign-key trigger calls and seven index insertions per number, with their WAL); the same rows
-    with the keys built afterwards, ~4 s (dropping only the foreign keys or only the indexes saved
-    little).
+    Why: into empty tables, row by row, each number costs two foreign-key trigger calls and seven
+    index insertions with their WAL; building the keys afterwards is several times faster, and
+    dropping only the foreign keys or only the indexes saves little (docs/benchmarks.md, "Design figures", R4).
 
     Only when both tables are empty, as the stop sync does: other rentals' rows would be checked
     and indexed again, and the drops lock the tables (and, for the foreign keys, ``rentals`` and
     ``rental_files``) until commit; done first in the transaction, those locks come before any
     other. Not on SQLite, whose keys cannot be dropped: the secondary indexes alone, dropped and
-    rebuilt, made its first load no faster (3.2 s without, 3.8-4.5 s with). Behind a long
+    rebuilt, made its first load no faster (docs/benchmarks.md, "Design figures", R4). Behind a long
     transaction on any of those tables, the keys are kept (`dialect.within_lock_wait`).
     """
     tables = (rental_numbers, rental_number_events)

@@ -69,7 +69,7 @@ def _sorted_stage(conn: Connection, loaded: Table, duplicates: bool | None) -> T
     `rental_numbers` and `rental_number_events` (whose indexes lead with the number) append to
     their B-trees instead of touching a random page per row, and the re-sync's lookups of stored
     numbers move forward through the index. In file order, with the indexes far larger than the
-    cache, the first load of 500,000 numbers took ~6× longer (``docs/benchmarks.md``). One sort
+    cache, the first load was several times slower (docs/benchmarks.md, "Design figures", R5). One sort
     does both jobs: the grouping that removes duplicates and the order.
     """
     s = loaded.c

@@ -54,13 +54,11 @@ log = logging.getLogger(__name__)
 
 NAME = "stops"
 
-#: SQLite page cache for the sync's connection (default ~2 MB). stop_periods' phone index takes
-#: random insertions; with the default cache each one went to the OS: a 1,000,000-row first load
-#: spent ~25 s (wall, loaded machine) in one INSERT ... SELECT instead of ~7 s.
+#: SQLite page cache for the sync's connection (default ~2 MB): stop_periods' phone index takes
+#: random insertions, which the default cache sends to the OS one by one (docs/benchmarks.md, "Design figures", S1).
 _SQLITE_CACHE_MB = 48
 #: PostgreSQL work_mem for the sync's transaction (server memory): the diff sorts or hashes the
-#: staged list (~110 MB for 1,000,000 stops; with 64 MB the sort went to disk, 0.44 -> 0.57 s, and
-#: with the default 4 MB the hash join spilled in 8 batches).
+#: whole staged list, which must not spill to disk (docs/benchmarks.md, "Design figures", S2).
 _WORK_MEM_MB = 128
 
 
@@ -86,8 +84,7 @@ def run(ctx: JobContext) -> RunResult:
                     return _apply(ctx, conn, stage, loaded)
         finally:
             # The connection is closed after the sync, not pooled: the staged list goes with its
-            # temporary database. Dropping the table walked its pages: 0.2-0.4 s for 1,000,000
-            # rows, against ~0.05 s to close.
+            # temporary database, faster than dropping the table page by page (docs/benchmarks.md, "Design figures", S3).
             conn.detach()
 
 
@@ -124,7 +121,7 @@ def _resync(
     SQLite and MariaDB scan the list once, probing the open periods by id: new and changed
     entries are collected, the others only counted. Unless fewer listed ids were found open than
     the ``open_listed`` open periods hold, none is gone, and the scan of the open periods for ids
-    that left is skipped (a no-change re-sync: ~1.0 -> ~0.65 s CPU on SQLite, 1,000,000 stops).
+    that left is skipped (docs/benchmarks.md, "Design figures", S4).
     PostgreSQL gets all three kinds from one full join. ``loaded`` is what `_load` staged (its
     size, whether in id order, whether indexed); ``open_counts`` is (open_count, open_listed).
     """
@@ -135,6 +132,9 @@ def _resync(
     dialect.create_temp(conn, diff)
     if dialect.backend(conn) == "postgresql":
         gone = _collect_all(conn, stage, diff, loaded.ascending)
+        if held.holds:
+            gone = _hold_back(conn, diff, held)
+        _check_guard(ctx, listed, open_count, gone)
     else:
         gone = open_listed - (staged - _collect_listed(conn, stage, diff))
         if not held.holds:  # guarded before the scan for gone ids: a refusal skips it
@@ -143,10 +143,9 @@ def _resync(
             if not loaded.indexed:  # a period opened since `_load` looked (one the tool added)
                 dialect.index_temp(conn, stage, "api_stop_id")
             _collect_gone(conn, stage, diff)
-    if held.holds:
-        gone = _hold_back(conn, diff, held)
-    if held.holds or dialect.backend(conn) == "postgresql":
-        _check_guard(ctx, listed, open_count, gone)
+        if held.holds:
+            gone = _hold_back(conn, diff, held)
+            _check_guard(ctx, listed, open_count, gone)
     previous = runlog.last_success(conn, NAME) or now
     result = _write_diff(ctx, conn, diff, now, previous)
     dialect.drop_temp(conn, diff)

@@ -79,13 +79,11 @@ def _collect_listed(conn: Connection, stage: Table, diff: Table) -> int:
 
 def _collect_all(conn: Connection, stage: Table, diff: Table, ascending: bool) -> int:
     """PostgreSQL: new, changed and gone from one full join of the list with the open periods
-    (the separate pass for gone ids cost ~1.5 s more on a 1 % churn); returns how many open
-    periods are gone.
+    (cheaper than a separate pass for gone ids); returns how many open periods are gone.
 
     A list staged in id order is merged with the open periods read in id order from their unique
-    index: 1,000,000 stops 0.77-0.87 s as a hash join, 0.44 s merged. The planner cannot know the
-    stage is sorted (it prices the sort as if it were not), so hash joins are ruled out for this
-    one statement.
+    index, faster than hashing (docs/benchmarks.md, "Design figures", S5). The planner cannot know the stage is sorted (it prices
+    the sort as if it were not), so hash joins are ruled out for this one statement.
     """
     p, s = stop_periods, stage.c
     listed_open = (
@@ -153,7 +151,7 @@ def _write_diff(ctx: JobContext, conn: Connection, diff: Table, now: datetime, p
     added = _open_periods(ctx, conn, diff, now, d.period_id.is_(None))
     dialect.index_temp(conn, diff, "period_id", unique=True)
     # Without statistics PostgreSQL plans the updates below for a diff of any size: a hash join
-    # over all of stop_periods (0.2 s for 5,000 closed of 1,000,000) instead of key lookups.
+    # over all of stop_periods instead of key lookups (docs/benchmarks.md, "Design figures", S6).
     dialect.analyze(conn, diff)
 
     def listed_value(column: Column[object]) -> object:

@@ -53,8 +53,8 @@ def _drop_keys_if_free(conn: Connection) -> list[Any]:
     """PostgreSQL: drop ``stop_periods``' foreign keys for a first load, if the tables they refer
     to can be locked within `dialect.DDL_LOCK_WAIT`; returns what to add back (``[]``: keys kept).
 
-    Each key is one trigger call per inserted row: 1,000,000 rows took 17.1-17.8 s with them and
-    10.3 s without (rolled-back A/B), adding them back ~0.5 s. Dropping a key locks its table
+    Each key is one trigger call per inserted row; adding them back once costs far less
+    (docs/benchmarks.md, "Design figures", S7). Dropping a key locks its table
     (``sync_runs``, ``write_actions``: ACCESS EXCLUSIVE) until commit, so other sessions wait for
     the few seconds of the load; behind a long transaction on them the load keeps its keys
     instead of queueing every other reader behind it.

@@ -50,9 +50,9 @@ def _runs(ctx: JobContext, backend_name: str, unreadable: _Unreadable, budget: r
 
 class _IdOrder:
     """Watches the ids streaming into the stage: ids that only ever grow cannot repeat, so the
-    staged list needs no unique index to prove it (0.17 s on SQLite, 0.2-0.5 s on PostgreSQL for
-    1,000,000 ids), and PostgreSQL can merge it with the open periods in id order. The API (and
-    the simulator) lists by id; a list in any other order is checked by the index as before."""
+    staged list needs no unique index to prove it (docs/benchmarks.md, "Design figures", S8), and PostgreSQL can merge it with the
+    open periods in id order. The API (and the simulator) lists by id; a list in any other order
+    is checked by the index as before."""
 
     def __init__(self) -> None:
         self.ascending = True
@@ -94,8 +94,7 @@ def _stage(ctx: JobContext, conn: Connection, stage: Table, order: _IdOrder) -> 
 def _bulk_load(conn: Connection, table: Table, runs: Iterator[list[object]]) -> int:
     """``COPY`` on PostgreSQL; elsewhere multi-row ``INSERT``s of `dialect.VALUES_ROWS` rows each.
 
-    On SQLite that is half the CPU of ``executemany`` with one tuple per row (1,000,000 stops:
-    1.9-2.2 s -> 0.8-1.1 s).
+    On SQLite that is half the CPU of ``executemany`` with one tuple per row (docs/benchmarks.md, "Design figures", S9).
     """
     if dialect.backend(conn) == "postgresql":
         rows = chain.from_iterable(zip(*[iter(run)] * _WIDTH) for run in runs)
@@ -120,10 +119,9 @@ def _load(ctx: JobContext, conn: Connection, stage: Table) -> _Staged:
 
     The unique id index rules out repeats, which ids that ascend cannot have. SQLite and MariaDB
     also look ids up in it, in a re-sync's scan for vanished ids: built here, in the first
-    transaction, SQLite's sort for it does not add to the page cache the diff fills later (built
-    after the diff: +35 MB peak RSS, and 0.27 s instead of 0.17 s in one timed run). So it is built when the ids do
-    not ascend, or on SQLite/MariaDB when open periods exist (a re-sync, not a first load:
-    0.17 s saved there); PostgreSQL merges or hashes and never needs it for that.
+    transaction, SQLite's sort for it does not add to the page cache the diff fills later
+    (docs/benchmarks.md, "Design figures", S10). So it is built when the ids do not ascend, or on SQLite/MariaDB when open periods
+    exist (a re-sync, not a first load); PostgreSQL merges or hashes and never needs it for that.
     """
     dialect.create_temp(conn, stage)
     order = _IdOrder()
