@@ -17,6 +17,9 @@ Why the choices:
   naming the path only, outside the ``except`` block and ``from None``, so neither the message,
   the traceback nor ``__context__`` carries the key. urllib3's DEBUG line (which logs the URL) is
   redacted by a logging filter.
+* An API text may quote the key itself (issue 16). Every decoded answer has the key masked in all
+  its strings (`etl.api.redact`) before anything reads it, and every error leaving the client is
+  masked once more (`_masked`), so error texts, ``api_message`` and returned messages never hold it.
 * Big lists (stop list: 1,000,000 entries; rental files) are streamed over the raw socket, a
   megabyte of items at a time (`etl.api.jsonlist`: ``orjson`` on runs of whole items, ``ijson``
   wherever that could differ). The first `HEAD_BYTES` are read inside the retry loop (so a 5xx, a 429 or an error
@@ -37,7 +40,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import ijson
 import requests
@@ -59,6 +62,7 @@ from etl.api.parse import (
     Unreadable,
     WriteResult,
 )
+from etl.api.redact import masker
 from etl.api.rentalrows import RentalRow, rental_row_parser
 from etl.api.retry import (
     RETRYABLE_STATUSES,
@@ -96,6 +100,9 @@ HEAD_BYTES = 64 * 1024
 
 MAX_TAG_PAGES = 100_000
 """Hard stop for ``/bulk-status-by-tag`` paging, whatever the server says."""
+
+_E = TypeVar("_E", bound=BaseException)
+_R = TypeVar("_R")
 
 _KEY_IN_TEXT = re.compile(r"(apiKey=)[^&\s\"']+")
 
@@ -153,6 +160,7 @@ class SmsPartnerClient:
             raise ConfigError(f"base_url must start with http:// or https://, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self._key = api_key
+        self._mask = masker([api_key.reveal()])
         self.timeout = (connect_timeout, read_timeout)
         self.policy = retry_policy or RetryPolicy(max_attempts=max_attempts, max_seconds=max_retry_seconds)
         self._sleep = sleep
@@ -232,7 +240,7 @@ class SmsPartnerClient:
         """JSON from the body whatever the status (quirk 11); an undecodable body is transient."""
         error: ApiError
         try:
-            return _json_loads(body)
+            return self._scrub(_json_loads(body))
         except (ValueError, UnicodeDecodeError):
             kind = "HTML" if body.lstrip()[:1] == b"<" else "not JSON"
             if 200 <= response.status_code < 300:
@@ -282,9 +290,9 @@ class SmsPartnerClient:
             self._observe(endpoint, "ok", attempt)
             return result
         except ApiError as exc:
-            final = to_unknown_outcome(exc) if write else exc
+            final = to_unknown_outcome(self._masked(exc)) if write else exc
         self._observe(endpoint, final.__class__.__name__, attempt)
-        raise final from None
+        raise self._masked(final) from None
 
     def _discard_connections(self) -> None:
         """Forget pooled keep-alive connections after a transient fault.
@@ -302,6 +310,55 @@ class SmsPartnerClient:
                 self._observer(endpoint, outcome, attempt)
             except Exception:  # metrics must never break a sync
                 log.exception("observer failed for %s", endpoint)
+
+    def _scrub(self, payload: Any) -> Any:
+        """``payload`` (freshly decoded, ours to change) with the key masked in every string, in place.
+
+        Where API text enters: everything read from an answer (error texts, ``message``, statuses)
+        comes from here, so nothing downstream can forget to mask it.
+        """
+        mask = self._mask
+        if isinstance(payload, str):
+            return mask(payload)
+        if isinstance(payload, dict):
+            for name, value in payload.items():
+                if isinstance(value, str):
+                    payload[name] = mask(value)
+                elif isinstance(value, (dict, list)):
+                    self._scrub(value)
+        elif isinstance(payload, list):
+            for i, value in enumerate(payload):
+                if isinstance(value, str):
+                    payload[i] = mask(value)
+                elif isinstance(value, (dict, list)):
+                    self._scrub(value)
+        return payload
+
+    def _masked(self, error: _E) -> _E:
+        """``error`` with the key masked in its text and text attributes (``api_message``), in place.
+
+        The second net: an error built from anything not scrubbed (a streamed item, a future
+        snippet of a body, an exception's own text) leaves the client masked all the same.
+        """
+        mask = self._mask
+        error.args = tuple(mask(a) if isinstance(a, str) else a for a in error.args)
+        for name, value in list(vars(error).items()):
+            if isinstance(value, str):
+                setattr(error, name, mask(value))
+        return error
+
+    def _masking(
+        self, on_unreadable: Callable[[Any, PayloadError], _R] | None
+    ) -> Callable[[Any, PayloadError], _R] | None:
+        """``on_unreadable`` seeing a streamed item scrubbed and its error masked (streamed runs are not scrubbed)."""
+        if on_unreadable is None:
+            return None
+        decide = on_unreadable
+
+        def masked(item: Any, error: PayloadError) -> _R:
+            return decide(self._scrub(item), self._masked(error))
+
+        return masked
 
     def _call(self, method: str, endpoint: str, params: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
         result: Mapping[str, Any] = self._retrying_call(
@@ -386,6 +443,7 @@ class SmsPartnerClient:
             # Envelope keys are a few bytes; a list that does not start in the first 64 KiB is not
             # the documented shape, and streaming "nothing" would look like an empty list.
             raise PayloadError(f"no list in the first {len(head)} bytes", endpoint=endpoint, field=list_key)
+        self._scrub(scalars)
         if "success" not in scalars and "code" not in scalars:
             # Keys in another order than documented: trust the list, the items are validated one by one.
             return scalars
@@ -402,7 +460,11 @@ class SmsPartnerClient:
         """``parse_item(item, endpoint)`` for each item of the streamed list, one at a time."""
         for run in self._stream_runs(endpoint, params, list_key, count_key):
             for item in run:
-                yield parse_item(item, endpoint)
+                try:
+                    parsed = parse_item(item, endpoint)
+                except ApiError as exc:
+                    raise self._masked(exc) from None  # streamed items are not scrubbed (the hot path); their errors are
+                yield parsed
 
     def _stream_runs(
         self,
@@ -441,7 +503,7 @@ class SmsPartnerClient:
         finally:
             response.close()
         if error is not None:
-            raise error from None
+            raise self._masked(error) from None
         expected = envelope.get(count_key) if count_key else None
         if expected is not None and str(expected).isdigit() and int(expected) != count:
             log.warning("%s announced %s items, streamed %d", endpoint, expected, count)
@@ -488,12 +550,15 @@ class SmsPartnerClient:
         start spend from it (a caller restarting the download passes the same one each time).
         """
         endpoint = "stop-sms/list"
-        parse_row = stop_row_parser(utc_suffix, max_raw, on_unreadable)
+        parse_row = stop_row_parser(utc_suffix, max_raw, self._masking(on_unreadable))
         for run in self._stream_runs(endpoint, {}, "data", "nbData", budget):
             values: list[Any] = []
             extend = values.extend
-            for item in run:
-                extend(parse_row(item, endpoint))
+            try:
+                for item in run:
+                    extend(parse_row(item, endpoint))
+            except ApiError as exc:
+                raise self._masked(exc) from None
             yield values
 
     def message_status(self, message_id: str, phone: str) -> MessageStatus:
@@ -604,9 +669,12 @@ class SmsPartnerClient:
         row (`etl.api.rentalrows`; ``None`` leaves it out). ``budget`` as for `iter_stop_runs`.
         """
         endpoint = "location/file/download"
-        parse_row = rental_row_parser(on_unreadable)
+        parse_row = rental_row_parser(self._masking(on_unreadable))
         for run in self._stream_runs(endpoint, {"token": token}, "datas", "phoneNumbers", budget):
-            rows = [parse_row(item, endpoint) for item in run]
+            try:
+                rows = [parse_row(item, endpoint) for item in run]
+            except ApiError as exc:
+                raise self._masked(exc) from None
             if on_unreadable is not None and not all(rows):  # a row is a non-empty tuple; None was left out
                 rows = [row for row in rows if row is not None]
             yield cast("list[RentalRow]", rows)  # None left out above (a parser without on_unreadable never gives it)

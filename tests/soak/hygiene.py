@@ -1,9 +1,10 @@
 """Secret hygiene: everything a soak run produced, searched for the API key.
 
 Searched: every file the run wrote (daemon stdout/stderr logs with their exception texts, configs,
-rental spool files), a text dump of every table in the database (``sync_runs.detail`` holds the
-error texts), ``ps -eo args`` taken while the daemons ran, and each daemon's last ``/metrics``.
-The key is also searched URL-encoded and as it would appear in a query string.
+rental spool files), every column of every row of every table in the database (``sync_runs.detail``
+and ``write_actions.api_message`` hold API error texts), ``ps -eo args`` taken while the daemons ran,
+and each daemon's last ``/metrics``. The key is searched in any case and URL-encoded (``quote`` and
+``quote_plus``), as an API that echoes it might write it.
 """
 
 from __future__ import annotations
@@ -11,11 +12,42 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 from sqlalchemy import MetaData, select
 
 from etl.db.engine import make_engine
+
+
+def key_forms(key: str) -> set[str]:
+    """The key as it may be written, lower-cased: searches lower-case the haystack too, so any case matches."""
+    return {form.lower() for form in (key, quote(key, safe=""), quote(key), quote_plus(key))}
+
+
+def count_key(haystack: str, key: str) -> int:
+    """Occurrences of the key, in any case and URL-encoded, in ``haystack``."""
+    lowered = haystack.lower()
+    return sum(lowered.count(form) for form in key_forms(key))
+
+
+def key_in_rows(db_url: str, key: str) -> Counter[str]:
+    """``table.column`` -> occurrences of the key, over every row and every column (as text) of every table."""
+    engine = make_engine(db_url, pool=False)
+    hits: Counter[str] = Counter()
+    try:
+        meta = MetaData()
+        meta.reflect(engine)
+        with engine.connect() as conn:
+            for table in meta.sorted_tables:
+                for row in conn.execute(select(table)):
+                    for column, value in zip(table.columns, row):
+                        n = count_key(str(value), key) if value is not None else 0
+                        if n:
+                            hits[f"{table.name}.{column.name}"] += n
+            conn.rollback()
+    finally:
+        engine.dispose()
+    return hits
 
 
 def database_dump(db_url: str) -> str:
@@ -37,11 +69,10 @@ def database_dump(db_url: str) -> str:
 
 def find_key(run: Any, db_url: str) -> Counter[str]:
     """Where the key appears (place -> occurrences); empty when it never does."""
-    needles = {run.key, quote(run.key), f"apiKey={run.key}"}
     hits: Counter[str] = Counter()
 
     def search(place: str, haystack: str) -> None:
-        n = sum(haystack.count(needle) for needle in needles)
+        n = count_key(haystack, run.key)
         if n:
             hits[place] += n
 
@@ -52,6 +83,7 @@ def find_key(run: Any, db_url: str) -> Counter[str]:
     dump = database_dump(db_url)
     assert "sync_runs" in dump
     search("database dump", dump)
+    hits.update({f"database {place}": n for place, n in key_in_rows(db_url, run.key).items()})
     assert run.ps_snapshots, "no ps snapshot taken"
     for i, snapshot in enumerate(run.ps_snapshots):
         search(f"ps snapshot {i}", snapshot)
