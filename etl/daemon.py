@@ -46,14 +46,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 
 from etl.clock import utcnow
 from etl.config import Config, JobSchedule
-from etl.db.schema import job_leases
 from etl.health import Health, HealthServer, evaluate
 from etl.jobs import job_names
-from etl.locking import default_owner
+from etl.locking import default_owner, give_back_leases
 from etl.metrics import Metrics, last_successes
 from etl.runner import RunReport, run_job
 
@@ -329,25 +328,10 @@ class Daemon:
         if still:
             log.error("run(s) of %s still going after %gs; exiting without them (their transactions roll back)",
                       ", ".join(still), self.config.daemon.shutdown_timeout)
-            if self.engine.dialect.name == "sqlite":
-                self._release_sqlite_leases()
+            give_back_leases(self.engine, self.owner)
             return 1
         log.info("daemon stopped cleanly")
         return 0
-
-    def _release_sqlite_leases(self) -> None:
-        """Give back our leases if SQLite's write lock is free within a moment.
-
-        The unfinished run may hold the write lock (its transaction is open); then the leases stay
-        and expire after ``daemon.lease``, the same as after a crash.
-        """
-        try:
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA busy_timeout=300")
-                conn.execute(delete(job_leases).where(job_leases.c.owner == self.owner))
-                conn.commit()
-        except Exception as exc:  # noqa: BLE001 - the lease then expires on its own
-            log.warning("leases of %s left to expire (%s)", self.owner, type(exc).__name__)
 
 
 def make_client_factory(config: Config, metrics: Metrics | None = None) -> ClientFactory:

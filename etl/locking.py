@@ -25,7 +25,6 @@ asks the job to stop at its next batch.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -38,6 +37,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 
 from etl.clock import utcnow
+from etl.db import backends
+from etl.db.backends import mariadb, postgresql
 from etl.db.schema import job_leases
 from etl.errors import LockHeld
 
@@ -45,8 +46,8 @@ log = logging.getLogger(__name__)
 
 #: Namespace mixed into every lock key, so our keys do not collide with another application's.
 KEY_NAMESPACE = "smspartner-etl:job:"
-#: MariaDB's limit on a GET_LOCK name.
-MYSQL_LOCK_NAME_MAX = 64
+#: The job name of the migration lock (`migration_lock`).
+MIGRATE = "migrate"
 
 
 def default_owner() -> str:
@@ -54,18 +55,19 @@ def default_owner() -> str:
     return f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def lock_name(job: str) -> str:
+    """The name every backend derives its lock key from (`etl.db.backends`)."""
+    return KEY_NAMESPACE + job
+
+
 def advisory_key(job: str) -> int:
     """PostgreSQL advisory lock key for ``job``: the first 8 bytes of SHA-256, as a signed bigint."""
-    digest = hashlib.sha256((KEY_NAMESPACE + job).encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+    return postgresql.advisory_key(lock_name(job))
 
 
 def mysql_lock_name(database: str, job: str) -> str:
     """MariaDB lock name for ``job`` in ``database`` (GET_LOCK names are server-wide, ≤ 64 chars)."""
-    name = f"{database}.{KEY_NAMESPACE}{job}"
-    if len(name) <= MYSQL_LOCK_NAME_MAX:
-        return name
-    return "smspartner-etl:" + hashlib.sha256(name.encode()).hexdigest()[:48]
+    return mariadb.lock_name(database, lock_name(job))
 
 
 class JobLock:
@@ -105,61 +107,65 @@ def job_lock(
     ``now`` is the wall clock for lease expiry (tests pass a fake one). ``heartbeat_seconds``
     defaults to a third of the lease.
     """
-    backend = engine.dialect.name
     owner = owner or default_owner()
     beat = heartbeat_seconds if heartbeat_seconds is not None else max(lease_seconds / 3.0, 0.5)
-    if backend == "sqlite":
+    if backends.of(engine).session_locks:
+        cm = _session_lock(engine, job, owner, beat)
+    else:
         cm = _lease_lock(engine, job, owner, lease_seconds, now, beat)
-    elif backend == "postgresql":
-        cm = _session_lock(engine, job, owner, beat, _pg_acquire, _pg_release)
-    elif backend in ("mysql", "mariadb"):
-        cm = _session_lock(engine, job, owner, beat, _mysql_acquire, _mysql_release)
-    else:  # pragma: no cover - make_engine refuses other backends
-        raise NotImplementedError(f"no job lock for backend {backend!r}")
     with cm as lock:
         yield lock
+
+
+@contextmanager
+def migration_lock(conn: Connection, timeout_seconds: int = 300) -> Iterator[None]:
+    """Hold the database-wide migration lock on ``conn`` (committed around it), so that two instances
+    starting at once cannot migrate concurrently. SQLite needs none: its writer lock serialises them."""
+    backend = backends.of(conn)
+    if not backend.session_locks:
+        yield
+        return
+    backend.wait_lock(conn, lock_name(MIGRATE), timeout_seconds)
+    conn.commit()
+    try:
+        yield
+    finally:
+        if conn.in_transaction():
+            conn.rollback()  # a failed migration's transaction, so that the unlock can run
+        backend.unlock(conn, lock_name(MIGRATE))
+        conn.commit()
+
+
+def try_transaction_lock(conn: Connection, job: str) -> bool:
+    """Take ``job``'s lock for the current transaction, without waiting; `end_transaction_lock` after it.
+
+    For writers outside the job (the push receiver's STOPs) that must not interleave with the job's
+    run: PostgreSQL's lock ends with the transaction, MariaDB's is released explicitly, and on
+    SQLite the writer's ``BEGIN IMMEDIATE`` already excludes the job.
+    """
+    return backends.of(conn).try_transaction_lock(conn, lock_name(job))
+
+
+def end_transaction_lock(conn: Connection, job: str) -> None:
+    backends.of(conn).end_transaction_lock(conn, lock_name(job))
 
 
 # --- PostgreSQL and MariaDB: a session lock on a dedicated connection -----------------------------
 
 
-def _pg_acquire(conn: Connection, job: str) -> bool:
-    return bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": advisory_key(job)}).scalar())
-
-
-def _pg_release(conn: Connection, job: str) -> None:
-    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(job)})
-
-
-def _mysql_acquire(conn: Connection, job: str) -> bool:
-    name = mysql_lock_name(conn.engine.url.database or "", job)
-    # 1: taken; 0: held by another session; NULL: an error (treated as not taken).
-    return conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": name}).scalar() == 1
-
-
-def _mysql_release(conn: Connection, job: str) -> None:
-    conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": mysql_lock_name(conn.engine.url.database or "", job)})
-
-
 @contextmanager
-def _session_lock(
-    engine: Engine,
-    job: str,
-    owner: str,
-    beat: float,
-    acquire: Callable[[Connection, str], bool],
-    release: Callable[[Connection, str], None],
-) -> Iterator[JobLock]:
+def _session_lock(engine: Engine, job: str, owner: str, beat: float) -> Iterator[JobLock]:
+    backend = backends.of(engine)
     # AUTOCOMMIT: the lock belongs to the session, and the connection must not sit "idle in
     # transaction" for the length of a run (it would hold back VACUUM on PostgreSQL).
     conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
-        if not acquire(conn, job):
+        if not backend.try_lock(conn, lock_name(job)):
             raise LockHeld(f"job {job}: another instance holds its lock")
     except BaseException:
         conn.close()
         raise
-    lock = JobLock(job, owner, engine.dialect.name)
+    lock = JobLock(job, owner, backend.name)
     conn_guard = threading.Lock()
 
     def check() -> None:
@@ -175,7 +181,7 @@ def _session_lock(
         thread.join()
         try:
             with conn_guard:
-                release(conn, job)
+                backend.unlock(conn, lock_name(job))
         except Exception as exc:  # noqa: BLE001 - the session is gone, and the lock with it
             log.warning("job %s: could not release the lock cleanly (%s); the session is closed anyway", job, type(exc).__name__)
         finally:
@@ -227,6 +233,25 @@ def release_lease(engine: Engine, job: str, owner: str) -> None:
         conn.execute(delete(job_leases).where(job_leases.c.job == job, job_leases.c.owner == owner))
 
 
+def give_back_leases(engine: Engine, owner: str) -> None:
+    """At shutdown with a run still going: give back ``owner``'s leases if the write lock is free
+    within a moment (where locks are leases; session locks die with the process anyway).
+
+    The unfinished run may hold the write lock (its transaction is open); then the leases stay and
+    expire after ``daemon.lease``, the same as after a crash.
+    """
+    backend = backends.of(engine)
+    if backend.session_locks:
+        return
+    try:
+        with engine.connect() as conn:
+            backend.short_lock_wait(conn, 300)
+            conn.execute(delete(job_leases).where(job_leases.c.owner == owner))
+            conn.commit()
+    except Exception as exc:  # noqa: BLE001 - the lease then expires on its own
+        log.warning("leases of %s left to expire (%s)", owner, type(exc).__name__)
+
+
 def release_all_leases(engine: Engine, owner: str) -> int:
     """Drop every lease ``owner`` holds (the daemon's last act when a run would not stop in time)."""
     with _lease_begin(engine).begin() as conn:
@@ -238,7 +263,7 @@ def _lease_lock(
     engine: Engine, job: str, owner: str, lease_seconds: float, now: Callable[[], datetime], beat: float
 ) -> Iterator[JobLock]:
     take_lease(engine, job, owner, lease_seconds, now())
-    lock = JobLock(job, owner, "sqlite")
+    lock = JobLock(job, owner, backends.of(engine).name)
 
     valid_until = [now() + timedelta(seconds=lease_seconds)]
 

@@ -39,7 +39,7 @@ from etl.config import StatusesConfig
 from etl.db import dialect
 from etl.db.engine import writer
 from etl.db.schema import recipients, sends, track_intake, tracked_tags
-from etl.db.types import Money, UtcDateTime, db_datetime
+from etl.db.types import Money, UtcDateTime
 from etl.errors import InputError, InvalidPhoneNumber
 
 __all__ = [
@@ -292,20 +292,6 @@ def _read_rows(reader: csv.DictReader[str], default_region: str, source_name: st
 # ---------------------------------------------------------------------------------------------
 
 
-def _driver(backend: str, value: Any) -> Any:
-    """A Python value as the raw driver wants it for `dialect.bulk_load`."""
-    if isinstance(value, datetime):
-        return db_datetime(backend, value)
-    if backend == "sqlite":
-        if isinstance(value, bool):
-            return int(value)
-        if isinstance(value, Decimal):
-            return str(value)
-        if isinstance(value, date):
-            return value.isoformat()
-    return value
-
-
 def _stage_recipients_table() -> Table:
     return dialect.temp_table(
         "stage_track_recipients",
@@ -388,7 +374,6 @@ def ingest(
         conn.execute(insert(sends), values)
         existing.update(_existing_sends(conn, [r.message_id for r in new]))
 
-    backend = dialect.backend(conn)
     ladder = config.ladder
     seen: set[tuple[str, str]] = set()
     staged_rows: list[tuple[Any, ...]] = []
@@ -400,7 +385,7 @@ def ingest(
         until = polling.poll_until(started, config.window)
         first = polling.next_poll_at(started, 0, now, ladder, until)
         staged_rows.append(
-            tuple(_driver(backend, v) for v in (send_id, mid, e164, raw[:64], day, until, first))
+            tuple(dialect.driver_value(conn, v) for v in (send_id, mid, e164, raw[:64], day, until, first))
         )
     if not staged_rows:
         return len(new), 0, 0

@@ -1,16 +1,17 @@
 """Alembic environment: the URL comes from the caller (etl.db.migrate), never from alembic.ini.
 
-Migrations hold a database-wide lock (PostgreSQL advisory lock, MariaDB GET_LOCK) so that two
-instances starting at once cannot migrate concurrently (warehouse/migrations/env.py does the same).
+Migrations hold the database-wide migration lock (`etl.locking.migration_lock`: an advisory lock on
+PostgreSQL, GET_LOCK on MariaDB) so that two instances starting at once cannot migrate concurrently
+(warehouse/migrations/env.py does the same). What a backend needs around a migration (SQLite: foreign
+keys off for batch rebuilds, checked in full before the commit) is its own (`etl.db.backends`).
 """
 
 from alembic import context
-from sqlalchemy import text
 
+from etl.db import backends
 from etl.db.engine import make_engine
 from etl.db.schema import Base
-
-MIGRATION_LOCK = 0x534D5350  # "SMSP"
+from etl.locking import migration_lock
 
 config = context.config
 target_metadata = Base.metadata
@@ -25,34 +26,13 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = make_engine(config.get_main_option("sqlalchemy.url"), pool=False)
     with engine.connect() as connection:
-        backend = connection.dialect.name
-        if backend == "postgresql":
-            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
-        elif backend in ("mysql", "mariadb"):
-            connection.execute(text("SELECT GET_LOCK('smspartner_etl_migrate', 300)"))
-        connection.commit()
-        if backend == "sqlite":
-            # Batch mode rebuilds a table by copy, drop and rename; with foreign keys on, dropping a table
-            # that others refer to fails (alembic, "Dealing with Referencing Tables"). Off on the raw
-            # connection, outside any transaction (SQLite ignores the pragma inside one, and our engine
-            # emits BEGIN on every SQLAlchemy statement), then checked in full before the commit.
-            dbapi = connection.connection.dbapi_connection
-            assert dbapi is not None
-            dbapi.execute("PRAGMA foreign_keys=OFF")
-        try:
-            context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=backend == "sqlite")
+        backend = backends.of(connection)
+        with migration_lock(connection):
+            backend.before_migrations(connection)
+            context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=backend.alter_in_batches)
             with context.begin_transaction():
                 context.run_migrations()
-                if backend == "sqlite":
-                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-                    if broken:
-                        raise RuntimeError(f"migration left {len(broken)} rows whose foreign key has no parent: {broken[:5]}")
-            connection.commit()
-        finally:
-            if backend == "postgresql":
-                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
-            elif backend in ("mysql", "mariadb"):
-                connection.execute(text("SELECT RELEASE_LOCK('smspartner_etl_migrate')"))
+                backend.check_after_migrations(connection)
             connection.commit()
     engine.dispose()
 

@@ -1,15 +1,15 @@
-"""The only place that branches on the backend's name: staging tables and bulk loads.
+"""Staging tables, bulk loads and session tuning, as functions of a connection.
 
-Why bulk paths: row-by-row ORM inserts load 1,000,000 rows into PostgreSQL in ~25 s, ``COPY`` in
-~2 s; SQLite's ``executemany`` in one transaction takes ~1.5 s (``../shared/PERF-FACTS.md``).
-Indexes on staging tables are built *after* the load for the same reason.
+Each function calls the connection's backend (`etl.db.backends`: one module per backend); nothing
+here or in the jobs compares backend names. Why bulk paths at all: row-by-row inserts are an order
+of magnitude slower than ``COPY`` or one ``executemany`` (``../shared/PERF-FACTS.md``); indexes on
+staging tables are built *after* the load for the same reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import islice
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -21,26 +21,21 @@ from sqlalchemy import (
     MetaData,
     Table,
     UniqueConstraint,
-    func,
-    select,
 )
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.schema import (
     AddConstraint,
     CreateIndex,
-    CreateTable,
     DropConstraint,
     DropIndex,
-    DropTable,
 )
 
-CHUNK_ROWS = 10_000
+from etl.db import backends
 
 
 def backend(conn: Connection) -> str:
-    """``sqlite``, ``postgresql`` or ``mariadb`` (MySQL counts as mariadb)."""
-    name = conn.dialect.name
-    return "mariadb" if name in ("mysql", "mariadb") else name
+    """``sqlite``, ``postgresql`` or ``mariadb`` (MySQL counts as mariadb): for logs and figures only;
+    to choose behaviour ask `backends.of` for an operation or capability."""
+    return backends.of(conn).name
 
 
 def inserted_id(result: CursorResult[Any]) -> int:
@@ -63,19 +58,13 @@ def temp_table(name: str, *columns: Column[Any]) -> Table:
 
 
 def create_temp(conn: Connection, table: Table) -> None:
-    if backend(conn) != "postgresql":
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}") if backend(conn) == "sqlite" else conn.exec_driver_sql(
-            f"DROP TEMPORARY TABLE IF EXISTS {table.name}"
-        )
-    conn.execute(CreateTable(table))
+    """Create a staging table, replacing one a failed run left behind."""
+    backends.of(conn).create_temp(conn, table)
 
 
 def drop_temp(conn: Connection, table: Table) -> None:
     """Drop a staging table before commit (PostgreSQL drops it at commit by itself)."""
-    if backend(conn) == "mariadb":
-        conn.exec_driver_sql(f"DROP TEMPORARY TABLE IF EXISTS {table.name}")
-    elif backend(conn) == "sqlite":
-        conn.execute(DropTable(table, if_exists=True))
+    backends.of(conn).drop_temp(conn, table)
 
 
 def index_temp(conn: Connection, table: Table, *column_names: str, unique: bool = False) -> None:
@@ -84,14 +73,15 @@ def index_temp(conn: Connection, table: Table, *column_names: str, unique: bool 
     conn.execute(CreateIndex(index))
 
 
-#: Backends whose tables carry exactly the indexes of the metadata (MariaDB lacks the partial ones,
-#: see migration 0001), so that `drop_indexes` / `create_indexes` may rebuild them from it.
-METADATA_INDEXES = frozenset({"sqlite", "postgresql"})
+def metadata_indexes(conn: Connection) -> bool:
+    """True where the tables carry exactly the metadata's indexes (MariaDB lacks the partial ones,
+    see migration 0001), so that `drop_indexes` / `create_indexes` may rebuild them from it."""
+    return backends.of(conn).metadata_indexes
 
 
 def drop_indexes(conn: Connection, table: Table) -> None:
     """Drop ``table``'s secondary indexes (before a bulk load into it; inside the caller's transaction)."""
-    if backend(conn) not in METADATA_INDEXES:
+    if not metadata_indexes(conn):
         raise ValueError(f"{backend(conn)}: indexes differ from the metadata; not rebuilt")
     for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
         conn.execute(DropIndex(index))
@@ -105,102 +95,37 @@ def create_indexes(conn: Connection, table: Table) -> None:
 
 @contextmanager
 def sqlite_cache(conn: Connection, mebibytes: int) -> Iterator[None]:
-    """A bigger SQLite page cache for this connection while the block runs (no-op elsewhere).
-
-    The pool hands the connection to others afterwards, so the old size is put back.
-    """
-    if backend(conn) != "sqlite":
+    """A bigger SQLite page cache for this connection while the block runs (no-op elsewhere)."""
+    with backends.of(conn).bigger_cache(conn, mebibytes):
         yield
-        return
-    # On the DBAPI connection: a PRAGMA is no transaction, and SQLAlchemy would autobegin one.
-    raw = conn.connection.driver_connection
-    before = raw.execute("PRAGMA cache_size").fetchone()[0]  # type: ignore[union-attr]
-    raw.execute(f"PRAGMA cache_size=-{int(mebibytes) * 1024}")  # type: ignore[union-attr]
-    try:
-        yield
-    finally:
-        raw.execute(f"PRAGMA cache_size={int(before)}")  # type: ignore[union-attr]
 
 
 def transaction_work_mem(conn: Connection, mebibytes: int) -> None:
-    """PostgreSQL: sort and hash memory for the rest of this transaction only (no-op elsewhere).
-
-    A sync's diff or sort over hundreds of thousands of rows spills to disk with the default 4 MB.
-    """
-    if backend(conn) == "postgresql":
-        conn.exec_driver_sql(f"SET LOCAL work_mem = '{int(mebibytes)}MB'")
+    """PostgreSQL: sort and hash memory for the rest of this transaction only (no-op elsewhere)."""
+    backends.of(conn).transaction_work_mem(conn, mebibytes)
 
 
 @contextmanager
 def without_hash_joins(conn: Connection) -> Iterator[None]:
-    """PostgreSQL: plan the statements run inside the block with no hash join and no JIT (no-op elsewhere).
-
-    For a join whose inputs the caller knows to be in key order when the planner cannot (a
-    staged list that arrived sorted): the planner prices a sort of it and hashes instead. JIT
-    goes too: the merge plan's cost crosses ``jit_above_cost``, and compiling costs more than it
-    saves on a statement this short. The settings are put back when the block ends (after an
-    error they are the failed transaction's own, gone with it).
-    """
-    if backend(conn) != "postgresql":
+    """PostgreSQL: plan the statements inside the block with no hash join and no JIT (no-op elsewhere),
+    for a join whose inputs the caller knows to be in key order when the planner cannot."""
+    with backends.of(conn).without_hash_joins(conn):
         yield
-        return
-    before = conn.execute(select(func.current_setting("enable_hashjoin"), func.current_setting("jit"))).one()
-    conn.execute(select(func.set_config("enable_hashjoin", "off", True), func.set_config("jit", "off", True)))
-    yield
-    conn.execute(select(func.set_config("enable_hashjoin", before[0], True), func.set_config("jit", before[1], True)))
 
 
 def copy_text(conn: Connection, table: Table, blocks: Iterable[bytes]) -> int:
     """PostgreSQL only: ``COPY table FROM STDIN`` of data already in COPY's text format, passed
     through untouched; returns the number of rows (lines)."""
-    if backend(conn) != "postgresql":
-        raise ValueError(f"{backend(conn)}: COPY text is PostgreSQL's; use bulk_load")
-    names = ", ".join(c.name for c in table.columns)
-    count = 0
-    raw = conn.connection.driver_connection
-    with raw.cursor() as cursor:  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for block in blocks:
-                count += block.count(b"\n")
-                copy.write(block)
-    return count
-
-
-def _chunks(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:
-    iterator = iter(rows)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
+    return backends.of(conn).copy_text(conn, table, blocks)
 
 
 def bulk_load(conn: Connection, table: Table, rows: Iterable[Sequence[Any]]) -> int:
-    """Load tuples (in ``table.c`` order, driver-ready values) into ``table``; returns the count.
+    """Load tuples (in ``table.c`` order, driver-ready values: `driver_value`) into ``table``; returns the count.
 
-    PostgreSQL: ``COPY ... FROM STDIN`` through psycopg 3. SQLite and MariaDB: the driver's
-    ``executemany`` in chunks, inside the caller's transaction (PyMySQL rewrites it into
-    multi-row ``INSERT``s).
+    PostgreSQL: ``COPY ... FROM STDIN``. SQLite and MariaDB: the driver's ``executemany`` in chunks,
+    inside the caller's transaction (PyMySQL rewrites it into multi-row ``INSERT``s).
     """
-    names = [c.name for c in table.columns]
-    count = 0
-    if backend(conn) == "postgresql":
-        raw = conn.connection.driver_connection
-        with raw.cursor() as cursor:  # type: ignore[union-attr]
-            with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-                    count += 1
-        return count
-    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(marker for _ in names)})"
-    # The DBAPI cursor of the connection's own transaction: SQLAlchemy's exec_driver_sql costs
-    # ~40 % more per row on a million-row executemany, for nothing we need here.
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        for chunk in _chunks(rows, CHUNK_ROWS):
-            cursor.executemany(sql, chunk)
-            count += len(chunk)
-    finally:
-        cursor.close()
-    return count
+    return backends.of(conn).bulk_load(conn, table, rows)
 
 
 #: Rows per statement in `bulk_load_fields` (SQLite allows 32,766 parameters in one statement).
@@ -212,34 +137,28 @@ def bulk_load_fields(conn: Connection, table: Table, runs: Iterable[Sequence[Any
     in ``table.c`` order, any whole number of rows per run); returns the row count.
 
     Why: one multi-row ``INSERT … VALUES (…), (…)`` per run costs SQLite about half the CPU of
-    ``executemany`` with one tuple per row (500,000 rows of 5 texts: ~0.6 s instead of ~1.2 s), and a
-    run is cut from a text file with one ``split`` instead of one per row.
+    ``executemany`` with one tuple per row, and a run is cut from a text file with one ``split``
+    instead of one per row (docs/benchmarks.md, "Stop sync").
     """
-    if backend(conn) == "postgresql":
-        raise ValueError("postgresql: use copy_text or bulk_load")
-    names = [c.name for c in table.columns]
-    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    one = f"({', '.join(marker for _ in names)})"
-    statements: dict[int, str] = {}
-    count = 0
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        for run in runs:
-            rows, extra = divmod(len(run), len(names))
-            if extra:
-                raise ValueError(f"{table.name}: a run of {len(run)} values is not whole rows of {len(names)}")
-            if rows not in statements:
-                statements[rows] = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {', '.join([one] * rows)}"
-            cursor.execute(statements[rows], run)
-            count += rows
-    finally:
-        cursor.close()
-    return count
+    return backends.of(conn).bulk_load_fields(conn, table, runs)
 
 
-#: Backends whose unique and foreign-key constraints `drop_constraints` can drop and add again
-#: (SQLite's belong to its ``CREATE TABLE``: they cannot be altered).
-ALTERABLE_CONSTRAINTS = frozenset({"postgresql"})
+def driver_value(conn: Connection, value: Any) -> Any:
+    """A Python value as this connection's raw driver wants it in `bulk_load` (datetimes, and on
+    SQLite booleans, decimals and dates)."""
+    return backends.of(conn).driver_value(value)
+
+
+def driver_converter(conn: Connection, column_type: Any) -> Callable[[Any], Any] | None:
+    """The conversion `bulk_load` needs for values of ``column_type`` here, or None when they pass as they are."""
+    backend_ = backends.of(conn)
+    return backend_.driver_value if backend_.converts(column_type) else None
+
+
+def alterable_constraints(conn: Connection) -> bool:
+    """True where unique and foreign-key constraints can be dropped and added again (PostgreSQL;
+    SQLite's belong to its ``CREATE TABLE``, MariaDB rebuilds the table)."""
+    return backends.of(conn).alterable_constraints
 
 
 def drop_constraints(conn: Connection, table: Table) -> list[Any]:
@@ -251,7 +170,7 @@ def drop_constraints(conn: Connection, table: Table) -> list[Any]:
     one index insertion per row; added again after the load, each is one set-based check or index
     build. Dropping a foreign key locks the table it refers to (``ACCESS EXCLUSIVE``) until commit.
     """
-    if backend(conn) not in ALTERABLE_CONSTRAINTS:
+    if not alterable_constraints(conn):
         return []
     dropped = [
         c for c in sorted(table.constraints, key=lambda c: str(c.name))
@@ -271,7 +190,7 @@ def drop_primary_key(conn: Connection, table: Table) -> list[Any]:
     afterwards 0.2-0.5 s. A key that another table's foreign key refers to cannot be dropped
     (PostgreSQL refuses, the transaction fails): callers name tables without one.
     """
-    if backend(conn) not in ALTERABLE_CONSTRAINTS or table.primary_key is None or not table.primary_key.columns:
+    if not alterable_constraints(conn) or table.primary_key is None or not table.primary_key.columns:
         return []
     conn.execute(DropConstraint(table.primary_key))
     return [table.primary_key]
@@ -286,8 +205,7 @@ def add_constraints(conn: Connection, constraints: Iterable[Any]) -> None:
 def analyze(conn: Connection, table: Table) -> None:
     """PostgreSQL: fresh statistics for ``table`` (after a bulk load, or the next statement plans for
     a nearly empty table; autovacuum's ANALYZE may come much later). No-op elsewhere."""
-    if backend(conn) == "postgresql":
-        conn.exec_driver_sql(f"ANALYZE {table.name}")
+    backends.of(conn).analyze(conn, table)
 
 
 def hash_joins(conn: Connection) -> bool:
@@ -296,7 +214,7 @@ def hash_joins(conn: Connection) -> bool:
     SQLite (nested loops only) and MariaDB look each row up in an index: over 500,000 rows, SQLite
     takes 0.3 s when they come in key order and 1.7-2.7 s when they do not.
     """
-    return backend(conn) == "postgresql"
+    return backends.of(conn).hash_joins
 
 
 def keys_compare_bytewise(conn: Connection) -> bool:
@@ -305,11 +223,10 @@ def keys_compare_bytewise(conn: Connection) -> bool:
     and ``abc`` (and ``é`` and ``e``) for one key: a duplicate check made in Python does not hold
     there.
     """
-    return backend(conn) != "mariadb"
+    return backends.of(conn).keys_compare_bytewise
 
 
 _T = TypeVar("_T")
-_LOCK_NOT_AVAILABLE = "55P03"
 
 
 #: How long a bulk load's key drops wait for their locks before the load keeps the keys instead.
@@ -317,23 +234,16 @@ DDL_LOCK_WAIT = "2s"
 
 
 def within_lock_wait(conn: Connection, ddl: Callable[[], _T], wait: str = DDL_LOCK_WAIT) -> _T | None:
-    """PostgreSQL: run ``ddl`` in a savepoint, waiting at most ``wait`` for each lock;
-    returns its result, or ``None`` when a lock was not had in time (everything it did is undone).
+    """Run ``ddl``; on PostgreSQL in a savepoint waiting at most ``wait`` for each lock, returning
+    ``None`` (everything it did undone) when a lock was not had in time.
 
     Why: dropping a key takes ACCESS EXCLUSIVE locks. Queued behind a long transaction (a BI
     query), such a request would in turn queue every later reader of those tables behind it;
     giving up after a short wait lets the caller go on the slower way instead.
     """
-    savepoint = conn.begin_nested()
-    try:
-        before = conn.exec_driver_sql("SHOW lock_timeout").scalar_one()
-        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{wait}'")
-        result = ddl()
-        conn.execute(select(func.set_config("lock_timeout", before, True)))
-    except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
-            raise
-        savepoint.rollback()
-        return None
-    savepoint.commit()
-    return result
+    return backends.of(conn).within_lock_wait(conn, ddl, wait)
+
+
+def utc_text_suffix(conn: Connection) -> str:
+    """What makes naive UTC text a UTC instant for this connection's raw loads (see `etl.db.types`)."""
+    return backends.of(conn).utc_text_suffix

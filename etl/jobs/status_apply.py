@@ -16,11 +16,10 @@ A staged status row is one of three kinds:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -28,7 +27,6 @@ from sqlalchemy import (
     Column,
     Connection,
     Integer,
-    Numeric,
     String,
     Table,
     and_,
@@ -44,7 +42,7 @@ from sqlalchemy import (
     update,
 )
 
-from etl import polling, tracking
+from etl import polling
 from etl.api.parse import StatusItem
 from etl.config import StatusesConfig
 from etl.db import dialect
@@ -167,15 +165,7 @@ def _dedupe(rows: Iterable[StatusRow]) -> list[StatusRow]:
 
 def _load(conn: Connection, table: Table, rows: Sequence[Sequence[Any]]) -> None:
     """Bulk-load ``rows`` (in column order); values are converted per column, not per value type."""
-    backend = dialect.backend(conn)
-    convert: list[Callable[[Any], Any] | None] = []
-    for column in table.columns:
-        if isinstance(column.type, UtcDateTime):
-            convert.append(partial(tracking._driver, backend))
-        elif backend == "sqlite" and isinstance(column.type, (Boolean, Numeric)):
-            convert.append(lambda v: tracking._driver("sqlite", v))
-        else:
-            convert.append(None)
+    convert = [dialect.driver_converter(conn, column.type) for column in table.columns]
     pairs = list(enumerate(convert))
     converted = [c for c in pairs if c[1] is not None]
 

@@ -50,7 +50,6 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import postgresql
@@ -59,7 +58,7 @@ from etl.api.parse import is_final
 from etl.db import dialect
 from etl.db.schema import push_inbox, recipients, replies, status_events, stop_periods
 from etl.db.types import UtcDateTime, db_datetime
-from etl.locking import advisory_key, mysql_lock_name
+from etl.locking import end_transaction_lock, try_transaction_lock
 from etl.push.parse import Callback, CallbackRejected, parse_callback
 
 log = logging.getLogger(__name__)
@@ -336,19 +335,11 @@ def _claim(
 
 def _try_stops_lock(conn: Connection) -> bool:
     """Take the stops job lock for this transaction, without waiting (see the module docstring)."""
-    name = dialect.backend(conn)
-    if name == "postgresql":
-        return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": advisory_key(STOPS_LOCK_JOB)}).scalar())
-    if name == "mariadb":
-        lock = mysql_lock_name(conn.engine.url.database or "", STOPS_LOCK_JOB)
-        return conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": lock}).scalar() == 1
-    return True  # SQLite: the stop sync's BEGIN IMMEDIATE transaction excludes ours
+    return try_transaction_lock(conn, STOPS_LOCK_JOB)
 
 
 def _release_stops_lock(conn: Connection) -> None:
-    if dialect.backend(conn) == "mariadb":
-        lock = mysql_lock_name(conn.engine.url.database or "", STOPS_LOCK_JOB)
-        conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": lock})
+    end_transaction_lock(conn, STOPS_LOCK_JOB)
 
 
 def _apply_stops(conn: Connection, rows: list[_Row]) -> None:

@@ -42,7 +42,7 @@ def _drop_keys_if_empty(conn: Connection) -> list[Any] | None:
     transaction on any of those tables, the keys are kept (`dialect.within_lock_wait`).
     """
     tables = (rental_numbers, rental_number_events)
-    if dialect.backend(conn) not in dialect.ALTERABLE_CONSTRAINTS or not all(_empty(conn, t) for t in tables):
+    if not dialect.alterable_constraints(conn) or not all(_empty(conn, t) for t in tables):
         return None
 
     def drop() -> list[Any]:

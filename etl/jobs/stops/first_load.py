@@ -33,7 +33,7 @@ def _load_all(ctx: JobContext, conn: Connection, stage: Table, now: datetime) ->
     database work only, not the download.
     """
     p = stop_periods
-    rebuild = dialect.backend(conn) in dialect.METADATA_INDEXES and conn.execute(select(p.c.id).limit(1)).first() is None
+    rebuild = dialect.metadata_indexes(conn) and conn.execute(select(p.c.id).limit(1)).first() is None
     keys: list[Any] = []
     if rebuild:
         dialect.drop_indexes(conn, p)
@@ -59,7 +59,7 @@ def _drop_keys_if_free(conn: Connection) -> list[Any]:
     the few seconds of the load; behind a long transaction on them the load keeps its keys
     instead of queueing every other reader behind it.
     """
-    if dialect.backend(conn) not in dialect.ALTERABLE_CONSTRAINTS:
+    if not dialect.alterable_constraints(conn):
         return []
     keys = dialect.within_lock_wait(conn, lambda: dialect.drop_constraints(conn, stop_periods))
     if keys is None:

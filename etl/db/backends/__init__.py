@@ -1,0 +1,199 @@
+"""Database backends behind one registry: one module per backend, named operations, no name checks elsewhere.
+
+Model: sqlalchemy's ``testing/provision.py`` (``register`` + one implementation per backend). `Backend`
+holds the portable behaviour; ``sqlite.py``, ``postgresql.py`` and ``mariadb.py`` override what their
+server does differently. Code outside ``etl/db/`` calls `of(conn)` (or the thin functions of
+`etl.db.dialect`) and asks for an operation or a capability, never for a name (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from itertools import islice
+from typing import Any, ClassVar, TypeVar
+
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.schema import CreateTable, DropTable
+
+_T = TypeVar("_T")
+
+#: Rows per ``executemany`` call of `Backend.bulk_load`.
+CHUNK_ROWS = 10_000
+
+
+def chunks(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class Backend:
+    """The portable behaviour; a backend module overrides what its server does differently."""
+
+    #: The registry name: ``sqlite``, ``postgresql`` or ``mariadb``.
+    name: ClassVar[str] = ""
+    #: Job locks belong to a database session (they vanish with it) instead of a lease row.
+    session_locks: ClassVar[bool] = False
+    #: The tables carry exactly the metadata's indexes, so they may be dropped and rebuilt from it.
+    metadata_indexes: ClassVar[bool] = True
+    #: Unique and foreign-key constraints can be dropped before a bulk load and added after it.
+    alterable_constraints: ClassVar[bool] = False
+    #: A join of two large tables is planned by hashing, in any row order.
+    hash_joins: ClassVar[bool] = False
+    #: Two texts are one key only when their characters are (no case- or accent-folding collation).
+    keys_compare_bytewise: ClassVar[bool] = True
+    #: Alembic must rebuild a table to alter it (``render_as_batch``).
+    alter_in_batches: ClassVar[bool] = False
+    #: Datetimes in ``COPY``/text loads need this suffix to be read as UTC (see `etl.db.types`).
+    utc_text_suffix: ClassVar[str] = ""
+
+    # --- staging tables and bulk loads -------------------------------------------------------------
+
+    def create_temp(self, conn: Connection, table: Table) -> None:
+        conn.execute(CreateTable(table))
+
+    def drop_temp(self, conn: Connection, table: Table) -> None:
+        conn.execute(DropTable(table, if_exists=True))
+
+    def placeholder(self, conn: Connection) -> str:
+        return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+    def bulk_load(self, conn: Connection, table: Table, rows: Iterable[Sequence[Any]]) -> int:
+        """``executemany`` in chunks on the DBAPI cursor of the caller's transaction (SQLAlchemy's
+        ``exec_driver_sql`` costs more per row for nothing needed here: docs/benchmarks.md)."""
+        names = [c.name for c in table.columns]
+        marker = self.placeholder(conn)
+        sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(marker for _ in names)})"
+        count = 0
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for chunk in chunks(rows, CHUNK_ROWS):
+                cursor.executemany(sql, chunk)
+                count += len(chunk)
+        finally:
+            cursor.close()
+        return count
+
+    def bulk_load_fields(self, conn: Connection, table: Table, runs: Iterable[Sequence[Any]]) -> int:
+        """Rows given as flat runs of field values, one multi-row ``INSERT … VALUES`` per run."""
+        names = [c.name for c in table.columns]
+        one = f"({', '.join(self.placeholder(conn) for _ in names)})"
+        statements: dict[int, str] = {}
+        count = 0
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for run in runs:
+                rows, extra = divmod(len(run), len(names))
+                if extra:
+                    raise ValueError(f"{table.name}: a run of {len(run)} values is not whole rows of {len(names)}")
+                if rows not in statements:
+                    statements[rows] = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {', '.join([one] * rows)}"
+                cursor.execute(statements[rows], run)
+                count += rows
+        finally:
+            cursor.close()
+        return count
+
+    def copy_text(self, conn: Connection, table: Table, blocks: Iterable[bytes]) -> int:
+        raise ValueError(f"{self.name}: COPY text is PostgreSQL's; use bulk_load")
+
+    def driver_datetime(self, value: datetime) -> Any:
+        """An aware datetime as the raw driver stores it for a `UtcDateTime` column: naive UTC."""
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def driver_value(self, value: Any) -> Any:
+        """A Python value as the raw driver wants it in a bulk load that bypasses SQLAlchemy types."""
+        return self.driver_datetime(value) if isinstance(value, datetime) else value
+
+    def converts(self, column_type: Any) -> bool:
+        """Whether values of this column type need `driver_value` before a raw bulk load."""
+        from etl.db.types import UtcDateTime
+
+        return isinstance(column_type, UtcDateTime)
+
+    # --- migrations ---------------------------------------------------------------------------------
+
+    def before_migrations(self, conn: Connection) -> None:
+        """Prepare the connection for Alembic (called under the migration lock, before any statement)."""
+        return None
+
+    def check_after_migrations(self, conn: Connection) -> None:
+        """Refuse to commit migrations that left the data inconsistent (raise)."""
+        return None
+
+    # --- session tuning (no-ops where the server needs none) -----------------------------------------
+
+    @contextmanager
+    def bigger_cache(self, conn: Connection, mebibytes: int) -> Iterator[None]:
+        yield
+
+    def transaction_work_mem(self, conn: Connection, mebibytes: int) -> None:
+        return None
+
+    @contextmanager
+    def without_hash_joins(self, conn: Connection) -> Iterator[None]:
+        yield
+
+    def analyze(self, conn: Connection, table: Table) -> None:
+        return None
+
+    def short_lock_wait(self, conn: Connection, milliseconds: int) -> None:
+        """Wait at most this long for the database's write lock on this connection (where it queues writers)."""
+        return None
+
+    def within_lock_wait(self, conn: Connection, ddl: Callable[[], _T], wait: str) -> _T | None:
+        """Run ``ddl``; where DDL can queue behind readers, give up after ``wait`` and return None."""
+        return ddl()
+
+    # --- session locks (backends with ``session_locks``) -----------------------------------------------
+
+    def try_lock(self, conn: Connection, name: str) -> bool:
+        """Take the session lock ``name`` at once or return False."""
+        raise NotImplementedError(f"{self.name}: no session locks; use a lease (etl/locking.py)")
+
+    def wait_lock(self, conn: Connection, name: str, timeout_seconds: int) -> None:
+        """Take the session lock ``name``, waiting up to ``timeout_seconds``."""
+        raise NotImplementedError(f"{self.name}: no session locks; use a lease (etl/locking.py)")
+
+    def unlock(self, conn: Connection, name: str) -> None:
+        raise NotImplementedError(f"{self.name}: no session locks; use a lease (etl/locking.py)")
+
+    def try_transaction_lock(self, conn: Connection, name: str) -> bool:
+        """Take lock ``name`` for the current transaction without waiting; `end_transaction_lock` after."""
+        raise NotImplementedError(f"{self.name}: no transaction locks")
+
+    def end_transaction_lock(self, conn: Connection, name: str) -> None:
+        """Release what `try_transaction_lock` took, where the server does not at commit."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"<backend {self.name}>"
+
+
+_REGISTRY: dict[str, Backend] = {}
+
+
+def register(*dialect_names: str) -> Callable[[type[Backend]], type[Backend]]:
+    """Class decorator: the backend for these SQLAlchemy dialect names (``mysql`` and ``mariadb`` share one)."""
+
+    def decorate(cls: type[Backend]) -> type[Backend]:
+        instance = cls()
+        for dialect_name in dialect_names:
+            _REGISTRY[dialect_name] = instance
+        return cls
+
+    return decorate
+
+
+def of(bind: Connection | Engine) -> Backend:
+    """The backend of a connection or engine."""
+    try:
+        return _REGISTRY[bind.dialect.name]
+    except KeyError:
+        raise ValueError(f"unsupported database backend {bind.dialect.name!r}; use SQLite, PostgreSQL or MariaDB") from None
+
+
+# Importing the modules registers them (as sqlalchemy's dialects/*/provision.py do).
+from etl.db.backends import mariadb, postgresql, sqlite  # noqa: E402, F401

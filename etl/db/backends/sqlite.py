@@ -1,0 +1,77 @@
+"""SQLite: one file, one writer; leases instead of session locks, text datetimes in raw loads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Boolean, Connection, Date, Numeric, Table
+from sqlalchemy.schema import CreateTable
+
+from etl.db.backends import Backend, register
+
+
+@register("sqlite")
+class SQLite(Backend):
+    name = "sqlite"
+    alter_in_batches = True  # ALTER TABLE cannot drop or change columns and constraints
+
+    def create_temp(self, conn: Connection, table: Table) -> None:
+        # A temporary table outlives the transaction on SQLite: a failed run may have left one.
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
+        conn.execute(CreateTable(table))
+
+    def before_migrations(self, conn: Connection) -> None:
+        # Batch mode rebuilds a table by copy, drop and rename; with foreign keys on, dropping a table
+        # that others refer to fails (alembic, "Dealing with Referencing Tables"). Off on the raw
+        # connection, outside any transaction (SQLite ignores the pragma inside one, and our engine
+        # emits BEGIN on every SQLAlchemy statement), then checked in full before the commit.
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        dbapi.execute("PRAGMA foreign_keys=OFF")
+
+    def check_after_migrations(self, conn: Connection) -> None:
+        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"migration left {len(broken)} rows whose foreign key has no parent: {broken[:5]}")
+
+    def driver_datetime(self, value: datetime) -> Any:
+        # SQLAlchemy's SQLite storage format, always with microseconds, so staged values compare
+        # equal to stored ones; isoformat is much faster than strftime (docs/benchmarks.md).
+        return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+    def driver_value(self, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return self.driver_datetime(value)
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, Decimal):
+            return str(value)
+        if isinstance(value, date):
+            return value.isoformat()
+        return value
+
+    def converts(self, column_type: Any) -> bool:
+        return super().converts(column_type) or isinstance(column_type, (Boolean, Numeric, Date))
+
+    @contextmanager
+    def bigger_cache(self, conn: Connection, mebibytes: int) -> Iterator[None]:
+        """A bigger page cache for this connection while the block runs; the old size is put back
+        (the pool hands the connection to others afterwards)."""
+        # On the DBAPI connection: a PRAGMA is no transaction, and SQLAlchemy would autobegin one.
+        raw = conn.connection.driver_connection
+        before = raw.execute("PRAGMA cache_size").fetchone()[0]  # type: ignore[union-attr]
+        raw.execute(f"PRAGMA cache_size=-{int(mebibytes) * 1024}")  # type: ignore[union-attr]
+        try:
+            yield
+        finally:
+            raw.execute(f"PRAGMA cache_size={int(before)}")  # type: ignore[union-attr]
+
+    def short_lock_wait(self, conn: Connection, milliseconds: int) -> None:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={int(milliseconds)}")
+
+    def try_transaction_lock(self, conn: Connection, name: str) -> bool:
+        return True  # the writer's BEGIN IMMEDIATE transaction already excludes every other writer
