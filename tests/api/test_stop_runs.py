@@ -27,3 +27,31 @@ def test_a_stream_cut_short_gives_the_runs_before_it_then_a_transient_error(clie
         for run in client.iter_stop_runs():
             got += len(run) // 4
     assert 0 < got < 30_000
+
+
+def test_an_unreadable_entry_goes_to_on_unreadable_and_the_rest_streams(client: SmsPartnerClient, sim: Any) -> None:
+    for phone in ("+33611111111", "+33612222222", "+33613333333"):
+        sim.add_stop(phone)
+    sim.faults.inject("stop-sms/list", "malformed_item", index=1)
+    met: list[tuple[Any, str]] = []
+
+    def on_unreadable(item: Any, error: Exception) -> None:
+        met.append((item, str(error)))
+
+    runs = list(client.iter_stop_runs(on_unreadable=on_unreadable))
+    values = [value for run in runs for value in run]
+    assert [values[i + 1] for i in range(0, len(values), 4)] == ["+33611111111", "+33613333333"]
+    assert [item for item, _ in met] == ["n/a"] and "expected an object" in met[0][1]
+
+
+def test_calls_sharing_a_budget_stop_at_its_attempts(client: SmsPartnerClient, sim: Any, sleeps: Any) -> None:
+    sim.add_stop("+33611111111")
+    sim.faults.inject("stop-sms/list", "http_503", count=None)
+    budget = client.retry_budget()
+    with pytest.raises(TransientApiError):
+        list(client.iter_stop_runs(budget=budget))
+    with pytest.raises(TransientApiError):
+        list(client.iter_stop_runs(budget=budget))  # the budget is spent: one call, no retry
+    assert budget.calls == client.policy.max_attempts + 1
+    assert len(sim.calls_to("stop-sms/list")) == client.policy.max_attempts + 1
+    assert len(sleeps) == client.policy.max_attempts - 1
