@@ -1,0 +1,109 @@
+"""The schema, as typed SQLAlchemy 2 models. Names here are the product: see docs/schema.md.
+
+Every change is an Alembic revision in ``migrations/versions``; tests build databases with
+``upgrade heads``, so a model that drifts from its migration is caught by ``alembic check``.
+
+Timestamps are UTC (`UtcDateTime`), money is exact (`Money`) beside a 3-letter currency, phone
+numbers are E.164 with the text as received kept beside them.
+
+One module per area (`base` holds the declarative base and its naming convention); importing this
+package registers every model on ``Base.metadata``, which Alembic compares against the migrations.
+"""
+
+from __future__ import annotations
+
+from etl.db.schema.base import NAMING_CONVENTION, Base, table_of
+from etl.db.schema.push import (
+    PushInbox,
+    Reply,
+    push_inbox,
+    replies,
+)
+from etl.db.schema.quarantine import (
+    RejectedItem,
+    rejected_items,
+)
+from etl.db.schema.rentals import (
+    Rental,
+    RentalFile,
+    RentalNumber,
+    RentalNumberEvent,
+    rental_files,
+    rental_number_events,
+    rental_numbers,
+    rentals,
+)
+from etl.db.schema.runs import (
+    JobLease,
+    SyncRun,
+    WriteAction,
+    job_leases,
+    sync_runs,
+    write_actions,
+)
+from etl.db.schema.statuses import (
+    AccountSnapshot,
+    CostEvent,
+    MonthlyCostRow,
+    Recipient,
+    Send,
+    StatusEvent,
+    TrackedTag,
+    TrackIntake,
+    account_snapshots,
+    cost_events,
+    monthly_costs,
+    recipients,
+    sends,
+    status_events,
+    track_intake,
+    tracked_tags,
+)
+from etl.db.schema.stops import (
+    StopPeriod,
+    stop_periods,
+)
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "Base",
+    "table_of",
+    "SyncRun",
+    "WriteAction",
+    "JobLease",
+    "sync_runs",
+    "write_actions",
+    "job_leases",
+    "StopPeriod",
+    "stop_periods",
+    "Rental",
+    "RentalFile",
+    "RentalNumber",
+    "RentalNumberEvent",
+    "rentals",
+    "rental_files",
+    "rental_numbers",
+    "rental_number_events",
+    "Send",
+    "Recipient",
+    "StatusEvent",
+    "CostEvent",
+    "TrackIntake",
+    "TrackedTag",
+    "AccountSnapshot",
+    "MonthlyCostRow",
+    "sends",
+    "recipients",
+    "status_events",
+    "cost_events",
+    "track_intake",
+    "tracked_tags",
+    "account_snapshots",
+    "monthly_costs",
+    "PushInbox",
+    "Reply",
+    "push_inbox",
+    "replies",
+    "RejectedItem",
+    "rejected_items",
+]

@@ -1,0 +1,80 @@
+"""The run log, the audit of writes to the account, and the SQLite job leases (migration 0001; docs/schema.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from etl.db.schema.base import Base, table_of
+from etl.db.types import Id, UtcDateTime
+
+
+class SyncRun(Base):
+    """One row per job run: what ran, when, how it ended and how many rows it touched."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: running, success, failed, refused, skipped, abandoned (the process died mid-run)
+    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    rows_added: Mapped[int] = mapped_column(Integer, default=0)
+    rows_changed: Mapped[int] = mapped_column(Integer, default=0)
+    rows_removed: Mapped[int] = mapped_column(Integer, default=0)
+    #: Error text or a note; never the API key or a response body.
+    detail: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (Index(None, "job", "started_at"),)
+
+    def __repr__(self) -> str:
+        return f"SyncRun(id={self.id!r}, job={self.job!r}, outcome={self.outcome!r})"
+
+
+class WriteAction(Base):
+    """Audit trail of every write this tool makes to the account (stop add/remove, cancel).
+
+    The row is written *before* the API call (outcome ``pending``) and completed after it, so a
+    crash mid-call leaves ``pending``/``unknown`` for the next sync to resolve by re-reading.
+    """
+
+    __tablename__ = "write_actions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    #: stop_add, stop_remove, message_cancel
+    action: Mapped[str] = mapped_column(String(32))
+    #: The number (E.164), stop id or message id acted on.
+    target: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: pending, success, rejected, unknown, resolved_success, resolved_not_done
+    outcome: Mapped[str] = mapped_column(String(24), default="pending")
+    api_code: Mapped[int | None] = mapped_column(Integer)
+    api_message: Mapped[str | None] = mapped_column(Text)
+    #: For stop_add: the id the API gave; for stop_remove: the id removed.
+    api_stop_id: Mapped[int | None] = mapped_column(Id)
+
+    __table_args__ = (Index(None, "action", "requested_at"), Index(None, "outcome"))
+
+
+class JobLease(Base):
+    """SQLite's job lock: a lease row with an expiry (PostgreSQL/MariaDB use advisory locks)."""
+
+    __tablename__ = "job_leases"
+
+    job: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+sync_runs = table_of(SyncRun)
+write_actions = table_of(WriteAction)
+job_leases = table_of(JobLease)

@@ -1,0 +1,211 @@
+"""Delivery statuses, cost and spend of tracked messages (migrations 0002, 0008; docs/statuses.md)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from etl.db.schema.base import Base, table_of
+from etl.db.types import Currency, Id, Money, Phone, UtcDateTime
+
+
+class Send(Base):
+    """One tracked send: a message id covers every recipient of one /send (REFERENCE §3.2).
+
+    ``message_id`` is a string (quirk 6); ``tag:<tag>`` keys the recipients found by tag whose
+    items carry no message id (DOC-st4). ``started_at`` is the actual send time as far as known
+    (scheduled time, or later for a night-held send, quirk 24); the 48 h window counts from it.
+    """
+
+    __tablename__ = "sends"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(64))
+    #: message (recipients given), discover (recipients to find with bulk-status), tag (pseudo-send)
+    kind: Mapped[str] = mapped_column(String(16), default="message")
+    tag: Mapped[str | None] = mapped_column(String(32))
+    #: When /send was called (or when we first heard of the message).
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    scheduled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: Europe/Paris calendar day of ``started_at`` (the account's months are Paris months).
+    sent_day: Mapped[date] = mapped_column(Date)
+    nb_sms: Mapped[int | None] = mapped_column(Integer)
+    announced_cost: Mapped[Decimal | None] = mapped_column(Money)
+    announced_currency: Mapped[str | None] = mapped_column(Currency)
+    #: csv, python, intake, message_id, tag, demo
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: Set once bulk-status has listed the recipients of a ``discover`` send.
+    discovered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (UniqueConstraint("message_id"), Index(None, "kind", "discovered_at"), Index(None, "tag"))
+
+
+class Recipient(Base):
+    """One (message id, number): current status, polling state and current cost.
+
+    Invariant: ``next_poll_at`` is NULL exactly when the recipient is final or expired, so "what is
+    due" is one range scan of ``ix_recipients_next_poll_at``.
+    """
+
+    __tablename__ = "recipients"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    send_id: Mapped[int] = mapped_column(Id, ForeignKey("sends.id"))
+    message_id: Mapped[str] = mapped_column(String(64))
+    phone_e164: Mapped[str] = mapped_column(Phone)
+    phone_raw: Mapped[str] = mapped_column(String(64))
+    sent_day: Mapped[date] = mapped_column(Date)
+    status: Mapped[str | None] = mapped_column(String(32))
+    #: The API's own date of the status (epoch or Paris local time, stored UTC).
+    status_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
+    final_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    expired: Mapped[bool] = mapped_column(Boolean, default=False)
+    expired_reason: Mapped[str | None] = mapped_column(String(128))
+    poll_until: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_poll_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    poll_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_polled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: Per-item failure of the last answer (quirk 12), e.g. 4 "Numéro introuvable"; never a status.
+    item_code: Mapped[int | None] = mapped_column(Integer)
+    item_error: Mapped[str | None] = mapped_column(String(128))
+    cost: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(Currency)
+    country: Mapped[str | None] = mapped_column(String(2))
+    cost_checks: Mapped[int] = mapped_column(Integer, default=0)
+    cost_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    next_cost_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("message_id", "phone_e164"),
+        Index(None, "next_poll_at"),
+        Index(None, "next_cost_at"),
+        Index(None, "send_id"),
+        Index(None, "sent_day", "country", "currency"),
+        Index(None, "final", "expired"),
+    )
+
+
+class StatusEvent(Base):
+    """One observed change of a recipient's status; a repeated status writes nothing."""
+
+    __tablename__ = "status_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    recipient_id: Mapped[int] = mapped_column(Id, ForeignKey("recipients.id"))
+    status: Mapped[str] = mapped_column(String(32))
+    status_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    run_id: Mapped[int | None] = mapped_column(Id, ForeignKey("sync_runs.id"))
+    #: The endpoint that reported it: bulk-status, multi-status, message-status, bulk-status-by-tag
+    source: Mapped[str] = mapped_column(String(24))
+
+    __table_args__ = (Index(None, "recipient_id", "observed_at"), Index(None, "run_id"))
+
+
+class CostEvent(Base):
+    """One observed change of a recipient's cost, currency or country (the first read included)."""
+
+    __tablename__ = "cost_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    recipient_id: Mapped[int] = mapped_column(Id, ForeignKey("recipients.id"))
+    cost: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(Currency)
+    country: Mapped[str | None] = mapped_column(String(2))
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    run_id: Mapped[int | None] = mapped_column(Id, ForeignKey("sync_runs.id"))
+
+    __table_args__ = (Index(None, "recipient_id", "observed_at"),)
+
+
+class TrackIntake(Base):
+    """Where a user's own sending application INSERTs what to track (docs/statuses.md).
+
+    Only ``message_id`` and ``phone`` are required. The statuses job drains new rows each cycle:
+    ``processed_at`` is set, and ``error`` says why a row was refused (nothing else is written for it).
+    """
+
+    __tablename__ = "track_intake"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str] = mapped_column(String(64))
+    tag: Mapped[str | None] = mapped_column(String(32))
+    #: ISO 8601 text with an offset, e.g. 2026-01-05T09:00:00+01:00 (no zone: UTC). NULL: now.
+    sent_at: Mapped[str | None] = mapped_column(String(40))
+    scheduled_at: Mapped[str | None] = mapped_column(String(40))
+    nb_sms: Mapped[int | None] = mapped_column(Integer)
+    cost: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(Currency)
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    error: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (Index(None, "processed_at"),)
+
+
+class TrackedTag(Base):
+    """A tag whose sends are discovered with bulk-status-by-tag (config ``statuses.tags`` or ``track --tag``)."""
+
+    __tablename__ = "tracked_tags"
+
+    tag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    items_seen: Mapped[int] = mapped_column(Integer, default=0)
+    #: A refused read is retried on the tag's own backoff (`etl.polling.tag_retry_at`); NULL: on the usual beat.
+    next_read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: Reads refused in a row; 0 after a good read.
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(255))
+
+
+class AccountSnapshot(Base):
+    """``/me`` as history: one row per finance run (credits and balance)."""
+
+    __tablename__ = "account_snapshots"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    run_id: Mapped[int | None] = mapped_column(Id, ForeignKey("sync_runs.id"))
+    balance: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(Currency)
+    credit_sms: Mapped[int | None] = mapped_column(Integer)
+    credit_sms_eco: Mapped[int | None] = mapped_column(Integer)
+    credit_hlr: Mapped[int | None] = mapped_column(Integer)
+    to_send: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (Index(None, "observed_at"),)
+
+
+class MonthlyCostRow(Base):
+    """``/statistics/cost-resume``: the account's own total per (Paris) month, latest reading kept."""
+
+    __tablename__ = "monthly_costs"
+
+    #: ``YYYY-MM``
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer)
+    month: Mapped[int] = mapped_column(Integer)
+    cost: Mapped[Decimal] = mapped_column(Money)
+    #: The account currency from the latest ``/me`` (cost-resume states none).
+    currency: Mapped[str | None] = mapped_column(Currency)
+    nb_send: Mapped[int] = mapped_column(Integer)
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    run_id: Mapped[int | None] = mapped_column(Id, ForeignKey("sync_runs.id"))
+
+
+sends = table_of(Send)
+recipients = table_of(Recipient)
+status_events = table_of(StatusEvent)
+cost_events = table_of(CostEvent)
+track_intake = table_of(TrackIntake)
+tracked_tags = table_of(TrackedTag)
+account_snapshots = table_of(AccountSnapshot)
+monthly_costs = table_of(MonthlyCostRow)
