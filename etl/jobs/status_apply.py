@@ -214,6 +214,13 @@ def apply_statuses(
         (r.message_id, r.phone_e164, r.ok, r.status, r.status_at, r.final, r.code, r.error, r.window_end, r.polled, r.source)
         for r in staged
     ])
+    _apply_answers(conn, stage, now=now, run_id=run_id, tally=tally)
+    _apply_polls(conn, stage, now=now, ladder=config.ladder, tally=tally)
+    dialect.drop_temp(conn, stage)
+
+
+def _apply_answers(conn: Connection, stage: Table, *, now: datetime, run_id: int | None, tally: Tally) -> None:
+    """Steps 1-4: what the answers say (history, current status, item failures, window moves)."""
     s, r = stage.c, recipients.c
     match = and_(r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
     is_ok = s.ok == true()
@@ -275,8 +282,14 @@ def apply_statuses(
         .values(poll_until=s.window_end)
     )
 
+
+def _apply_polls(conn: Connection, stage: Table, *, now: datetime, ladder: Sequence[float], tally: Tally) -> None:
+    """Steps 5-6: every polled pair (unread ones included) moves on its ladder, and expires after its window."""
+    s, r = stage.c, recipients.c
+    match = and_(r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
+    now_v = literal(now, UtcDateTime())
+
     # 5. Poll bookkeeping on the ladder, capped at the window's end; final → no next poll.
-    ladder = config.ladder
     steps = {k: literal(now + timedelta(seconds=polling.ladder_step(k + 1, ladder)), UtcDateTime()) for k in range(len(ladder))}
     after = case(*((r.poll_count == k, v) for k, v in steps.items() if k < len(ladder) - 1), else_=steps[len(ladder) - 1])
     capped = case((after < r.poll_until, after), else_=r.poll_until)
@@ -306,7 +319,6 @@ def apply_statuses(
             (r.expired, True),
         )
     ).rowcount or 0
-    dialect.drop_temp(conn, stage)
 
 
 def apply_costs(conn: Connection, rows: Sequence[CostRow], *, now: datetime, run_id: int | None, tally: Tally) -> None:

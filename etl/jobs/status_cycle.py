@@ -91,7 +91,7 @@ class Cycle:
 
     def quarantine(self, conn: Connection, rejections: Sequence[Rejection], now: datetime) -> None:
         if rejections:
-            self.quarantined += quarantine.record(conn, rejections, now, run_id=self.ctx.run_id)
+            self.quarantined += quarantine.record(conn, rejections, now, run_id=self.ctx.run_id, secrets=self.ctx.secrets)
 
 
 def _rejection(u: Unreadable, ref: str | None = None) -> Rejection:
@@ -318,9 +318,8 @@ def _fetch_multi(cy: Cycle, pairs: Sequence[tuple[str, str]], rows: list[StatusR
     answered = [x for x in (status_row(i, window=window, polled=True, source=source) for i in items) if x]
     rows.extend(answered)
     rejections.extend(_rejection(u) for u in items.unreadable)
-    if len(answered) < len(pairs) or items.unreadable:
-        listed = {(r.message_id, r.phone_e164) for r in answered}
-        rows.extend(unread_row(m, p, source) for m, p in pairs if (m, p) not in listed)
+    listed = {(r.message_id, r.phone_e164) for r in answered}
+    rows.extend(unread_row(m, p, source) for m, p in pairs if (m, p) not in listed)
 
 
 def _fetch_bulk(

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from etl.config import StatusesConfig
-from tests.jobs.helpers import run, sim_clock
+from tests.jobs.helpers import TEST_KEY, run, sim_clock
 from tests.jobs.test_statuses import as_utc, now_of, recipient, rows, send_and_track
 
 A, B, C = "+33612345678", "+33612345679", "+33612345670"
@@ -224,3 +224,16 @@ def test_refused_tag_read_waits_its_own_backoff_while_polling_goes_on(env):
     assert cycle(engine, config, client, sim).outcome == "success"
     assert rows(engine, "SELECT failures, next_read_at, last_error FROM tracked_tags") == [(0, None, None)]
     assert rows(engine, "SELECT message_id, phone_e164 FROM recipients WHERE message_id <> :m", m=mid) == [("tag:promo", B)]
+
+
+def test_quarantined_item_that_echoes_the_key_is_stored_with_the_key_masked(env):
+    engine, sim, config, client = env
+    mid = send_and_track(engine, config, sim, [A])
+    sim.plan(mid, A, [])
+    sim.faults.inject("multi-status", "malformed_item", field="date", value=f"apiKey={TEST_KEY} {TEST_KEY}")
+    sim.clock.advance(timedelta(minutes=2))
+
+    assert cycle(engine, config, client, sim).outcome == "partial"
+
+    [(item, reason)] = rows(engine, "SELECT item, reason FROM rejected_items")
+    assert TEST_KEY not in item and TEST_KEY not in reason and "********" in item
