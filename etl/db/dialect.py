@@ -31,6 +31,9 @@ from sqlalchemy.schema import (
 
 from etl.db import backends
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
 
 def backend(conn: Connection) -> str:
     """``sqlite``, ``postgresql`` or ``mariadb`` (MySQL counts as mariadb): for logs and figures only;
@@ -129,7 +132,27 @@ def bulk_load(conn: Connection, table: Table, rows: Iterable[Sequence[Any]]) -> 
 
 
 #: Rows per statement in `bulk_load_fields` (SQLite allows 32,766 parameters in one statement).
-VALUES_ROWS = 200
+VALUES_ROWS = backends.VALUES_ROWS
+
+
+def bulk_load_runs(conn: Connection, table: Table, runs: Iterable[Sequence[Any]]) -> int:
+    """Load rows given as flat runs of field values of any length (``COPY`` on PostgreSQL, multi-row
+    ``INSERT``s of `VALUES_ROWS` rows elsewhere); returns the row count."""
+    return backends.of(conn).bulk_load_runs(conn, table, runs)
+
+
+def stage_then_apply(
+    conn: Connection, load: Callable[[], _T], apply: Callable[[_T], _R], *, cache_mb: int, work_mem_mb: int
+) -> _R:
+    """Stage a download and apply it atomically. One transaction (with ``work_mem_mb`` of PostgreSQL
+    sort memory); on SQLite the staging holds no write lock and the apply takes it, with a
+    ``cache_mb`` page cache, and the connection is closed afterwards (see `etl.db.backends.sqlite`)."""
+    return backends.of(conn).stage_then_apply(conn, load, apply, cache_mb=cache_mb, work_mem_mb=work_mem_mb)
+
+
+def drop_stage(conn: Connection, table: Table) -> None:
+    """Drop a table staged inside `stage_then_apply`, before its commit (a no-op where it goes by itself)."""
+    backends.of(conn).drop_stage(conn, table)
 
 
 def bulk_load_fields(conn: Connection, table: Table, runs: Iterable[Sequence[Any]]) -> int:
@@ -226,7 +249,6 @@ def keys_compare_bytewise(conn: Connection) -> bool:
     return backends.of(conn).keys_compare_bytewise
 
 
-_T = TypeVar("_T")
 
 
 #: How long a bulk load's key drops wait for their locks before the load keeps the keys instead.

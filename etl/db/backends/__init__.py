@@ -18,9 +18,12 @@ from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.schema import CreateTable, DropTable
 
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 
 #: Rows per ``executemany`` call of `Backend.bulk_load`.
 CHUNK_ROWS = 10_000
+#: Rows per statement in `Backend.bulk_load_fields` (SQLite allows 32,766 parameters in one statement).
+VALUES_ROWS = 200
 
 
 def chunks(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:
@@ -95,6 +98,24 @@ class Backend:
         finally:
             cursor.close()
         return count
+
+    def bulk_load_runs(self, conn: Connection, table: Table, runs: Iterable[Sequence[Any]]) -> int:
+        """Rows as flat runs of field values, any length: cut into `VALUES_ROWS`-row statements."""
+        step = VALUES_ROWS * len(table.columns)
+        pieces = (run[start : start + step] for run in runs for start in range(0, len(run), step))
+        return self.bulk_load_fields(conn, table, pieces)
+
+    def stage_then_apply(
+        self, conn: Connection, load: Callable[[], _T], apply: Callable[[_T], _R], *, cache_mb: int, work_mem_mb: int
+    ) -> _R:
+        """Stage a download (``load``) and apply it (``apply``) atomically: here in one transaction."""
+        with conn.begin():
+            self.transaction_work_mem(conn, work_mem_mb)
+            return apply(load())
+
+    def drop_stage(self, conn: Connection, table: Table) -> None:
+        """Drop a table staged inside `stage_then_apply`, before its commit."""
+        self.drop_temp(conn, table)
 
     def copy_text(self, conn: Connection, table: Table, blocks: Iterable[bytes]) -> int:
         raise ValueError(f"{self.name}: COPY text is PostgreSQL's; use bulk_load")

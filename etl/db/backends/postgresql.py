@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from itertools import chain
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table, func, select, text
@@ -49,6 +50,10 @@ class PostgreSQL(Backend):
                     copy.write_row(row)
                     count += 1
         return count
+
+    def bulk_load_runs(self, conn: Connection, table: Table, runs: Iterable[Sequence[Any]]) -> int:
+        width = len(table.columns)
+        return self.bulk_load(conn, table, chain.from_iterable(zip(*[iter(run)] * width) for run in runs))
 
     def bulk_load_fields(self, conn: Connection, table: Table, runs: Iterable[Sequence[Any]]) -> int:
         raise ValueError("postgresql: use copy_text or bulk_load")

@@ -65,27 +65,15 @@ _WORK_MEM_MB = 128
 def run(ctx: JobContext) -> RunResult:
     stage = _staging_table()
     with ctx.engine.connect() as conn:
-        if dialect.backend(conn) != "sqlite":
-            with conn.begin():
-                dialect.transaction_work_mem(conn, _WORK_MEM_MB)
-                loaded = _load(ctx, conn, stage)
-                return _apply(ctx, conn, stage, loaded)
-        # SQLite: the download is staged in a transaction that writes only the connection's temp
-        # database, so it holds no lock on the main file (other jobs keep writing meanwhile); the
-        # diff then runs in a BEGIN IMMEDIATE transaction. Atomicity is unchanged: the first
-        # transaction wrote nothing any other connection can see.
-        conn.execution_options(sqlite_immediate=False)
-        try:
-            with dialect.sqlite_cache(conn, _SQLITE_CACHE_MB):
-                with conn.begin():
-                    loaded = _load(ctx, conn, stage)
-                conn.execution_options(sqlite_immediate=True)
-                with conn.begin():
-                    return _apply(ctx, conn, stage, loaded)
-        finally:
-            # The connection is closed after the sync, not pooled: the staged list goes with its
-            # temporary database, faster than dropping the table page by page (docs/benchmarks.md, "Design figures", S3).
-            conn.detach()
+        # Staged, then applied: in one transaction, or on SQLite staged without the write lock
+        # (`etl.db.backends`, `Backend.stage_then_apply`; docs/benchmarks.md, "Design figures", S3).
+        return dialect.stage_then_apply(
+            conn,
+            lambda: _load(ctx, conn, stage),
+            lambda loaded: _apply(ctx, conn, stage, loaded),
+            cache_mb=_SQLITE_CACHE_MB,
+            work_mem_mb=_WORK_MEM_MB,
+        )
 
 
 def _apply(ctx: JobContext, conn: Connection, stage: Table, loaded: _Staged) -> RunResult:
@@ -107,8 +95,7 @@ def _apply(ctx: JobContext, conn: Connection, stage: Table, loaded: _Staged) -> 
     if unreadable.rejections:
         added += _fail_closed(ctx, conn, unreadable, now)
         quarantine.record(conn, unreadable.rejections, now, run_id=ctx.run_id, secrets=ctx.secrets)
-    if dialect.backend(conn) != "sqlite":
-        dialect.drop_temp(conn, stage)
+    dialect.drop_stage(conn, stage)
     counts = RunResult(added=added, changed=changed + adopted, removed=removed)
     return _finish(ctx, conn, counts, staged=staged, open_count=open_count, adopted=adopted, unreadable=unreadable)
 
@@ -130,7 +117,7 @@ def _resync(
     open_count, open_listed = open_counts
     diff = _diff_table()
     dialect.create_temp(conn, diff)
-    if dialect.backend(conn) == "postgresql":
+    if dialect.hash_joins(conn):  # one full join is cheap only where large joins hash
         gone = _collect_all(conn, stage, diff, loaded.ascending)
         if held.holds:
             gone = _hold_back(conn, diff, held)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import chain
 from operator import lt
 from typing import Any, NamedTuple
 
@@ -21,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from etl.api import retry
 from etl.db import dialect
 from etl.db.schema import stop_periods
-from etl.db.types import UtcDateTime, utc_text_suffix
+from etl.db.types import UtcDateTime
 from etl.errors import PayloadError
 from etl.jobs.base import JobContext
 from etl.jobs.stops.diff import _PHONE_RAW_WIDTH
@@ -40,11 +39,11 @@ def _staging_table() -> Table:
     )
 
 
-def _runs(ctx: JobContext, backend_name: str, unreadable: _Unreadable, budget: retry.RetryBudget) -> Iterator[list[object]]:
+def _runs(ctx: JobContext, utc_suffix: str, unreadable: _Unreadable, budget: retry.RetryBudget) -> Iterator[list[object]]:
     # Flat runs of the staging table's four columns, dates as UTC text, ~12,000 stops a run: no
     # record, no datetime and no tuple handed through a generator per stop (etl.api.stoprows).
     return ctx.client.iter_stop_runs(
-        utc_text_suffix(backend_name), max_raw=_PHONE_RAW_WIDTH, on_unreadable=unreadable, budget=budget
+        utc_suffix, max_raw=_PHONE_RAW_WIDTH, on_unreadable=unreadable, budget=budget
     )
 
 
@@ -76,14 +75,13 @@ def _stage(ctx: JobContext, conn: Connection, stage: Table, order: _IdOrder) -> 
     Each attempt runs in a savepoint: on PostgreSQL a ``COPY`` cut short aborts the transaction,
     so the rows of a broken attempt are rolled back to the savepoint, not deleted.
     """
-    backend_name = dialect.backend(conn)
     budget = ctx.client.retry_budget()
     for attempt in retry.build_restarting(budget, endpoint=ENDPOINT):
         with attempt:
             unreadable = _Unreadable()  # a broken attempt's entries are met again
             savepoint = conn.begin_nested()
             try:
-                staged = _bulk_load(conn, stage, order.watch(_runs(ctx, backend_name, unreadable, budget)))
+                staged = _bulk_load(conn, stage, order.watch(_runs(ctx, dialect.utc_text_suffix(conn), unreadable, budget)))
             except BaseException:
                 savepoint.rollback()
                 raise
@@ -96,12 +94,7 @@ def _bulk_load(conn: Connection, table: Table, runs: Iterator[list[object]]) -> 
 
     On SQLite that is half the CPU of ``executemany`` with one tuple per row (docs/benchmarks.md, "Design figures", S9).
     """
-    if dialect.backend(conn) == "postgresql":
-        rows = chain.from_iterable(zip(*[iter(run)] * _WIDTH) for run in runs)
-        return dialect.bulk_load(conn, table, rows)
-    step = dialect.VALUES_ROWS * _WIDTH
-    pieces = (run[start : start + step] for run in runs for start in range(0, len(run), step))
-    return dialect.bulk_load_fields(conn, table, pieces)
+    return dialect.bulk_load_runs(conn, table, runs)
 
 
 class _Staged(NamedTuple):
@@ -125,7 +118,7 @@ def _load(ctx: JobContext, conn: Connection, stage: Table) -> _Staged:
     """
     dialect.create_temp(conn, stage)
     order = _IdOrder()
-    resync = dialect.backend(conn) != "postgresql" and _has_open_periods(conn)
+    resync = not dialect.hash_joins(conn) and _has_open_periods(conn)
     staged, unreadable = _stage(ctx, conn, stage, order=order)
     indexed = not order.ascending or resync
     if indexed:
