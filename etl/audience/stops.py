@@ -15,7 +15,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import phonenumbers
 from sqlalchemy import Connection, Engine, inspect, text
@@ -23,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from etl import runlog
 from etl.audience.numbers import NumberSet
+from etl.db.engine import missing_database_file
 from etl.errors import ConfigError, EtlError, StaleData
 
 log = logging.getLogger(__name__)
@@ -215,11 +215,10 @@ def read_stop_list(
     """
     url = engine.url
     shown = url.render_as_string(hide_password=True)
-    database = url.database or ""
-    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:"):
-        if not Path(database).is_file():
-            raise ConfigError(f"the database file {database} does not exist: check database.url, or run "
-                              f"`smspartner-etl db upgrade` to create it")
+    missing_file = missing_database_file(url)
+    if missing_file is not None:
+        raise ConfigError(f"the database file {missing_file} does not exist: check database.url, or run "
+                          f"`smspartner-etl db upgrade` to create it")
     try:
         conn = engine.connect()
     except SQLAlchemyError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -60,6 +61,15 @@ def _sqlite_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         conn.exec_driver_sql("BEGIN")
+
+
+def missing_database_file(url: str | URL) -> str | None:
+    """The path of a SQLite database file that does not exist yet (connecting would create it empty), else None."""
+    url = normalize_url(url)
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return None if Path(database).is_file() else database
 
 
 def make_engine(url: str | URL, *, pool: bool = True, **kwargs: Any) -> Engine:
