@@ -60,6 +60,7 @@ from etl.db.schema import push_inbox, recipients, replies, status_events, stop_p
 from etl.db.types import UtcDateTime, db_datetime
 from etl.locking import end_transaction_lock, try_transaction_lock
 from etl.push.parse import Callback, CallbackRejected, parse_callback
+from etl.quarantine import Rejection, record
 
 log = logging.getLogger(__name__)
 
@@ -546,7 +547,16 @@ def _apply_rows(conn: Connection, rows: list[_Row], now: datetime, result: Apply
     _store_replies(conn, [r for r in usable if r.kind in ("stop", "reply")])
     _apply_dlrs(conn, [r for r in usable if r.kind == "dlr"], now)
     _finish(conn, rows, now, result)
+    _quarantine_failed(conn, rows, now)
     return locked
+
+
+def _quarantine_failed(conn: Connection, rows: Iterable[_Row], now: datetime) -> None:
+    """A row that cannot be applied stays in the inbox as ``failed`` and is quarantined as well,
+    so ``rejected_items`` is the one place to look for everything unreadable (docs/push.md)."""
+    failed = [Rejection(f"push/{row.channel}", row.body, row.detail or "failed", "push", str(row.id)) for row in rows if row.state == "failed"]
+    if failed:
+        record(conn, failed, now)
 
 
 def apply_new(

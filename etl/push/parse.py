@@ -20,12 +20,18 @@ Two channels (REFERENCE §3.14):
     status history reads the same whichever path reported it.
 
 A body we cannot use raises `CallbackRejected` with the HTTP status and a short machine reason
-(``bad_json``, ``unknown_type``, ``missing_field``...). A body we can store but not apply (an
-unknown delivery status text, an unparseable number) is *accepted*: it goes to the inbox and the
-applier records why it was not applied, so nothing the provider said is thrown away.
+(``bad_json``, ``unknown_type``, ``missing_field``...). Not JSON, or nested deeper than
+`MAX_DEPTH` (a body of 100,000 ``[`` would exhaust the parser's recursion), is a 400 and nothing
+is kept; a JSON object with a field we cannot read (``NaN``/``Infinity``, which Python's parser
+allows but no amount is, included) is a 422 whose body the receiver quarantines
+(`CallbackRejected.quarantine`, docs/push.md). A body we can store but not apply (an unknown
+delivery status text, an unparseable number) is *accepted*: it goes to the inbox and the applier
+records why it was not applied, so nothing the provider said is thrown away.
 
 Replays: ``content_hash`` is SHA-256 over the channel and the body re-serialised with sorted keys,
-so the same callback sent twice (or with its keys in another order) is one inbox row.
+the message id as text and the phone number as E.164 when it parses (`dedupe_form`), so the same
+callback sent twice, with its keys in another order, ``42`` for ``"42"`` or ``0612345678`` for
+``+33612345678``, is one inbox row. The stored body stays as received (re-serialised only).
 """
 
 from __future__ import annotations
@@ -43,9 +49,11 @@ from etl import phones
 from etl.api.parse import parse_datetime
 from etl.errors import InputError, PayloadError
 
-__all__ = ["CHANNELS", "DLR_STATUS", "Callback", "CallbackRejected", "parse_callback", "canonical_body"]
+__all__ = ["CHANNELS", "DLR_STATUS", "MAX_DEPTH", "Callback", "CallbackRejected", "parse_callback", "canonical_body", "dedupe_form"]
 
 CHANNELS = ("stop", "dlr")
+#: Containers nested deeper than this are refused (callback bodies are flat objects).
+MAX_DEPTH = 32
 
 #: Delivery values → the API's status vocabulary (REFERENCE §4). Keys are lower-case.
 DLR_STATUS: Mapping[str, str] = {
@@ -79,6 +87,12 @@ class CallbackRejected(InputError):
         self.status = status
         self.reason = reason
         self.detail = detail
+
+    @property
+    def quarantine(self) -> bool:
+        """A JSON object with a field we cannot read (422): its body goes to ``rejected_items``.
+        Not JSON at all (400) or a wrong path (404) is only counted."""
+        return self.status == 422
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +128,24 @@ def canonical_body(payload: Mapping[str, Any]) -> str:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+class _NonFinite(str):
+    """``NaN``, ``Infinity`` or ``-Infinity`` where JSON has a number: marked by the parser, refused
+    by `_check_values` with the field's name (RFC 8259 §6 has no such numbers; Python reads them)."""
+
+
+def _check_values(payload: Mapping[str, Any]) -> None:
+    """Refuse non-finite numbers (422, named) and containers nested past `MAX_DEPTH` (400)."""
+    stack: list[tuple[str, Any, int]] = [(key, value, 1) for key, value in payload.items() if isinstance(value, (dict, list, _NonFinite))]
+    while stack:
+        field, value, depth = stack.pop()
+        if isinstance(value, _NonFinite):
+            raise CallbackRejected(422, "bad_field", f"{field}: {value} is not a number")
+        if depth >= MAX_DEPTH:
+            raise CallbackRejected(400, "bad_json", "nested too deeply")
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((field, child, depth + 1) for child in children if isinstance(child, (dict, list, _NonFinite)))
+
+
 def _decode(body: bytes, content_type: str) -> dict[str, Any]:
     if "x-www-form-urlencoded" in content_type.lower():
         try:
@@ -122,11 +154,14 @@ def _decode(body: bytes, content_type: str) -> dict[str, Any]:
             raise CallbackRejected(400, "bad_form") from None
         return {k: v[-1] for k, v in form.items()}
     try:
-        payload = json.loads(body, parse_float=Decimal)
+        payload = json.loads(body, parse_float=Decimal, parse_constant=_NonFinite)
     except (UnicodeDecodeError, ValueError):
         raise CallbackRejected(400, "bad_json") from None
+    except RecursionError:  # deeper than the interpreter's recursion limit
+        raise CallbackRejected(400, "bad_json", "nested too deeply") from None
     if not isinstance(payload, dict):
         raise CallbackRejected(400, "bad_json", "not a JSON object")
+    _check_values(payload)
     return payload
 
 
@@ -156,7 +191,7 @@ def _id(value: Any, field: str) -> str | None:
     return _text(value, field, _LIMITS["message_id"])
 
 
-def _phone(payload: Mapping[str, Any], keys: tuple[str, ...], region: str) -> tuple[str, str | None]:
+def _phone(payload: Mapping[str, Any], keys: tuple[str, ...], region: str) -> tuple[str | None, str, str | None]:
     key, value = _first(payload, keys)
     raw = _text(value, key or "phone", _LIMITS["phone"])
     if raw is None:
@@ -165,7 +200,7 @@ def _phone(payload: Mapping[str, Any], keys: tuple[str, ...], region: str) -> tu
     # Long-number msisdn is "33612345678": international without "+" (quirk 17).
     if key == "msisdn" and raw.isdigit():
         candidate = "+" + raw
-    return raw, phones.canonicalize(candidate, region)
+    return key, raw, phones.canonicalize(candidate, region)
 
 
 def _int(value: Any, field: str) -> int | None:
@@ -188,35 +223,49 @@ def _hash(channel: str, body: str) -> str:
     return hashlib.sha256(f"{channel}\n{body}".encode()).hexdigest()
 
 
+def dedupe_form(payload: Mapping[str, Any], phone_key: str | None, e164: str | None, mid_key: str | None, mid: str | None) -> str:
+    """The text the content hash is taken over: the canonical body with the message id as text and
+    the number as E.164 (``msisdn`` keeps its style, E.164 without ``+``: quirk 17).
+
+    A body already in that form (string id, E.164 number, as the simulator and most stored rows
+    are) hashes as before this rule, so those rows' hashes stay valid (docs/push.md, "Dedupe")."""
+    changed = dict(payload)
+    if mid_key is not None and mid is not None:
+        changed[mid_key] = mid
+    if phone_key is not None and e164 is not None:
+        changed[phone_key] = e164[1:] if phone_key == "msisdn" else e164
+    return canonical_body(changed)
+
+
 def parse_callback(channel: str, body: bytes, content_type: str = "application/json", *, default_region: str = "FR") -> Callback:
     """Parse one callback body for ``channel`` (``stop`` or ``dlr``); `CallbackRejected` if unusable."""
     if channel not in CHANNELS:
         raise CallbackRejected(404, "unknown_channel")
     payload = _decode(body, content_type)
     canonical = canonical_body(payload)
-    digest = _hash(channel, canonical)
     if channel == "stop":
-        return _parse_stop(payload, canonical, digest, default_region)
-    return _parse_dlr(payload, canonical, digest, default_region)
+        return _parse_stop(payload, canonical, default_region)
+    return _parse_dlr(payload, canonical, default_region)
 
 
-def _parse_stop(payload: Mapping[str, Any], canonical: str, digest: str, region: str) -> Callback:
+def _parse_stop(payload: Mapping[str, Any], canonical: str, region: str) -> Callback:
     raw_type = payload.get("type")
     if raw_type is None and "msisdn" in payload:
         raw_type = "text"  # long-number replies may leave the type out
     reply_type = str(raw_type).strip().lower() if isinstance(raw_type, str) else None
     if reply_type not in _REPLY_TYPES:
         raise CallbackRejected(422, "unknown_type")
-    phone_raw, e164 = _phone(payload, _PHONE_KEYS_STOP, region)
-    _key, mid = _first(payload, _MID_KEYS)
+    phone_key, phone_raw, e164 = _phone(payload, _PHONE_KEYS_STOP, region)
+    mid_key, mid = _first(payload, _MID_KEYS)
+    message_id = _id(mid, "message_id")
     return Callback(
         channel="stop",
         kind=_REPLY_TYPES[reply_type],
         body=canonical,
-        content_hash=digest,
+        content_hash=_hash("stop", dedupe_form(payload, phone_key, e164, mid_key, message_id)),
         phone_raw=phone_raw,
         phone_e164=e164,
-        message_id=_id(mid, "message_id"),
+        message_id=message_id,
         reply_type=reply_type,
         text=_text(payload.get("text"), "text"),
         keyword=_text(payload.get("keyword"), "keyword", _LIMITS["keyword"]),
@@ -228,9 +277,9 @@ def _parse_stop(payload: Mapping[str, Any], canonical: str, digest: str, region:
     )
 
 
-def _parse_dlr(payload: Mapping[str, Any], canonical: str, digest: str, region: str) -> Callback:
-    phone_raw, e164 = _phone(payload, _PHONE_KEYS_DLR, region)
-    _key, mid = _first(payload, _MID_KEYS)
+def _parse_dlr(payload: Mapping[str, Any], canonical: str, region: str) -> Callback:
+    phone_key, phone_raw, e164 = _phone(payload, _PHONE_KEYS_DLR, region)
+    mid_key, mid = _first(payload, _MID_KEYS)
     message_id = _id(mid, "messageId")
     if message_id is None:
         raise CallbackRejected(422, "missing_field", "messageId")
@@ -245,13 +294,15 @@ def _parse_dlr(payload: Mapping[str, Any], canonical: str, digest: str, region: 
             cost = Decimal(str(raw_cost))
         except InvalidOperation:
             raise CallbackRejected(422, "bad_field", "cost") from None
+        if not cost.is_finite():  # "NaN" or "Infinity" as a string: no amount either
+            raise CallbackRejected(422, "bad_field", f"cost: {raw_cost} is not a number")
     currency = _text(payload.get("currency"), "currency", 3)
     country = _text(payload.get("countryCode"), "countryCode", 2)
     return Callback(
         channel="dlr",
         kind="dlr",
         body=canonical,
-        content_hash=digest,
+        content_hash=_hash("dlr", dedupe_form(payload, phone_key, e164, mid_key, message_id)),
         phone_raw=phone_raw,
         phone_e164=e164,
         message_id=message_id,

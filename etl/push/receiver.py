@@ -15,12 +15,16 @@ unknown channel under a good token      404     ``unknown_channel``
 not POST on a good path                 405     ``method``
 no Content-Length (chunked)             411     ``length_required``
 body over ``push.max_body_bytes``       413     ``too_large``
-not JSON / not an object                400     ``bad_json``
+not JSON / not an object / too deep     400     ``bad_json``
 type not response/stop/text             422     ``unknown_type``
 a required field missing or malformed   422     ``missing_field``/``bad_field``
 not HTTP (aiohttp's parser refused it)  400     ``bad_http``
 database unavailable                    503     ``db_error``
 ======================================  ======  ======================
+
+A 422 is a JSON object we could not read: besides the counter, its body is quarantined in
+``rejected_items`` (endpoint ``push/stop`` or ``push/dlr``, ref_kind ``push``), written by the
+database thread after the next group commit, so what the provider said can still be looked at.
 
 **Threads.** One thread runs an asyncio event loop serving HTTP with aiohttp's low-level server
 (its HTTP parser is C; we route the two paths ourselves, no router, no access log: the request
@@ -64,6 +68,7 @@ from etl.config import PushConfig
 from etl.db.engine import writer
 from etl.push.apply import ApplyResult, apply_pass, resolve_pending, store
 from etl.push.parse import CHANNELS, Callback, CallbackRejected, parse_callback
+from etl.quarantine import Rejection, record
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +278,7 @@ class PushReceiver:
         self._waiting: list[tuple[Callback, str, asyncio.Future[bool | None], float]] = []
         self._wake: asyncio.Event | None = None
         self._in_flight: list[tuple[Callback, str, asyncio.Future[bool | None], float]] = []
+        self._rejected: list[Rejection] = []  # 422 bodies to quarantine with the next commit
         self._closing = False
         self._flusher: asyncio.Task[None] | None = None
         self._expirer: asyncio.Task[None] | None = None
@@ -397,6 +403,10 @@ class PushReceiver:
         try:
             callback = parse_callback(channel, body, headers.get("Content-Type", ""), default_region=self.default_region)
         except CallbackRejected as exc:
+            if exc.quarantine and len(self._rejected) < self.batch_max:  # bounded: a flood is counted, not queued
+                self._rejected.append(Rejection(f"push/{channel}", body, f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason, "push"))
+                assert self._wake is not None
+                self._wake.set()
             return self._refuse(ip, exc.status, exc.reason, exc.detail)
         is_new = await self._submit(callback, ip)
         if is_new is None:
@@ -421,6 +431,9 @@ class PushReceiver:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if self._rejected:
+                rejected, self._rejected = self._rejected, []
+                await loop.run_in_executor(self._db, self._quarantine, rejected)
             while self._waiting:
                 batch, self._waiting = self._waiting[: self.batch_max], self._waiting[self.batch_max :]
                 self._in_flight = batch
@@ -455,6 +468,15 @@ class PushReceiver:
             for _cb, _ip, future, started in late + self._in_flight:
                 if started <= too_old and not future.done():
                     future.set_result(None)
+
+    def _quarantine(self, rejected: list[Rejection]) -> None:
+        """Store refused bodies in ``rejected_items`` (the database thread), apart from the inbox
+        commit, so a body that cannot even be quarantined never costs an accepted callback."""
+        try:
+            with self.engine.begin() as conn:
+                record(conn, rejected, self.clock())
+        except SQLAlchemyError as exc:
+            log.error("push: could not quarantine %d refused callback(s): %s", len(rejected), type(exc).__name__)
 
     def _commit(self, records: list[tuple[Callback, str]]) -> list[bool] | None:
         """Store one batch in one transaction (the database thread); None when it failed.

@@ -127,3 +127,47 @@ T2 = datetime(2026, 1, 5, 10, tzinfo=timezone.utc)
 )
 def test_supersedes_orders_reports_and_never_overrides_a_final_status(current, current_at, new, new_at, expected):
     assert supersedes(current, current_at, new, new_at) is expected
+
+
+def test_a_body_in_canonical_form_hashes_as_before_the_dedupe_rule_so_stored_hashes_stay_valid():
+    import hashlib
+
+    from etl.push.parse import canonical_body
+
+    for channel, payload in (
+        ("stop", {"type": "stop", "phone_number": "+33612345678", "message_id": "5", "text": "STOP"}),
+        ("stop", {"msisdn": "33612345678", "messageId": "02", "text": "hi", "type": "text"}),
+        ("dlr", {"messageId": "300001", "phoneNumber": "+33612345678", "status": "DELIVRD", "date": "1767600000"}),
+    ):
+        legacy = hashlib.sha256(f"{channel}\n{canonical_body(payload)}".encode()).hexdigest()
+        assert parse_callback(channel, body(payload)).content_hash == legacy
+
+
+@pytest.mark.parametrize("a, b", [
+    pytest.param({"message_id": 42}, {"message_id": "42"}, id="int-and-string-id"),
+    pytest.param({"phone_number": "0612345678"}, {"phone_number": "+33612345678"}, id="national-and-e164"),
+    pytest.param({"phone_number": "06 12 34 56 78", "message_id": 42}, {"phone_number": "+33612345678", "message_id": " 42 "},
+                 id="spaces"),
+])
+def test_the_same_reply_in_another_spelling_has_the_same_content_hash_and_keeps_its_raw_body(a, b):
+    base = {"type": "response", "phone_number": "+33612345678", "message_id": "1", "text": "oui"}
+    first, second = parse_callback("stop", body({**base, **a})), parse_callback("stop", body({**base, **b}))
+    assert first.content_hash == second.content_hash
+    assert first.body != second.body
+
+
+@pytest.mark.parametrize("raw", [b'{"messageId": "1", "phoneNumber": "+33612345678", "status": "DELIVRD", "cost": NaN}',
+                                 b'{"messageId": "1", "phoneNumber": "+33612345678", "status": "DELIVRD", "cost": "Infinity"}',
+                                 b'{"messageId": "1", "phoneNumber": "+33612345678", "status": "DELIVRD", "x": [1, -Infinity]}'],
+                         ids=["nan", "infinity-string", "nested-minus-infinity"])
+def test_a_non_finite_number_is_refused_as_a_bad_field_to_quarantine(raw):
+    with pytest.raises(CallbackRejected) as refused:
+        parse_callback("dlr", raw)
+    assert (refused.value.status, refused.value.reason, refused.value.quarantine) == (422, "bad_field", True)
+
+
+def test_nesting_past_the_limit_is_bad_json_not_a_recursion_error():
+    for raw in (b"[" * 100_000, b'{"a": ' + b"[" * 40 + b"]" * 40 + b"}"):
+        with pytest.raises(CallbackRejected) as refused:
+            parse_callback("stop", raw)
+        assert (refused.value.status, refused.value.reason, refused.value.quarantine) == (400, "bad_json", False)

@@ -350,3 +350,90 @@ def test_callbacks_stored_but_not_applied_before_a_crash_are_applied_at_the_next
 
     wait_for(lambda: inbox(engine) == [("stop", "applied", "opened")])
     assert periods(engine) == [(None, "push", None)]
+
+
+# --- unreadable bodies: refused, quarantined, deduplicated ---------------------------------------------
+
+
+def rejected(engine) -> list[tuple[Any, ...]]:
+    return rows(engine, "SELECT endpoint, ref_kind, ref, reason, times_seen FROM rejected_items ORDER BY id")
+
+
+def test_deeply_nested_json_is_refused_400_and_counted_with_nothing_stored_and_no_traceback(env, caplog):
+    engine, sim, config, client, start = env
+    receiver = start(max_body_bytes=200_000)
+    caplog.set_level(logging.DEBUG)
+    nested_field = b'{"type": "stop", "phone_number": "+33612345678", "x": ' + b"[" * 40 + b"]" * 40 + b"}"
+
+    assert post(receiver, f"/{TOKEN}/stop", raw=b"[" * 100_000) == (400, {"ok": False, "error": "bad_json"})
+    assert post(receiver, f"/{TOKEN}/dlr", raw=b'{"a": ' * 30_000) == (400, {"ok": False, "error": "bad_json"})
+    assert post(receiver, f"/{TOKEN}/stop", raw=nested_field) == (400, {"ok": False, "error": "bad_json"})
+
+    assert receiver.counters.get("refused", "bad_json") == 3
+    assert rows(engine, "SELECT COUNT(*) FROM push_inbox") == [(0,)]
+    assert rows(engine, "SELECT COUNT(*) FROM rejected_items") == [(0,)]
+    assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_nan_or_infinity_in_a_callback_is_refused_and_the_body_quarantined_not_stored(env):
+    engine, sim, config, client, start = env
+    receiver = start()
+    report = b'{"messageId": "7", "phoneNumber": "+33612345678", "status": "DELIVRD", "cost": NaN}'
+    reply = b'{"type": "response", "phone_number": "+33612345678", "text": "oui", "message_id": Infinity}'
+
+    assert post(receiver, f"/{TOKEN}/dlr", raw=report) == (422, {"ok": False, "error": "bad_field"})
+    assert post(receiver, f"/{TOKEN}/dlr", raw=report)[0] == 422
+    assert post(receiver, f"/{TOKEN}/stop", raw=reply)[0] == 422
+    assert post(receiver, f"/{TOKEN}/dlr", {"messageId": "8", "phoneNumber": PHONE, "status": "DELIVRD", "cost": "-Infinity"})[0] == 422
+
+    wait_for(lambda: len(rejected(engine)) == 3 and sum(r[4] for r in rejected(engine)) == 4)
+    assert rejected(engine) == [
+        ("push/dlr", "push", None, "bad_field: cost: NaN is not a number", 2),
+        ("push/stop", "push", None, "bad_field: message_id: Infinity is not a number", 1),
+        ("push/dlr", "push", None, "bad_field: cost: -Infinity is not a number", 1),
+    ]
+    assert rows(engine, "SELECT item FROM rejected_items ORDER BY id")[0] == (report.decode(),)
+    assert receiver.counters.get("refused", "bad_field") == 4
+    assert rows(engine, "SELECT COUNT(*) FROM push_inbox") == [(0,)]
+
+
+def test_a_reply_with_int_or_string_id_and_national_or_e164_number_is_stored_once(env):
+    engine, sim, config, client, start = env
+    receiver = start()
+    national = {"type": "response", "phone_number": "06 12 34 56 78", "message_id": 42, "text": "Oui"}
+    e164 = {"type": "response", "phone_number": PHONE, "message_id": "42", "text": "Oui"}
+
+    assert post(receiver, f"/{TOKEN}/stop", national) == (200, {"ok": True, "duplicate": False})
+    assert post(receiver, f"/{TOKEN}/stop", e164) == (200, {"ok": True, "duplicate": True})
+    assert post(receiver, f"/{TOKEN}/stop", {**national, "message_id": "42"}) == (200, {"ok": True, "duplicate": True})
+    long_a = {"msisdn": "33612345678", "messageId": 9, "text": "hi", "type": "text"}
+    assert post(receiver, f"/{TOKEN}/stop", long_a) == (200, {"ok": True, "duplicate": False})
+    assert post(receiver, f"/{TOKEN}/stop", {**long_a, "messageId": "9"}) == (200, {"ok": True, "duplicate": True})
+    report = {"messageId": 77, "phoneNumber": "0612345678", "status": "DELIVRD", "date": "1767600000"}
+    assert post(receiver, f"/{TOKEN}/dlr", report) == (200, {"ok": True, "duplicate": False})
+    assert post(receiver, f"/{TOKEN}/dlr", {**report, "messageId": "77", "phoneNumber": PHONE}) == (200, {"ok": True, "duplicate": True})
+
+    wait_for(lambda: len(rows(engine, "SELECT id FROM replies")) == 2)
+    assert rows(engine, "SELECT phone_e164, phone_raw, message_id FROM replies ORDER BY id") == [
+        (PHONE, "06 12 34 56 78", "42"), (PHONE, "33612345678", "9"),
+    ]
+    assert rows(engine, "SELECT COUNT(*) FROM push_inbox") == [(3,)]
+    assert receiver.counters.get("duplicate", "stop") == 3 and receiver.counters.get("duplicate", "dlr") == 1
+
+
+def test_an_accepted_body_that_cannot_be_applied_is_failed_in_the_inbox_and_quarantined(env):
+    engine, sim, config, client, start = env
+    receiver = start()
+
+    assert post(receiver, f"/{TOKEN}/stop", {"type": "stop", "phone_number": "+999", "text": "STOP"})[0] == 200
+    assert post(receiver, f"/{TOKEN}/dlr", {"messageId": "5", "phoneNumber": PHONE, "status": "SOMETHING"})[0] == 200
+
+    wait_for(lambda: len(rejected(engine)) == 2)
+    failed = rows(engine, "SELECT id, kind, state, detail FROM push_inbox ORDER BY id")
+    assert [r[1:] for r in failed] == [("stop", "failed", "unparseable number"), ("dlr", "failed", "unknown status")]
+    assert rejected(engine) == [
+        ("push/stop", "push", str(failed[0][0]), "unparseable number", 1),
+        ("push/dlr", "push", str(failed[1][0]), "unknown status", 1),
+    ]
+    assert rows(engine, "SELECT COUNT(*) FROM stop_periods") == [(0,)]
