@@ -52,7 +52,7 @@ from etl.api.jsonlist import iter_list_runs
 from etl.api.parse import (
     Account,
     MessageStatus,
-    MonthlyCost,
+    MonthlyCosts,
     RentalNumber,
     RentalStatus,
     SendResult,
@@ -624,7 +624,7 @@ class SmsPartnerClient:
 
     def cost_resume(
         self, interval: str = "last_month", date_from: date | None = None, date_to: date | None = None
-    ) -> list[MonthlyCost]:
+    ) -> MonthlyCosts:
         """``GET /statistics/cost-resume`` (rate-limited to 5/min: a 429 is retried after Retry-After)."""
         if interval not in ("last_month", "last_twelve_months", "custom"):
             raise ValueError(f"unknown interval {interval!r}")

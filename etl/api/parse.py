@@ -56,6 +56,7 @@ __all__ = [
     "Account",
     "MessageStatus",
     "MonthlyCost",
+    "MonthlyCosts",
     "RentalNumber",
     "RentalStatus",
     "SendResult",
@@ -221,6 +222,14 @@ class MonthlyCost:
     month: int
     cost: Decimal
     nb_send: int
+
+
+class MonthlyCosts(list[MonthlyCost]):
+    """The readable months of ``/statistics/cost-resume``, and the ones that were not (``unreadable``)."""
+
+    def __init__(self, items: Sequence[MonthlyCost] = (), unreadable: Sequence[Unreadable] = ()) -> None:
+        super().__init__(items)
+        self.unreadable: tuple[Unreadable, ...] = tuple(unreadable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -760,30 +769,39 @@ _MONTHS = {
 }
 
 
-def parse_cost_resume(payload: Mapping[str, Any], endpoint: str = "statistics/cost-resume") -> list[MonthlyCost]:
-    """``datas[]``: ``year`` and ``m`` as strings, ``cost`` and ``nb_send`` as strings (quirk 20)."""
-    out = []
+def parse_cost_resume(payload: Mapping[str, Any], endpoint: str = "statistics/cost-resume") -> MonthlyCosts:
+    """``datas[]``: ``year`` and ``m`` as strings, ``cost`` and ``nb_send`` as strings (quirk 20).
+
+    Month by month: a month that cannot be read (a cost that is not an exact amount, no month number)
+    is an `Unreadable` in ``unreadable``, never a guess and never fatal to the other months.
+    """
+    good: list[MonthlyCost] = []
+    bad: list[Unreadable] = []
     for index, raw in enumerate(_list(payload, ("datas", "data"), endpoint)):
-        item = _mapping(raw, endpoint, f"datas[{index}]")
-        year = _int(_require(item, ("year",), endpoint), endpoint, "datas[].year")
-        if item.get("m") is not None:
-            month = _int(item["m"], endpoint, "datas[].m")
-        else:
-            name = str(item.get("month", "")).strip().lower()
-            if name not in _MONTHS:
-                raise PayloadError(f"no month number: {item.get('month')!r}", endpoint=endpoint, field="datas[].m")
-            month = _MONTHS[name]
-        if not 1 <= month <= 12:
-            raise PayloadError(f"month out of range: {month}", endpoint=endpoint, field="datas[].m")
-        out.append(
-            MonthlyCost(
-                year=year,
-                month=month,
-                cost=_amount(_require(item, ("cost",), endpoint), endpoint, "datas[].cost"),
-                nb_send=_int(_require(item, ("nb_send", "nbSend"), endpoint), endpoint, "datas[].nb_send"),
-            )
-        )
-    return out
+        try:
+            good.append(_monthly_cost(_mapping(raw, endpoint, f"datas[{index}]"), endpoint))
+        except PayloadError as exc:
+            bad.append(Unreadable(endpoint, raw, str(exc)))
+    return MonthlyCosts(good, bad)
+
+
+def _monthly_cost(item: Mapping[str, Any], endpoint: str) -> MonthlyCost:
+    year = _int(_require(item, ("year",), endpoint), endpoint, "datas[].year")
+    if item.get("m") is not None:
+        month = _int(item["m"], endpoint, "datas[].m")
+    else:
+        name = str(item.get("month", "")).strip().lower()
+        if name not in _MONTHS:
+            raise PayloadError(f"no month number: {item.get('month')!r}", endpoint=endpoint, field="datas[].m")
+        month = _MONTHS[name]
+    if not 1 <= month <= 12:
+        raise PayloadError(f"month out of range: {month}", endpoint=endpoint, field="datas[].m")
+    return MonthlyCost(
+        year=year,
+        month=month,
+        cost=_amount(_require(item, ("cost",), endpoint), endpoint, "datas[].cost"),
+        nb_send=_int(_require(item, ("nb_send", "nbSend"), endpoint), endpoint, "datas[].nb_send"),
+    )
 
 
 def parse_send(payload: Mapping[str, Any], endpoint: str = "send") -> SendResult:

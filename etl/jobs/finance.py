@@ -10,6 +10,7 @@ difference (recorded cost still missing, sends not tracked, re-pricing).
   ``last_twelve_months`` (this month included), and the client honours a 429's Retry-After.
   Each month is upserted into ``monthly_costs`` (the latest reading wins; months are Paris
   months and carry no currency, so the account currency from ``/me`` is stored beside them).
+  A month that cannot be read (a cost that is not an exact amount) is quarantined, the others kept.
 
 Both are written in one transaction with the run's ``sync_runs`` row.
 """
@@ -20,7 +21,7 @@ import logging
 
 from sqlalchemy import insert, select, update
 
-from etl import runlog
+from etl import quarantine, runlog
 from etl.db.schema import account_snapshots, monthly_costs
 from etl.jobs.base import JobContext, RunResult
 
@@ -64,11 +65,18 @@ def run(ctx: JobContext) -> RunResult:
                 conn.execute(update(monthly_costs).where(m.period == period).values(**values))
                 if old.cost != month.cost or old.nb_send != month.nb_send or old.currency != account.currency:
                     changed += 1
+        # A month that cannot be read is quarantined; the others are kept (docs/statuses.md, "Finance job").
+        bad = quarantine.record(
+            conn, [quarantine.Rejection(u.endpoint, u.item, u.reason) for u in months.unreadable], now,
+            run_id=ctx.run_id, secrets=ctx.secrets,
+        )
+        detail = f"months={len(months)} balance={account.balance} {account.currency or ''}".strip()
         result = RunResult(
             added=added,
             changed=changed,
-            detail=f"months={len(months)} balance={account.balance} {account.currency or ''}".strip(),
-            figures={"months": len(months), "calls_me": 1, "calls_cost_resume": 1},
+            outcome="partial" if bad else "success",
+            detail=f"{quarantine.summary(bad)}; {detail}" if bad else detail,
+            figures={"months": len(months), "calls_me": 1, "calls_cost_resume": 1, "quarantined": bad},
         )
         runlog.finish_run(conn, ctx.run_id, result, ctx.now())
     return result

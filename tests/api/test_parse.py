@@ -507,13 +507,19 @@ def test_parse_cost_resume_strings_and_numbers() -> None:
         ({"m": "1", "cost": "1", "nb_send": "1"}, "year"),
         ({"year": "2021", "m": "1", "cost": "cheap", "nb_send": "1"}, "datas[].cost"),
         ({"year": "2021", "m": "1", "cost": "1", "nb_send": "many"}, "datas[].nb_send"),
+        ({"year": "2021", "m": "1", "cost": "-1", "nb_send": "1"}, "datas[].cost"),
+        ({"year": "2021", "m": "1", "cost": "0.123456789", "nb_send": "1"}, "datas[].cost"),
+        ("n/a", "datas[0]"),
     ],
-    ids=["month-13", "month-name-unknown", "year-missing", "cost-text", "nb-send-text"],
+    ids=["month-13", "month-name-unknown", "year-missing", "cost-text", "nb-send-text", "cost-negative",
+         "cost-9-decimals", "not-an-object"],
 )
-def test_parse_cost_resume_rejects(item: dict[str, Any], field: str) -> None:
-    with pytest.raises(PayloadError) as info:
-        parse.parse_cost_resume({"datas": [item]})
-    assert info.value.field == field and info.value.endpoint == "statistics/cost-resume"
+def test_unreadable_month_of_cost_resume_is_set_aside_and_the_others_read(item: Any, field: str) -> None:
+    good = {"year": "2021", "m": "2", "cost": "10225.119", "nb_send": "3"}
+    months = parse.parse_cost_resume({"datas": [item, good]})
+    assert [(m.year, m.month, m.cost) for m in months] == [(2021, 2, Decimal("10225.119"))]
+    [bad] = months.unreadable
+    assert bad.item == item and f"field {field!r}" in bad.reason and bad.endpoint == "statistics/cost-resume"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -65,3 +65,19 @@ def test_status_funnel_counts_per_send(env):
 
     funnel = rows(engine, "SELECT message_id, tag, recipients, delivered, failed, pending, expired FROM status_funnel")
     assert [tuple(int(x) if not isinstance(x, str) else x for x in r) for r in funnel] == [(mid, "promo", 3, 1, 1, 1, 0)]
+
+
+def test_unreadable_month_of_cost_resume_is_quarantined_and_the_others_kept(env):
+    engine, sim, config, client = env
+    clock = sim_clock(sim)
+    sim.send(PHONES)  # a month with a cost
+    sim.faults.inject("statistics/cost-resume", "malformed_item", index=0, field="cost", value="-0.09")
+
+    report = run("finance", engine, config, client, now=clock)
+
+    assert report.outcome == "partial" and report.result.detail.startswith("partial, 1 item quarantined"), report
+    [(endpoint, reason)] = rows(engine, "SELECT endpoint, reason FROM rejected_items")
+    assert endpoint == "statistics/cost-resume" and "negative" in reason
+    months = int(report.result.figures["months"])
+    assert rows(engine, "SELECT COUNT(*) FROM monthly_costs") == [(months,)] and months >= 1
+    assert rows(engine, "SELECT COUNT(*) FROM account_snapshots") == [(1,)]
