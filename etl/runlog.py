@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from etl.db import dialect
 from etl.db.schema import sync_runs
-from etl.jobs.base import RunResult
+from etl.outcome import Outcome, RunResult
 
 _SECRET_LIKE = re.compile(r"(?i)(apikey|api_key|password|passwd)=([^&\s]+)")
 MAX_DETAIL = 4000
@@ -34,7 +34,7 @@ def open_run(engine: Engine, job: str, now: datetime) -> int:
             sync_runs.insert().values(
                 job=job,
                 started_at=now,
-                outcome="running",
+                outcome=Outcome.RUNNING.value,
                 rows_added=0,
                 rows_changed=0,
                 rows_removed=0,
@@ -52,7 +52,7 @@ def finish_run(conn: Connection, run_id: int, result: RunResult, now: datetime) 
         .where(sync_runs.c.id == run_id)
         .values(
             finished_at=now,
-            outcome=result.outcome,
+            outcome=Outcome(result.outcome).value,
             rows_added=result.added,
             rows_changed=result.changed,
             rows_removed=result.removed,
@@ -65,16 +65,16 @@ def is_finished(engine: Engine, run_id: int) -> bool:
     with engine.connect() as conn:
         outcome = conn.execute(select(sync_runs.c.outcome).where(sync_runs.c.id == run_id)).scalar_one()
         conn.rollback()
-    return bool(outcome != "running")
+    return bool(outcome != Outcome.RUNNING)
 
 
-def fail_run(engine: Engine, run_id: int, outcome: str, detail: str, now: datetime) -> None:
+def fail_run(engine: Engine, run_id: int, outcome: Outcome, detail: str, now: datetime) -> None:
     """Mark a run failed/refused in its own transaction (the job's own was rolled back)."""
     with engine.begin() as conn:
         conn.execute(
             update(sync_runs)
             .where(sync_runs.c.id == run_id)
-            .values(finished_at=now, outcome=outcome, detail=detail[:MAX_DETAIL])
+            .values(finished_at=now, outcome=outcome.value, detail=detail[:MAX_DETAIL])
         )
 
 
@@ -87,8 +87,8 @@ def sweep_abandoned(engine: Engine, job: str, current_run_id: int, now: datetime
     with engine.begin() as conn:
         result = conn.execute(
             update(sync_runs)
-            .where(sync_runs.c.job == job, sync_runs.c.outcome == "running", sync_runs.c.id != current_run_id)
-            .values(outcome="abandoned", finished_at=now, detail="the process died before finishing this run")
+            .where(sync_runs.c.job == job, sync_runs.c.outcome == Outcome.RUNNING.value, sync_runs.c.id != current_run_id)
+            .values(outcome=Outcome.ABANDONED.value, finished_at=now, detail="the process died before finishing this run")
         )
         return int(result.rowcount or 0)
 
@@ -96,6 +96,6 @@ def sweep_abandoned(engine: Engine, job: str, current_run_id: int, now: datetime
 def last_success(conn: Connection, job: str) -> datetime | None:
     """Start time of the job's last successful run."""
     value = conn.execute(
-        select(func.max(sync_runs.c.started_at)).where(sync_runs.c.job == job, sync_runs.c.outcome == "success")
+        select(func.max(sync_runs.c.started_at)).where(sync_runs.c.job == job, sync_runs.c.outcome == Outcome.SUCCESS.value)
     ).scalar()
     return cast("datetime | None", value)

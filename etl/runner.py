@@ -38,6 +38,7 @@ from etl.errors import EtlError, LockHeld, SyncRefused
 from etl.jobs import get_job
 from etl.jobs.base import JobContext, RunResult
 from etl.locking import job_lock
+from etl.outcome import Outcome
 
 if TYPE_CHECKING:
     from etl.metrics import Metrics
@@ -50,14 +51,14 @@ class RunReport:
     job: str
     run_id: int | None
     #: success (or what the job said), failed, refused, skipped
-    outcome: str
+    outcome: Outcome
     result: RunResult | None
     seconds: float
     error: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.outcome not in ("failed", "refused")
+        return not self.outcome.failed
 
 
 def run_job(
@@ -87,20 +88,20 @@ def run_job(
         with job_lock(engine, name, owner=owner, lease_seconds=config.daemon.lease, now=wall_clock) as lock:
             if fresh_within and _recently_done(engine, name, fresh_within, now()):
                 log.info("job %s skipped: a successful run started less than %gs ago", name, fresh_within,
-                         extra={"job": name, "outcome": "skipped", "reason": "fresh"})
+                         extra={"job": name, "outcome": Outcome.SKIPPED.value, "reason": "fresh"})
                 return _skipped(name, "fresh", started, metrics)
             report = _run_locked(
                 name, job, config=config, client=client, engine=engine, now=now, force=force,
                 should_stop=lambda: should_stop() or lock.lost, secret=secret, started=started,
             )
     except LockHeld as exc:
-        log.info("job %s skipped: %s", name, exc, extra={"job": name, "outcome": "skipped", "reason": "locked"})
+        log.info("job %s skipped: %s", name, exc, extra={"job": name, "outcome": Outcome.SKIPPED.value, "reason": "locked"})
         return _skipped(name, "locked", started, metrics)
     except SQLAlchemyError as exc:
         detail = runlog.redact(f"database error before or after the run: {type(exc).__name__}: {exc}", secret)
         detail = detail.splitlines()[0] if detail else detail
-        log.error("job %s failed: %s", name, detail, extra={"job": name, "outcome": "failed"})
-        report = RunReport(name, None, "failed", None, time.monotonic() - started, detail)
+        log.error("job %s failed: %s", name, detail, extra={"job": name, "outcome": Outcome.FAILED.value})
+        report = RunReport(name, None, Outcome.FAILED, None, time.monotonic() - started, detail)
     if metrics is not None:
         metrics.record_run(report)
     return report
@@ -109,7 +110,7 @@ def run_job(
 def _skipped(name: str, reason: str, started: float, metrics: Metrics | None) -> RunReport:
     if metrics is not None:
         metrics.record_skip(name, reason)
-    return RunReport(name, None, "skipped", None, time.monotonic() - started, reason)
+    return RunReport(name, None, Outcome.SKIPPED, None, time.monotonic() - started, reason)
 
 
 def _recently_done(engine: Engine, name: str, within: float, at: datetime) -> bool:
@@ -146,22 +147,22 @@ def _run_locked(
         result = job(ctx)
     except SyncRefused as exc:
         detail = runlog.redact(str(exc), secret)
-        runlog.fail_run(engine, run_id, "refused", detail, now())
-        log.error("job %s run %d refused: %s", name, run_id, detail, extra={**fields, "outcome": "refused"})
-        return RunReport(name, run_id, "refused", None, time.monotonic() - started, detail)
+        runlog.fail_run(engine, run_id, Outcome.REFUSED, detail, now())
+        log.error("job %s run %d refused: %s", name, run_id, detail, extra={**fields, "outcome": Outcome.REFUSED.value})
+        return RunReport(name, run_id, Outcome.REFUSED, None, time.monotonic() - started, detail)
     except EtlError as exc:
         detail = runlog.redact(f"{type(exc).__name__}: {exc}", secret)
-        runlog.fail_run(engine, run_id, "failed", detail, now())
-        log.error("job %s run %d failed: %s", name, run_id, detail, extra={**fields, "outcome": "failed"})
-        return RunReport(name, run_id, "failed", None, time.monotonic() - started, detail)
+        runlog.fail_run(engine, run_id, Outcome.FAILED, detail, now())
+        log.error("job %s run %d failed: %s", name, run_id, detail, extra={**fields, "outcome": Outcome.FAILED.value})
+        return RunReport(name, run_id, Outcome.FAILED, None, time.monotonic() - started, detail)
     except Exception as exc:  # noqa: BLE001 - the runner is one of the two places allowed to
         detail = runlog.redact(f"{type(exc).__name__}: {exc}", secret)
         try:
-            runlog.fail_run(engine, run_id, "failed", detail, now())
+            runlog.fail_run(engine, run_id, Outcome.FAILED, detail, now())
         except SQLAlchemyError:
             pass  # the database is gone; the next run marks this one abandoned
-        log.exception("job %s run %d crashed: %s", name, run_id, detail, extra={**fields, "outcome": "failed"})
-        return RunReport(name, run_id, "failed", None, time.monotonic() - started, detail)
+        log.exception("job %s run %d crashed: %s", name, run_id, detail, extra={**fields, "outcome": Outcome.FAILED.value})
+        return RunReport(name, run_id, Outcome.FAILED, None, time.monotonic() - started, detail)
     if not runlog.is_finished(engine, run_id):
         # A job with nothing to commit may leave the row to us.
         with writer(engine).begin() as conn:
@@ -172,11 +173,11 @@ def _run_locked(
         name, run_id, result.outcome, result.added, result.changed, result.removed, seconds,
         "".join(f" {k}={v}" for k, v in result.figures.items()),
         extra={
-            **fields, "outcome": result.outcome, "seconds": round(seconds, 3), "added": result.added,
+            **fields, "outcome": Outcome(result.outcome).value, "seconds": round(seconds, 3), "added": result.added,
             "changed": result.changed, "removed": result.removed, "figures": dict(result.figures),
         },
     )
-    return RunReport(name, run_id, result.outcome, result, seconds)
+    return RunReport(name, run_id, Outcome(result.outcome), result, seconds)
 
 
 def _api_key_text(client: object) -> str:

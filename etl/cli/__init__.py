@@ -31,23 +31,25 @@ from etl.errors import (
     StaleData,
     SyncRefused,
 )
+from etl.outcome import ExitCode
 
-EXIT_CODES: dict[type[EtlError], int] = {
-    ConfigError: 78,  # EX_CONFIG
-    InputError: 65,  # EX_DATAERR
-    SyncRefused: 3,
-    StaleData: 4,
-    LockHeld: 75,  # EX_TEMPFAIL
-    DatabaseUnavailable: 69,  # EX_UNAVAILABLE
-    NotMigrated: 78,  # EX_CONFIG: the installation is not finished
+#: The nearest class in an error's MRO gives its exit code; any other `EtlError` exits 1.
+EXIT_CODES: dict[type[EtlError], ExitCode] = {
+    ConfigError: ExitCode.CONFIG,
+    InputError: ExitCode.DATAERR,
+    SyncRefused: ExitCode.REFUSED,
+    StaleData: ExitCode.STALE,
+    LockHeld: ExitCode.TEMPFAIL,
+    DatabaseUnavailable: ExitCode.UNAVAILABLE,
+    NotMigrated: ExitCode.CONFIG,  # the installation is not finished
 }
 
 
-def exit_code_for(error: EtlError) -> int:
+def exit_code_for(error: EtlError) -> ExitCode:
     for cls in type(error).__mro__:
         if cls in EXIT_CODES:
             return EXIT_CODES[cls]
-    return 1
+    return ExitCode.FAILED
 
 
 class EtlGroup(click.Group):

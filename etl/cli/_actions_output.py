@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-#: 0 done (or dry run), 1 refused by the API or not done, 75 (EX_TEMPFAIL) outcome still unknown.
-EXIT_BY_OUTCOME = {"success": 0, "resolved_success": 0, "dry_run": 0, "rejected": 1, "resolved_not_done": 1, "unknown": 75}
+from etl.outcome import ExitCode
+
+if TYPE_CHECKING:
+    from etl.config import Config
+    from etl.jobs.actions import ActionResult
 
 
-def report(result: Any) -> None:
-    """One line for people (stdout when it worked, stderr otherwise), then exit with the outcome's code."""
+def report(result: ActionResult) -> None:
+    """One line for people (stdout when it worked, stderr otherwise), then exit with the outcome's code.
+
+    The code is the outcome's (`etl.outcome.ActionOutcome.exit_code`): 0 done (or dry run), 1 refused by
+    the API or not done, 75 (EX_TEMPFAIL) outcome still unknown."""
     audit = f" [audit #{result.action_id}]" if result.action_id is not None else " [dry run: no call, no audit row]"
-    code = EXIT_BY_OUTCOME.get(result.outcome, 1)
-    if code == 0:
+    code = result.outcome.exit_code
+    if code == ExitCode.OK:
         click.echo(f"{result.message}{audit}")
     else:
         click.echo(f"{result.outcome}: {result.message}{audit}", err=True)
     sys.exit(code)
 
 
-def region(config: Any) -> str:
+def region(config: Config) -> str:
     """Default region for numbers written without a country code (config api.default_region, else FR)."""
-    return str(getattr(config.api, "default_region", "FR") or "FR")
+    return config.api.default_region or "FR"

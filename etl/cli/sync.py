@@ -1,8 +1,10 @@
 """`smspartner-etl sync [JOB...] --once`: run jobs once in the foreground, through the daemon's code path.
 
 For cron users and debugging. Each job runs under its database lock, exactly as in the daemon.
-Exit status: 0 all good; 1 a job failed; 3 a guard refused a sync (``--force`` to override);
-75 (EX_TEMPFAIL) a job was skipped because another instance holds its lock.
+Exit status (`etl.outcome.exit_code_of`): 0 all good, a ``partial`` run included (its data was
+applied; the line says how many items were quarantined); 1 a job failed, or a signal cut the runs
+short; 3 a guard refused a sync (``--force`` to override); 75 (EX_TEMPFAIL) a job was skipped
+because another instance holds its lock.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import click
 
 from etl.cli._context import get_clock, get_config, get_engine
 from etl.cli.run import verbosity_level
+from etl.outcome import ExitCode, Outcome, exit_code_of
 
 
 @click.command("sync")
@@ -44,7 +47,7 @@ def command(ctx: click.Context, jobs: tuple[str, ...], once: bool, force: bool) 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     factory = make_client_factory(config)
-    outcomes = []
+    outcomes: list[Outcome] = []
     for name in names:
         if stop.is_set():
             break
@@ -64,9 +67,6 @@ def command(ctx: click.Context, jobs: tuple[str, ...], once: bool, force: bool) 
         run = f" run #{report.run_id}" if report.run_id else ""
         click.echo(f"{name}: {report.outcome}{run} ({figures}) in {report.seconds:.2f}s")
     engine.dispose()
-    if "failed" in outcomes or stop.is_set():
-        sys.exit(1)
-    if "refused" in outcomes:
-        sys.exit(3)
-    if "skipped" in outcomes:
-        sys.exit(75)
+    code = ExitCode.FAILED if stop.is_set() else exit_code_of(outcomes)
+    if code != ExitCode.OK:
+        sys.exit(code)

@@ -42,6 +42,7 @@ from etl.db.engine import writer
 from etl.db.schema import stop_periods, write_actions
 from etl.errors import ApiError, ApiRejected, ConnectFailed, InputError, NotFound, UnknownOutcome
 from etl.jobs.base import JobContext, RunResult
+from etl.outcome import ActionOutcome
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +105,14 @@ class ActionResult:
     action: str
     target: str
     #: success, rejected, unknown, resolved_success, resolved_not_done, dry_run
-    outcome: str
+    outcome: ActionOutcome
     api_code: int | None
     message: str
     stop_id: int | None = None
 
     @property
     def ok(self) -> bool:
-        return self.outcome in ("success", "resolved_success", "dry_run")
+        return self.outcome.ok
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def _open_action(
         result = conn.execute(
             insert(write_actions).values(
                 action=action, target=target[:64], actor=(actor or default_actor())[:128], reason=reason,
-                requested_at=now, outcome="pending", api_stop_id=stop_id,
+                requested_at=now, outcome=ActionOutcome.PENDING.value, api_stop_id=stop_id,
             )
         )
         return dialect.inserted_id(result)
@@ -151,20 +152,20 @@ def _open_action(
 def _complete(
     conn: Connection,
     action_id: int,
-    outcome: str,
+    outcome: ActionOutcome,
     now: datetime,
     *,
     code: int | None = None,
     message: str | None = None,
     stop_id: int | None = None,
-    only_if: Sequence[str] | None = None,
+    only_if: Sequence[ActionOutcome] | None = None,
 ) -> bool:
-    values: dict[str, Any] = {"outcome": outcome, "completed_at": now, "api_code": code, "api_message": message}
+    values: dict[str, Any] = {"outcome": outcome.value, "completed_at": now, "api_code": code, "api_message": message}
     if stop_id is not None:
         values["api_stop_id"] = stop_id
     stmt = update(write_actions).where(write_actions.c.id == action_id)
     if only_if is not None:
-        stmt = stmt.where(write_actions.c.outcome.in_(list(only_if)))
+        stmt = stmt.where(write_actions.c.outcome.in_([o.value for o in only_if]))
     return bool(conn.execute(stmt.values(**values)).rowcount)
 
 
@@ -250,29 +251,29 @@ def _call(
         answer = call()
     except UnknownOutcome as exc:
         with engine.begin() as conn:
-            _complete(conn, action_id, "unknown", clock(), message=f"no answer: {exc}")
+            _complete(conn, action_id, ActionOutcome.UNKNOWN, clock(), message=f"no answer: {exc}")
         log.warning("write %d (%s) outcome unknown; re-reading to resolve it", action_id, action)
         return _resolve_now(client, engine, action_id, clock)
     except ApiRejected as exc:
         message = explain(endpoint, exc.code, exc.api_message)
         with engine.begin() as conn:
-            _complete(conn, action_id, "rejected", clock(), code=exc.code, message=message)
-        return ActionResult(action_id, action, target, "rejected", exc.code, message)
+            _complete(conn, action_id, ActionOutcome.REJECTED, clock(), code=exc.code, message=message)
+        return ActionResult(action_id, action, target, ActionOutcome.REJECTED, exc.code, message)
     except ConnectFailed as exc:
         message = f"not sent: the API could not be reached ({exc})"
         with engine.begin() as conn:
-            _complete(conn, action_id, "rejected", clock(), message=message)
-        return ActionResult(action_id, action, target, "rejected", None, message)
+            _complete(conn, action_id, ActionOutcome.REJECTED, clock(), message=message)
+        return ActionResult(action_id, action, target, ActionOutcome.REJECTED, None, message)
     except ApiError as exc:
         # An answer we cannot read (PayloadError): the server may have acted. Re-read.
         with engine.begin() as conn:
-            _complete(conn, action_id, "unknown", clock(), message=f"unreadable answer: {exc}")
+            _complete(conn, action_id, ActionOutcome.UNKNOWN, clock(), message=f"unreadable answer: {exc}")
         return _resolve_now(client, engine, action_id, clock)
     with engine.begin() as conn:
         now = clock()
         message, stop_id = on_success(conn, answer, now)
-        _complete(conn, action_id, "success", now, code=answer.code, message=message, stop_id=stop_id)
-    return ActionResult(action_id, action, target, "success", answer.code, message, stop_id)
+        _complete(conn, action_id, ActionOutcome.SUCCESS, now, code=answer.code, message=message, stop_id=stop_id)
+    return ActionResult(action_id, action, target, ActionOutcome.SUCCESS, answer.code, message, stop_id)
 
 
 def add_stop(
@@ -309,7 +310,7 @@ def add_stop(
             conn.rollback()
         note = f" (our copy already lists it: stop id {known[0]})" if known else ""
         return ActionResult(
-            None, "stop_add", e164, "dry_run", None,
+            None, "stop_add", e164, ActionOutcome.DRY_RUN, None,
             f"would add {e164} to the account's stop list (POST stop-sms/add) and open its stop period{note}",
         )
     action_id = _open_action(engine, "stop_add", e164, actor, reason, now())
@@ -352,12 +353,12 @@ def remove_stop(
     if dry_run:
         if stop_id is None:
             return ActionResult(
-                None, "stop_remove", e164 or "", "dry_run", None,
+                None, "stop_remove", e164 or "", ActionOutcome.DRY_RUN, None,
                 f"{e164} is not in our copy of the stop list; a real run would look it up in the account's list "
                 "and remove it if found (GET stop-sms/delete)",
             )
         return ActionResult(
-            None, "stop_remove", e164 or str(stop_id), "dry_run", None,
+            None, "stop_remove", e164 or str(stop_id), ActionOutcome.DRY_RUN, None,
             f"would remove stop id {stop_id}{f' ({e164})' if e164 else ''} from the account's stop list "
             "(GET stop-sms/delete) and close its stop period as removed by this tool",
             stop_id,
@@ -396,7 +397,7 @@ def cancel_message(
     if not mid or any(ch.isspace() for ch in mid) or len(mid) > 64:
         raise InputError(f"{message_id!r} is not a message id")
     if dry_run:
-        return ActionResult(None, "message_cancel", mid, "dry_run", None, f"would cancel the scheduled send {mid} (GET message-cancel)")
+        return ActionResult(None, "message_cancel", mid, ActionOutcome.DRY_RUN, None, f"would cancel the scheduled send {mid} (GET message-cancel)")
     action_id = _open_action(engine, "message_cancel", mid, actor, reason, now())
 
     def effect(conn: Connection, answer: Any, at: datetime) -> tuple[str, int | None]:
@@ -410,7 +411,7 @@ def cancel_message(
 # --------------------------------------------------------------------------------------------------
 
 
-def cancel_outcome(statuses: Sequence[str | None]) -> tuple[str, str] | None:
+def cancel_outcome(statuses: Sequence[str | None]) -> tuple[ActionOutcome, str] | None:
     """Decide a cancel's outcome from its recipients' statuses; ``None`` when they cannot tell.
 
     The status of a cancelled message is undocumented (REFERENCE §4). We read: any recipient still
@@ -421,25 +422,25 @@ def cancel_outcome(statuses: Sequence[str | None]) -> tuple[str, str] | None:
     if not known:
         return None
     if any(s == "waiting" for s in known):
-        return "resolved_not_done", "the send is still scheduled (recipients Waiting): not cancelled; cancel again if still wanted"
+        return ActionOutcome.RESOLVED_NOT_DONE, "the send is still scheduled (recipients Waiting): not cancelled; cancel again if still wanted"
     if any(s in ("delivered", "delivrd") for s in known):
-        return "resolved_not_done", "the message was delivered: it was not cancelled"
-    return "resolved_success", "no recipient is waiting or delivered: the send was cancelled"
+        return ActionOutcome.RESOLVED_NOT_DONE, "the message was delivered: it was not cancelled"
+    return ActionOutcome.RESOLVED_SUCCESS, "no recipient is waiting or delivered: the send was cancelled"
 
 
-def _reread(client: Any, row: Any) -> tuple[str, str, int | None] | None:
+def _reread(client: Any, row: Any) -> tuple[ActionOutcome, str, int | None] | None:
     """(outcome, message, stop id) from a re-read, or ``None`` when it cannot tell yet."""
     if row.action == "stop_add":
         stop = client.find_stop_by_phone(row.target)
         if stop is None:
-            return "resolved_not_done", f"{row.target} is not in the stop list: the add did not happen", None
-        return "resolved_success", f"{row.target} is in the stop list (stop id {stop.stop_id})", stop.stop_id
+            return ActionOutcome.RESOLVED_NOT_DONE, f"{row.target} is not in the stop list: the add did not happen", None
+        return ActionOutcome.RESOLVED_SUCCESS, f"{row.target} is in the stop list (stop id {stop.stop_id})", stop.stop_id
     if row.action == "stop_remove":
         if row.api_stop_id is None:
             return None
         if client.stop_exists(int(row.api_stop_id)):
-            return "resolved_not_done", f"stop id {row.api_stop_id} is still in the stop list: not removed", None
-        return "resolved_success", f"stop id {row.api_stop_id} is no longer in the stop list: removed", int(row.api_stop_id)
+            return ActionOutcome.RESOLVED_NOT_DONE, f"stop id {row.api_stop_id} is still in the stop list: not removed", None
+        return ActionOutcome.RESOLVED_SUCCESS, f"stop id {row.api_stop_id} is no longer in the stop list: removed", int(row.api_stop_id)
     if row.action == "message_cancel":
         try:
             items = client.bulk_status(row.target)
@@ -452,7 +453,7 @@ def _reread(client: Any, row: Any) -> tuple[str, str, int | None] | None:
     return None
 
 
-def _resolve_row(client: Any, engine: Engine, row: Any, now: datetime) -> tuple[str, str] | None:
+def _resolve_row(client: Any, engine: Engine, row: Any, now: datetime) -> tuple[ActionOutcome, str] | None:
     decided = _reread(client, row)
     if decided is None:
         return None
@@ -461,9 +462,9 @@ def _resolve_row(client: Any, engine: Engine, row: Any, now: datetime) -> tuple[
     with engine.begin() as conn:
         won = _complete(
             conn, row.id, outcome, now, code=row.api_code, message=f"{previous}re-read: {message}",
-            stop_id=stop_id, only_if=("pending", "unknown"),
+            stop_id=stop_id, only_if=(ActionOutcome.PENDING, ActionOutcome.UNKNOWN),
         )
-        if won and outcome == "resolved_success":
+        if won and outcome == ActionOutcome.RESOLVED_SUCCESS:
             if row.action == "stop_add" and stop_id is not None:
                 _open_period(conn, row.target, stop_id, now)
             elif row.action == "stop_remove" and stop_id is not None:
@@ -487,7 +488,7 @@ def _resolve_now(client: Any, engine: Engine, action_id: int, clock: Clock) -> A
         decided = None
     if decided is None:
         return ActionResult(
-            action_id, row.action, row.target, "unknown", None,
+            action_id, row.action, row.target, ActionOutcome.UNKNOWN, None,
             "no answer from the API and a re-read could not tell yet whether it acted; "
             "the actions job re-reads it every cycle (nothing is sent again)",
         )
@@ -506,7 +507,7 @@ def resolve_unknown_actions(client: Any, engine: Engine, now: datetime | Clock) 
             select(write_actions)
             .where(
                 w.requested_at >= at - RESOLVE_WINDOW,
-                or_(w.outcome == "unknown", (w.outcome == "pending") & (w.requested_at < at - PENDING_GRACE)),
+                or_(w.outcome == ActionOutcome.UNKNOWN.value, (w.outcome == ActionOutcome.PENDING.value) & (w.requested_at < at - PENDING_GRACE)),
             )
             .order_by(w.id)
         ).all()
@@ -520,9 +521,9 @@ def resolve_unknown_actions(client: Any, engine: Engine, now: datetime | Clock) 
             log.warning("write %d (%s): re-read failed: %s", row.id, row.action, exc)
             decided = None
         if decided is None:
-            if row.outcome == "pending":
+            if row.outcome == ActionOutcome.PENDING:
                 with engine.begin() as conn:
-                    _complete(conn, row.id, "unknown", at, message="the process died during the call", only_if=("pending",))
+                    _complete(conn, row.id, ActionOutcome.UNKNOWN, at, message="the process died during the call", only_if=(ActionOutcome.PENDING,))
             continue
         resolved += 1
         details.append(f"#{row.id} {row.action}={decided[0]}")

@@ -9,29 +9,17 @@ transaction that commits the data, so the log never claims work the database doe
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Engine
 
 from etl.config import Config
+from etl.outcome import Outcome, RunResult
 
 if TYPE_CHECKING:
     from etl.api.client import SmsPartnerClient
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """Counts a job reports; ``outcome`` is ``success`` unless the job says otherwise."""
-
-    added: int = 0
-    changed: int = 0
-    removed: int = 0
-    outcome: str = "success"
-    detail: str | None = None
-    #: Extra figures for the log line and metrics (e.g. API calls per endpoint).
-    figures: dict[str, int | float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -51,3 +39,6 @@ class JobContext:
 
 class JobFunction(Protocol):
     def __call__(self, ctx: JobContext) -> RunResult: ...
+
+
+__all__ = ["JobContext", "JobFunction", "Outcome", "RunResult"]

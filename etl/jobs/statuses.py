@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from etl import runlog
 from etl.errors import TransientApiError
-from etl.jobs.base import JobContext, RunResult
+from etl.jobs.base import JobContext, Outcome, RunResult
 from etl.jobs.status_cycle import Cycle, poll_cycle
 from etl.quarantine import summary
 from etl.tracking import TrackedSend, track, track_send_result  # noqa: F401 - re-exported intake hooks
@@ -59,7 +59,7 @@ def _result(cy: Cycle) -> RunResult:
     if len(cy.refused) > 3:
         notes.append(f"{len(cy.refused) - 3} more refused")
     early = [f"stopped early: {cy.stopped}; committed batches kept, the rest stays due"] if cy.stopped else []
-    outcome = "failed" if cy.stopped and not cy.asked_to_stop else "partial" if notes else "success"
+    outcome = Outcome.FAILED if cy.stopped and not cy.asked_to_stop else Outcome.PARTIAL if notes else Outcome.SUCCESS
     detail = "; ".join(notes + early) or None
     return RunResult(
         added=tally.recipients_added,

@@ -56,7 +56,7 @@ from etl.db import dialect
 from etl.db.schema import rental_files, rental_number_events, rental_numbers, rentals
 from etl.db.types import UtcDateTime
 from etl.errors import ApiRejected, AuthError, EtlError
-from etl.jobs.base import JobContext, RunResult
+from etl.jobs.base import JobContext, Outcome, RunResult
 from etl.jobs.rentals.diff import _apply_diff
 from etl.jobs.rentals.followed import _mark, followed, sync_config_tokens
 from etl.jobs.rentals.keys import _drop_keys_if_empty
@@ -386,7 +386,7 @@ def run(ctx: JobContext) -> RunResult:
         added=sum(c.added for c in counts),
         changed=sum(c.stop_on + c.stop_off for c in counts),
         removed=sum(c.removed for c in counts),
-        outcome="failed" if errors else "partial" if quarantined else "success",
+        outcome=Outcome.FAILED if errors else Outcome.PARTIAL if quarantined else Outcome.SUCCESS,
         detail=(f"{quarantine.summary(quarantined)}; " if quarantined else "")
         + f"rentals={len(todo)} loaded={len(counts)}"
         + (f"; {detail}" if detail else ""),

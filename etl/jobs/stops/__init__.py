@@ -41,7 +41,7 @@ from sqlalchemy import Connection, Table, exists, func, select, update
 from etl import quarantine, runlog
 from etl.db import dialect
 from etl.db.schema import stop_periods
-from etl.jobs.base import JobContext, RunResult
+from etl.jobs.base import JobContext, Outcome, RunResult
 from etl.jobs.stops.diff import _check_guard, _collect_all, _collect_gone, _collect_listed, _diff_table, _write_diff
 from etl.jobs.stops.first_load import _load_all
 from etl.jobs.stops.stage import _IdOrder as _IdOrder
@@ -175,7 +175,7 @@ def _finish(
         added=counts.added,
         changed=counts.changed,
         removed=counts.removed,
-        outcome="partial" if rejected else "success",
+        outcome=Outcome.PARTIAL if rejected else Outcome.SUCCESS,
         detail=detail,
         figures={"list_size": staged, "adopted_pushed": adopted, "quarantined": rejected},
     )
