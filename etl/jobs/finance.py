@@ -24,6 +24,7 @@ from sqlalchemy import insert, select, update
 from etl import quarantine, runlog
 from etl.db.schema import account_snapshots, monthly_costs
 from etl.jobs.base import JobContext, RunResult
+from etl.outcome import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def run(ctx: JobContext) -> RunResult:
         result = RunResult(
             added=added,
             changed=changed,
-            outcome="partial" if bad else "success",
+            outcome=Outcome.PARTIAL if bad else Outcome.SUCCESS,
             detail=f"{quarantine.summary(bad)}; {detail}" if bad else detail,
             figures={"months": len(months), "calls_me": 1, "calls_cost_resume": 1, "quarantined": bad},
         )
