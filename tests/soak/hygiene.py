@@ -17,6 +17,7 @@ from urllib.parse import quote, quote_plus
 from sqlalchemy import MetaData, select
 
 from etl.db.engine import make_engine
+from etl.db.schema import sync_runs
 
 
 def key_forms(key: str) -> set[str]:
@@ -91,3 +92,17 @@ def find_key(run: Any, db_url: str) -> Counter[str]:
     for i, metrics in enumerate(run.metrics):
         search(f"metrics {i}", metrics)
     return hits
+
+
+def key_echo_summary(sim: Any, db_url: str, hits: Counter[str]) -> str:
+    """One line: how many answers quoted the key, how many run rows kept a masked echo, and the leaks."""
+    echoed = sum(1 for call in sim.calls if call.fault == "key_echo")
+    engine = make_engine(db_url, pool=False)
+    try:
+        with engine.connect() as conn:
+            details = [str(d) for d in conn.execute(select(sync_runs.c.detail)).scalars() if d]
+            conn.rollback()
+    finally:
+        engine.dispose()
+    masked = sum(1 for d in details if "Clé API ***" in d or "CLÉ API ***" in d or "apiKey=***" in d)
+    return f"key echoes: {echoed} answers quoted the key, {masked} run details keep the echo masked, leaks {sum(hits.values())}"

@@ -96,6 +96,13 @@ FAULT_SCHEDULE: tuple[Step, ...] = (
     fault(0.34, "multi-status", "api_error", 1, code=9),
     fault(0.35, "message-status", "api_error", 2, code=4),
     fault(0.36, "stop-sms/list", "api_error", 1, code=1),
+    # The key quoted back in API texts (issue 16): plain, URL-encoded, upper-cased, in errors and a success message.
+    fault(0.37, "multi-status", "key_echo", 1, code=99, style="all"),
+    fault(0.37, "stop-sms/list", "key_echo", 1, style="upper"),
+    fault(0.38, "message-status", "key_echo", 2, code=99, style="url"),
+    fault(0.38, "location/status", "key_echo", 1, code=99, style="all"),
+    fault(0.39, "statistics/cost-resume", "key_echo", 1, code=99),
+    fault(0.39, "bulk-status", "key_echo", 1, on="success", style="all"),
     Step(0.40, "db_restart"),
     Step(0.50, "sigkill"),
     Step(0.58, "second_start"),

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from etl.simulator import Simulator, SimulatorServer
-from tests.soak.hygiene import find_key
+from tests.soak.hygiene import find_key, key_echo_summary
 from tests.soak.reconcile import reconcile, sim_truth
 from tests.soak.scenario import RENTAL_TOKEN, SoakPlan, SoakRun, realistic_key, run_soak
 from tests.soak.summary import fault_summary
@@ -40,6 +40,8 @@ def _soak(request: pytest.FixtureRequest, backend: str, db_url: str, tmp_path: P
         run = run_soak(server, db_url, tmp_path, plan, db_server=_server_for(request, backend), key=key)
         report = reconcile(sim, db_url, run.tracked, RENTAL_TOKEN)
         summary = fault_summary(sim, db_url, run)
+        hits = find_key(run, db_url)
+        echoes = key_echo_summary(sim, db_url, hits)
     finally:
         server.stop()
     text = "\n".join([
@@ -49,6 +51,7 @@ def _soak(request: pytest.FixtureRequest, backend: str, db_url: str, tmp_path: P
         report.details(),
         summary,
         f"settle: {run.settle_note}",
+        echoes,
     ])
     print(text)
     (tmp_path / "soak-report.txt").write_text(text)
@@ -67,14 +70,13 @@ def _soak(request: pytest.FixtureRequest, backend: str, db_url: str, tmp_path: P
                         for mid, rows in reconcile_truth(sim, run).items()}))
     assert report.errors() == 0, text
     assert "'done': True" in run.settle_note, text
-    hits = find_key(run, db_url)
-    assert hits == Counter(), f"the API key leaked: {dict(hits)}"
+    assert hits == Counter(), f"the API key leaked: {dict(hits)}\n{text}"
     return run, report, text
 
 
 def _check_every_fault_fired(sim_calls: Counter[str]) -> None:
     kinds = {"http_500", "http_502", "http_503", "http_429", "delay", "drop", "truncated", "html_200", "invalid_json",
-             "wrong_types", "api_error"}
+             "wrong_types", "api_error", "key_echo"}
     assert kinds <= set(sim_calls), f"faults that never fired: {sorted(kinds - set(sim_calls))}"
 
 
