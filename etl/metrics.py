@@ -25,6 +25,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from etl.db.schema import rejected_items, sync_runs
+from etl.outcome import SYNCED
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def last_successes(engine: Engine, jobs: Iterable[str], *, started: bool = False
     with engine.connect() as conn:
         rows = conn.execute(
             select(sync_runs.c.job, func.max(column))
-            .where(sync_runs.c.outcome == "success", sync_runs.c.job.in_(names))
+            .where(sync_runs.c.outcome.in_(sorted(SYNCED)), sync_runs.c.job.in_(names))
             .group_by(sync_runs.c.job)
         ).all()
         conn.rollback()

@@ -64,10 +64,19 @@ class Outcome(StrEnum):
         return _RUN_EXIT[self]
 
     @property
+    def synced(self) -> bool:
+        """A run whose data is current: success, or partial (all it could read applied, the rest read
+        fail-closed and quarantined). Freshness, health and the views count both (migration 0009)."""
+        return self in SYNCED
+
+    @property
     def failed(self) -> bool:
         """A run that did not apply what it fetched: counted as a failure by metrics and health."""
         return self in (Outcome.FAILED, Outcome.REFUSED)
 
+
+#: The outcomes `Outcome.synced` accepts.
+SYNCED: frozenset[Outcome] = frozenset({Outcome.SUCCESS, Outcome.PARTIAL})
 
 #: ``partial`` exits 0: the data was applied; the quarantined items are in ``rejected_items``.
 _RUN_EXIT: dict[Outcome, ExitCode] = {

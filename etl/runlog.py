@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from etl.db import dialect
 from etl.db.schema import sync_runs
-from etl.outcome import Outcome, RunResult
+from etl.outcome import SYNCED, Outcome, RunResult
 
 _SECRET_LIKE = re.compile(r"(?i)(apikey|api_key|password|passwd)=([^&\s]+)")
 MAX_DETAIL = 4000
@@ -94,8 +94,8 @@ def sweep_abandoned(engine: Engine, job: str, current_run_id: int, now: datetime
 
 
 def last_success(conn: Connection, job: str) -> datetime | None:
-    """Start time of the job's last successful run."""
+    """Start time of the job's last run that synced (success or partial: `Outcome.synced`)."""
     value = conn.execute(
-        select(func.max(sync_runs.c.started_at)).where(sync_runs.c.job == job, sync_runs.c.outcome == Outcome.SUCCESS.value)
+        select(func.max(sync_runs.c.started_at)).where(sync_runs.c.job == job, sync_runs.c.outcome.in_(sorted(SYNCED)))
     ).scalar()
     return cast("datetime | None", value)

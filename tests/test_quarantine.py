@@ -76,3 +76,24 @@ def test_rejected_items_are_counted_by_endpoint_in_the_metrics(migrated_db_url: 
 def test_summary_names_the_count() -> None:
     assert summary(1) == "partial, 1 item quarantined"
     assert summary(3) == "partial, 3 items quarantined"
+
+
+def test_a_partial_run_counts_as_a_sync_for_freshness_health_and_the_stop_view(migrated_db_url: str) -> None:
+    from sqlalchemy import insert, text
+
+    from etl import runlog
+    from etl.db.schema import stop_periods, sync_runs
+
+    engine = make_engine(migrated_db_url)
+    with engine.begin() as conn:
+        conn.execute(insert(sync_runs).values(job="stops", started_at=T0, finished_at=T0, outcome="partial",
+                                              rows_added=1, rows_changed=0, rows_removed=0, detail=summary(1)))
+        conn.execute(insert(stop_periods).values(api_stop_id=1, phone_e164="+33611111111", phone_raw="0611111111",
+                                                 first_seen_at=T0 - timedelta(days=1), source="api"))
+    with engine.connect() as conn:
+        assert runlog.last_success(conn, "stops") == T0
+        health = conn.execute(text("SELECT last_success_at FROM job_health WHERE job = 'stops'")).scalar()
+        seen = conn.execute(text("SELECT last_seen_at FROM current_stops")).scalar()
+    engine.dispose()
+    assert health is not None and seen is not None
+    assert str(seen)[:16] == str(health)[:16] == "2026-12-03 07:00"
