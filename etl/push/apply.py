@@ -1,10 +1,9 @@
-"""The inbox and what applying a callback does. Helpers take a `Connection` and never commit.
+"""What applying a stored callback does. Helpers take a `Connection` and never commit.
 
 Order, and why:
 
-1. `store` writes each accepted callback to ``push_inbox`` (state ``new``) and the caller commits
-   *before* answering 200, so a crash while applying loses nothing: the next `apply_new` picks it up.
-   A replay has the same ``content_hash`` and is not stored twice.
+1. `etl.push.store.store` writes each accepted callback to ``push_inbox`` (state ``new``) and the
+   caller commits *before* answering 200 (see there).
 2. `apply_new` takes ``new`` rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL/MariaDB, so a receiver
    and a daemon applying at once never take the same row; SQLite has one writer anyway) and:
 
@@ -29,49 +28,32 @@ polls that recipient and confirms (or corrects) it.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Connection,
-    Dialect,
-    Engine,
-    FromClause,
-    Integer,
-    String,
-    any_,
-    bindparam,
-    func,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, Engine, func, select, update
 
 from etl.api.parse import is_final
-from etl.db import dialect
+from etl.db import backends
 from etl.db.schema import push_inbox, recipients, replies, status_events, stop_periods
-from etl.db.types import UtcDateTime, db_datetime
 from etl.locking import end_transaction_lock, try_transaction_lock
 from etl.push.parse import Callback, CallbackRejected, parse_callback
 from etl.quarantine import Rejection, record
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ApplyResult", "apply_new", "apply_pass", "release_stops_lock", "resolve_pending", "store", "supersedes", "STOPS_LOCK_JOB"]
+__all__ = ["ApplyResult", "apply_new", "apply_pass", "release_stops_lock", "resolve_pending", "supersedes", "STOPS_LOCK_JOB"]
 
 #: The job whose lock guards stop_periods (etl/jobs/stops.py).
 STOPS_LOCK_JOB = "stops"
 #: A delivery report for an unknown message waits this long before it is marked ``unmatched``.
 DEFAULT_MAX_WAIT = timedelta(days=7)
-#: SQLite's default limit on bound parameters is 32766; stay far below it.
-CHUNK = 500
+#: Keys per lookup (SQLite's default limit on bound parameters is 32766; stay far below it).
+CHUNK = backends.LOOKUP_CHUNK
 
 
 @dataclass
@@ -98,84 +80,6 @@ class ApplyResult:
             self.by_detail[key] = self.by_detail.get(key, 0) + value
 
 
-# --- PostgreSQL: a batch as arrays --------------------------------------------------------------------
-#
-# SQLAlchemy's executemany on psycopg 3 pipelines one Bind/Execute per row, with SQLAlchemy's
-# per-row parameter processing: most of the receiver's CPU per callback on PostgreSQL went there
-# (bench/push_receiver.py). One statement over ``unnest`` of one array per column costs one
-# message and a few microseconds per row. Arrays are cast to the column's type *without* its
-# length (``varchar[]``, not ``varchar(16)[]``): an explicit cast to varchar(n) truncates silently,
-# the assignment to the column refuses an over-long value as an ordinary INSERT does.
-
-
-@functools.cache
-def _pg_insert_sql(pg: Dialect, table: FromClause, columns: tuple[str, ...]) -> str:
-    types = [re.sub(r"\(\d+(,\s*\d+)?\)", "", table.c[name].type.compile(dialect=pg)) + "[]" for name in columns]
-    names = ", ".join(columns)
-    arrays = ", ".join(f"%b::{t}" for t in types)
-    return f"INSERT INTO {table.description} ({names}) SELECT {names} FROM unnest({arrays}) AS t({names})"
-
-
-def _utc(value: Any) -> Any:
-    if isinstance(value, datetime) and value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r} given to a UTC column")  # as UtcDateTime refuses it
-    return value
-
-
-@functools.cache
-def _plain_insert_sql(backend: str, table: FromClause, columns: tuple[str, ...], skip_on: str | None) -> str:
-    mark = "?" if backend == "sqlite" else "%s"
-    # Not MariaDB's INSERT IGNORE: it turns every error into a warning, so an over-long value would
-    # be cut and a missing one defaulted. A no-op update on the duplicate key skips only the replay.
-    tail = ""
-    if skip_on and backend == "sqlite":
-        tail = f" ON CONFLICT ({skip_on}) DO NOTHING"
-    elif skip_on:
-        tail = f" ON DUPLICATE KEY UPDATE {skip_on} = {skip_on}"
-    return f"INSERT INTO {table.description} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}){tail}"
-
-
-def _insert_rows(conn: Connection, table: FromClause, rows: list[dict[str, Any]], *, skip_on: str | None = None) -> None:
-    """``INSERT`` the rows (dicts with the same keys) through the driver: one statement over arrays
-    on PostgreSQL, the driver's ``executemany`` elsewhere (PyMySQL makes it one multi-row INSERT).
-    SQLAlchemy's per-row parameter processing cost more than the database (bench/push_receiver.py);
-    the only conversion needed is the UTC timestamps' (`db_datetime`, as `UtcDateTime` stores them).
-    ``skip_on``: a unique column whose conflicts are skipped (SQLite/MariaDB; PostgreSQL's `store`
-    has its own statement)."""
-    if not rows:
-        return
-    backend = dialect.backend(conn)
-    columns = tuple(rows[0])
-    stamps = [isinstance(table.c[name].type, UtcDateTime) for name in columns]
-    if backend == "postgresql":
-        arrays = [[_utc(row[name]) for row in rows] if stamp else [row[name] for row in rows] for name, stamp in zip(columns, stamps)]
-        conn.exec_driver_sql(_pg_insert_sql(conn.dialect, table, columns), tuple(arrays))
-        return
-    values = [
-        tuple(db_datetime(backend, _utc(row[name])) if stamp else row[name] for name, stamp in zip(columns, stamps)) for row in rows
-    ]
-    conn.exec_driver_sql(_plain_insert_sql(backend, table, columns, skip_on), values)
-
-
-def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
-    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``: one parameter and a constant
-    statement (parsed and prepared once) instead of one cast parameter per value. The array type
-    has no length, so a lookup value is never truncated into a false match."""
-    if dialect.backend(conn) != "postgresql":
-        return column.in_(values)
-    element = BigInteger() if isinstance(column.type, (BigInteger, Integer)) else String()
-    return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(element)))
-
-
-#: `_finish` on PostgreSQL: every claimed row's outcome in one UPDATE.
-_PG_FINISH = (
-    "UPDATE push_inbox AS p SET state = t.state, detail = t.detail, applied_at = t.applied_at, "
-    "stop_period_id = t.period, attempts = p.attempts + 1 "
-    "FROM unnest(%b::bigint[], %b::varchar[], %b::varchar[], %b::timestamptz[], %b::bigint[]) AS t(id, state, detail, applied_at, period) "
-    "WHERE p.id = t.id"
-)
-
-
 # --- pure decisions ---------------------------------------------------------------------------------
 
 
@@ -193,101 +97,6 @@ def supersedes(current: str | None, current_at: datetime | None, new: str, new_a
     if current_at is not None and new_at is not None and new_at < current_at:
         return False
     return True
-
-
-# --- the inbox ----------------------------------------------------------------------------------------
-
-
-#: PostgreSQL: the whole batch as one statement over arrays (constant text, so prepared once per
-#: connection), the replays skipped by the unique hash and the stored hashes returned. Ordered by
-#: position so ids follow arrival order (two reports for one recipient are applied in that order).
-_PG_STORE = (
-    "INSERT INTO push_inbox (channel, kind, content_hash, received_at, source_ip, body, phone_e164, message_id, state, attempts) "
-    "SELECT t.channel, t.kind, t.content_hash, %s, t.source_ip, t.body, t.phone_e164, t.message_id, 'new', 0 "
-    "FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[]) "
-    "WITH ORDINALITY AS t(channel, kind, content_hash, source_ip, body, phone_e164, message_id, n) "
-    "ORDER BY t.n ON CONFLICT (content_hash) DO NOTHING RETURNING content_hash"
-)
-
-
-def _first_occurrences(callbacks: Sequence[tuple[Callback, str | None]]) -> dict[str, int]:
-    """Position of each content hash's first callback in the batch (a repeat within it is a replay)."""
-    first: dict[str, int] = {}
-    for i, (cb, _ip) in enumerate(callbacks):
-        first.setdefault(cb.content_hash, i)
-    return first
-
-
-def _unique(callbacks: Sequence[tuple[Callback, str | None]], first: dict[str, int]) -> list[tuple[Callback, str | None]]:
-    return [callbacks[i] for i in first.values()]
-
-
-def _store_postgresql(conn: Connection, unique: list[tuple[Callback, str | None]], now: datetime) -> set[str]:
-    """`store` on PostgreSQL: one round trip and a few microseconds of Python per callback.
-
-    SQLAlchemy Core with ``executemany`` cost ~220 µs of CPU per callback in batches of 32 (a
-    SELECT for the known hashes, then psycopg pipelining one Bind/Execute per row); this sends
-    seven arrays in one statement (bench/push_receiver.py, docs/benchmarks.md). RETURNING tells
-    which hashes were stored, so a replay stored by another process in between is also a
-    duplicate rather than "new" twice."""
-    cols = tuple(list(column) for column in zip(*(
-        (cb.channel, cb.kind, cb.content_hash, ip, cb.body, cb.phone_e164, cb.message_id) for cb, ip in unique
-    )))
-    return {h for (h,) in conn.exec_driver_sql(_PG_STORE, (_utc(now), *cols))}
-
-
-_SQLITE_STORE_COLUMNS = ("channel", "kind", "content_hash", "received_at", "source_ip", "body", "phone_e164", "message_id", "state", "attempts")
-
-
-def _store_sqlite(conn: Connection, unique: list[tuple[Callback, str | None]], now: datetime) -> set[str]:
-    """`store` on SQLite: one multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` per chunk.
-
-    Replaces a SELECT of the known hashes plus an ``executemany`` (~70 µs of CPU per callback in
-    batches of 32); RETURNING tells which hashes were stored, as on PostgreSQL."""
-    stamp = db_datetime("sqlite", _utc(now))
-    rows = [(cb.channel, cb.kind, cb.content_hash, stamp, ip, cb.body, cb.phone_e164, cb.message_id, "new", 0) for cb, ip in unique]
-    stored: set[str] = set()
-    marks = "(" + ", ".join("?" * len(_SQLITE_STORE_COLUMNS)) + ")"
-    for start in range(0, len(rows), CHUNK):
-        part = rows[start : start + CHUNK]
-        sql = (
-            f"INSERT INTO {push_inbox.name} ({', '.join(_SQLITE_STORE_COLUMNS)}) VALUES {', '.join([marks] * len(part))} "
-            "ON CONFLICT (content_hash) DO NOTHING RETURNING content_hash"
-        )
-        stored.update(h for (h,) in conn.exec_driver_sql(sql, tuple(v for row in part for v in row)))
-    return stored
-
-
-def _store_mariadb(conn: Connection, unique: list[tuple[Callback, str | None]], now: datetime) -> set[str]:
-    """`store` on MariaDB: the hashes already stored are looked up first (its ``ON DUPLICATE KEY``
-    insert cannot say which rows it skipped)."""
-    known: set[str] = set()
-    hashes = [cb.content_hash for cb, _ip in unique]
-    for start in range(0, len(hashes), CHUNK):
-        part = hashes[start : start + CHUNK]
-        known.update(conn.execute(select(push_inbox.c.content_hash).where(push_inbox.c.content_hash.in_(part))).scalars())
-    rows: list[dict[str, Any]] = [
-        {"channel": cb.channel, "kind": cb.kind, "content_hash": cb.content_hash, "received_at": now, "source_ip": ip,
-         "body": cb.body, "phone_e164": cb.phone_e164, "message_id": cb.message_id, "state": "new", "attempts": 0}
-        for cb, ip in unique
-        if cb.content_hash not in known
-    ]
-    if rows:
-        _insert_rows(conn, push_inbox, rows, skip_on="content_hash")
-    return {row["content_hash"] for row in rows}
-
-
-_STORES = {"postgresql": _store_postgresql, "sqlite": _store_sqlite, "mariadb": _store_mariadb}
-
-
-def store(conn: Connection, callbacks: Sequence[tuple[Callback, str | None]], now: datetime) -> list[bool]:
-    """Write callbacks (with their source address) to the inbox; returns, per callback, whether it
-    was new (False: a replay of a stored one, or repeated within ``callbacks``)."""
-    if not callbacks:
-        return []
-    first = _first_occurrences(callbacks)
-    stored = _STORES[dialect.backend(conn)](conn, _unique(callbacks, first), now)
-    return [first[cb.content_hash] == i and cb.content_hash in stored for i, (cb, _ip) in enumerate(callbacks)]
 
 
 # --- applying -----------------------------------------------------------------------------------------
@@ -352,7 +161,7 @@ def _apply_stops(conn: Connection, rows: list[_Row]) -> None:
         part = numbers[start : start + CHUNK]
         query = (
             select(stop_periods.c.phone_e164, func.min(stop_periods.c.id))
-            .where(stop_periods.c.removed_at.is_(None), _in(conn, stop_periods.c.phone_e164, part))
+            .where(stop_periods.c.removed_at.is_(None), backends.of(conn).in_values(stop_periods.c.phone_e164, part))
             .group_by(stop_periods.c.phone_e164)
         )
         open_by_phone.update({phone: pid for phone, pid in conn.execute(query)})
@@ -386,12 +195,12 @@ def _apply_stops(conn: Connection, rows: list[_Row]) -> None:
             }
     if not to_open:
         return
-    _insert_rows(conn, stop_periods, list(to_open.values()))
+    backends.of(conn).insert_rows(conn, stop_periods, list(to_open.values()))
     opened: dict[str, int] = {}
     numbers = sorted(to_open)
     for start in range(0, len(numbers), CHUNK):
         query = select(stop_periods.c.phone_e164, func.min(stop_periods.c.id)).where(
-            stop_periods.c.removed_at.is_(None), _in(conn, stop_periods.c.phone_e164, numbers[start : start + CHUNK])
+            stop_periods.c.removed_at.is_(None), backends.of(conn).in_values(stop_periods.c.phone_e164, numbers[start : start + CHUNK])
         ).group_by(stop_periods.c.phone_e164)
         opened.update({phone: pid for phone, pid in conn.execute(query)})
     for row in rows:
@@ -423,7 +232,7 @@ def _store_replies(conn: Connection, rows: list[_Row]) -> None:
                 "concat_total": cb.concat_total,
             }
         )
-    _insert_rows(conn, replies, values)
+    backends.of(conn).insert_rows(conn, replies, values)
     for row in rows:
         if row.kind == "reply" and row.state != "failed":
             row.detail = "stored"
@@ -444,14 +253,14 @@ def _apply_dlrs(conn: Connection, rows: list[_Row], now: datetime) -> None:
     tracked: dict[tuple[str, str], dict[str, Any]] = {}
     for start in range(0, len(wanted), CHUNK):
         part = wanted[start : start + CHUNK]
-        query = select(r.id, r.message_id, r.phone_e164, r.status, r.status_at, r.next_poll_at).where(_in(conn, r.message_id, part))
+        query = select(r.id, r.message_id, r.phone_e164, r.status, r.status_at, r.next_poll_at).where(backends.of(conn).in_values(r.message_id, part))
         for found in conn.execute(query):
             tracked[(found.message_id, found.phone_e164)] = dict(found._mapping)
     by_id = {rec["id"]: rec for rec in tracked.values()}
     ids = sorted(by_id)
     for start in range(0, len(ids), CHUNK):
         part = ids[start : start + CHUNK]
-        latest = select(func.max(e.id)).where(_in(conn, e.recipient_id, part), e.source == "push").group_by(e.recipient_id)
+        latest = select(func.max(e.id)).where(backends.of(conn).in_values(e.recipient_id, part), e.source == "push").group_by(e.recipient_id)
         for ev in conn.execute(select(e.recipient_id, e.status, e.status_at).where(e.id.in_(latest))):
             rec = by_id[ev.recipient_id]
             if rec["status_at"] is None or (ev.status_at is not None and ev.status_at >= rec["status_at"]):
@@ -482,24 +291,25 @@ def _apply_dlrs(conn: Connection, rows: list[_Row], now: datetime) -> None:
             {"recipient_id": known["id"], "status": cb.status, "status_at": cb.event_at, "observed_at": row.received_at, "run_id": None, "source": "push"}
         )
         row.detail = "status_recorded"
-    _insert_rows(conn, status_events, events)
+    backends.of(conn).insert_rows(conn, status_events, events)
     forward = sorted(bring_forward)
     for start in range(0, len(forward), CHUNK):
         ids_part = forward[start : start + CHUNK]
         # Only ever earlier, never NULL: NULL means "final", which only a poll may decide.
-        conn.execute(update(recipients).where(_in(conn, r.id, ids_part), r.next_poll_at > now).values(next_poll_at=now))
+        conn.execute(update(recipients).where(backends.of(conn).in_values(r.id, ids_part), r.next_poll_at > now).values(next_poll_at=now))
 
 
 def _finish(conn: Connection, rows: Iterable[_Row], now: datetime, result: ApplyResult) -> None:
+    """Each claimed row's outcome, in one batch update (the backend's `update_rows`)."""
     params = []
     for row in rows:
         params.append(
             {
-                "b_id": row.id,
-                "b_state": row.state,
-                "b_detail": (row.detail or "")[:255] or None,
-                "b_applied": now if row.state == "applied" else None,
-                "b_period": row.stop_period_id,
+                "id": row.id,
+                "state": row.state,
+                "detail": (row.detail or "")[:255] or None,
+                "applied_at": now if row.state == "applied" else None,
+                "stop_period_id": row.stop_period_id,
             }
         )
         if row.state == "applied":
@@ -511,21 +321,7 @@ def _finish(conn: Connection, rows: Iterable[_Row], now: datetime, result: Apply
         elif row.state == "unmatched":
             result.unmatched += 1
         result.count(row.detail or row.state)
-    if not params:
-        return
-    if dialect.backend(conn) == "postgresql":
-        columns = ("b_id", "b_state", "b_detail", "b_applied", "b_period")
-        conn.exec_driver_sql(_PG_FINISH, tuple([_utc(p[name]) for p in params] for name in columns))
-        return
-    # The driver's executemany, as in `_insert_rows`: SQLAlchemy's per-row processing cost more.
-    backend = dialect.backend(conn)
-    mark = "?" if backend == "sqlite" else "%s"
-    applied = db_datetime(backend, _utc(now))
-    conn.exec_driver_sql(
-        f"UPDATE push_inbox SET state = {mark}, detail = {mark}, applied_at = {mark}, stop_period_id = {mark}, "
-        f"attempts = attempts + 1 WHERE id = {mark}",
-        [(p["b_state"], p["b_detail"], applied if p["b_applied"] is not None else None, p["b_period"], p["b_id"]) for p in params],
-    )
+    backends.of(conn).update_rows(conn, push_inbox, "id", params, increment=("attempts",))
 
 
 def _apply_rows(conn: Connection, rows: list[_Row], now: datetime, result: ApplyResult, *, with_stops: bool) -> bool:

@@ -66,8 +66,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from etl.clock import utcnow
 from etl.config import PushConfig
 from etl.db.engine import writer
-from etl.push.apply import ApplyResult, apply_pass, resolve_pending, store
+from etl.push.apply import ApplyResult, apply_pass, resolve_pending
 from etl.push.parse import CHANNELS, Callback, CallbackRejected, parse_callback
+from etl.push.store import store
 from etl.quarantine import Rejection, record
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,7 @@ class _Applier(threading.Thread):
     A pass costs mostly the same whatever its size (a dozen statements), so under load it waits
     until ``apply_every`` seconds have passed since the previous one: one pass of a few hundred
     rows instead of one per group commit, which would take the GIL from the HTTP thread for
-    little work each time (bench/push_receiver.py: ~440 µs of CPU per callback in passes of 32,
-    ~130 µs in passes of 2,000).
+    little work each time (docs/benchmarks.md, "Push receiver design figures", U1).
     """
 
     def __init__(self, receiver: PushReceiver) -> None:
@@ -333,8 +333,8 @@ class PushReceiver:
             self._applier.join(timeout=30)
 
     async def _close(self) -> None:
-        # Closes the listening socket, then waits (up to answer_timeout + 1 s) for the requests in
-        # flight: the flusher still runs, so they are stored and answered before we go on.
+        # Closes the listening socket, then waits (up to answer_timeout plus a second) for the
+        # requests in flight: the flusher still runs, so they are stored and answered before we go on.
         if self._runner is not None:
             await self._runner.cleanup()
         self._closing = True
@@ -479,11 +479,9 @@ class PushReceiver:
             log.error("push: could not quarantine %d refused callback(s): %s", len(rejected), type(exc).__name__)
 
     def _commit(self, records: list[tuple[Callback, str]]) -> list[bool] | None:
-        """Store one batch in one transaction (the database thread); None when it failed.
-
-        A connection from the pool per batch (pre-pinged, so a dropped one is replaced). Keeping one
-        connection for the thread's life was tried: less CPU, yet fewer callbacks a second on
-        PostgreSQL (959–981/s against 1,177–1,318/s, two pairs in one run)."""
+        """Store one batch in one transaction (the database thread); None when it failed. A pooled
+        connection per batch (pre-pinged): one kept for the thread's life cost fewer callbacks a
+        second on PostgreSQL (docs/benchmarks.md, "Push receiver design figures", U2)."""
         now = self.clock()
         try:
             with self.engine.begin() as conn:

@@ -1,7 +1,7 @@
 """`store` and `apply_pass` on a batch, directly (no HTTP), on SQLite, PostgreSQL and MariaDB.
 
-PostgreSQL takes its own path (one statement over arrays per batch, etl/push/apply.py): these pin
-that it answers as the generic one does.
+PostgreSQL takes its own path (one statement over arrays per batch, etl/db/backends/postgresql.py):
+these pin that it answers as the generic one does.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from etl.config import StatusesConfig
 from etl.db.engine import make_engine, writer
-from etl.push.apply import apply_pass, store
+from etl.push.apply import apply_pass
 from etl.push.parse import Callback, parse_callback
+from etl.push.store import store
 from etl.tracking import TrackedSend, track
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

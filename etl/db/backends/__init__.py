@@ -8,13 +8,14 @@ server does differently. Code outside ``etl/db/`` calls `of(conn)` (or the thin 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from itertools import islice
 from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import ColumnElement, Connection, Engine, Table, select
 from sqlalchemy.schema import CreateTable, DropTable
 
 _T = TypeVar("_T")
@@ -189,8 +190,90 @@ class Backend:
         """Release what `try_transaction_lock` took, where the server does not at commit."""
         return None
 
+    # --- batch writes through the driver (the push inbox and its applier) ------------------------------
+    #
+    # SQLAlchemy's per-row parameter processing cost more than the database (docs/benchmarks.md,
+    # push_receiver): these send plain values to the driver; the only conversion is the UTC
+    # timestamps' (`driver_datetime`, as `UtcDateTime` stores them), and a naive one is refused.
+
+    def insert_rows(self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, skip_duplicates_of: str | None = None) -> None:
+        """``INSERT`` rows (mappings with the same keys) with the driver's ``executemany`` (PyMySQL
+        makes it one multi-row INSERT); ``skip_duplicates_of``: a unique column whose conflicts are skipped."""
+        if not rows:
+            return
+        columns = tuple(rows[0])
+        tail = self.skip_duplicates_clause(skip_duplicates_of) if skip_duplicates_of else ""
+        sql = _insert_sql(self.placeholder(conn), table, columns, tail)
+        conn.exec_driver_sql(sql, self.driver_rows(table, columns, rows))
+
+    def skip_duplicates_clause(self, column: str) -> str:
+        """The tail of an ``INSERT`` that skips a row whose ``column`` (unique) already exists."""
+        return f" ON CONFLICT ({column}) DO NOTHING"
+
+    def insert_ignore_returning(
+        self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: str, constants: Mapping[str, Any] | None = None
+    ) -> set[Any]:
+        """Insert rows in order, skipping those whose unique ``key`` is stored already; returns the keys
+        stored. ``constants``: columns with one value for every row. Portable form: the stored keys are
+        looked up first (an ``ON DUPLICATE KEY`` insert cannot say which rows it skipped)."""
+        known: set[Any] = set()
+        wanted = [row[key] for row in rows]
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            part = wanted[start : start + LOOKUP_CHUNK]
+            known.update(conn.execute(select(table.c[key]).where(table.c[key].in_(part))).scalars())
+        fresh = [{**row, **(constants or {})} for row in rows if row[key] not in known]
+        self.insert_rows(conn, table, fresh, skip_duplicates_of=key)
+        return {row[key] for row in fresh}
+
+    def update_rows(self, conn: Connection, table: Table, key: str, rows: Sequence[Mapping[str, Any]], *, increment: Sequence[str] = ()) -> None:
+        """``UPDATE`` one row per mapping (found by ``key``) to its values, adding 1 to each ``increment`` column."""
+        if not rows:
+            return
+        columns = tuple(name for name in rows[0] if name != key)
+        mark = self.placeholder(conn)
+        sets = [f"{name} = {mark}" for name in columns] + [f"{name} = {name} + 1" for name in increment]
+        sql = f"UPDATE {table.name} SET {', '.join(sets)} WHERE {key} = {mark}"
+        conn.exec_driver_sql(sql, self.driver_rows(table, (*columns, key), rows))
+
+    def in_values(self, column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+        """``column IN (values)``, for lookups of a batch's keys."""
+        return column.in_(values)
+
+    def driver_rows(self, table: Table, columns: tuple[str, ...], rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        """Rows' values for the raw driver, in ``columns`` order, UTC timestamps converted (a naive one refused)."""
+        stamps = utc_columns(table, columns)
+        convert = self.driver_datetime
+        return [
+            tuple(convert(aware(row[name])) if stamp and row[name] is not None else row[name] for name, stamp in zip(columns, stamps))
+            for row in rows
+        ]
+
     def __repr__(self) -> str:
         return f"<backend {self.name}>"
+
+
+#: Keys per lookup statement (SQLite's default limit on bound parameters is 32766).
+LOOKUP_CHUNK = 500
+
+
+def aware(value: Any) -> Any:
+    """``value``, refused when it is a naive datetime given to a UTC column (as `UtcDateTime` refuses it)."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r} given to a UTC column")
+    return value
+
+
+@functools.cache
+def utc_columns(table: Table, columns: tuple[str, ...]) -> tuple[bool, ...]:
+    """Which of ``columns`` are `UtcDateTime` columns."""
+    from etl.db.types import UtcDateTime
+
+    return tuple(isinstance(table.c[name].type, UtcDateTime) for name in columns)
+
+
+@functools.cache
+def _insert_sql(mark: str, table: Table, columns: tuple[str, ...], tail: str) -> str:
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}){tail}"
 
 
 _REGISTRY: dict[str, Backend] = {}

@@ -57,3 +57,8 @@ class MariaDB(Backend):
 
     def end_transaction_lock(self, conn: Connection, name: str) -> None:
         self.unlock(conn, name)
+
+    def skip_duplicates_clause(self, column: str) -> str:
+        # Not INSERT IGNORE: it turns every error into a warning, so an over-long value would be cut
+        # and a missing one defaulted. A no-op update on the duplicate key skips only the replay.
+        return f" ON DUPLICATE KEY UPDATE {column} = {column}"

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from itertools import chain
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table, func, select, text
+from sqlalchemy import BigInteger, ColumnElement, Connection, Dialect, Integer, String, Table, any_, bindparam, func, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.schema import CreateTable
 
-from etl.db.backends import Backend, register
+from etl.db.backends import Backend, aware, register, utc_columns
 
 _T = TypeVar("_T")
 _LOCK_NOT_AVAILABLE = "55P03"
@@ -117,3 +120,85 @@ class PostgreSQL(Backend):
 
     def try_transaction_lock(self, conn: Connection, name: str) -> bool:
         return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": advisory_key(name)}).scalar())
+
+    # --- batch writes as arrays ----------------------------------------------------------------------
+    #
+    # SQLAlchemy's executemany on psycopg 3 pipelines one Bind/Execute per row, with per-row parameter
+    # processing: most of the push receiver's CPU per callback went there (docs/benchmarks.md,
+    # push_receiver). One statement over ``unnest`` of one array per column is one message; its text
+    # is constant, so prepared once per connection. Arrays are cast to the column's type *without*
+    # its length (``varchar[]``): a cast to varchar(n) truncates silently, the assignment to the
+    # column refuses an over-long value as an ordinary INSERT does.
+
+    def insert_rows(self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, skip_duplicates_of: str | None = None) -> None:
+        if not rows:
+            return
+        columns = tuple(rows[0])
+        tail = self.skip_duplicates_clause(skip_duplicates_of) if skip_duplicates_of else ""
+        conn.exec_driver_sql(_insert_sql(conn.dialect, table, columns, tail), _arrays_of(table, columns, rows))
+
+    def insert_ignore_returning(
+        self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: str, constants: Mapping[str, Any] | None = None
+    ) -> set[Any]:
+        """One statement: rows by position (so ids follow the given order), replays skipped by the
+        unique key, the stored keys returned (a key stored by another process in between is skipped too)."""
+        if not rows:
+            return set()
+        columns = tuple(rows[0])
+        extra = dict(constants or {})
+        sql = _insert_returning_sql(conn.dialect, table, columns, tuple(extra), key)
+        params = (*self.driver_rows(table, tuple(extra), [extra])[0], *_arrays_of(table, columns, rows))
+        return {k for (k,) in conn.exec_driver_sql(sql, params)}
+
+    def update_rows(self, conn: Connection, table: Table, key: str, rows: Sequence[Mapping[str, Any]], *, increment: Sequence[str] = ()) -> None:
+        if not rows:
+            return
+        columns = (key, *(name for name in rows[0] if name != key))
+        conn.exec_driver_sql(_update_sql(conn.dialect, table, columns, tuple(increment)), _arrays_of(table, columns, rows))
+
+    def in_values(self, column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+        """``column = ANY(array)``: one parameter and a constant statement instead of one cast
+        parameter per value; the array type has no length, so a value is never truncated into a match."""
+        element = BigInteger() if isinstance(column.type, (BigInteger, Integer)) else String()
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(element)))
+
+
+def _arrays_of(table: Table, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]) -> tuple[list[Any], ...]:
+    stamps = utc_columns(table, columns)
+    return tuple([aware(row[name]) for row in rows] if stamp else [row[name] for row in rows] for name, stamp in zip(columns, stamps))
+
+
+def _element_type(dialect: Dialect, table: Table, name: str) -> str:
+    return re.sub(r"\(\d+(,\s*\d+)?\)", "", table.c[name].type.compile(dialect=dialect))
+
+
+def _arrays(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> str:
+    """``%b::type[], …``: binary array parameters, one per column."""
+    return ", ".join(f"%b::{_element_type(dialect, table, name)}[]" for name in columns)
+
+
+@functools.cache
+def _insert_sql(dialect: Dialect, table: Table, columns: tuple[str, ...], tail: str) -> str:
+    names = ", ".join(columns)
+    return f"INSERT INTO {table.name} ({names}) SELECT {names} FROM unnest({_arrays(dialect, table, columns)}) AS t({names}){tail}"
+
+
+@functools.cache
+def _insert_returning_sql(dialect: Dialect, table: Table, columns: tuple[str, ...], constants: tuple[str, ...], key: str) -> str:
+    # The constants' %s come before the arrays in the text, as their parameters do.
+    picked = ", ".join([f"t.{name}" for name in columns] + [f"%s::{_element_type(dialect, table, name)}" for name in constants])
+    return (
+        f"INSERT INTO {table.name} ({', '.join((*columns, *constants))}) SELECT {picked} "
+        f"FROM unnest({_arrays(dialect, table, columns)}) WITH ORDINALITY AS t({', '.join(columns)}, n) "
+        f"ORDER BY t.n ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
+    )
+
+
+@functools.cache
+def _update_sql(dialect: Dialect, table: Table, columns: tuple[str, ...], increment: tuple[str, ...]) -> str:
+    key = columns[0]
+    sets = [f"{name} = t.{name}" for name in columns[1:]] + [f"{name} = p.{name} + 1" for name in increment]
+    return (
+        f"UPDATE {table.name} AS p SET {', '.join(sets)} "
+        f"FROM unnest({_arrays(dialect, table, columns)}) AS t({', '.join(columns)}) WHERE p.{key} = t.{key}"
+    )

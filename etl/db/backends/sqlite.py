@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Boolean, Connection, Date, Numeric, Table
 from sqlalchemy.schema import CreateTable
 
-from etl.db.backends import Backend, register
+from etl.db.backends import LOOKUP_CHUNK, Backend, register
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -101,3 +101,26 @@ class SQLite(Backend):
 
     def try_transaction_lock(self, conn: Connection, name: str) -> bool:
         return True  # the writer's BEGIN IMMEDIATE transaction already excludes every other writer
+
+    def insert_ignore_returning(
+        self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: str, constants: Mapping[str, Any] | None = None
+    ) -> set[Any]:
+        """One multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` per chunk: RETURNING tells which
+        keys were stored, without a lookup first (docs/benchmarks.md, push_receiver)."""
+        if not rows:
+            return set()
+        extra = dict(constants or {})
+        given = tuple(rows[0])
+        columns = (*given, *extra)
+        marks = "(" + ", ".join("?" * len(columns)) + ")"
+        fixed = self.driver_rows(table, tuple(extra), [extra])[0]
+        values = [row + fixed for row in self.driver_rows(table, given, rows)]
+        stored: set[Any] = set()
+        for start in range(0, len(values), LOOKUP_CHUNK):
+            part = values[start : start + LOOKUP_CHUNK]
+            sql = (
+                f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {', '.join([marks] * len(part))} "
+                f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
+            )
+            stored.update(k for (k,) in conn.exec_driver_sql(sql, tuple(v for row in part for v in row)))
+        return stored
