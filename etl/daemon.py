@@ -48,6 +48,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
+from etl.api.protocol import ApiClient
 from etl.clock import utcnow
 from etl.config import Config, JobSchedule
 from etl.health import Health, HealthServer, evaluate
@@ -58,7 +59,7 @@ from etl.runner import RunReport, run_job
 
 log = logging.getLogger(__name__)
 
-ClientFactory = Callable[[], Any]
+ClientFactory = Callable[[], ApiClient]
 
 
 # --- pure decisions ------------------------------------------------------------------------------
@@ -340,7 +341,7 @@ def make_client_factory(config: Config, metrics: Metrics | None = None) -> Clien
 
     key = config.api_key()
 
-    def factory() -> Any:
+    def factory() -> ApiClient:
         return SmsPartnerClient(
             config.api.base_url,
             key,

@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from etl import runlog
+from etl.api.protocol import ApiClient
 from etl.clock import utcnow
 from etl.config import Config
 from etl.db.engine import writer
@@ -65,7 +66,7 @@ def run_job(
     name: str,
     *,
     config: Config,
-    client: object,
+    client: ApiClient,
     engine: Engine,
     now: Callable[[], datetime] = utcnow,
     force: bool = False,
@@ -83,7 +84,7 @@ def run_job(
     """
     job = get_job(name)
     started = time.monotonic()
-    secret = _api_key_text(client)
+    secret = client.secret.reveal()
     try:
         with job_lock(engine, name, owner=owner, lease_seconds=config.daemon.lease, now=wall_clock) as lock:
             if fresh_within and _recently_done(engine, name, fresh_within, now()):
@@ -126,7 +127,7 @@ def _run_locked(
     job: Callable[[JobContext], RunResult],
     *,
     config: Config,
-    client: object,
+    client: ApiClient,
     engine: Engine,
     now: Callable[[], datetime],
     force: bool,
@@ -139,7 +140,7 @@ def _run_locked(
     if abandoned:
         log.warning("job %s: marked %d earlier run(s) abandoned (their process died)", name, abandoned)
     ctx = JobContext(
-        config=config, client=client, engine=writer(engine), now=now, run_id=run_id, force=force, should_stop=should_stop,  # type: ignore[arg-type]
+        config=config, client=client, engine=writer(engine), now=now, run_id=run_id, force=force, should_stop=should_stop,
         secrets=(secret,) if secret else (),
     )
     fields = {"job": name, "run_id": run_id}
@@ -179,10 +180,3 @@ def _run_locked(
     )
     return RunReport(name, run_id, Outcome(result.outcome), result, seconds)
 
-
-def _api_key_text(client: object) -> str:
-    for attr in ("api_key", "_key"):
-        reveal = getattr(getattr(client, attr, None), "reveal", None)
-        if callable(reveal):
-            return str(reveal())
-    return ""

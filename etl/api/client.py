@@ -172,6 +172,11 @@ class SmsPartnerClient:
     def __repr__(self) -> str:
         return f"SmsPartnerClient(base_url={self.base_url!r}, api_key={self._key!r})"
 
+    @property
+    def secret(self) -> Secret:
+        """The API key, masked in ``repr``/``str``: the runner removes it from every text it stores."""
+        return self._key
+
     def close(self) -> None:
         self._session.close()
 

@@ -36,6 +36,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
 from etl import phones, runlog
+from etl.api.parse import WriteResult
+from etl.api.protocol import ApiClient
 from etl.clock import utcnow
 from etl.db import dialect
 from etl.db.engine import writer
@@ -237,12 +239,12 @@ def _phone_of_stop(conn: Connection, stop_id: int) -> str | None:
 
 def _call(
     engine: Engine,
-    client: Any,
+    client: ApiClient,
     action_id: int,
     action: str,
     target: str,
-    call: Callable[[], Any],
-    on_success: Callable[[Connection, Any, datetime], tuple[str, int | None]],
+    call: Callable[[], WriteResult],
+    on_success: Callable[[Connection, WriteResult, datetime], tuple[str, int | None]],
     clock: Clock,
 ) -> ActionResult:
     """The call and the completion of its row; ``on_success`` applies the effect and says what happened."""
@@ -277,7 +279,7 @@ def _call(
 
 
 def add_stop(
-    client: Any,
+    client: ApiClient | None,
     engine: Engine,
     number: str,
     *,
@@ -313,9 +315,10 @@ def add_stop(
             None, "stop_add", e164, ActionOutcome.DRY_RUN, None,
             f"would add {e164} to the account's stop list (POST stop-sms/add) and open its stop period{note}",
         )
+    assert client is not None, "only a dry run goes without a client"
     action_id = _open_action(engine, "stop_add", e164, actor, reason, now())
 
-    def effect(conn: Connection, answer: Any, at: datetime) -> tuple[str, int | None]:
+    def effect(conn: Connection, answer: WriteResult, at: datetime) -> tuple[str, int | None]:
         if answer.stop_id is None:
             return f"{e164} added to the stop list (the answer carried no stop id; the next stop sync records it)", None
         _open_period(conn, e164, answer.stop_id, at)
@@ -325,7 +328,7 @@ def add_stop(
 
 
 def remove_stop(
-    client: Any,
+    client: ApiClient | None,
     engine: Engine,
     number: str | None = None,
     *,
@@ -363,6 +366,7 @@ def remove_stop(
             "(GET stop-sms/delete) and close its stop period as removed by this tool",
             stop_id,
         )
+    assert client is not None, "only a dry run goes without a client"
     if stop_id is None:
         assert e164 is not None
         found = client.find_stop_by_phone(e164)  # a read: our copy may be behind the account
@@ -373,7 +377,7 @@ def remove_stop(
     target = e164 or str(sid)
     action_id = _open_action(engine, "stop_remove", target, actor, reason, now(), stop_id=sid)
 
-    def effect(conn: Connection, answer: Any, at: datetime) -> tuple[str, int | None]:
+    def effect(conn: Connection, answer: WriteResult, at: datetime) -> tuple[str, int | None]:
         closed = _close_period(conn, sid, action_id, at)
         note = "" if closed else " (no open period in our copy to close)"
         return f"stop id {sid}{f' ({e164})' if e164 else ''} removed from the stop list{note}", sid
@@ -382,7 +386,7 @@ def remove_stop(
 
 
 def cancel_message(
-    client: Any,
+    client: ApiClient | None,
     engine: Engine,
     message_id: str,
     *,
@@ -398,9 +402,10 @@ def cancel_message(
         raise InputError(f"{message_id!r} is not a message id")
     if dry_run:
         return ActionResult(None, "message_cancel", mid, ActionOutcome.DRY_RUN, None, f"would cancel the scheduled send {mid} (GET message-cancel)")
+    assert client is not None, "only a dry run goes without a client"
     action_id = _open_action(engine, "message_cancel", mid, actor, reason, now())
 
-    def effect(conn: Connection, answer: Any, at: datetime) -> tuple[str, int | None]:
+    def effect(conn: Connection, answer: WriteResult, at: datetime) -> tuple[str, int | None]:
         return f"send {mid} cancelled" + (f" ({answer.message})" if answer.message else ""), None
 
     return _call(engine, client, action_id, "message_cancel", mid, lambda: client.cancel_message(mid), effect, now)
@@ -428,7 +433,7 @@ def cancel_outcome(statuses: Sequence[str | None]) -> tuple[ActionOutcome, str] 
     return ActionOutcome.RESOLVED_SUCCESS, "no recipient is waiting or delivered: the send was cancelled"
 
 
-def _reread(client: Any, row: Any) -> tuple[ActionOutcome, str, int | None] | None:
+def _reread(client: ApiClient, row: Any) -> tuple[ActionOutcome, str, int | None] | None:
     """(outcome, message, stop id) from a re-read, or ``None`` when it cannot tell yet."""
     if row.action == "stop_add":
         stop = client.find_stop_by_phone(row.target)
@@ -453,7 +458,7 @@ def _reread(client: Any, row: Any) -> tuple[ActionOutcome, str, int | None] | No
     return None
 
 
-def _resolve_row(client: Any, engine: Engine, row: Any, now: datetime) -> tuple[ActionOutcome, str] | None:
+def _resolve_row(client: ApiClient, engine: Engine, row: Any, now: datetime) -> tuple[ActionOutcome, str] | None:
     decided = _reread(client, row)
     if decided is None:
         return None
@@ -479,7 +484,7 @@ def _load_row(engine: Engine, action_id: int) -> Any:
     return row
 
 
-def _resolve_now(client: Any, engine: Engine, action_id: int, clock: Clock) -> ActionResult:
+def _resolve_now(client: ApiClient, engine: Engine, action_id: int, clock: Clock) -> ActionResult:
     row = _load_row(engine, action_id)
     try:
         decided = _resolve_row(client, engine, row, clock())
@@ -497,7 +502,7 @@ def _resolve_now(client: Any, engine: Engine, action_id: int, clock: Clock) -> A
     return ActionResult(action_id, row.action, row.target, outcome, None, f"no answer from the API; re-read: {message}", stop_id)
 
 
-def resolve_unknown_actions(client: Any, engine: Engine, now: datetime | Clock) -> ResolveSummary:
+def resolve_unknown_actions(client: ApiClient, engine: Engine, now: datetime | Clock) -> ResolveSummary:
     """Re-read every ``unknown`` row (and ``pending`` rows left by a crash) and settle them."""
     engine = writer(engine)
     at = now() if callable(now) else now

@@ -11,21 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from sqlalchemy import Engine
 
+from etl.api.protocol import ApiClient
 from etl.config import Config
 from etl.outcome import Outcome, RunResult
-
-if TYPE_CHECKING:
-    from etl.api.client import SmsPartnerClient
 
 
 @dataclass(frozen=True)
 class JobContext:
     config: Config
-    client: "SmsPartnerClient"
+    client: ApiClient
     engine: Engine
     #: The clock, aware UTC. Jobs read time only through this (tests pass a simulated clock).
     now: Callable[[], datetime]

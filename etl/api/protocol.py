@@ -1,0 +1,94 @@
+"""`ApiClient`: what the jobs, the runner and the write operations call on the API client.
+
+`etl.api.client.SmsPartnerClient` is the implementation; the daemon's client factory is typed with
+this protocol, so mypy checks the two agree. Tests may pass any object with these methods (a
+wrapper that repeats or reorders a page, a client that moves a clock). Only the calls a job makes
+are here: the CLI's own calls (``send``, the streaming readers of the demo) stay on the class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import date
+from typing import Protocol
+
+from etl.api import rentalrows, stoprows
+from etl.api.parse import (
+    Account,
+    MessageStatus,
+    MonthlyCosts,
+    RentalStatus,
+    StatusItem,
+    StatusItems,
+    Stop,
+    Unreadable,
+    WriteResult,
+)
+from etl.api.rentalrows import RentalRow
+from etl.api.retry import RetryBudget
+from etl.config import Secret
+
+
+class ApiClient(Protocol):
+    """The SMS Partner API as the jobs see it (docs/api-reference.md for each endpoint)."""
+
+    @property
+    def secret(self) -> Secret:
+        """The API key, masked in ``repr``/``str``: the runner removes it from every text it stores."""
+        ...
+
+    def retry_budget(self) -> RetryBudget:
+        """A fresh budget of retries, shared by the restarts of one download."""
+        ...
+
+    def close(self) -> None: ...
+
+    # Account and cost (finance)
+    def me(self) -> Account: ...
+
+    def cost_resume(
+        self, interval: str = ..., date_from: date | None = ..., date_to: date | None = ...
+    ) -> MonthlyCosts: ...
+
+    # Stop list (stops, actions)
+    def iter_stop_runs(
+        self,
+        utc_suffix: str = ...,
+        max_raw: int | None = ...,
+        *,
+        on_unreadable: stoprows.OnUnreadable | None = ...,
+        budget: RetryBudget | None = ...,
+    ) -> Iterator[list[object]]:
+        """The stop list as flat runs of ``(stop_id, phone_e164, phone_raw, created_at)`` values."""
+        ...
+
+    def find_stop_by_phone(self, phone: str) -> Stop | None: ...
+
+    def stop_exists(self, stop_id: int) -> bool: ...
+
+    # Writes (actions): each call is made once; `UnknownOutcome` when it may have reached the server
+    def add_stop(self, phone_e164: str) -> WriteResult: ...
+
+    def delete_stop(self, stop_id: int) -> WriteResult: ...
+
+    def cancel_message(self, message_id: str) -> WriteResult: ...
+
+    # Delivery statuses (statuses, actions)
+    def message_status(self, message_id: str, phone: str) -> MessageStatus: ...
+
+    def multi_status(self, pairs: Sequence[tuple[str, str]]) -> StatusItems: ...
+
+    def bulk_status(self, message_id: str) -> StatusItems: ...
+
+    def iter_bulk_status_by_tag(self, tag: str) -> Iterator[StatusItem | Unreadable]: ...
+
+    # Rented numbers (rentals)
+    def rental_status(self, token: str) -> RentalStatus: ...
+
+    def iter_rental_runs(
+        self,
+        token: str,
+        *,
+        on_unreadable: rentalrows.OnUnreadable | None = ...,
+        budget: RetryBudget | None = ...,
+    ) -> Iterator[list[RentalRow]]: ...
