@@ -1,4 +1,4 @@
-"""The audience filter over byte ranges of the file, on every core: same rows out as `filter._run`.
+"""The audience filter over byte ranges of the file, on every core: same rows out as `rowloop.run_rows`.
 
 Why: one Python process tops out around 300,000-500,000 rows/s on this filter (parse, stop test,
 row copy); issue 8 asks ≥ 500,000 rows/s on a 2-core machine. The file is cut into chunks of

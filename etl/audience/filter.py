@@ -20,7 +20,6 @@ split with ``str.split`` and copied verbatim; only rows with quotes go through t
 from __future__ import annotations
 
 import codecs
-import csv
 import functools
 import io
 import logging
@@ -31,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ParamSpec, TextIO
 
-from etl.audience import injection
 from etl.audience.chunked import (
     ASCII_COMPATIBLE,
     DEFAULT_CHUNK_BYTES,
@@ -47,15 +45,14 @@ from etl.audience.csvfile import CsvLayout, open_text, sniff, undecodable
 from etl.audience.injection import neutralise
 from etl.audience.numbers import NumberSet
 from etl.audience.outputs import atomic_outputs, clash
+from etl.audience.rowloop import REASON_COLUMN, Progress, run_rows
 from etl.audience.stops import Freshness, StopSet
 from etl.errors import EtlError, InputError
 from etl.phones import e164_int_parser, int_parser_tables
 
 REASONS = ("invalid", "stop_list", "rental_stop", "duplicate")
-REASON_COLUMN = "reason"
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
-_FLUSH_ROWS = 8192
 
 
 @dataclass
@@ -151,35 +148,6 @@ def classify_rows(
         yield row, classify(raw)
 
 
-class _Progress:
-    """One self-rewriting stderr line, only on a TTY and only for runs longer than a second."""
-
-    def __init__(self, total: int, stream: TextIO | None) -> None:
-        self.total = max(total, 1)
-        self.stream = stream
-        self.started = time.monotonic()
-        self.shown = False
-
-    def update(self, done: int, rows: int) -> None:
-        if self.stream is None:
-            return
-        elapsed = time.monotonic() - self.started
-        if elapsed < 1.0:
-            return
-        share = min(done / self.total, 1.0)
-        width = 30
-        bar = "#" * int(share * width) + "-" * (width - int(share * width))
-        eta = elapsed / share - elapsed if share > 0 else 0.0
-        self.stream.write(f"\r[{bar}] {share:6.1%} {rows:,} rows {rows / elapsed:,.0f}/s eta {eta:4.0f}s")
-        self.stream.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.stream is not None and self.shown:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 def _io_errors_as_sentences(function: Callable[P, Summary]) -> Callable[P, Summary]:
     """A read or write that fails (a full disk, a file too large, a folder gone) becomes one sentence
     (`EtlError`); `atomic_outputs` has already removed the temporary files, so no output was replaced."""
@@ -248,7 +216,7 @@ def filter_audience(
     if workers != 0 and layout.encoding.lower() in ASCII_COMPATIBLE and layout.newline != "\r":
         try:
             _run_chunked(source, Path(allowed_path), Path(blocked_path), layout, stops, default_region, summary,
-                         _Progress(source.stat().st_size, stream), usable_workers(workers), chunk_bytes)
+                         Progress(source.stat().st_size, stream), usable_workers(workers), chunk_bytes)
         except NeedsSequential as exc:
             log.info("%s: %s; filtering in one stream", source, exc)
             _reset_counts(summary)
@@ -262,8 +230,8 @@ def filter_audience(
             allowed_out = io.TextIOWrapper(allowed_raw, encoding=out_encoding, newline="")
             blocked_out = io.TextIOWrapper(blocked_raw, encoding=out_encoding, newline="")
             try:
-                _run(text, raw, allowed_out, blocked_out, layout, stops, default_region, summary,
-                     _Progress(source.stat().st_size, stream))
+                run_rows(text, raw, allowed_out, blocked_out, layout, stops, default_region, summary,
+                     Progress(source.stat().st_size, stream))
             except UnicodeDecodeError as exc:
                 # The text reader's offsets are within its own read, so name where it was reading.
                 raise InputError(undecodable(source, layout.encoding, exc.reason, raw.tell(), near=True)) from None
@@ -288,7 +256,7 @@ def _run_chunked(
     stops: StopSet,
     default_region: str,
     summary: Summary,
-    progress: _Progress,
+    progress: Progress,
     workers: int,
     chunk_bytes: int,
 ) -> None:
@@ -355,156 +323,3 @@ def _run_chunked(
     finally:
         seen.close()
     progress.close()
-
-
-def _records(text: TextIO, quote: str) -> Iterator[str]:
-    """Physical lines joined into CSV records (a quoted field may hold line breaks)."""
-    pending = ""
-    for line in text:
-        if pending:
-            pending += line
-            if pending.count(quote) % 2 == 0:
-                yield pending
-                pending = ""
-        elif quote in line and line.count(quote) % 2:
-            pending = line
-        else:
-            yield line
-    if pending:
-        yield pending  # unbalanced quote at end of file: csv decides what it means
-
-
-def _run(
-    text: TextIO,
-    raw: Any,
-    allowed_out: TextIO,
-    blocked_out: TextIO,
-    layout: CsvLayout,
-    stops: StopSet,
-    default_region: str,
-    summary: Summary,
-    progress: _Progress,
-) -> None:
-    import phonenumbers
-
-    delimiter = layout.delimiter
-    newline = layout.newline
-    index = layout.phone_index
-    parse: Callable[[str], int] = e164_int_parser(default_region)
-    seen = NumberSet(phonenumbers.country_code_for_region(default_region) or None)
-    # The "seen" bitmap, as locals too.
-    seen_base = seen._base
-    seen_span = seen._span
-    seen_bits = seen._bits
-    seen_others = seen._others
-    # The stop bitmap and its overflow set, as locals (the hot loop tests membership inline).
-    stop_set = stops.stops
-    rental = stops.rental
-    base = stop_set._base
-    span = stop_set._span
-    bits = stop_set._bits
-    others = stop_set._others
-    has_rental = len(rental) > 0
-    counts = summary.blocked
-    invalid = stop_list = rental_stop = duplicate = 0
-    allowed_buf: list[str] = []
-    blocked_buf: list[str] = []
-    records = _records(text, '"')
-    rows = allowed = blank = 0
-    csv_delim = delimiter
-    maybe_formula = injection.maybe_formula(delimiter).search
-
-    def split_quoted(record: str) -> list[str]:
-        return next(csv.reader([record], delimiter=csv_delim), [])
-
-    if layout.has_header:
-        for record in records:
-            if not record.strip("\r\n"):
-                continue
-            body = record.rstrip("\r\n")
-            ending = record[len(body):] or newline
-            body = neutralise(body, delimiter)
-            allowed_buf.append(body + ending)
-            blocked_buf.append(body + delimiter + REASON_COLUMN + ending)
-            break
-    if index < 0:
-        index = 0
-    for record in records:
-        if '"' in record:
-            fields = split_quoted(record)
-            value = fields[index] if index < len(fields) else ""
-            if not fields:
-                blank += 1
-                continue
-        else:
-            fields = record.split(delimiter, index + 1)
-            if len(fields) > index:
-                value = fields[index]
-                if value[-1:] in ("\n", "\r"):
-                    value = value.rstrip("\r\n")
-            else:
-                if not record.strip("\r\n"):
-                    blank += 1
-                    continue
-                value = ""
-        rows += 1
-        number = parse(value) if value else 0
-        if maybe_formula(record):  # CSV injection: outputs only, the number was read above
-            record = neutralise(record, delimiter)
-        if not number:
-            reason = "invalid"
-            invalid += 1
-        else:
-            offset = number - base
-            if 0 <= offset < span:
-                stopped = bits[offset >> 3] & (1 << (offset & 7))  # type: ignore[index]
-            else:
-                stopped = number in others
-            if stopped:
-                reason = "stop_list"
-                stop_list += 1
-            elif has_rental and number in rental:
-                reason = "rental_stop"
-                rental_stop += 1
-            else:
-                offset = number - seen_base
-                if 0 <= offset < seen_span:
-                    byte_index = offset >> 3
-                    mask = 1 << (offset & 7)
-                    byte = seen_bits[byte_index]  # type: ignore[index]
-                    first = not byte & mask
-                    if first:
-                        seen_bits[byte_index] = byte | mask  # type: ignore[index]
-                elif number in seen_others:
-                    first = False
-                else:
-                    seen_others.add(number)
-                    first = True
-                if first:
-                    allowed += 1
-                    allowed_buf.append(record)
-                    if len(allowed_buf) >= _FLUSH_ROWS:
-                        allowed_out.write("".join(allowed_buf))
-                        allowed_buf.clear()
-                        progress.update(raw.tell(), rows)
-                    continue
-                reason = "duplicate"
-                duplicate += 1
-        body = record.rstrip("\r\n")
-        blocked_buf.append(body + delimiter + reason + (record[len(body):] or newline))
-        if len(blocked_buf) >= _FLUSH_ROWS:
-            blocked_out.write("".join(blocked_buf))
-            blocked_buf.clear()
-    allowed_out.write("".join(allowed_buf))
-    blocked_out.write("".join(blocked_buf))
-    progress.update(raw.tell(), rows)
-    progress.close()
-    counts["invalid"] += invalid
-    counts["stop_list"] += stop_list
-    counts["rental_stop"] += rental_stop
-    counts["duplicate"] += duplicate
-    summary.rows += rows
-    summary.allowed += allowed
-    summary.blank_lines += blank
-    seen.close()
-
