@@ -305,17 +305,17 @@ def _stage_recipients_table() -> Table:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _SendRow:
     message_id: str
     kind: str
     tag: str | None
     sent_at: datetime
-    scheduled_at: datetime | None
-    nb_sms: int | None
-    cost: Decimal | None
-    currency: str | None
     source: str
+    scheduled_at: datetime | None = None
+    nb_sms: int | None = None
+    cost: Decimal | None = None
+    currency: str | None = None
 
 
 def _existing_sends(conn: Connection, message_ids: Sequence[str]) -> dict[str, tuple[int, datetime, date]]:
@@ -422,8 +422,8 @@ def _send_rows_and_recipients(
         mid = _message_id(item.message_id)
         send_rows.append(
             _SendRow(
-                mid, "message", _tag(item.tag), item.sent_at or now, item.scheduled_at, item.nb_sms, item.cost,
-                _currency(item.currency), source,
+                message_id=mid, kind="message", tag=_tag(item.tag), sent_at=item.sent_at or now, source=source,
+                scheduled_at=item.scheduled_at, nb_sms=item.nb_sms, cost=item.cost, currency=_currency(item.currency),
             )
         )
         for raw in item.phones:
@@ -484,7 +484,10 @@ def track_message_ids(
     tag: str | None = None,
 ) -> IntakeReport:
     """Track messages by id alone: the statuses job lists their recipients with /bulk-status."""
-    rows = [_SendRow(_message_id(m), "discover", _tag(tag), sent_at or now, None, None, None, None, "message_id") for m in message_ids]
+    rows = [
+        _SendRow(message_id=_message_id(m), kind="discover", tag=_tag(tag), sent_at=sent_at or now, source="message_id")
+        for m in message_ids
+    ]
     with writer(engine).begin() as conn:
         added, _, _ = ingest(conn, rows, [], now=now, config=config)
     return IntakeReport(sends_added=added)
@@ -557,8 +560,9 @@ def drain_intake(conn: Connection, *, now: datetime, config: StatusesConfig, def
                 sent_at = parse_when(row.sent_at, "sent_at") or now
                 send_rows.append(
                     _SendRow(
-                        mid, "message", _tag(row.tag), sent_at, parse_when(row.scheduled_at, "scheduled_at"),
-                        row.nb_sms, row.cost, _currency(row.currency), "intake",
+                        message_id=mid, kind="message", tag=_tag(row.tag), sent_at=sent_at, source="intake",
+                        scheduled_at=parse_when(row.scheduled_at, "scheduled_at"), nb_sms=row.nb_sms, cost=row.cost,
+                        currency=_currency(row.currency),
                     )
                 )
                 rcpts.append((mid, e164, str(row.phone).strip()))

@@ -52,21 +52,21 @@ from etl.db.types import Money, UtcDateTime
 __all__ = ["CostRow", "StatusRow", "Tally", "apply_costs", "apply_statuses", "status_row", "unread_row", "with_phone"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StatusRow:
     """One staged (message id, number): a status, an item failure or an unread poll (module docstring)."""
 
     message_id: str
     phone_e164: str
     ok: bool
-    status: str | None
-    status_at: datetime | None
-    final: bool
-    code: int | None
-    error: str | None
-    window_end: datetime | None
     polled: bool
     source: str
+    status: str | None = None
+    status_at: datetime | None = None
+    final: bool = False
+    code: int | None = None
+    error: str | None = None
+    window_end: datetime | None = None
 
 
 def _status_stage() -> Table:
@@ -86,7 +86,7 @@ def _status_stage() -> Table:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CostRow:
     """One cost read: ``found`` (the answer, cost possibly still missing), ``missing`` (code 4: the pair is
     unknown) or ``unreadable`` (quarantined: nothing stored, only the read's bookkeeping)."""
@@ -94,10 +94,10 @@ class CostRow:
     message_id: str
     phone_e164: str
     kind: str
-    cost: Decimal | None
-    currency: str | None
-    country: str | None
     next_cost_at: datetime | None
+    cost: Decimal | None = None
+    currency: str | None = None
+    country: str | None = None
 
 
 def _cost_stage() -> Table:
@@ -141,7 +141,7 @@ def status_row(
 
 def unread_row(message_id: str, phone_e164: str, source: str) -> StatusRow:
     """A pair polled with nothing readable in the answer: bookkeeping only (the ladder moves, expiry applies)."""
-    return StatusRow(message_id, phone_e164, False, None, None, False, None, None, None, True, source)
+    return StatusRow(message_id=message_id, phone_e164=phone_e164, ok=False, polled=True, source=source)
 
 
 def with_phone(row: StatusRow, phone: str) -> StatusRow:

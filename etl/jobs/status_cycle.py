@@ -215,7 +215,7 @@ def _apply_tag_read(
         dates = [i.status_at for i in group if i.status_at is not None]
         first = min(dates) if dates else now
         send_rows.append(
-            tracking.SendRow(mid, "tag" if mid == pseudo else "message", tag, min(first, now), None, None, None, None, "tag")
+            tracking.SendRow(message_id=mid, kind="tag" if mid == pseudo else "message", tag=tag, sent_at=min(first, now), source="tag")
         )
     source = "bulk-status-by-tag"
     rows: list[StatusRow] = [
@@ -353,7 +353,7 @@ def _fetch_bulk(
         if phone in unread or None in unread:
             rows.append(unread_row(message_id, phone, source))
         else:
-            rows.append(StatusRow(message_id, phone, False, None, None, False, 4, error, None, True, source))
+            rows.append(StatusRow(message_id=message_id, phone_e164=phone, ok=False, code=4, error=error, polled=True, source=source))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,20 +411,25 @@ def _read_cost(
     try:
         ms: MessageStatus = cy.calls.wrap("message-status", partial(cy.ctx.client.message_status, mid, phone))
     except NotFound:
-        cost_rows.append(CostRow(mid, phone, "missing", None, None, None, later(False)))
+        cost_rows.append(CostRow(message_id=mid, phone_e164=phone, kind="missing", next_cost_at=later(False)))
         return
     except CYCLE_FAULTS:
         raise
     except UnreadableItem as exc:
         rejections.append(Rejection("message-status", exc.item, str(exc), "recipient", f"{mid}/{phone}"))
-        cost_rows.append(CostRow(mid, phone, "unreadable", None, None, None, later(False)))
+        cost_rows.append(CostRow(message_id=mid, phone_e164=phone, kind="unreadable", next_cost_at=later(False)))
         return
     except ApiError as exc:
         cy.refuse(f"message-status of {mid}/{phone}", exc)
-        cost_rows.append(CostRow(mid, phone, "unreadable", None, None, None, later(False)))
+        cost_rows.append(CostRow(message_id=mid, phone_e164=phone, kind="unreadable", next_cost_at=later(False)))
         return
     found = ms.cost is not None
-    cost_rows.append(CostRow(mid, phone, "found", ms.cost, ms.currency, ms.country, later(found)))
+    cost_rows.append(
+        CostRow(
+            message_id=mid, phone_e164=phone, kind="found", next_cost_at=later(found),
+            cost=ms.cost, currency=ms.currency, country=ms.country,
+        )
+    )
     row = status_row(ms, window=cfg.window, polled=False, source="message-status", message_id=mid)
     if row is not None:
         status_rows.append(with_phone(row, phone))
