@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import functools
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -58,7 +59,7 @@ def parse_fields(
 
     Where ``decided``, ``numbers`` is what ``e164_int_parser`` returns for the field's text (0:
     invalid); elsewhere the caller must ask the parser. Mirrors the branches of
-    ``etl.phones._int_parser_for``: the `_FAST_SHAPE` check, ``0<nsn>``, ``+<own code><nsn>``,
+    ``etl.phone_numbers.int_parser.int_parser_for``: the `_FAST_SHAPE` check, ``0<nsn>``, ``+<own code><nsn>``,
     ``+<own code>0<nsn>``, ``00<own code><nsn>``, and ``<own code><nsn>`` when too long to be national.
     All work is on the fields' bytes laid end to end (no per-row Python).
     """
@@ -269,6 +270,35 @@ def classify_chunk(
     index, nothing but a line end) are `BLANK`; a missing field is an empty value: `INVALID`.
     """
     raw = np.frombuffer(data, dtype=np.uint8)
+    lines = _lines(raw)
+    field = _phone_fields(raw, lines, delimiter, index)
+    numbers, blank = _numbers(data, raw, lines, field, delimiter=delimiter, index=index, encoding=encoding,
+                              tables=tables, parse=parse)
+    reasons = _verdicts(numbers, blank, stops, rental)
+    return ChunkVerdicts(lines.starts, lines.ends, lines.content_ends, lines.terminated, reasons, numbers, field.delims,
+                         lines.quotes)
+
+
+class _Lines(NamedTuple):
+    starts: np.ndarray
+    ends: np.ndarray
+    content_ends: np.ndarray
+    terminated: np.ndarray
+    quotes: np.ndarray
+    quote_count: np.ndarray
+
+
+class _Fields(NamedTuple):
+    starts: np.ndarray
+    lengths: np.ndarray
+    present: np.ndarray
+    blank: np.ndarray
+    quoted: np.ndarray
+    delims: np.ndarray
+
+
+def _lines(raw: np.ndarray) -> _Lines:
+    """Line bounds (split at ``\n``, a ``\r`` before it dropped from the content) and quotes per line."""
     size = len(raw)
     newlines = np.flatnonzero(raw == 10)
     starts = np.concatenate((np.zeros(1, dtype=np.int64), newlines + 1))
@@ -286,7 +316,14 @@ def classify_chunk(
     quote_count = np.searchsorted(quotes, line_ends) - np.searchsorted(quotes, starts)
     if (quote_count % 2).any():
         raise NeedsRows("a quoted field spanning lines")
-    # The phone field's bounds.
+    return _Lines(starts, line_ends, content_ends, terminated, quotes, quote_count)
+
+
+def _phone_fields(raw: np.ndarray, lines: _Lines, delimiter: int, index: int) -> _Fields:
+    """Each line's phone field: between its ``index``-th and next delimiter; a plain ``"…"`` field read inside."""
+    size = len(raw)
+    starts, line_ends, content_ends, quote_count = lines.starts, lines.ends, lines.content_ends, lines.quote_count
+    count = len(starts)
     delims = np.flatnonzero(raw == delimiter)
     padded = np.concatenate((delims, np.full(index + 2, size + 1, dtype=np.int64)))
     first = np.searchsorted(delims, starts)
@@ -311,6 +348,18 @@ def classify_chunk(
         field_starts = np.where(two, field_starts + 1, field_starts)
         lengths = np.where(two, lengths - 2, lengths)
         quoted &= ~two
+    return _Fields(field_starts, lengths, present, blank, quoted, delims)
+
+
+def _numbers(
+    data: bytes, raw: np.ndarray, lines: _Lines, field: _Fields, *, delimiter: int, index: int, encoding: str,
+    tables: IntParserTables | None, parse: Callable[[str], int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(numbers, blank)``: each field parsed vectorised where `parse_fields` is sure, else by ``parse``."""
+    starts, line_ends = lines.starts, lines.ends
+    field_starts, lengths, present, quoted = field.starts, field.lengths, field.present, field.quoted
+    blank = field.blank.copy()
+    count = len(starts)
     numbers = np.zeros(count, dtype=np.int64)
     decided = ~present | (lengths == 0)
     todo = ~decided & ~quoted
@@ -346,7 +395,12 @@ def classify_chunk(
                 if number is None:
                     number = cache[value] = parse(value)
                 numbers[position] = number
-    reasons = np.full(count, INVALID, dtype=np.uint8)
+    return numbers, blank
+
+
+def _verdicts(numbers: np.ndarray, blank: np.ndarray, stops: NumberSet, rental: NumberSet) -> np.ndarray:
+    """The reason of every line, in the row loop's order: invalid, stop list, rental stop, duplicate, allowed."""
+    reasons = np.full(len(numbers), INVALID, dtype=np.uint8)
     valid = (numbers != 0) & ~blank
     stopped = member(numbers, valid, stops)
     reasons[stopped] = STOP_LIST
@@ -359,4 +413,4 @@ def classify_chunk(
     _, first_seen = np.unique(numbers[candidates], return_index=True)
     reasons[candidates[first_seen]] = ALLOWED
     reasons[blank] = BLANK
-    return ChunkVerdicts(starts, line_ends, content_ends, terminated, reasons, numbers, delims, quotes)
+    return reasons
