@@ -1,0 +1,79 @@
+"""Rental files: ``/location/status`` and the ``/location/file/download`` contacts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from etl.api.parse.values import first, id_str, list_field, mapping, opt_int, phone_pair, require, to_bool, to_int, to_str
+
+
+@dataclass(frozen=True, slots=True)
+class RentalNumber:
+    """One contact of a rental file (``/location/file/download`` ``datas[]``)."""
+
+    rental_id: str
+    phone_raw: str
+    phone_e164: str | None
+    stop: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RentalStatus:
+    """``/location/status``: free text, the numeric state when the API gives one, the file's count.
+
+    States (REFERENCE §3.13): 0 requested, 1 generating, 2 ready, 3 failed, 5 already downloaded.
+    """
+
+    token: str
+    status_text: str | None
+    state: int | None
+    count: int | None
+
+
+def parse_rental_status(payload: Mapping[str, Any], endpoint: str = "location/status") -> RentalStatus:
+    """``/location/status``: free-text ``status``; a numeric state when one is given (quirk 19).
+
+    Which field carries the numeric state is not documented: an int (or digit string) in
+    ``status``, or a ``state``/``statusCode`` field, is read as the state; text stays text.
+    """
+    token = id_str(require(payload, ("token",), endpoint), endpoint, "token")
+    raw_status = payload.get("status")
+    state: int | None = None
+    text: str | None = None
+    if isinstance(raw_status, int) and not isinstance(raw_status, bool):
+        state = raw_status
+    elif isinstance(raw_status, str) and raw_status.strip().isdigit():
+        state = int(raw_status)
+    elif raw_status is not None:
+        text = to_str(raw_status, endpoint, "status")
+    explicit = first(payload, ("state", "statusCode", "status_code"))
+    if explicit is not None:
+        state = to_int(explicit, endpoint, "state")
+    file_part = payload.get("file")
+    count = None
+    if file_part is not None:
+        count = opt_int(mapping(file_part, endpoint, "file").get("phoneNumbers"), endpoint, "file.phoneNumbers")
+    return RentalStatus(token=token, status_text=text, state=state, count=count)
+
+
+def parse_rental_item(item: Any, endpoint: str = "location/file/download") -> RentalNumber:
+    """One ``datas[]`` entry: ``{id, phone, stopSms}`` (ids may be int or str).
+
+    A flag absent or null reads stopped: unsure, so blocked (fail-closed, issue 16).
+    """
+    item = mapping(item, endpoint, "datas[]")
+    phone_raw, phone_e164 = phone_pair(require(item, ("phone", "phoneNumber"), endpoint), endpoint, "datas[].phone")
+    flag = first(item, ("stopSms", "stopSMS"))
+    return RentalNumber(
+        rental_id=id_str(require(item, ("id",), endpoint), endpoint, "datas[].id"),
+        phone_raw=phone_raw,
+        phone_e164=phone_e164,
+        stop=True if flag is None else to_bool(flag, endpoint, "datas[].stopSms"),
+    )
+
+
+def parse_rental_file(payload: Mapping[str, Any], endpoint: str = "location/file/download") -> list[RentalNumber]:
+    """Whole rental file (``phoneNumbers`` is a count, not a list: quirk 19)."""
+    return [parse_rental_item(item, endpoint) for item in list_field(payload, ("datas",), endpoint)]
