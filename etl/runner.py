@@ -47,14 +47,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunReport:
     job: str
+    #: ``None`` when no ``sync_runs`` row was opened (skipped, or the database failed first).
     run_id: int | None
     #: success (or what the job said), failed, refused, skipped
     outcome: Outcome
-    result: RunResult | None
     seconds: float
+    #: What the job reported; ``None`` when it did not finish.
+    result: RunResult | None = None
     error: str | None = None
 
     @property
@@ -102,7 +104,7 @@ def run_job(
         detail = runlog.redact(f"database error before or after the run: {type(exc).__name__}: {exc}", secret)
         detail = detail.splitlines()[0] if detail else detail
         log.error("job %s failed: %s", name, detail, extra={"job": name, "outcome": Outcome.FAILED.value})
-        report = RunReport(name, None, Outcome.FAILED, None, time.monotonic() - started, detail)
+        report = RunReport(job=name, run_id=None, outcome=Outcome.FAILED, seconds=time.monotonic() - started, error=detail)
     if metrics is not None:
         metrics.record_run(report)
     return report
@@ -111,7 +113,7 @@ def run_job(
 def _skipped(name: str, reason: str, started: float, metrics: Metrics | None) -> RunReport:
     if metrics is not None:
         metrics.record_skip(name, reason)
-    return RunReport(name, None, Outcome.SKIPPED, None, time.monotonic() - started, reason)
+    return RunReport(job=name, run_id=None, outcome=Outcome.SKIPPED, seconds=time.monotonic() - started, error=reason)
 
 
 def _recently_done(engine: Engine, name: str, within: float, at: datetime) -> bool:
@@ -150,12 +152,12 @@ def _run_locked(
         detail = runlog.redact(str(exc), secret)
         runlog.fail_run(engine, run_id, Outcome.REFUSED, detail, now())
         log.error("job %s run %d refused: %s", name, run_id, detail, extra={**fields, "outcome": Outcome.REFUSED.value})
-        return RunReport(name, run_id, Outcome.REFUSED, None, time.monotonic() - started, detail)
+        return RunReport(job=name, run_id=run_id, outcome=Outcome.REFUSED, seconds=time.monotonic() - started, error=detail)
     except EtlError as exc:
         detail = runlog.redact(f"{type(exc).__name__}: {exc}", secret)
         runlog.fail_run(engine, run_id, Outcome.FAILED, detail, now())
         log.error("job %s run %d failed: %s", name, run_id, detail, extra={**fields, "outcome": Outcome.FAILED.value})
-        return RunReport(name, run_id, Outcome.FAILED, None, time.monotonic() - started, detail)
+        return RunReport(job=name, run_id=run_id, outcome=Outcome.FAILED, seconds=time.monotonic() - started, error=detail)
     except Exception as exc:  # noqa: BLE001 - the runner is one of the two places allowed to
         detail = runlog.redact(f"{type(exc).__name__}: {exc}", secret)
         try:
@@ -163,7 +165,7 @@ def _run_locked(
         except SQLAlchemyError:
             pass  # the database is gone; the next run marks this one abandoned
         log.exception("job %s run %d crashed: %s", name, run_id, detail, extra={**fields, "outcome": Outcome.FAILED.value})
-        return RunReport(name, run_id, Outcome.FAILED, None, time.monotonic() - started, detail)
+        return RunReport(job=name, run_id=run_id, outcome=Outcome.FAILED, seconds=time.monotonic() - started, error=detail)
     if not runlog.is_finished(engine, run_id):
         # A job with nothing to commit may leave the row to us.
         with writer(engine).begin() as conn:
@@ -178,5 +180,5 @@ def _run_locked(
             "changed": result.changed, "removed": result.removed, "figures": dict(result.figures),
         },
     )
-    return RunReport(name, run_id, Outcome(result.outcome), result, seconds)
+    return RunReport(job=name, run_id=run_id, outcome=Outcome(result.outcome), seconds=seconds, result=result)
 

@@ -1,0 +1,346 @@
+"""The account's write operations, audited: add a stop, remove a stop, cancel a scheduled send.
+
+Every operation follows the same three steps, so a compliance officer can read what happened in
+`write_actions` whatever the failure:
+
+1. **Before the call**: a ``pending`` row (action, target, actor, reason, requested_at),
+   committed on its own. A number is normalised to E.164 first (`etl.phones.normalize`, strict);
+   an invalid one is refused with `InvalidPhoneNumber` and no row and no call.
+2. **The call**, once. The client never repeats a write unless the request surely never left
+   (`etl.api.retry`).
+3. **After the call**: the row is completed (``success`` or ``rejected``, API code and message) in
+   the same transaction as its effect on our copy: ``stop_remove`` closes the open stop period
+   (``removed_how='tool'``, ``removed_by_action_id``); ``stop_add`` opens one (``source='tool'``,
+   ``api_stop_id`` from the answer, so the stop sync recognises it and never opens a second).
+
+When the call may have reached the server but no answer came (read timeout, dropped connection,
+5xx: `UnknownOutcome`), the row becomes ``unknown`` and is resolved **by re-reading, never by
+sending again**: the stop list (add/remove) or the message's statuses (cancel). The operation
+tries once at once; what is still ``unknown`` (or ``pending`` after a crash mid-call) is resolved
+by `resolve_unknown_actions`, which the ``actions`` job runs every cycle. Resolved rows say
+``resolved_success`` or ``resolved_not_done``.
+
+Codes are explained per endpoint (quirk 15: the same code means different things per endpoint).
+
+Here: the three operations, the call and its row, and the job. Beside it: `codes` (control codes as
+sentences), `audit` (the rows and their effects on our copy), `resolve` (re-reading an unknown outcome).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine
+
+from etl import phones, runlog
+from etl.api.parse import WriteResult
+from etl.api.protocol import ApiClient
+from etl.clock import Clock, utcnow
+from etl.db.engine import writer
+from etl.errors import ApiError, ApiRejected, ConnectFailed, InputError, UnknownOutcome
+from etl.jobs.actions.audit import (
+    _close_period,
+    _complete,
+    _open_action,
+    _open_period,
+    _open_stop,
+    _open_stops_of,
+    _phone_of_stop,
+    default_actor,
+)
+from etl.jobs.actions.codes import CODE_MESSAGES, COMMON_CODES, ENDPOINT_OF, explain
+from etl.jobs.actions.resolve import (
+    PENDING_GRACE,
+    RESOLVE_WINDOW,
+    ResolveSummary,
+    _load_row,
+    _resolve_row,
+    cancel_outcome,
+    resolve_unknown_actions,
+)
+from etl.jobs.base import JobContext, RunResult
+from etl.outcome import ActionOutcome
+
+log = logging.getLogger(__name__)
+
+NAME = "actions"
+
+__all__ = [
+    "CODE_MESSAGES", "COMMON_CODES", "ENDPOINT_OF", "NAME", "PENDING_GRACE", "RESOLVE_WINDOW", "ActionResult",
+    "ResolveSummary", "add_stop", "cancel_message", "cancel_outcome", "default_actor", "explain", "remove_stop",
+    "resolve_unknown_actions", "run", "_open_action",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionResult:
+    """What one write operation did. ``action_id`` is ``None`` for a dry run (no row, no call)."""
+
+    action_id: int | None
+    action: str
+    target: str
+    #: success, rejected, unknown, resolved_success, resolved_not_done, dry_run
+    outcome: ActionOutcome
+    message: str
+    #: The API's control code, when an answer came.
+    api_code: int | None = None
+    stop_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.ok
+
+
+def _call(
+    engine: Engine,
+    client: ApiClient,
+    action_id: int,
+    action: str,
+    target: str,
+    call: Callable[[], WriteResult],
+    on_success: Callable[[Connection, WriteResult, datetime], tuple[str, int | None]],
+    clock: Clock,
+) -> ActionResult:
+    """The call and the completion of its row; ``on_success`` applies the effect and says what happened."""
+    endpoint = ENDPOINT_OF[action]
+    try:
+        answer = call()
+    except UnknownOutcome as exc:
+        with engine.begin() as conn:
+            _complete(conn, action_id, ActionOutcome.UNKNOWN, clock(), message=f"no answer: {exc}")
+        log.warning("write %d (%s) outcome unknown; re-reading to resolve it", action_id, action)
+        return _resolve_now(client, engine, action_id, clock)
+    except ApiRejected as exc:
+        message = explain(endpoint, exc.code, exc.api_message)
+        with engine.begin() as conn:
+            _complete(conn, action_id, ActionOutcome.REJECTED, clock(), code=exc.code, message=message)
+        return ActionResult(
+            action_id=action_id,
+            action=action,
+            target=target,
+            outcome=ActionOutcome.REJECTED,
+            api_code=exc.code,
+            message=message,
+        )
+    except ConnectFailed as exc:
+        message = f"not sent: the API could not be reached ({exc})"
+        with engine.begin() as conn:
+            _complete(conn, action_id, ActionOutcome.REJECTED, clock(), message=message)
+        return ActionResult(
+            action_id=action_id,
+            action=action,
+            target=target,
+            outcome=ActionOutcome.REJECTED,
+            message=message,
+        )
+    except ApiError as exc:
+        # An answer we cannot read (PayloadError): the server may have acted. Re-read.
+        with engine.begin() as conn:
+            _complete(conn, action_id, ActionOutcome.UNKNOWN, clock(), message=f"unreadable answer: {exc}")
+        return _resolve_now(client, engine, action_id, clock)
+    with engine.begin() as conn:
+        now = clock()
+        message, stop_id = on_success(conn, answer, now)
+        _complete(conn, action_id, ActionOutcome.SUCCESS, now, code=answer.code, message=message, stop_id=stop_id)
+    return ActionResult(
+        action_id=action_id,
+        action=action,
+        target=target,
+        outcome=ActionOutcome.SUCCESS,
+        api_code=answer.code,
+        message=message,
+        stop_id=stop_id,
+    )
+
+
+def add_stop(
+    client: ApiClient | None,
+    engine: Engine,
+    number: str,
+    *,
+    actor: str | None = None,
+    reason: str | None = None,
+    now: Clock = utcnow,
+    dry_run: bool = False,
+    force: bool = False,
+) -> ActionResult:
+    """Add ``number`` (any common format) to the account's stop list and open its stop period.
+
+    A number our copy already lists as stopped is refused with `InputError`, no call and no row: the API
+    accepts the same number twice and then holds two stops for it (issue 16). ``force`` sends anyway."""
+    engine = writer(engine)
+    e164 = phones.normalize(number)
+    if not dry_run and not force:
+        with engine.connect() as conn:
+            already = _open_stop(conn, e164)
+            conn.rollback()
+        if already is not None:
+            since, known_id, source = already
+            how = f"stop id {known_id}" if known_id is not None else "not yet confirmed by a stop sync"
+            raise InputError(
+                f"{e164} is already in the stop list since {since:%Y-%m-%d %H:%M} UTC ({how}, source {source}): "
+                "nothing sent; --force sends it anyway"
+            )
+    if dry_run:
+        with engine.connect() as conn:
+            known = _open_stops_of(conn, e164)
+            conn.rollback()
+        note = f" (our copy already lists it: stop id {known[0]})" if known else ""
+        return ActionResult(
+            action_id=None,
+            action="stop_add",
+            target=e164,
+            outcome=ActionOutcome.DRY_RUN,
+            message=f"would add {e164} to the account's stop list (POST stop-sms/add) and open its stop period{note}",
+        )
+    assert client is not None, "only a dry run goes without a client"
+    action_id = _open_action(engine, "stop_add", e164, actor, reason, now())
+
+    def effect(conn: Connection, answer: WriteResult, at: datetime) -> tuple[str, int | None]:
+        if answer.stop_id is None:
+            return f"{e164} added to the stop list (the answer carried no stop id; the next stop sync records it)", None
+        _open_period(conn, e164, answer.stop_id, at)
+        return f"{e164} added to the stop list (stop id {answer.stop_id})", answer.stop_id
+
+    return _call(engine, client, action_id, "stop_add", e164, lambda: client.add_stop(e164), effect, now)
+
+
+def remove_stop(
+    client: ApiClient | None,
+    engine: Engine,
+    number: str | None = None,
+    *,
+    stop_id: int | None = None,
+    actor: str | None = None,
+    reason: str | None = None,
+    now: Clock = utcnow,
+    dry_run: bool = False,
+) -> ActionResult:
+    """Remove a stop by number or by the list's id; closes its period as removed by this tool."""
+    engine = writer(engine)
+    if (number is None) == (stop_id is None):
+        raise InputError("give either a number or a stop id, not both")
+    e164: str | None = None
+    with engine.connect() as conn:
+        if number is not None:
+            e164 = phones.normalize(number)
+            known = _open_stops_of(conn, e164)
+            if len(known) > 1:
+                raise InputError(f"{e164} has several open stops ({', '.join(map(str, known))}): remove one with --id")
+            stop_id = known[0] if known else None
+        else:
+            e164 = _phone_of_stop(conn, int(stop_id))  # type: ignore[arg-type]
+        conn.rollback()
+    if dry_run:
+        if stop_id is None:
+            return ActionResult(
+                action_id=None,
+                action="stop_remove",
+                target=e164 or "",
+                outcome=ActionOutcome.DRY_RUN,
+                message=f"{e164} is not in our copy of the stop list; a real run would look it up in the account's list "
+                "and remove it if found (GET stop-sms/delete)",
+            )
+        return ActionResult(
+            action_id=None,
+            action="stop_remove",
+            target=e164 or str(stop_id),
+            outcome=ActionOutcome.DRY_RUN,
+            message=f"would remove stop id {stop_id}{f' ({e164})' if e164 else ''} from the account's stop list "
+            "(GET stop-sms/delete) and close its stop period as removed by this tool",
+            stop_id=stop_id,
+        )
+    assert client is not None, "only a dry run goes without a client"
+    if stop_id is None:
+        assert e164 is not None
+        found = client.find_stop_by_phone(e164)  # a read: our copy may be behind the account
+        if found is None:
+            raise InputError(f"{e164} is not in the account's stop list: nothing to remove")
+        stop_id = found.stop_id
+    sid = int(stop_id)
+    target = e164 or str(sid)
+    action_id = _open_action(engine, "stop_remove", target, actor, reason, now(), stop_id=sid)
+
+    def effect(conn: Connection, answer: WriteResult, at: datetime) -> tuple[str, int | None]:
+        closed = _close_period(conn, sid, action_id, at)
+        note = "" if closed else " (no open period in our copy to close)"
+        return f"stop id {sid}{f' ({e164})' if e164 else ''} removed from the stop list{note}", sid
+
+    return _call(engine, client, action_id, "stop_remove", target, lambda: client.delete_stop(sid), effect, now)
+
+
+def cancel_message(
+    client: ApiClient | None,
+    engine: Engine,
+    message_id: str,
+    *,
+    actor: str | None = None,
+    reason: str | None = None,
+    now: Clock = utcnow,
+    dry_run: bool = False,
+) -> ActionResult:
+    """Cancel a scheduled send. Within 5 minutes of its time the API answers code 6 (reported plainly)."""
+    engine = writer(engine)
+    mid = str(message_id).strip()
+    if not mid or any(ch.isspace() for ch in mid) or len(mid) > 64:
+        raise InputError(f"{message_id!r} is not a message id")
+    if dry_run:
+        return ActionResult(
+            action_id=None,
+            action="message_cancel",
+            target=mid,
+            outcome=ActionOutcome.DRY_RUN,
+            message=f"would cancel the scheduled send {mid} (GET message-cancel)",
+        )
+    assert client is not None, "only a dry run goes without a client"
+    action_id = _open_action(engine, "message_cancel", mid, actor, reason, now())
+
+    def effect(conn: Connection, answer: WriteResult, at: datetime) -> tuple[str, int | None]:
+        return f"send {mid} cancelled" + (f" ({answer.message})" if answer.message else ""), None
+
+    return _call(engine, client, action_id, "message_cancel", mid, lambda: client.cancel_message(mid), effect, now)
+
+
+def _resolve_now(client: ApiClient, engine: Engine, action_id: int, clock: Clock) -> ActionResult:
+    row = _load_row(engine, action_id)
+    try:
+        decided = _resolve_row(client, engine, row, clock())
+    except ApiError as exc:
+        log.warning("write %d: re-read failed (%s); the actions job will retry", action_id, exc)
+        decided = None
+    if decided is None:
+        return ActionResult(
+            action_id=action_id,
+            action=row.action,
+            target=row.target,
+            outcome=ActionOutcome.UNKNOWN,
+            message="no answer from the API and a re-read could not tell yet whether it acted; "
+            "the actions job re-reads it every cycle (nothing is sent again)",
+        )
+    outcome, message = decided
+    stop_id = _load_row(engine, action_id).api_stop_id
+    return ActionResult(
+        action_id=action_id,
+        action=row.action,
+        target=row.target,
+        outcome=outcome,
+        message=f"no answer from the API; re-read: {message}",
+        stop_id=stop_id,
+    )
+
+
+def run(ctx: JobContext) -> RunResult:
+    """The ``actions`` job: settle unknown write outcomes by re-reading the account."""
+    summary = resolve_unknown_actions(ctx.client, ctx.engine, ctx.now)
+    result = RunResult(
+        changed=summary.resolved,
+        detail=f"resolved={summary.resolved} still_unknown={summary.still_unknown}"
+        + (f"; {', '.join(summary.details)}" if summary.details else ""),
+        figures={"resolved": summary.resolved, "still_unknown": summary.still_unknown},
+    )
+    with ctx.engine.begin() as conn:
+        runlog.finish_run(conn, ctx.run_id, result, ctx.now())
+    return result

@@ -1,0 +1,122 @@
+"""The ``write_actions`` rows and their effects on our copy of the stop list.
+
+A row is opened (``pending``) and committed before the call; it is completed in the same
+transaction as its effect on ``stop_periods``. Helpers that take a connection never commit.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+
+from etl.db import dialect
+from etl.db.schema import stop_periods, write_actions
+from etl.outcome import ActionOutcome
+
+
+def default_actor() -> str:
+    """The OS user running the command."""
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in a container: fall back to the uid
+        return f"uid:{os.getuid()}"
+
+
+def _open_action(
+    engine: Engine, action: str, target: str, actor: str | None, reason: str | None, now: datetime, stop_id: int | None = None
+) -> int:
+    """The ``pending`` row, committed before the call."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            insert(write_actions).values(
+                action=action, target=target[:64], actor=(actor or default_actor())[:128], reason=reason,
+                requested_at=now, outcome=ActionOutcome.PENDING.value, api_stop_id=stop_id,
+            )
+        )
+        return dialect.inserted_id(result)
+
+
+def _complete(
+    conn: Connection,
+    action_id: int,
+    outcome: ActionOutcome,
+    now: datetime,
+    *,
+    code: int | None = None,
+    message: str | None = None,
+    stop_id: int | None = None,
+    only_if: Sequence[ActionOutcome] | None = None,
+) -> bool:
+    values: dict[str, Any] = {"outcome": outcome.value, "completed_at": now, "api_code": code, "api_message": message}
+    if stop_id is not None:
+        values["api_stop_id"] = stop_id
+    stmt = update(write_actions).where(write_actions.c.id == action_id)
+    if only_if is not None:
+        stmt = stmt.where(write_actions.c.outcome.in_([o.value for o in only_if]))
+    return bool(conn.execute(stmt.values(**values)).rowcount)
+
+
+def _open_period(conn: Connection, phone_e164: str, stop_id: int, now: datetime) -> None:
+    """Open a ``tool`` stop period for a stop this tool added, unless one is already open for it."""
+    p = stop_periods.c
+    is_open = p.removed_at.is_(None)
+    if conn.execute(select(p.id).where(is_open, p.api_stop_id == stop_id)).first() is not None:
+        return  # the stop sync got there first
+    pushed = conn.execute(
+        select(p.id).where(is_open, p.api_stop_id.is_(None), p.phone_e164 == phone_e164).limit(1)
+    ).scalar()
+    if pushed is not None:  # a STOP pushed by callback, not yet confirmed: adopt it
+        conn.execute(update(stop_periods).where(p.id == pushed).values(api_stop_id=stop_id))
+        return
+    conn.execute(
+        insert(stop_periods).values(
+            api_stop_id=stop_id, phone_e164=phone_e164, phone_raw=phone_e164, first_seen_at=now, source="tool"
+        )
+    )
+
+
+def _close_period(conn: Connection, stop_id: int, action_id: int, now: datetime) -> int:
+    p = stop_periods.c
+    return int(
+        conn.execute(
+            update(stop_periods)
+            .where(p.removed_at.is_(None), p.api_stop_id == stop_id)
+            .values(removed_at=now, removed_how="tool", removed_by_action_id=action_id, last_seen_at=now)
+        ).rowcount
+        or 0
+    )
+
+
+def _open_stops_of(conn: Connection, phone_e164: str) -> list[int]:
+    p = stop_periods.c
+    return [
+        int(i)
+        for i in conn.execute(
+            select(p.api_stop_id).where(p.removed_at.is_(None), p.phone_e164 == phone_e164, p.api_stop_id.is_not(None))
+        ).scalars()
+    ]
+
+
+def _open_stop(conn: Connection, phone_e164: str) -> tuple[datetime, int | None, str] | None:
+    """The earliest open stop period of a number in our copy: (since, its stop id, where it came from)."""
+    p = stop_periods.c
+    since = func.coalesce(p.api_created_at, p.first_seen_at)
+    row = conn.execute(
+        select(since, p.api_stop_id, p.source)
+        .where(p.removed_at.is_(None), p.phone_e164 == phone_e164)
+        .order_by(since, p.id)
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def _phone_of_stop(conn: Connection, stop_id: int) -> str | None:
+    p = stop_periods.c
+    return conn.execute(
+        select(p.phone_e164).where(p.api_stop_id == stop_id).order_by(p.removed_at.is_(None).desc(), p.id.desc()).limit(1)
+    ).scalar()
