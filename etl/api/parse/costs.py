@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from etl.api.parse.unreadable import Unreadable
-from etl.api.parse.values import amount, list_field, mapping, require, to_int
+from etl.api.parse.values import _amount, _int, _list, _mapping, _require
 from etl.errors import PayloadError
 
 
@@ -53,18 +53,18 @@ def parse_cost_resume(payload: Mapping[str, Any], endpoint: str = "statistics/co
     """
     good: list[MonthlyCost] = []
     bad: list[Unreadable] = []
-    for index, raw in enumerate(list_field(payload, ("datas", "data"), endpoint)):
+    for index, raw in enumerate(_list(payload, ("datas", "data"), endpoint)):
         try:
-            good.append(_monthly_cost(mapping(raw, endpoint, f"datas[{index}]"), endpoint))
+            good.append(_monthly_cost(_mapping(raw, endpoint, f"datas[{index}]"), endpoint))
         except PayloadError as exc:
             bad.append(Unreadable(endpoint, raw, str(exc)))
     return MonthlyCosts(good, bad)
 
 
 def _monthly_cost(item: Mapping[str, Any], endpoint: str) -> MonthlyCost:
-    year = to_int(require(item, ("year",), endpoint), endpoint, "datas[].year")
+    year = _int(_require(item, ("year",), endpoint), endpoint, "datas[].year")
     if item.get("m") is not None:
-        month = to_int(item["m"], endpoint, "datas[].m")
+        month = _int(item["m"], endpoint, "datas[].m")
     else:
         name = str(item.get("month", "")).strip().lower()
         if name not in _MONTHS:
@@ -75,6 +75,6 @@ def _monthly_cost(item: Mapping[str, Any], endpoint: str) -> MonthlyCost:
     return MonthlyCost(
         year=year,
         month=month,
-        cost=amount(require(item, ("cost",), endpoint), endpoint, "datas[].cost"),
-        nb_send=to_int(require(item, ("nb_send", "nbSend"), endpoint), endpoint, "datas[].nb_send"),
+        cost=_amount(_require(item, ("cost",), endpoint), endpoint, "datas[].cost"),
+        nb_send=_int(_require(item, ("nb_send", "nbSend"), endpoint), endpoint, "datas[].nb_send"),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from etl.api.parse.values import bool_flag, opt_int
+from etl.api.parse.values import _as_bool_flag, _opt_int
 from etl.errors import ApiRejected, AuthError, NotFound, PayloadError
 
 AUTH_CODES = frozenset({1, 10})
@@ -54,13 +54,13 @@ def check_envelope(endpoint: str, payload: Any) -> Mapping[str, Any]:
     """
     if not isinstance(payload, Mapping):
         raise PayloadError(f"expected a JSON object, got {type(payload).__name__}", endpoint=endpoint, field="")
-    success = bool_flag(payload.get("success"))
+    success = _as_bool_flag(payload.get("success"))
     raw_code = payload.get("code")
     code: int | None
     if raw_code is None:
         code = None
     else:
-        code = opt_int(raw_code, endpoint, "code")
+        code = _opt_int(raw_code, endpoint, "code")
     if success is None:
         if "success" in payload:
             raise PayloadError(f"not a boolean: {payload.get('success')!r}", endpoint=endpoint, field="success")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from etl.api.parse.values import first, id_str, list_field, mapping, opt_int, phone_pair, require, to_bool, to_int, to_str
+from etl.api.parse.values import _bool, _first, _id_str, _int, _list, _mapping, _opt_int, _phone, _require, _str
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ def parse_rental_status(payload: Mapping[str, Any], endpoint: str = "location/st
     Which field carries the numeric state is not documented: an int (or digit string) in
     ``status``, or a ``state``/``statusCode`` field, is read as the state; text stays text.
     """
-    token = id_str(require(payload, ("token",), endpoint), endpoint, "token")
+    token = _id_str(_require(payload, ("token",), endpoint), endpoint, "token")
     raw_status = payload.get("status")
     state: int | None = None
     text: str | None = None
@@ -47,14 +47,14 @@ def parse_rental_status(payload: Mapping[str, Any], endpoint: str = "location/st
     elif isinstance(raw_status, str) and raw_status.strip().isdigit():
         state = int(raw_status)
     elif raw_status is not None:
-        text = to_str(raw_status, endpoint, "status")
-    explicit = first(payload, ("state", "statusCode", "status_code"))
+        text = _str(raw_status, endpoint, "status")
+    explicit = _first(payload, ("state", "statusCode", "status_code"))
     if explicit is not None:
-        state = to_int(explicit, endpoint, "state")
+        state = _int(explicit, endpoint, "state")
     file_part = payload.get("file")
     count = None
     if file_part is not None:
-        count = opt_int(mapping(file_part, endpoint, "file").get("phoneNumbers"), endpoint, "file.phoneNumbers")
+        count = _opt_int(_mapping(file_part, endpoint, "file").get("phoneNumbers"), endpoint, "file.phoneNumbers")
     return RentalStatus(token=token, status_text=text, state=state, count=count)
 
 
@@ -63,17 +63,17 @@ def parse_rental_item(item: Any, endpoint: str = "location/file/download") -> Re
 
     A flag absent or null reads stopped: unsure, so blocked (fail-closed, issue 16).
     """
-    item = mapping(item, endpoint, "datas[]")
-    phone_raw, phone_e164 = phone_pair(require(item, ("phone", "phoneNumber"), endpoint), endpoint, "datas[].phone")
-    flag = first(item, ("stopSms", "stopSMS"))
+    item = _mapping(item, endpoint, "datas[]")
+    phone_raw, phone_e164 = _phone(_require(item, ("phone", "phoneNumber"), endpoint), endpoint, "datas[].phone")
+    flag = _first(item, ("stopSms", "stopSMS"))
     return RentalNumber(
-        rental_id=id_str(require(item, ("id",), endpoint), endpoint, "datas[].id"),
+        rental_id=_id_str(_require(item, ("id",), endpoint), endpoint, "datas[].id"),
         phone_raw=phone_raw,
         phone_e164=phone_e164,
-        stop=True if flag is None else to_bool(flag, endpoint, "datas[].stopSms"),
+        stop=True if flag is None else _bool(flag, endpoint, "datas[].stopSms"),
     )
 
 
 def parse_rental_file(payload: Mapping[str, Any], endpoint: str = "location/file/download") -> list[RentalNumber]:
     """Whole rental file (``phoneNumbers`` is a count, not a list: quirk 19)."""
-    return [parse_rental_item(item, endpoint) for item in list_field(payload, ("datas",), endpoint)]
+    return [parse_rental_item(item, endpoint) for item in _list(payload, ("datas",), endpoint)]

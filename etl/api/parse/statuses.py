@@ -16,21 +16,21 @@ from etl import phones
 from etl.api.parse.envelope import error_text
 from etl.api.parse.unreadable import Unreadable
 from etl.api.parse.values import (
-    country_code,
-    currency_code,
-    first,
-    id_str,
-    list_field,
-    mapping,
-    opt_amount,
-    opt_bool,
-    opt_int,
-    opt_str,
+    _bool,
+    _country,
+    _currency,
+    _first,
+    _id_str,
+    _int,
+    _list,
+    _mapping,
+    _opt_amount,
+    _opt_bool,
+    _opt_int,
+    _opt_str,
+    _phone,
+    _require,
     parse_datetime,
-    phone_pair,
-    require,
-    to_bool,
-    to_int,
 )
 from etl.errors import PayloadError, UnreadableItem
 
@@ -107,22 +107,22 @@ def _status_fields(
     item: Mapping[str, Any], endpoint: str, default_message_id: str | None
 ) -> dict[str, Any]:
     """Fields shared by every status answer (quirks 3, 4, 5, 6, 7, 12)."""
-    raw_mid = first(item, ("messageId", "message_id"))
+    raw_mid = _first(item, ("messageId", "message_id"))
     if raw_mid is None:
         if default_message_id is None:
             raise PayloadError("missing", endpoint=endpoint, field="messageId")
         message_id = default_message_id
     else:
-        message_id = id_str(raw_mid, endpoint, "messageId")
-    phone_raw, phone_e164 = phone_pair(
-        require(item, ("phoneNumber", "number", "phone"), endpoint), endpoint, "phoneNumber"
+        message_id = _id_str(raw_mid, endpoint, "messageId")
+    phone_raw, phone_e164 = _phone(
+        _require(item, ("phoneNumber", "number", "phone"), endpoint), endpoint, "phoneNumber"
     )
     raw_code = item.get("code")
-    code = 200 if raw_code is None else to_int(raw_code, endpoint, "code")
+    code = 200 if raw_code is None else _int(raw_code, endpoint, "code")
     success = item.get("success")
-    ok = (code == 200) if success is None else to_bool(success, endpoint, "success") and code == 200
-    text = first(item, ("statut", "status"))
-    text = opt_str(text, endpoint, "status")
+    ok = (code == 200) if success is None else _bool(success, endpoint, "success") and code == 200
+    text = _first(item, ("statut", "status"))
+    text = _opt_str(text, endpoint, "status")
     if ok:
         status, error = text, None
     else:
@@ -134,7 +134,7 @@ def _status_fields(
         "phone_e164": phone_e164,
         "status": status,
         "status_at": parse_datetime(item.get("date"), endpoint, "date"),
-        "stop_sms": opt_bool(first(item, ("stopSms", "stopSMS")), endpoint, "stopSms"),
+        "stop_sms": _opt_bool(_first(item, ("stopSms", "stopSMS")), endpoint, "stopSms"),
         "ok": ok,
         "code": code,
         "error": error,
@@ -151,9 +151,9 @@ def parse_message_status(payload: Mapping[str, Any], endpoint: str = "message-st
         fields = _status_fields(payload, endpoint, None)
         return MessageStatus(
             **fields,
-            cost=opt_amount(payload.get("cost"), endpoint, "cost"),
-            currency=currency_code(payload.get("currency"), endpoint, "currency"),
-            country=country_code(payload.get("countryCode"), endpoint, "countryCode"),
+            cost=_opt_amount(payload.get("cost"), endpoint, "cost"),
+            currency=_currency(payload.get("currency"), endpoint, "currency"),
+            country=_country(payload.get("countryCode"), endpoint, "countryCode"),
         )
     except PayloadError as exc:
         message_id, phone = _loose_key(payload, None)
@@ -167,9 +167,9 @@ def _loose_key(item: Any, default_message_id: str | None) -> tuple[str | None, s
     """What can still be read of an unreadable item's (message id, number): for its quarantine ref."""
     if not isinstance(item, Mapping):
         return None, None
-    raw_mid = first(item, ("messageId", "message_id"))
+    raw_mid = _first(item, ("messageId", "message_id"))
     message_id = str(raw_mid).strip() if isinstance(raw_mid, (int, str)) and not isinstance(raw_mid, bool) else default_message_id
-    raw_phone = first(item, ("phoneNumber", "number", "phone"))
+    raw_phone = _first(item, ("phoneNumber", "number", "phone"))
     phone = (phones.canonicalize(raw_phone) or raw_phone.strip()[:32]) if isinstance(raw_phone, str) else None
     return message_id or None, phone or None
 
@@ -178,9 +178,9 @@ def _status_items(payload: Mapping[str, Any], endpoint: str, default_message_id:
     """``StatutResponse_List[]`` item by item: the readable ones, and an `Unreadable` for each other."""
     good: list[StatusItem] = []
     bad: list[Unreadable] = []
-    for raw in list_field(payload, ("StatutResponse_List",), endpoint):
+    for raw in _list(payload, ("StatutResponse_List",), endpoint):
         try:
-            good.append(StatusItem(**_status_fields(mapping(raw, endpoint, "StatutResponse_List[]"), endpoint, default_message_id)))
+            good.append(StatusItem(**_status_fields(_mapping(raw, endpoint, "StatutResponse_List[]"), endpoint, default_message_id)))
         except PayloadError as exc:
             bad.append(Unreadable(endpoint, raw, str(exc), *_loose_key(raw, default_message_id)))
     return StatusItems(good, bad)
@@ -193,8 +193,8 @@ def parse_multi_status(payload: Mapping[str, Any], endpoint: str = "multi-status
 
 def parse_bulk_status(payload: Mapping[str, Any], endpoint: str = "bulk-status") -> StatusItems:
     """``/bulk-status``: top-level ``message_id`` (string), items without one, ``stopSMS`` (quirk 4)."""
-    top = first(payload, ("message_id", "messageId"))
-    default = None if top is None else id_str(top, endpoint, "message_id")
+    top = _first(payload, ("message_id", "messageId"))
+    default = None if top is None else _id_str(top, endpoint, "message_id")
     return _status_items(payload, endpoint, default)
 
 
@@ -205,10 +205,10 @@ def parse_status_page(
 
     ``total`` is returned as given: it may count items or pages (undocumented).
     """
-    current = opt_int(payload.get("currentPage"), endpoint, "currentPage")
-    total = opt_int(payload.get("total"), endpoint, "total")
-    top = first(payload, ("message_id", "messageId"))
+    current = _opt_int(payload.get("currentPage"), endpoint, "currentPage")
+    total = _opt_int(payload.get("total"), endpoint, "total")
+    top = _first(payload, ("message_id", "messageId"))
     # Items "as in 3.6" carry no message id and neither does the page (DOC-st4): then
     # message_id is "" (the pair is (tag, phone)); the simulator's tag_items_message_id adds one.
-    default = "" if top is None else id_str(top, endpoint, "message_id")
+    default = "" if top is None else _id_str(top, endpoint, "message_id")
     return current, total, _status_items(payload, endpoint, default)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from etl import phones
-from etl.api.parse.values import list_field, parse_datetime, to_int, to_str
+from etl.api.parse.values import _int, _list, _str, parse_datetime
 from etl.errors import PayloadError
 
 
@@ -27,10 +27,10 @@ def parse_stop_item(item: Any, endpoint: str = "stop-sms/list") -> Stop:
     if not isinstance(item, Mapping):
         raise PayloadError(f"expected an object, got {type(item).__name__}", endpoint=endpoint, field="data[]")
     raw_id = item.get("id")
-    stop_id = raw_id if type(raw_id) is int else to_int(raw_id, endpoint, "data[].id")
+    stop_id = raw_id if type(raw_id) is int else _int(raw_id, endpoint, "data[].id")
     raw = item.get("phoneNumber")
     if type(raw) is not str:
-        raw = to_str(raw, endpoint, "data[].phoneNumber")
+        raw = _str(raw, endpoint, "data[].phoneNumber")
     return Stop(
         stop_id=stop_id,
         phone_raw=raw,
@@ -41,4 +41,4 @@ def parse_stop_item(item: Any, endpoint: str = "stop-sms/list") -> Stop:
 
 def parse_stop_list(payload: Mapping[str, Any], endpoint: str = "stop-sms/list") -> list[Stop]:
     """Whole ``/stop-sms/list`` answer (small lists; the client streams big ones with ijson)."""
-    return [parse_stop_item(item, endpoint) for item in list_field(payload, ("data",), endpoint)]
+    return [parse_stop_item(item, endpoint) for item in _list(payload, ("data",), endpoint)]

@@ -1,8 +1,8 @@
 """Value readers shared by the answer parsers: ids, integers, text, booleans, money, codes, dates.
 
-Each takes the endpoint and field it reads so its `PayloadError` names them; none guesses. These are
-the package's own building blocks: `etl.api.parse` re-exports only `parse_datetime`, `API_TIMEZONE`
-and the money limits.
+Each takes the endpoint and field it reads so its `PayloadError` names them; none guesses. The
+readers keep their leading underscore: they are private to the `etl.api.parse` package, whose
+modules share them; it re-exports only `parse_datetime`, `API_TIMEZONE` and the money limits.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ API_TIMEZONE = ZoneInfo("Europe/Paris")
 """The zone we read zone-less ``"Y-m-d H:i:s"`` API times in (see `etl.api.parse`)."""
 
 
-def require(item: Mapping[str, Any], keys: Sequence[str], endpoint: str) -> Any:
+def _require(item: Mapping[str, Any], keys: Sequence[str], endpoint: str) -> Any:
     """The value of the first present key among spellings (quirk 7), or PayloadError on the first."""
     for key in keys:
         if key in item and item[key] is not None:
@@ -39,7 +39,7 @@ def require(item: Mapping[str, Any], keys: Sequence[str], endpoint: str) -> Any:
     raise PayloadError("missing", endpoint=endpoint, field=keys[0])
 
 
-def first(item: Mapping[str, Any], keys: Sequence[str]) -> Any:
+def _first(item: Mapping[str, Any], keys: Sequence[str]) -> Any:
     for key in keys:
         value = item.get(key)
         if value is not None:
@@ -47,7 +47,7 @@ def first(item: Mapping[str, Any], keys: Sequence[str]) -> Any:
     return None
 
 
-def to_int(value: Any, endpoint: str, field: str) -> int:
+def _int(value: Any, endpoint: str, field: str) -> int:
     if isinstance(value, bool):
         raise PayloadError(f"expected an integer, got {value!r}", endpoint=endpoint, field=field)
     if isinstance(value, int):
@@ -59,25 +59,25 @@ def to_int(value: Any, endpoint: str, field: str) -> int:
     raise PayloadError(f"expected an integer, got {value!r}", endpoint=endpoint, field=field)
 
 
-def opt_int(value: Any, endpoint: str, field: str) -> int | None:
+def _opt_int(value: Any, endpoint: str, field: str) -> int | None:
     if value is None or value == "":
         return None
-    return to_int(value, endpoint, field)
+    return _int(value, endpoint, field)
 
 
-def to_str(value: Any, endpoint: str, field: str) -> str:
+def _str(value: Any, endpoint: str, field: str) -> str:
     if isinstance(value, str):
         return value
     raise PayloadError(f"expected a string, got {value!r}", endpoint=endpoint, field=field)
 
 
-def opt_str(value: Any, endpoint: str, field: str) -> str | None:
+def _opt_str(value: Any, endpoint: str, field: str) -> str | None:
     if value is None:
         return None
-    return to_str(value, endpoint, field)
+    return _str(value, endpoint, field)
 
 
-def id_str(value: Any, endpoint: str, field: str) -> str:
+def _id_str(value: Any, endpoint: str, field: str) -> str:
     """An id that may come as int or str (quirk 6); always returned as str."""
     if isinstance(value, bool):
         raise PayloadError(f"expected an id, got {value!r}", endpoint=endpoint, field=field)
@@ -88,7 +88,7 @@ def id_str(value: Any, endpoint: str, field: str) -> str:
     raise PayloadError(f"expected an id, got {value!r}", endpoint=endpoint, field=field)
 
 
-def bool_flag(value: Any) -> bool | None:
+def _as_bool_flag(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
@@ -98,21 +98,21 @@ def bool_flag(value: Any) -> bool | None:
     return None
 
 
-def to_bool(value: Any, endpoint: str, field: str) -> bool:
+def _bool(value: Any, endpoint: str, field: str) -> bool:
     """true/false, "0"/"1", 0/1 (quirk 4)."""
-    flag = bool_flag(value)
+    flag = _as_bool_flag(value)
     if flag is None:
         raise PayloadError(f"expected a boolean, got {value!r}", endpoint=endpoint, field=field)
     return flag
 
 
-def opt_bool(value: Any, endpoint: str, field: str) -> bool | None:
+def _opt_bool(value: Any, endpoint: str, field: str) -> bool | None:
     if value is None or value == "":
         return None
-    return to_bool(value, endpoint, field)
+    return _bool(value, endpoint, field)
 
 
-def to_decimal(value: Any, endpoint: str, field: str) -> Decimal:
+def _decimal(value: Any, endpoint: str, field: str) -> Decimal:
     """Decimal from a JSON number or a numeric string (quirk 20), never through a binary float."""
     if isinstance(value, bool):
         raise PayloadError(f"expected a number, got {value!r}", endpoint=endpoint, field=field)
@@ -134,9 +134,9 @@ def to_decimal(value: Any, endpoint: str, field: str) -> Decimal:
     return result
 
 
-def amount(value: Any, endpoint: str, field: str, *, signed: bool = False) -> Decimal:
+def _amount(value: Any, endpoint: str, field: str, *, signed: bool = False) -> Decimal:
     """An amount stored exactly, or `PayloadError`: finite, not negative unless ``signed``, within ``Money``."""
-    result = to_decimal(value, endpoint, field)
+    result = _decimal(value, endpoint, field)
     if result < 0 and not signed:
         raise PayloadError(f"a negative amount: {value!r}", endpoint=endpoint, field=field)
     exact = result.normalize()  # 0.04500000000 is 0.045: trailing zeros are not precision
@@ -148,34 +148,34 @@ def amount(value: Any, endpoint: str, field: str, *, signed: bool = False) -> De
     return result
 
 
-def opt_amount(value: Any, endpoint: str, field: str, *, signed: bool = False) -> Decimal | None:
+def _opt_amount(value: Any, endpoint: str, field: str, *, signed: bool = False) -> Decimal | None:
     if value is None or value == "":
         return None
-    return amount(value, endpoint, field, signed=signed)
+    return _amount(value, endpoint, field, signed=signed)
 
 
-def currency_code(value: Any, endpoint: str, field: str) -> str | None:
+def _currency(value: Any, endpoint: str, field: str) -> str | None:
     """ISO 4217 code, upper-cased and checked to be three letters."""
     if value is None or value == "":
         return None
-    text = to_str(value, endpoint, field).strip().upper()
+    text = _str(value, endpoint, field).strip().upper()
     if not _CURRENCY.fullmatch(text):
         raise PayloadError(f"not an ISO 4217 code: {value!r}", endpoint=endpoint, field=field)
     return text
 
 
-def country_code(value: Any, endpoint: str, field: str) -> str | None:
+def _country(value: Any, endpoint: str, field: str) -> str | None:
     """ISO 3166-1 alpha-2 code, upper-cased and checked to be two letters (never cut to two)."""
     if value is None or value == "":
         return None
-    text = to_str(value, endpoint, field).strip().upper()
+    text = _str(value, endpoint, field).strip().upper()
     if not _COUNTRY.fullmatch(text):
         raise PayloadError(f"not an ISO 3166 country code: {value!r}", endpoint=endpoint, field=field)
     return text
 
 
-def phone_pair(value: Any, endpoint: str, field: str) -> tuple[str, str | None]:
-    raw = to_str(value, endpoint, field)
+def _phone(value: Any, endpoint: str, field: str) -> tuple[str, str | None]:
+    raw = _str(value, endpoint, field)
     return raw, phones.canonicalize(raw)
 
 
@@ -245,14 +245,14 @@ def parse_datetime(value: Any, endpoint: str, field: str) -> datetime | None:
         raise PayloadError(f"date out of range: {value!r}", endpoint=endpoint, field=field) from None
 
 
-def mapping(value: Any, endpoint: str, field: str) -> Mapping[str, Any]:
+def _mapping(value: Any, endpoint: str, field: str) -> Mapping[str, Any]:
     if isinstance(value, Mapping):
         return value
     raise PayloadError(f"expected an object, got {type(value).__name__}", endpoint=endpoint, field=field)
 
 
-def list_field(payload: Mapping[str, Any], keys: Sequence[str], endpoint: str) -> list[Any]:
-    value = require(payload, keys, endpoint)
+def _list(payload: Mapping[str, Any], keys: Sequence[str], endpoint: str) -> list[Any]:
+    value = _require(payload, keys, endpoint)
     if not isinstance(value, list):
         raise PayloadError(f"expected a list, got {type(value).__name__}", endpoint=endpoint, field=keys[0])
     return value

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from etl.api.parse.values import currency_code, first, id_str, opt_amount, opt_int, parse_datetime, require, to_int
+from etl.api.parse.values import _currency, _first, _id_str, _int, _opt_amount, _opt_int, _require, parse_datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +34,10 @@ class WriteResult:
 def parse_send(payload: Mapping[str, Any], endpoint: str = "send") -> SendResult:
     """``/send``: ``message_id`` int (quirk 6), ``nb_sms``/``nbSMS`` (quirk 7), cost float."""
     return SendResult(
-        message_id=id_str(require(payload, ("message_id", "messageId"), endpoint), endpoint, "message_id"),
-        nb_sms=opt_int(first(payload, ("nb_sms", "nbSMS", "nbSms")), endpoint, "nb_sms"),
-        cost=opt_amount(payload.get("cost"), endpoint, "cost"),
-        currency=currency_code(payload.get("currency"), endpoint, "currency"),
+        message_id=_id_str(_require(payload, ("message_id", "messageId"), endpoint), endpoint, "message_id"),
+        nb_sms=_opt_int(_first(payload, ("nb_sms", "nbSMS", "nbSms")), endpoint, "nb_sms"),
+        cost=_opt_amount(payload.get("cost"), endpoint, "cost"),
+        currency=_currency(payload.get("currency"), endpoint, "currency"),
         scheduled_at=parse_datetime(payload.get("scheduledDeliveryDate"), endpoint, "scheduledDeliveryDate"),
     )
 
@@ -47,7 +47,7 @@ def parse_write(payload: Mapping[str, Any], endpoint: str) -> WriteResult:
     code = payload.get("code")
     message = payload.get("message")
     return WriteResult(
-        code=200 if code is None else to_int(code, endpoint, "code"),
+        code=200 if code is None else _int(code, endpoint, "code"),
         message=message if isinstance(message, str) else None,
-        stop_id=opt_int(first(payload, ("stopId", "stop_id", "id")), endpoint, "stopId"),
+        stop_id=_opt_int(_first(payload, ("stopId", "stop_id", "id")), endpoint, "stopId"),
     )
