@@ -58,7 +58,7 @@ class ApiClient(Protocol):
         *,
         on_unreadable: stoprows.OnUnreadable | None = ...,
         budget: RetryBudget | None = ...,
-    ) -> Iterator[list[object]]:
+    ) -> Iterator[list[int | str | None]]:
         """The stop list as flat runs of ``(stop_id, phone_e164, phone_raw, created_at)`` values."""
         ...
 

@@ -39,7 +39,7 @@ def _staging_table() -> Table:
     )
 
 
-def _runs(ctx: JobContext, utc_suffix: str, unreadable: _Unreadable, budget: retry.RetryBudget) -> Iterator[list[object]]:
+def _runs(ctx: JobContext, utc_suffix: str, unreadable: _Unreadable, budget: retry.RetryBudget) -> Iterator[list[int | str | None]]:
     # Flat runs of the staging table's four columns, dates as UTC text, ~12,000 stops a run: no
     # record, no datetime and no tuple handed through a generator per stop (etl.api.stoprows).
     return ctx.client.iter_stop_runs(
