@@ -125,7 +125,11 @@ class Callback:
 
 def canonical_body(payload: Mapping[str, Any]) -> str:
     """The body re-serialised: sorted keys, no spaces, Decimals as written."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL.encode(payload)
+
+
+#: `canonical_body`'s encoder, built once (``json.dumps`` with options builds one per call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 class _NonFinite(str):
@@ -161,7 +165,9 @@ def _decode(body: bytes, content_type: str) -> dict[str, Any]:
         raise CallbackRejected(400, "bad_json", "nested too deeply") from None
     if not isinstance(payload, dict):
         raise CallbackRejected(400, "bad_json", "not a JSON object")
-    _check_values(payload)
+    # Walk only where there can be something to find: a container or a non-finite constant.
+    if b"[" in body or b"{" in body[1:] or b"NaN" in body or b"Infinity" in body:
+        _check_values(payload)
     return payload
 
 
@@ -223,18 +229,24 @@ def _hash(channel: str, body: str) -> str:
     return hashlib.sha256(f"{channel}\n{body}".encode()).hexdigest()
 
 
-def dedupe_form(payload: Mapping[str, Any], phone_key: str | None, e164: str | None, mid_key: str | None, mid: str | None) -> str:
+def dedupe_form(
+    payload: Mapping[str, Any], phone_key: str | None, e164: str | None, mid_key: str | None, mid: str | None, canonical: str | None = None
+) -> str:
     """The text the content hash is taken over: the canonical body with the message id as text and
     the number as E.164 (``msisdn`` keeps its style, E.164 without ``+``: quirk 17).
 
     A body already in that form (string id, E.164 number, as the simulator and most stored rows
-    are) hashes as before this rule, so those rows' hashes stay valid (docs/push.md, "Dedupe")."""
-    changed = dict(payload)
+    are) hashes as before this rule, so those rows' hashes stay valid (docs/push.md, "Dedupe").
+    ``canonical``: the body's canonical text, returned as is when nothing changes (re-serialising
+    is most of a parse's cost)."""
+    wanted: dict[str, str] = {}
     if mid_key is not None and mid is not None:
-        changed[mid_key] = mid
+        wanted[mid_key] = mid
     if phone_key is not None and e164 is not None:
-        changed[phone_key] = e164[1:] if phone_key == "msisdn" else e164
-    return canonical_body(changed)
+        wanted[phone_key] = e164[1:] if phone_key == "msisdn" else e164
+    if canonical is not None and all(type(payload[k]) is str and payload[k] == v for k, v in wanted.items()):
+        return canonical
+    return canonical_body({**payload, **wanted})
 
 
 def parse_callback(channel: str, body: bytes, content_type: str = "application/json", *, default_region: str = "FR") -> Callback:
@@ -262,7 +274,7 @@ def _parse_stop(payload: Mapping[str, Any], canonical: str, region: str) -> Call
         channel="stop",
         kind=_REPLY_TYPES[reply_type],
         body=canonical,
-        content_hash=_hash("stop", dedupe_form(payload, phone_key, e164, mid_key, message_id)),
+        content_hash=_hash("stop", dedupe_form(payload, phone_key, e164, mid_key, message_id, canonical)),
         phone_raw=phone_raw,
         phone_e164=e164,
         message_id=message_id,
@@ -302,7 +314,7 @@ def _parse_dlr(payload: Mapping[str, Any], canonical: str, region: str) -> Callb
         channel="dlr",
         kind="dlr",
         body=canonical,
-        content_hash=_hash("dlr", dedupe_form(payload, phone_key, e164, mid_key, message_id)),
+        content_hash=_hash("dlr", dedupe_form(payload, phone_key, e164, mid_key, message_id, canonical)),
         phone_raw=phone_raw,
         phone_e164=e164,
         message_id=message_id,
