@@ -150,6 +150,10 @@ def _check_values(payload: Mapping[str, Any]) -> None:
         stack.extend((field, child, depth + 1) for child in children if isinstance(child, (dict, list, _NonFinite)))
 
 
+#: Amounts as written (Decimal), non-finite constants marked; built once (``json.loads`` with options builds one per call).
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_NonFinite)
+
+
 def _decode(body: bytes, content_type: str) -> dict[str, Any]:
     if "x-www-form-urlencoded" in content_type.lower():
         try:
@@ -158,7 +162,7 @@ def _decode(body: bytes, content_type: str) -> dict[str, Any]:
             raise CallbackRejected(400, "bad_form") from None
         return {k: v[-1] for k, v in form.items()}
     try:
-        payload = json.loads(body, parse_float=Decimal, parse_constant=_NonFinite)
+        payload = _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))  # as json.loads does
     except (UnicodeDecodeError, ValueError):
         raise CallbackRejected(400, "bad_json") from None
     except RecursionError:  # deeper than the interpreter's recursion limit
@@ -166,7 +170,7 @@ def _decode(body: bytes, content_type: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise CallbackRejected(400, "bad_json", "not a JSON object")
     # Walk only where there can be something to find: a container or a non-finite constant.
-    if b"[" in body or b"{" in body[1:] or b"NaN" in body or b"Infinity" in body:
+    if b"[" in body or body.find(b"{", 1) >= 0 or b"NaN" in body or b"Infinity" in body:
         _check_values(payload)
     return payload
 

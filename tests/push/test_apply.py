@@ -89,3 +89,20 @@ def test_an_over_long_value_is_refused_not_truncated(engine):
     too_long = Callback(**{**{f: getattr(cb, f) for f in cb.__slots__}, "message_id": "9" * 65, "content_hash": "f" * 64})
     with pytest.raises(SQLAlchemyError), engine.begin() as conn:
         store(conn, [(too_long, ip)], NOW)
+
+
+def test_a_stored_body_todays_rules_refuse_is_failed_and_quarantined_when_applied(engine):
+    # As an older version stored it: NaN passed its parser (issue 16).
+    body = '{"cost":NaN,"messageId":"7","phoneNumber":"+33612345678","status":"DELIVRD"}'
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO push_inbox (channel, kind, content_hash, received_at, body, state, attempts) "
+                          "VALUES ('dlr', 'dlr', :h, :t, :b, 'new', 0)"), {"h": "a" * 64, "t": NOW.replace(tzinfo=None), "b": body})
+
+    result = apply_pass(engine, NOW + timedelta(minutes=1), limit=100)
+
+    assert result.failed == 1
+    with engine.connect() as conn:
+        inbox_id, state, detail = conn.execute(text("SELECT id, state, detail FROM push_inbox")).one()
+        quarantined = [tuple(r) for r in conn.execute(text("SELECT endpoint, item, reason, ref_kind, ref FROM rejected_items"))]
+    assert (state, detail) == ("failed", "unparseable: bad_field")
+    assert quarantined == [("push/dlr", body, "unparseable: bad_field", "push", str(inbox_id))]

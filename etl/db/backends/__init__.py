@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from itertools import islice
+from operator import itemgetter
 from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, select
@@ -241,12 +242,23 @@ class Backend:
 
     def driver_rows(self, table: Table, columns: tuple[str, ...], rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
         """Rows' values for the raw driver, in ``columns`` order, UTC timestamps converted (a naive one refused)."""
-        stamps = utc_columns(table, columns)
+        if len(columns) == 1:
+            values = [(row[columns[0]],) for row in rows]
+        else:
+            get = itemgetter(*columns)
+            values = [get(row) for row in rows]
+        stamps = [i for i, stamp in enumerate(utc_columns(table, columns)) if stamp]
+        if not stamps:
+            return values
         convert = self.driver_datetime
-        return [
-            tuple(convert(aware(row[name])) if stamp and row[name] is not None else row[name] for name, stamp in zip(columns, stamps))
-            for row in rows
-        ]
+        out = []
+        for value in values:
+            fixed = list(value)
+            for i in stamps:
+                if fixed[i] is not None:
+                    fixed[i] = convert(aware(fixed[i]))
+            out.append(tuple(fixed))
+        return out
 
     def __repr__(self) -> str:
         return f"<backend {self.name}>"
