@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -25,7 +25,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from etl.db.schema import rejected_items, sync_runs
-from etl.outcome import SYNCED
+from etl.outcome import SYNCED, Outcome, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +55,13 @@ class RunLike(Protocol):
     def job(self) -> str: ...
 
     @property
-    def outcome(self) -> str: ...
+    def outcome(self) -> Outcome: ...
 
     @property
     def seconds(self) -> float: ...
 
     @property
-    def result(self) -> Any: ...
+    def result(self) -> RunResult | None: ...
 
 
 class Metrics:
@@ -100,12 +100,12 @@ class Metrics:
         self.runs.labels(job=report.job, outcome=report.outcome).inc()
         self.duration.labels(job=report.job).observe(report.seconds)
         self.last_run_end.labels(job=report.job, outcome=report.outcome).set_to_current_time()
-        if report.outcome in ("failed", "refused"):
+        if report.outcome.failed:
             self.failures.labels(job=report.job).inc()
         result = report.result
         if result is not None:
             for change in ("added", "changed", "removed"):
-                self.rows.labels(job=report.job, change=change).inc(getattr(result, change, 0))
+                self.rows.labels(job=report.job, change=change).inc(getattr(result, change))
 
     def record_skip(self, job: str, reason: str) -> None:
         self.skipped.labels(job=job, reason=reason).inc()
