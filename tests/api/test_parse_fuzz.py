@@ -40,7 +40,7 @@ JSON = st.recursive(
 STATUS_ITEM = {"success": True, "code": 200, "phoneNumber": "+33612345678", "messageId": 307, "status": "Delivered",
                "date": "1517934416", "stopSms": "0", "isSpam": "0"}
 
-#: One documented payload per parse function (REFERENCE seeds and quirks; see tests/api/test_parse.py).
+#: One documented payload per parse function (REFERENCE seeds and quirks; see tests/api/test_parse_*.py).
 SAMPLES: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "account": (parse.parse_account, {
         "success": True, "code": 200, "user": {"id": 7, "username": "u", "firstname": "F", "lastname": "L"},
