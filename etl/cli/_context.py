@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import Engine
 
+from etl.clock import Clock
 from etl.config import Config, load_config
+
+if TYPE_CHECKING:
+    from etl.api.client import SmsPartnerClient
 
 
 def get_config(ctx: click.Context) -> Config:
@@ -26,17 +30,17 @@ def get_engine(ctx: click.Context) -> Engine:
     return obj["engine"]  # type: ignore[no-any-return]
 
 
-def get_clock(ctx: click.Context) -> Any:
+def get_clock(ctx: click.Context) -> Clock:
     """The clock ``api.clock`` names (system time, or the simulator's: etl/api/simulator_clock.py)."""
     obj: dict[str, Any] = ctx.find_root().obj
     if "clock" not in obj:
         from etl.api.simulator_clock import make_clock
 
         obj["clock"] = make_clock(get_config(ctx))
-    return obj["clock"]
+    return obj["clock"]  # type: ignore[no-any-return]
 
 
-def get_client(ctx: click.Context) -> Any:
+def get_client(ctx: click.Context) -> SmsPartnerClient:
     obj: dict[str, Any] = ctx.find_root().obj
     if "client" not in obj:
         from etl.api.client import SmsPartnerClient
@@ -50,4 +54,4 @@ def get_client(ctx: click.Context) -> Any:
             max_attempts=config.api.max_attempts,
             max_retry_seconds=config.api.max_retry_seconds,
         )
-    return obj["client"]
+    return obj["client"]  # type: ignore[no-any-return]
