@@ -41,7 +41,7 @@ def command(ctx: click.Context, jobs: tuple[str, ...], once: bool, force: bool) 
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         if stop.is_set():
-            sys.exit(1)
+            sys.exit(ExitCode.FAILED)  # a second signal: stop now
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
