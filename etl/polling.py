@@ -65,6 +65,11 @@ MULTI_STATUS_LIMIT = 500
 """Pairs per ``/multi-status`` call (DOC-st2, code 50)."""
 
 COST_FIRST_DELAY = timedelta(hours=3)
+#: How long after its window a pair whose status calls were refused (the whole call: nothing came back
+#: about it) is still asked on its ladder before it expires. An unreadable *item* expires at the
+#: window's end; a refusal (an outage past the retries, a validation error) says nothing about the
+#: pair, and the account still has its status: an outage of up to a week loses none.
+REFUSED_GRACE = timedelta(days=7)
 """Wait after a final status before the first cost read. Cost lags the report for some recipients
 (the simulator: 15 %, by 10 min to 6 h), and a read that finds no cost costs a second call 6 h
 later: reading 3 h after the report finds most late costs at the first read (bench: cost calls

@@ -67,6 +67,9 @@ class StatusRow:
     code: int | None = None
     error: str | None = None
     window_end: datetime | None = None
+    #: The whole call was refused (nothing about this pair came back): past its window the pair is
+    #: asked again on its ladder for `polling.REFUSED_GRACE` before it expires.
+    refused: bool = False
 
 
 def _status_stage() -> Table:
@@ -83,6 +86,7 @@ def _status_stage() -> Table:
         Column("window_end", UtcDateTime()),
         Column("polled", Boolean, nullable=False),
         Column("source", String(24), nullable=False),
+        Column("refused", Boolean, nullable=False),
     )
 
 
@@ -139,9 +143,14 @@ def status_row(
     )
 
 
-def unread_row(message_id: str, phone_e164: str, source: str) -> StatusRow:
-    """A pair polled with nothing readable in the answer: bookkeeping only (the ladder moves, expiry applies)."""
-    return StatusRow(message_id=message_id, phone_e164=phone_e164, ok=False, polled=True, source=source)
+def unread_row(message_id: str, phone_e164: str, source: str, *, refused: bool = False) -> StatusRow:
+    """A pair polled with nothing readable in the answer: bookkeeping only (the ladder moves, expiry applies).
+
+    ``refused``: the whole call failed. A refusal says nothing about the pair, so it does not end the
+    pair's life at its window's end: it is asked again for `polling.REFUSED_GRACE` after it (a
+    transient refusal at the last poll would otherwise lose a status the account has).
+    """
+    return StatusRow(message_id=message_id, phone_e164=phone_e164, ok=False, polled=True, source=source, refused=refused)
 
 
 def with_phone(row: StatusRow, phone: str) -> StatusRow:
@@ -211,7 +220,8 @@ def apply_statuses(
         return
     stage = _status_stage()
     _load(conn, stage, [
-        (r.message_id, r.phone_e164, r.ok, r.status, r.status_at, r.final, r.code, r.error, r.window_end, r.polled, r.source)
+        (r.message_id, r.phone_e164, r.ok, r.status, r.status_at, r.final, r.code, r.error, r.window_end, r.polled, r.source,
+         r.refused)
         for r in staged
     ])
     _apply_answers(conn, stage, now=now, run_id=run_id, tally=tally)
@@ -292,7 +302,9 @@ def _apply_polls(conn: Connection, stage: Table, *, now: datetime, ladder: Seque
     # 5. Poll bookkeeping on the ladder, capped at the window's end; final → no next poll.
     steps = {k: literal(now + timedelta(seconds=polling.ladder_step(k + 1, ladder)), UtcDateTime()) for k in range(len(ladder))}
     after = case(*((r.poll_count == k, v) for k, v in steps.items() if k < len(ladder) - 1), else_=steps[len(ladder) - 1])
-    capped = case((after < r.poll_until, after), else_=r.poll_until)
+    # A refused call past the window: asked again on the ladder, not at once (the window's end is past).
+    late_refusal = and_(s.refused == true(), r.poll_until <= now_v)
+    capped = case((late_refusal, after), (after < r.poll_until, after), else_=r.poll_until)
     conn.execute(
         update(recipients)
         .where(match, s.polled == true(), r.expired == false(), or_(r.final == false(), r.next_poll_at.is_not(None)))
@@ -306,7 +318,10 @@ def _apply_polls(conn: Connection, stage: Table, *, now: datetime, ladder: Seque
     # 6. After the window: expired, last known status kept, polled no more.
     tally.expired += conn.execute(
         update(recipients)
-        .where(match, s.polled == true(), r.final == false(), r.expired == false(), r.poll_until <= now_v)
+        .where(
+            match, s.polled == true(), r.final == false(), r.expired == false(), r.poll_until <= now_v,
+            or_(s.refused == false(), r.poll_until <= literal(now - polling.REFUSED_GRACE, UtcDateTime())),
+        )
         .ordered_values(
             (
                 r.expired_reason,

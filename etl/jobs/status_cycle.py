@@ -312,7 +312,7 @@ def _fetch_multi(cy: Cycle, pairs: Sequence[tuple[str, str]], rows: list[StatusR
         raise
     except ApiError as exc:
         cy.refuse(f"multi-status of {len(pairs)} pairs", exc)
-        rows.extend(unread_row(m, p, source) for m, p in pairs)
+        rows.extend(unread_row(m, p, source, refused=True) for m, p in pairs)
         return
     window = cy.cfg.window
     answered = [x for x in (status_row(i, window=window, polled=True, source=source) for i in items) if x]
@@ -335,7 +335,7 @@ def _fetch_bulk(
         raise
     except ApiError as exc:
         cy.refuse(f"bulk-status of message {message_id}", exc)
-        rows.extend(unread_row(message_id, p, source) for p in due_phones)
+        rows.extend(unread_row(message_id, p, source, refused=True) for p in due_phones)
         return
     else:
         error = NOT_FOUND_IN_BULK

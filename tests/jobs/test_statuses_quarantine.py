@@ -237,3 +237,33 @@ def test_quarantined_item_that_echoes_the_key_is_stored_with_the_key_masked(env)
 
     [(item, reason)] = rows(engine, "SELECT item, reason FROM rejected_items")
     assert TEST_KEY not in item and TEST_KEY not in reason and "********" in item
+
+
+def test_a_refused_status_call_at_the_last_poll_does_not_expire_the_pair_the_next_answer_lands(env):
+    engine, sim, config, client = env
+    mid = send_and_track(engine, config, sim, [A])
+    sim.plan(mid, A, [(timedelta(seconds=30), "Delivered")])
+    sim.clock.advance(timedelta(hours=49))  # the daemon was down: the first poll comes after the window
+    sim.faults.inject("multi-status", "api_error", code=9)
+
+    first = cycle(engine, config, client, sim)
+
+    r = recipient(engine, A)
+    assert first.outcome != "failed", "a refused call ends that call only"
+    assert (r["expired"], r["status"]) == (False, None), "a refusal says nothing about the pair: it is asked again"
+    assert r["next_poll_at"] is not None
+    sim.clock.advance(timedelta(hours=12))
+    cycle(engine, config, client, sim)
+    r = recipient(engine, A)
+    assert (r["status"], r["final"], r["expired"]) == ("Delivered", True, False)
+
+
+def test_a_pair_whose_status_calls_are_always_refused_expires_a_week_after_its_window(env):
+    engine, sim, config, client = env
+    mid = send_and_track(engine, config, sim, [A])
+    sim.plan(mid, A, [])
+    sim.faults.inject("multi-status", "api_error", code=9, count=None)
+    outcomes = live_cycles(engine, config, client, sim, hours=48 + 7 * 24 + 12, step_minutes=12 * 60)
+    r = recipient(engine, A)
+    assert r["expired"] and r["next_poll_at"] is None and r["status"] is None
+    assert "failed" not in outcomes, "a refused call ends that call only"
