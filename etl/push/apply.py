@@ -210,7 +210,7 @@ def _apply_stops(conn: Connection, rows: list[_Row]) -> None:
 
 
 def _store_replies(conn: Connection, rows: list[_Row]) -> None:
-    values = []
+    values: list[backends.Row] = []
     for row in rows:
         cb = row.callback
         if cb is None or row.state == "failed":
@@ -301,7 +301,7 @@ def _apply_dlrs(conn: Connection, rows: list[_Row], now: datetime) -> None:
 
 def _finish(conn: Connection, rows: Iterable[_Row], now: datetime, result: ApplyResult) -> None:
     """Each claimed row's outcome, in one batch update (the backend's `update_rows`)."""
-    params = []
+    params: list[backends.Row] = []
     for row in rows:
         params.append(
             {

@@ -29,7 +29,7 @@ delivery status text, an unparseable number) is *accepted*: it goes to the inbox
 records why it was not applied, so nothing the provider said is thrown away.
 
 Replays: ``content_hash`` is SHA-256 over the channel and the body re-serialised with sorted keys,
-the message id as text and the phone number as E.164 when it parses (`dedupe_form`), so the same
+the message id as text and the phone number as E.164 when it parses (`_dedupe_form`), so the same
 callback sent twice, with its keys in another order, ``42`` for ``"42"`` or ``0612345678`` for
 ``+33612345678``, is one inbox row. The stored body stays as received (re-serialised only).
 """
@@ -49,7 +49,7 @@ from etl import phones
 from etl.api.parse import parse_datetime
 from etl.errors import InputError, PayloadError
 
-__all__ = ["CHANNELS", "DLR_STATUS", "MAX_DEPTH", "Callback", "CallbackRejected", "parse_callback", "canonical_body", "dedupe_form"]
+__all__ = ["CHANNELS", "DLR_STATUS", "MAX_DEPTH", "Callback", "CallbackRejected", "parse_callback", "canonical_body"]
 
 CHANNELS = ("stop", "dlr")
 #: Containers nested deeper than this are refused (callback bodies are flat objects).
@@ -233,7 +233,7 @@ def _hash(channel: str, body: str) -> str:
     return hashlib.sha256(f"{channel}\n{body}".encode()).hexdigest()
 
 
-def dedupe_form(
+def _dedupe_form(
     payload: Mapping[str, Any], phone_key: str | None, e164: str | None, mid_key: str | None, mid: str | None, canonical: str | None = None
 ) -> str:
     """The text the content hash is taken over: the canonical body with the message id as text and
@@ -278,7 +278,7 @@ def _parse_stop(payload: Mapping[str, Any], canonical: str, region: str) -> Call
         channel="stop",
         kind=_REPLY_TYPES[reply_type],
         body=canonical,
-        content_hash=_hash("stop", dedupe_form(payload, phone_key, e164, mid_key, message_id, canonical)),
+        content_hash=_hash("stop", _dedupe_form(payload, phone_key, e164, mid_key, message_id, canonical)),
         phone_raw=phone_raw,
         phone_e164=e164,
         message_id=message_id,
@@ -318,7 +318,7 @@ def _parse_dlr(payload: Mapping[str, Any], canonical: str, region: str) -> Callb
         channel="dlr",
         kind="dlr",
         body=canonical,
-        content_hash=_hash("dlr", dedupe_form(payload, phone_key, e164, mid_key, message_id, canonical)),
+        content_hash=_hash("dlr", _dedupe_form(payload, phone_key, e164, mid_key, message_id, canonical)),
         phone_raw=phone_raw,
         phone_e164=e164,
         message_id=message_id,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection
 
@@ -40,11 +39,11 @@ def store(conn: Connection, callbacks: Sequence[tuple[Callback, str | None]], no
     if not callbacks:
         return []
     first = _first_occurrences(callbacks)
-    rows: list[dict[str, Any]] = []
+    rows: list[backends.Row] = []
     for i in first.values():
         cb, ip = callbacks[i]
         rows.append({"channel": cb.channel, "kind": cb.kind, "content_hash": cb.content_hash, "source_ip": ip,
                      "body": cb.body, "phone_e164": cb.phone_e164, "message_id": cb.message_id})
-    constants = {"received_at": now, "state": "new", "attempts": 0}
+    constants: backends.Row = {"received_at": now, "state": "new", "attempts": 0}
     stored = backends.of(conn).insert_ignore_returning(conn, push_inbox, rows, "content_hash", constants)
     return [first[cb.content_hash] == i and cb.content_hash in stored for i, (cb, _ip) in enumerate(callbacks)]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from itertools import islice
 from operator import itemgetter
 from typing import Any, ClassVar, TypeVar
@@ -20,6 +21,10 @@ from sqlalchemy import ColumnElement, Connection, Engine, Table, select
 from sqlalchemy.schema import CreateTable, DropTable
 
 _T = TypeVar("_T")
+
+#: A column's value as the batch writes hand it to the driver, and a row of them by column name.
+DbValue = str | int | float | Decimal | datetime | date | bytes | None
+Row = Mapping[str, DbValue]
 _R = TypeVar("_R")
 
 #: Rows per ``executemany`` call of `Backend.bulk_load`.
@@ -197,7 +202,7 @@ class Backend:
     # push_receiver): these send plain values to the driver; the only conversion is the UTC
     # timestamps' (`driver_datetime`, as `UtcDateTime` stores them), and a naive one is refused.
 
-    def insert_rows(self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, skip_duplicates_of: str | None = None) -> None:
+    def insert_rows(self, conn: Connection, table: Table, rows: Sequence[Row], *, skip_duplicates_of: str | None = None) -> None:
         """``INSERT`` rows (mappings with the same keys) with the driver's ``executemany`` (PyMySQL
         makes it one multi-row INSERT); ``skip_duplicates_of``: a unique column whose conflicts are skipped."""
         if not rows:
@@ -212,12 +217,12 @@ class Backend:
         return f" ON CONFLICT ({column}) DO NOTHING"
 
     def insert_ignore_returning(
-        self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: str, constants: Mapping[str, Any] | None = None
-    ) -> set[Any]:
+        self, conn: Connection, table: Table, rows: Sequence[Row], key: str, constants: Row | None = None
+    ) -> set[DbValue]:
         """Insert rows in order, skipping those whose unique ``key`` is stored already; returns the keys
         stored. ``constants``: columns with one value for every row. Portable form: the stored keys are
         looked up first (an ``ON DUPLICATE KEY`` insert cannot say which rows it skipped)."""
-        known: set[Any] = set()
+        known: set[DbValue] = set()
         wanted = [row[key] for row in rows]
         for start in range(0, len(wanted), LOOKUP_CHUNK):
             part = wanted[start : start + LOOKUP_CHUNK]
@@ -226,7 +231,7 @@ class Backend:
         self.insert_rows(conn, table, fresh, skip_duplicates_of=key)
         return {row[key] for row in fresh}
 
-    def update_rows(self, conn: Connection, table: Table, key: str, rows: Sequence[Mapping[str, Any]], *, increment: Sequence[str] = ()) -> None:
+    def update_rows(self, conn: Connection, table: Table, key: str, rows: Sequence[Row], *, increment: Sequence[str] = ()) -> None:
         """``UPDATE`` one row per mapping (found by ``key``) to its values, adding 1 to each ``increment`` column."""
         if not rows:
             return
@@ -236,12 +241,13 @@ class Backend:
         sql = f"UPDATE {table.name} SET {', '.join(sets)} WHERE {key} = {mark}"
         conn.exec_driver_sql(sql, self.driver_rows(table, (*columns, key), rows))
 
-    def in_values(self, column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    def in_values(self, column: ColumnElement[_T], values: Sequence[_T]) -> ColumnElement[bool]:
         """``column IN (values)``, for lookups of a batch's keys."""
         return column.in_(values)
 
-    def driver_rows(self, table: Table, columns: tuple[str, ...], rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    def driver_rows(self, table: Table, columns: tuple[str, ...], rows: Iterable[Row]) -> list[tuple[DbValue, ...]]:
         """Rows' values for the raw driver, in ``columns`` order, UTC timestamps converted (a naive one refused)."""
+        values: list[tuple[DbValue, ...]]
         if len(columns) == 1:
             values = [(row[columns[0]],) for row in rows]
         else:
@@ -255,8 +261,9 @@ class Backend:
         for value in values:
             fixed = list(value)
             for i in stamps:
-                if fixed[i] is not None:
-                    fixed[i] = convert(aware(fixed[i]))
+                stamp = aware(fixed[i])
+                if isinstance(stamp, datetime):
+                    fixed[i] = convert(stamp)
             out.append(tuple(fixed))
         return out
 
@@ -268,7 +275,7 @@ class Backend:
 LOOKUP_CHUNK = 500
 
 
-def aware(value: Any) -> Any:
+def aware(value: DbValue) -> DbValue:
     """``value``, refused when it is a naive datetime given to a UTC column (as `UtcDateTime` refuses it)."""
     if isinstance(value, datetime) and value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r} given to a UTC column")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from itertools import chain
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.schema import CreateTable
 
-from etl.db.backends import Backend, aware, register, utc_columns
+from etl.db.backends import Backend, DbValue, Row, aware, register, utc_columns
 
 _T = TypeVar("_T")
 _LOCK_NOT_AVAILABLE = "55P03"
@@ -130,7 +130,7 @@ class PostgreSQL(Backend):
     # its length (``varchar[]``): a cast to varchar(n) truncates silently, the assignment to the
     # column refuses an over-long value as an ordinary INSERT does.
 
-    def insert_rows(self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, skip_duplicates_of: str | None = None) -> None:
+    def insert_rows(self, conn: Connection, table: Table, rows: Sequence[Row], *, skip_duplicates_of: str | None = None) -> None:
         if not rows:
             return
         columns = tuple(rows[0])
@@ -138,8 +138,8 @@ class PostgreSQL(Backend):
         conn.exec_driver_sql(_insert_sql(conn.dialect, table, columns, tail), _arrays_of(table, columns, rows))
 
     def insert_ignore_returning(
-        self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: str, constants: Mapping[str, Any] | None = None
-    ) -> set[Any]:
+        self, conn: Connection, table: Table, rows: Sequence[Row], key: str, constants: Row | None = None
+    ) -> set[DbValue]:
         """One statement: rows by position (so ids follow the given order), replays skipped by the
         unique key, the stored keys returned (a key stored by another process in between is skipped too)."""
         if not rows:
@@ -150,20 +150,20 @@ class PostgreSQL(Backend):
         params = (*self.driver_rows(table, tuple(extra), [extra])[0], *_arrays_of(table, columns, rows))
         return {k for (k,) in conn.exec_driver_sql(sql, params)}
 
-    def update_rows(self, conn: Connection, table: Table, key: str, rows: Sequence[Mapping[str, Any]], *, increment: Sequence[str] = ()) -> None:
+    def update_rows(self, conn: Connection, table: Table, key: str, rows: Sequence[Row], *, increment: Sequence[str] = ()) -> None:
         if not rows:
             return
         columns = (key, *(name for name in rows[0] if name != key))
         conn.exec_driver_sql(_update_sql(conn.dialect, table, columns, tuple(increment)), _arrays_of(table, columns, rows))
 
-    def in_values(self, column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    def in_values(self, column: ColumnElement[_T], values: Sequence[_T]) -> ColumnElement[bool]:
         """``column = ANY(array)``: one parameter and a constant statement instead of one cast
         parameter per value; the array type has no length, so a value is never truncated into a match."""
         element = BigInteger() if isinstance(column.type, (BigInteger, Integer)) else String()
         return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(element)))
 
 
-def _arrays_of(table: Table, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]) -> tuple[list[Any], ...]:
+def _arrays_of(table: Table, columns: tuple[str, ...], rows: Sequence[Row]) -> tuple[list[DbValue], ...]:
     stamps = utc_columns(table, columns)
     return tuple([aware(row[name]) for row in rows] if stamp else [row[name] for row in rows] for name, stamp in zip(columns, stamps))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Boolean, Connection, Date, Numeric, Table
 from sqlalchemy.schema import CreateTable
 
-from etl.db.backends import LOOKUP_CHUNK, Backend, register
+from etl.db.backends import LOOKUP_CHUNK, Backend, DbValue, Row, register
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -103,8 +103,8 @@ class SQLite(Backend):
         return True  # the writer's BEGIN IMMEDIATE transaction already excludes every other writer
 
     def insert_ignore_returning(
-        self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: str, constants: Mapping[str, Any] | None = None
-    ) -> set[Any]:
+        self, conn: Connection, table: Table, rows: Sequence[Row], key: str, constants: Row | None = None
+    ) -> set[DbValue]:
         """One multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` per chunk: RETURNING tells which
         keys were stored, without a lookup first (docs/benchmarks.md, push_receiver)."""
         if not rows:
@@ -115,7 +115,7 @@ class SQLite(Backend):
         marks = "(" + ", ".join("?" * len(columns)) + ")"
         fixed = self.driver_rows(table, tuple(extra), [extra])[0]
         values = [row + fixed for row in self.driver_rows(table, given, rows)]
-        stored: set[Any] = set()
+        stored: set[DbValue] = set()
         for start in range(0, len(values), LOOKUP_CHUNK):
             part = values[start : start + LOOKUP_CHUNK]
             sql = (
