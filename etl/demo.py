@@ -145,6 +145,11 @@ def main() -> None:
         sim.clock.advance(timedelta(hours=4))
         etl("sync", "statuses", "--once", env=env)
 
+        step("one unreadable entry in the stop list: quarantined, the rest applied, the run `partial`")
+        sim.faults.inject("stop-sms/list", "malformed_item", index=1, field="createdAt", value="04/12/2026 07:00")
+        sim.clock.advance(timedelta(minutes=30))
+        etl("sync", "stops", "--once", env=env)
+
         step("audited writes to the account")
         etl("stops", "add", "06 98 76 54 32", "--actor", "demo", "--reason", "asked by phone", env=env)
         etl("stops", "remove", sim.stops()[1][1], "--actor", "demo", "--reason", "opted back in by email", env=env)
@@ -152,17 +157,20 @@ def main() -> None:
         if scheduled is not None:
             etl("messages", "cancel", str(scheduled.id), "--actor", "demo", "--reason", "campaign postponed", env=env)
         etl("stops", "add", "not-a-number", env=env, check=False)
+        etl("stops", "add", "06 98 76 54 32", "--actor", "demo", env=env, check=False)  # already stopped: refused
 
         step("filter a campaign audience file against the stops (fail closed)")
         audience = DEMO / "audience.csv"
         stopped = [phone for _sid, phone, _at in sim.stops()[:3]]
         rows = ["nom;téléphone"] + [f"stop {i};0{p[3:4]} {p[4:6]} {p[6:8]} {p[8:10]} {p[10:12]}" for i, p in enumerate(stopped)]
+        rows += ['=HYPERLINK("http://evil.example","click");06 11 22 33 44']  # a formula cell: neutralised
         rows += ["Alice;06 12 34 56 78", "Bob;+33 (0)7 81 23 45 67", "Carol;0033612345679", "Dup;06.12.34.56.78", "Typo;06 12 34"]
         audience.write_text("\ufeff" + "\n".join(rows) + "\n", encoding="utf-8")
         etl(
             "filter-audience", str(audience), "--allowed", str(DEMO / "allowed.csv"), "--blocked", str(DEMO / "blocked.csv"),
             "--report", str(DEMO / "audience-report.json"), env=env,
         )
+        print(textwrap.indent((DEMO / "allowed.csv").read_text(encoding="utf-8"), "  allowed.csv | "))
         print(textwrap.indent((DEMO / "blocked.csv").read_text(encoding="utf-8"), "  blocked.csv | "))
 
         step("the daemon, briefly: `smspartner-etl run` with 2-second intervals, then SIGTERM")
@@ -178,6 +186,8 @@ def main() -> None:
                 "SELECT api_stop_id, phone_e164, api_created_at, first_seen_at, source FROM current_stops ORDER BY first_seen_at DESC, api_stop_id", 5,
             )
             show(conn, "stop_removals (view): who left the list, when and how", "SELECT phone_e164, removed_at, removed_how, actor, reason FROM stop_removals")
+            show(conn, "rejected_items: what the API sent that could not be read (quarantine)",
+                 "SELECT endpoint, reason, ref_kind, ref, times_seen FROM rejected_items ORDER BY id")
             show(conn, "write_actions: the audit trail", "SELECT id, action, target, actor, reason, outcome, api_code FROM write_actions ORDER BY id")
             show(conn, "status_funnel (view)", "SELECT * FROM status_funnel", 6)
             show(conn, "spend_daily (view): spend per day, country and currency", "SELECT * FROM spend_daily", 6)
