@@ -28,6 +28,16 @@ def advisory_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+@contextmanager
+def _copy(conn: Connection, table: Table) -> Iterator[Any]:
+    """A psycopg ``COPY table (columns) FROM STDIN`` on the connection's own transaction."""
+    names = ", ".join(c.name for c in table.columns)
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            yield copy
+
+
 @register("postgresql")
 class PostgreSQL(Backend):
     name = "postgresql"
@@ -44,14 +54,11 @@ class PostgreSQL(Backend):
 
     def bulk_load(self, conn: Connection, table: Table, rows: Iterable[Sequence[Any]]) -> int:
         """``COPY … FROM STDIN`` through psycopg 3 (docs/benchmarks.md: far faster than INSERTs)."""
-        names = ", ".join(c.name for c in table.columns)
         count = 0
-        raw = conn.connection.driver_connection
-        with raw.cursor() as cursor:  # type: ignore[union-attr]
-            with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-                    count += 1
+        with _copy(conn, table) as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
         return count
 
     def bulk_load_runs(self, conn: Connection, table: Table, runs: Iterable[Sequence[Any]]) -> int:
@@ -62,14 +69,11 @@ class PostgreSQL(Backend):
         raise ValueError("postgresql: use copy_text or bulk_load")
 
     def copy_text(self, conn: Connection, table: Table, blocks: Iterable[bytes]) -> int:
-        names = ", ".join(c.name for c in table.columns)
         count = 0
-        raw = conn.connection.driver_connection
-        with raw.cursor() as cursor:  # type: ignore[union-attr]
-            with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-                for block in blocks:
-                    count += block.count(b"\n")
-                    copy.write(block)
+        with _copy(conn, table) as copy:
+            for block in blocks:
+                count += block.count(b"\n")
+                copy.write(block)
         return count
 
     def driver_datetime(self, value: datetime) -> Any:
