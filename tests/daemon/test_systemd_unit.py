@@ -31,3 +31,11 @@ def test_unit_stops_later_than_the_daemon_gives_up_on_a_run() -> None:
     stop = next(line.split("=", 1)[1] for line in text.splitlines() if line.startswith("TimeoutStopSec="))
     assert parse_duration(stop, "TimeoutStopSec") > DaemonConfig().shutdown_timeout
     assert "LoadCredential=smspartner-api-key:" in text
+
+
+def test_unit_does_not_restart_a_refused_configuration() -> None:
+    from etl.outcome import ExitCode
+
+    unit = (Path(__file__).parents[2] / "systemd" / "smspartner-etl.service").read_text()
+    prevented = [line.split("=", 1)[1].split() for line in unit.splitlines() if line.startswith("RestartPreventExitStatus=")]
+    assert prevented == [[str(int(ExitCode.CONFIG))]]
