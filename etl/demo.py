@@ -112,6 +112,57 @@ def table_counts(conn: object, names: Sequence[str]) -> None:
         print(f"   {name:<28} {count:>7}")
 
 
+def audited_writes(sim: Any, env: dict[str, str]) -> None:
+    step("audited writes to the account")
+    etl("stops", "add", "06 98 76 54 32", "--actor", "demo", "--reason", "asked by phone", env=env)
+    etl("stops", "remove", sim.stops()[1][1], "--actor", "demo", "--reason", "opted back in by email", env=env)
+    scheduled = next((m for m in sim.messages.values() if m.scheduled and m.cancelled_at is None), None)
+    if scheduled is not None:
+        etl("messages", "cancel", str(scheduled.id), "--actor", "demo", "--reason", "campaign postponed", env=env)
+    etl("stops", "add", "not-a-number", env=env, check=False)
+    etl("stops", "add", "06 98 76 54 32", "--actor", "demo", env=env, check=False)  # already stopped: refused
+
+
+def audience_filter(sim: Any, env: dict[str, str]) -> None:
+    step("filter a campaign audience file against the stops (fail closed)")
+    audience = DEMO / "audience.csv"
+    stopped = [phone for _sid, phone, _at in sim.stops()[:3]]
+    rows = ["nom;téléphone"] + [f"stop {i};0{p[3:4]} {p[4:6]} {p[6:8]} {p[8:10]} {p[10:12]}" for i, p in enumerate(stopped)]
+    rows += ['=HYPERLINK("http://evil.example","click");06 11 22 33 44']  # a formula cell: neutralised
+    rows += ["Alice;06 12 34 56 78", "Bob;+33 (0)7 81 23 45 67", "Carol;0033612345679", "Dup;06.12.34.56.78", "Typo;06 12 34"]
+    audience.write_text("\ufeff" + "\n".join(rows) + "\n", encoding="utf-8")
+    etl(
+        "filter-audience", str(audience), "--allowed", str(DEMO / "allowed.csv"), "--blocked", str(DEMO / "blocked.csv"),
+        "--report", str(DEMO / "audience-report.json"), env=env,
+    )
+    print(textwrap.indent((DEMO / "allowed.csv").read_text(encoding="utf-8"), "  allowed.csv | "))
+    print(textwrap.indent((DEMO / "blocked.csv").read_text(encoding="utf-8"), "  blocked.csv | "))
+
+
+def what_landed() -> None:
+    step("what landed")
+    engine = create_engine(f"sqlite:///{DB_PATH}")
+    with engine.connect() as conn:
+        tables = sorted(t for t in inspect(conn).get_table_names() if t != "alembic_version")
+        table_counts(conn, tables)
+        show(
+            conn, "current_stops (view): who may not be texted",
+            "SELECT api_stop_id, phone_e164, api_created_at, first_seen_at, source FROM current_stops ORDER BY first_seen_at DESC, api_stop_id", 5,
+        )
+        show(conn, "stop_removals (view): who left the list, when and how", "SELECT phone_e164, removed_at, removed_how, actor, reason FROM stop_removals")
+        show(conn, "rejected_items: what the API sent that could not be read (quarantine)",
+             "SELECT endpoint, reason, ref_kind, ref, times_seen FROM rejected_items ORDER BY id")
+        show(conn, "write_actions: the audit trail", "SELECT id, action, target, actor, reason, outcome, api_code FROM write_actions ORDER BY id")
+        show(conn, "status_funnel (view)", "SELECT * FROM status_funnel", 6)
+        show(conn, "spend_daily (view): spend per day, country and currency", "SELECT * FROM spend_daily", 6)
+        show(conn, "rental_numbers_textable (view)", "SELECT * FROM rental_numbers_textable", 3)
+        show(
+            conn, "sync_runs: the run log",
+            "SELECT id, job, outcome, rows_added AS added, rows_changed AS changed, rows_removed AS removed, detail FROM sync_runs ORDER BY id", 40,
+        )
+    engine.dispose()
+
+
 def main() -> None:
     shutil.rmtree(DEMO, ignore_errors=True)
     DEMO.mkdir(parents=True)
@@ -150,53 +201,13 @@ def main() -> None:
         sim.clock.advance(timedelta(minutes=30))
         etl("sync", "stops", "--once", env=env)
 
-        step("audited writes to the account")
-        etl("stops", "add", "06 98 76 54 32", "--actor", "demo", "--reason", "asked by phone", env=env)
-        etl("stops", "remove", sim.stops()[1][1], "--actor", "demo", "--reason", "opted back in by email", env=env)
-        scheduled = next((m for m in sim.messages.values() if m.scheduled and m.cancelled_at is None), None)
-        if scheduled is not None:
-            etl("messages", "cancel", str(scheduled.id), "--actor", "demo", "--reason", "campaign postponed", env=env)
-        etl("stops", "add", "not-a-number", env=env, check=False)
-        etl("stops", "add", "06 98 76 54 32", "--actor", "demo", env=env, check=False)  # already stopped: refused
-
-        step("filter a campaign audience file against the stops (fail closed)")
-        audience = DEMO / "audience.csv"
-        stopped = [phone for _sid, phone, _at in sim.stops()[:3]]
-        rows = ["nom;téléphone"] + [f"stop {i};0{p[3:4]} {p[4:6]} {p[6:8]} {p[8:10]} {p[10:12]}" for i, p in enumerate(stopped)]
-        rows += ['=HYPERLINK("http://evil.example","click");06 11 22 33 44']  # a formula cell: neutralised
-        rows += ["Alice;06 12 34 56 78", "Bob;+33 (0)7 81 23 45 67", "Carol;0033612345679", "Dup;06.12.34.56.78", "Typo;06 12 34"]
-        audience.write_text("\ufeff" + "\n".join(rows) + "\n", encoding="utf-8")
-        etl(
-            "filter-audience", str(audience), "--allowed", str(DEMO / "allowed.csv"), "--blocked", str(DEMO / "blocked.csv"),
-            "--report", str(DEMO / "audience-report.json"), env=env,
-        )
-        print(textwrap.indent((DEMO / "allowed.csv").read_text(encoding="utf-8"), "  allowed.csv | "))
-        print(textwrap.indent((DEMO / "blocked.csv").read_text(encoding="utf-8"), "  blocked.csv | "))
+        audited_writes(sim, env)
+        audience_filter(sim, env)
 
         step("the daemon, briefly: `smspartner-etl run` with 2-second intervals, then SIGTERM")
         run_daemon(env)
 
-        step("what landed")
-        engine = create_engine(f"sqlite:///{DB_PATH}")
-        with engine.connect() as conn:
-            tables = sorted(t for t in inspect(conn).get_table_names() if t != "alembic_version")
-            table_counts(conn, tables)
-            show(
-                conn, "current_stops (view): who may not be texted",
-                "SELECT api_stop_id, phone_e164, api_created_at, first_seen_at, source FROM current_stops ORDER BY first_seen_at DESC, api_stop_id", 5,
-            )
-            show(conn, "stop_removals (view): who left the list, when and how", "SELECT phone_e164, removed_at, removed_how, actor, reason FROM stop_removals")
-            show(conn, "rejected_items: what the API sent that could not be read (quarantine)",
-                 "SELECT endpoint, reason, ref_kind, ref, times_seen FROM rejected_items ORDER BY id")
-            show(conn, "write_actions: the audit trail", "SELECT id, action, target, actor, reason, outcome, api_code FROM write_actions ORDER BY id")
-            show(conn, "status_funnel (view)", "SELECT * FROM status_funnel", 6)
-            show(conn, "spend_daily (view): spend per day, country and currency", "SELECT * FROM spend_daily", 6)
-            show(conn, "rental_numbers_textable (view)", "SELECT * FROM rental_numbers_textable", 3)
-            show(
-                conn, "sync_runs: the run log",
-                "SELECT id, job, outcome, rows_added AS added, rows_changed AS changed, rows_removed AS removed, detail FROM sync_runs ORDER BY id", 40,
-            )
-        engine.dispose()
+        what_landed()
     print(f"\nDone. The database is {DB_PATH}; query it with any SQLite client, e.g.\n"
           f"  sqlite3 {DB_PATH.relative_to(ROOT)} 'SELECT * FROM current_stops LIMIT 5'")
 
