@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -130,7 +132,7 @@ def test_server_restarts_on_the_same_port_with_its_data(
 
 
 @pytest.mark.key_may_leak
-def test_leak_check_fails_a_test_that_logs_or_prints_the_key(pytester: pytest.Pytester) -> None:
+def test_leak_check_fails_a_test_that_logs_or_prints_the_key(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makepyfile(
         """
         import logging
@@ -154,7 +156,11 @@ def test_leak_check_fails_a_test_that_logs_or_prints_the_key(pytester: pytest.Py
             print(TEST_API_KEY)
         """
     )
-    result = pytester.runpytest_inprocess("-p", "harness.leakcheck", "-p", "no:cacheprovider")
+    # In a subprocess: in process, the logging state earlier tests left (a root level of INFO from an
+    # in-process CLI run) would hide the DEBUG leak, and the self-test would pass or fail by test order.
+    here = Path(__file__).resolve().parent
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(here), str(here.parent), os.environ.get("PYTHONPATH", "")]))
+    result = pytester.runpytest_subprocess("-p", "harness.leakcheck", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3, failed=2, errors=1)
     result.stdout.fnmatch_lines(["*the test API key leaked into: Captured log call*"])
     result.stdout.fnmatch_lines(["*the test API key leaked into: Captured stdout call*"])
