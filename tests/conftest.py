@@ -41,7 +41,7 @@ import os
 import re
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -255,3 +255,27 @@ def simulator() -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def invoke(migrated_db_url: str, simulator: Any, api_key: str, tmp_path: Path) -> Callable[..., Any]:
+    """``invoke("sync", "--once")``: the real CLI in process (click's runner) against the simulator and the
+    migrated test database, one API attempt, an empty config file."""
+    from click.testing import CliRunner
+
+    from etl.cli import cli
+
+    env = {
+        "SMSPARTNER_ETL__DATABASE__URL": migrated_db_url,
+        "SMSPARTNER_ETL__API__BASE_URL": simulator.base_url,
+        "SMSPARTNER_ETL__API__MAX_ATTEMPTS": "1",
+        "SMSPARTNER_ETL__API__READ_TIMEOUT": "2",
+        "SMSPARTNER_API_KEY": api_key,
+        "SMSPARTNER_ETL_CONFIG": str(tmp_path / "config.toml"),
+    }
+    (tmp_path / "config.toml").write_text("")
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    return run

@@ -5,31 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import text
 
-from etl.cli import cli
 from etl.db.engine import make_engine
 
 NUMBER = "+33612345678"
-
-
-@pytest.fixture
-def invoke(migrated_db_url, simulator, api_key, tmp_path):
-    env = {
-        "SMSPARTNER_ETL__DATABASE__URL": migrated_db_url,
-        "SMSPARTNER_ETL__API__BASE_URL": simulator.base_url,
-        "SMSPARTNER_ETL__API__MAX_ATTEMPTS": "1",
-        "SMSPARTNER_ETL__API__READ_TIMEOUT": "2",
-        "SMSPARTNER_API_KEY": api_key,
-        "SMSPARTNER_ETL_CONFIG": str(tmp_path / "config.toml"),
-    }
-    (tmp_path / "config.toml").write_text("")
-
-    def run(*args: str):
-        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-
-    return run
 
 
 @pytest.fixture
