@@ -94,6 +94,13 @@ class ActionResult:
         return self.outcome.ok
 
 
+def _dry_run(action: str, target: str, message: str, *, stop_id: int | None = None) -> ActionResult:
+    """What a ``--dry-run`` answers: what a real run would do, no call and no audit row."""
+    return ActionResult(
+        action_id=None, action=action, target=target, outcome=ActionOutcome.DRY_RUN, message=message, stop_id=stop_id
+    )
+
+
 def _call(
     engine: Engine,
     client: ApiClient,
@@ -189,12 +196,8 @@ def add_stop(
             known = _open_stops_of(conn, e164)
             conn.rollback()
         note = f" (our copy already lists it: stop id {known[0]})" if known else ""
-        return ActionResult(
-            action_id=None,
-            action="stop_add",
-            target=e164,
-            outcome=ActionOutcome.DRY_RUN,
-            message=f"would add {e164} to the account's stop list (POST stop-sms/add) and open its stop period{note}",
+        return _dry_run(
+            "stop_add", e164, f"would add {e164} to the account's stop list (POST stop-sms/add) and open its stop period{note}"
         )
     assert client is not None, "only a dry run goes without a client"
     action_id = _open_action(engine, "stop_add", e164, actor, reason, now())
@@ -236,20 +239,14 @@ def remove_stop(
         conn.rollback()
     if dry_run:
         if stop_id is None:
-            return ActionResult(
-                action_id=None,
-                action="stop_remove",
-                target=e164 or "",
-                outcome=ActionOutcome.DRY_RUN,
-                message=f"{e164} is not in our copy of the stop list; a real run would look it up in the account's list "
+            return _dry_run(
+                "stop_remove", e164 or "",
+                f"{e164} is not in our copy of the stop list; a real run would look it up in the account's list "
                 "and remove it if found (GET stop-sms/delete)",
             )
-        return ActionResult(
-            action_id=None,
-            action="stop_remove",
-            target=e164 or str(stop_id),
-            outcome=ActionOutcome.DRY_RUN,
-            message=f"would remove stop id {stop_id}{f' ({e164})' if e164 else ''} from the account's stop list "
+        return _dry_run(
+            "stop_remove", e164 or str(stop_id),
+            f"would remove stop id {stop_id}{f' ({e164})' if e164 else ''} from the account's stop list "
             "(GET stop-sms/delete) and close its stop period as removed by this tool",
             stop_id=stop_id,
         )
@@ -288,13 +285,7 @@ def cancel_message(
     if not mid or any(ch.isspace() for ch in mid) or len(mid) > 64:
         raise InputError(f"{message_id!r} is not a message id")
     if dry_run:
-        return ActionResult(
-            action_id=None,
-            action="message_cancel",
-            target=mid,
-            outcome=ActionOutcome.DRY_RUN,
-            message=f"would cancel the scheduled send {mid} (GET message-cancel)",
-        )
+        return _dry_run("message_cancel", mid, f"would cancel the scheduled send {mid} (GET message-cancel)")
     assert client is not None, "only a dry run goes without a client"
     action_id = _open_action(engine, "message_cancel", mid, actor, reason, now())
 
