@@ -10,7 +10,7 @@ Where values come from, later wins:
 The API key is never read from the TOML: it comes from the environment variable named by
 ``api.key_env`` (default ``SMSPARTNER_API_KEY``), or from ``api.key_file``, or from a systemd
 credential (``$CREDENTIALS_DIRECTORY/smspartner-api-key``). It is held in a `Secret`, whose
-``repr``/``str`` never show it.
+``repr``/``str`` never show it. Sub-account keys follow the same rule (`etl.secrets`, ``[accounts]``).
 
 Every mistake gives one `ConfigError` naming the key and what is wrong with it.
 """
@@ -29,39 +29,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from etl.errors import ConfigError
+from etl.secrets import Secret as Secret  # re-exported: etl.config.Secret is the name callers know
+from etl.secrets import read_secret
 
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "SMSPARTNER_ETL__"
 CONFIG_PATH_ENV = "SMSPARTNER_ETL_CONFIG"
 CREDENTIAL_NAME = "smspartner-api-key"
-
-
-class Secret:
-    """A string that does not show itself: ``repr``, ``str`` and f-strings print a mask."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The real value; call only where it is sent to the API."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -176,9 +151,6 @@ class AudienceConfig:
     max_stop_age: Duration = 86400.0
 
 
-# --- push receiver (issue 9; owned by etl/push) ---------------------------------------------------
-
-
 @dataclass(frozen=True)
 class PushConfig:
     """The callback receiver (docs/push.md). Off by default; the API signs nothing, so the URL
@@ -212,7 +184,46 @@ def _validate_push(push: PushConfig) -> None:
             raise ConfigError(f"push.allowed_networks: {net!r} is not a network like 10.0.0.0/8") from None
 
 
-# --- end of the push section ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class FollowedAccount:
+    """A sub-account followed with a key of its own (``[[accounts.follow]]``, docs/accounts.md)."""
+
+    label: str
+    key_env: str = ""
+    key_file: str = ""
+    #: The sub-account's token in `subaccount/list`: ties this entry to the listed sub-account.
+    token: str = ""
+
+
+@dataclass(frozen=True)
+class AccountsConfig:
+    """Which accounts one deployment mirrors: the parent (label ``main``) plus these (docs/accounts.md).
+
+    TOML cannot hold both ``[accounts]`` and ``[[accounts]]``, hence ``[[accounts.follow]]``.
+    """
+
+    #: Follow every sub-account `subaccount/list` returns, with the key it returns (held in memory only).
+    discover: bool = False
+    follow: tuple[FollowedAccount, ...] = ()
+    #: Labels or tokens of discovered sub-accounts not to follow.
+    exclude: tuple[str, ...] = ()
+
+
+PARENT_LABEL = "main"
+_LABEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+
+def _validate_accounts(accounts: AccountsConfig) -> None:
+    seen: set[str] = set()
+    for i, entry in enumerate(accounts.follow):
+        where = f"accounts.follow[{i}]"
+        if not _LABEL.fullmatch(entry.label):
+            raise ConfigError(f"{where}.label: {entry.label!r} is not a label (1-32 of a-z 0-9 _ -, starting alnum)")
+        if entry.label == PARENT_LABEL or entry.label in seen:
+            raise ConfigError(f"{where}.label: {entry.label!r} is already taken ({PARENT_LABEL!r} is the parent)")
+        seen.add(entry.label)
+        if not entry.key_env and not entry.key_file:
+            raise ConfigError(f"{where}: set key_env or key_file (a sub-account key is never written in the file)")
 
 
 @dataclass(frozen=True)
@@ -226,6 +237,7 @@ class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     audience: AudienceConfig = field(default_factory=AudienceConfig)
     push: PushConfig = field(default_factory=PushConfig)
+    accounts: AccountsConfig = field(default_factory=AccountsConfig)
     #: Where the file came from, for messages; not a setting.
     source: str = "<defaults>"
 
@@ -233,51 +245,21 @@ class Config:
         """The API key from the environment, the key file or a systemd credential."""
         return load_api_key(self.api, environ if environ is not None else os.environ)
 
+    def followed_keys(self, environ: Mapping[str, str] | None = None) -> dict[str, Secret]:
+        """The key of each ``[[accounts.follow]]`` entry by label (environment, key file, or the systemd
+        credential ``smspartner-api-key-<label>``)."""
+        env = environ if environ is not None else os.environ
+        return {
+            entry.label: read_secret(
+                env, env_name=entry.key_env, key_file=entry.key_file,
+                credential=f"{CREDENTIAL_NAME}-{entry.label}", setting=f"accounts.follow[{i}]",
+            )
+            for i, entry in enumerate(self.accounts.follow)
+        }
+
 
 def load_api_key(api: ApiConfig, environ: Mapping[str, str]) -> Secret:
-    value = environ.get(api.key_env, "").strip()
-    if value:
-        return Secret(value)
-    candidates = []
-    if api.key_file:
-        candidates.append(Path(api.key_file))
-    if environ.get("CREDENTIALS_DIRECTORY"):
-        candidates.append(Path(environ["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_NAME)
-    for path in candidates:
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            if path == Path(api.key_file):
-                raise ConfigError(f"api.key_file: {path} does not exist") from None
-            continue
-        except OSError as exc:
-            raise ConfigError(f"api.key_file: cannot read {path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            # Never quote the bytes: they are (part of) the key.
-            raise ConfigError(f"api.key_file: {path} is not UTF-8 text (an API key is plain ASCII)") from None
-        if not text:
-            raise ConfigError(f"api.key_file: {path} is empty")
-        _warn_if_readable_by_others(path)
-        return Secret(text)
-    raise ConfigError(
-        f"api key: set the environment variable {api.key_env}, or api.key_file, "
-        f"or a systemd credential named {CREDENTIAL_NAME}"
-    )
-
-
-_warned_key_files: set[str] = set()
-
-
-def _warn_if_readable_by_others(path: Path) -> None:
-    """As ssh does for a private key: say so (once per file and process) when group or others may read
-    the key file, but go on; refusing would stop a running service over a chmod."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return
-    if mode & 0o077 and str(path) not in _warned_key_files:
-        _warned_key_files.add(str(path))
-        log.warning("key file %s is readable by others (mode %03o); chmod 600 it", path, mode & 0o777)
+    return read_secret(environ, env_name=api.key_env, key_file=api.key_file, credential=CREDENTIAL_NAME, setting="api")
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -436,6 +418,7 @@ def _validate(config: Config) -> None:
         if schedule.cron:
             _validate_cron(f"jobs.{name}.cron", schedule.cron)
     _validate_push(config.push)
+    _validate_accounts(config.accounts)
     seen = set()
     for rental in config.rentals.tokens:
         if not rental.token.strip():
@@ -451,6 +434,29 @@ def _line_of(file: Path, offset: int) -> int:
         return file.read_bytes()[:offset].count(b"\n") + 1
     except OSError:
         return 0
+
+
+_KEY_NAMES = ("key", "api_key", "apikey", "apiKey")
+
+
+def _refuse_keys_in_file(table: Mapping[str, Any]) -> None:
+    """A key written in the TOML would end up in backups and diffs: refuse it, naming only the setting."""
+    api = table.get("api")
+    for forbidden in _KEY_NAMES:
+        if isinstance(api, Mapping) and forbidden in api:
+            raise ConfigError(
+                f"api.{forbidden}: the API key must not be written in the config file; "
+                "use the environment variable named by api.key_env, or api.key_file"
+            )
+    accounts = table.get("accounts")
+    follow = accounts.get("follow") if isinstance(accounts, Mapping) else None
+    for i, entry in enumerate(follow if isinstance(follow, list) else ()):
+        for forbidden in _KEY_NAMES:
+            if isinstance(entry, Mapping) and forbidden in entry:
+                raise ConfigError(
+                    f"accounts.follow[{i}].{forbidden}: a sub-account key must not be written in the config "
+                    "file; use key_env or key_file"
+                )
 
 
 def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
@@ -476,13 +482,7 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file}: not valid TOML: {exc}") from None
         source = str(file)
-    if "api" in table and isinstance(table["api"], Mapping):
-        for forbidden in ("key", "api_key", "apikey", "apiKey"):
-            if forbidden in table["api"]:
-                raise ConfigError(
-                    f"api.{forbidden}: the API key must not be written in the config file; "
-                    "use the environment variable named by api.key_env, or api.key_file"
-                )
+    _refuse_keys_in_file(table)
     table = _merge(table, _env_overrides(env))
     if "jobs" in table:
         if not isinstance(table["jobs"], Mapping):

@@ -119,10 +119,10 @@ def test_a_key_file_readable_by_others_warns_once_and_is_used(tmp_path, caplog):
     key_file.write_text("from-file\n", encoding="utf-8")
     key_file.chmod(0o640)
     config = load_config(None, environ={"SMSPARTNER_ETL__API__KEY_FILE": str(key_file)})
-    with caplog.at_level("WARNING", logger="etl.config"):
+    with caplog.at_level("WARNING", logger="etl.secrets"):
         assert config.api_key(environ={}).reveal() == "from-file"
         assert config.api_key(environ={}).reveal() == "from-file"
-    warnings = [r.getMessage() for r in caplog.records if r.name == "etl.config"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "etl.secrets"]
     assert warnings == [f"key file {key_file} is readable by others (mode 640); chmod 600 it"]
 
 
@@ -131,6 +131,58 @@ def test_a_key_file_readable_by_its_owner_only_is_used_silently(tmp_path, caplog
     key_file.write_text("from-file\n", encoding="utf-8")
     key_file.chmod(0o600)
     config = load_config(None, environ={"SMSPARTNER_ETL__API__KEY_FILE": str(key_file)})
-    with caplog.at_level("WARNING", logger="etl.config"):
+    with caplog.at_level("WARNING", logger="etl.secrets"):
         assert config.api_key(environ={}).reveal() == "from-file"
-    assert not [r for r in caplog.records if r.name == "etl.config"]
+    assert not [r for r in caplog.records if r.name == "etl.secrets"]
+
+
+def test_followed_accounts_read_their_keys_from_env_file_or_credential(tmp_path):
+    key_file = tmp_path / "shop-key"
+    key_file.write_text("shop-secret\n", encoding="utf-8")
+    key_file.chmod(0o600)
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "smspartner-api-key-brand").write_text("brand-secret", encoding="utf-8")
+    body = (
+        "[accounts]\ndiscover = true\n"
+        '[[accounts.follow]]\nlabel = "shop"\nkey_file = "' + str(key_file) + '"\n'
+        '[[accounts.follow]]\nlabel = "brand"\nkey_env = "BRAND_KEY"\n'
+    )
+    config = load_config(write(tmp_path, body), environ={})
+    assert config.accounts.discover is True
+    assert [entry.label for entry in config.accounts.follow] == ["shop", "brand"]
+    from_env = config.followed_keys({"BRAND_KEY": "brand-env"})
+    assert {label: key.reveal() for label, key in from_env.items()} == {"shop": "shop-secret", "brand": "brand-env"}
+    from_credential = config.followed_keys({"CREDENTIALS_DIRECTORY": str(creds)})
+    assert from_credential["brand"].reveal() == "brand-secret"
+    assert "secret" not in repr(from_credential)
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ('[[accounts.follow]]\nlabel = "shop"\n', "accounts.follow[0]: set key_env or key_file"),
+        ('[[accounts.follow]]\nlabel = "main"\nkey_env = "K"\n', "accounts.follow[0].label: 'main' is already taken"),
+        ('[[accounts.follow]]\nlabel = "Shop One"\nkey_env = "K"\n', "accounts.follow[0].label: 'Shop One' is not a label"),
+        (
+            '[[accounts.follow]]\nlabel = "a"\nkey_env = "K"\n[[accounts.follow]]\nlabel = "a"\nkey_env = "L"\n',
+            "accounts.follow[1].label: 'a' is already taken",
+        ),
+        ('[[accounts.follow]]\nlabel = "a"\napiKey = "sk-123"\n', "accounts.follow[0].apiKey: a sub-account key must not"),
+        ("[accounts]\ndiscover = 'sometimes'\n", "accounts.discover: expected true or false"),
+        ("[accounts]\ncolour = 1\n", "accounts.colour: unknown setting"),
+    ],
+)
+def test_each_accounts_mistake_gives_one_error_naming_the_key(tmp_path, body, names):
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, body), environ={})
+    assert names in str(raised.value)
+    assert "sk-123" not in str(raised.value)
+
+
+def test_a_followed_account_without_its_key_names_every_source(tmp_path):
+    config = load_config(write(tmp_path, '[[accounts.follow]]\nlabel = "shop"\nkey_env = "SHOP_KEY"\n'), environ={})
+    with pytest.raises(ConfigError, match=r"accounts.follow\[0\] key: set the environment variable SHOP_KEY, or "
+                                          r"accounts.follow\[0\].key_file, or a systemd credential named "
+                                          r"smspartner-api-key-shop"):
+        config.followed_keys({})
