@@ -28,6 +28,10 @@ class AccountRef:
     def is_parent(self) -> bool:
         return self.id == PARENT_ID
 
+    def shown(self, job: str) -> str:
+        """``job`` as logs and command output name it: ``stops`` for the parent, ``stops@shop`` otherwise."""
+        return job if self.is_parent else f"{job}@{self.label}"
+
     def lock_name(self, job: str) -> str:
         """The job's lock for this account: the bare job name for the parent, so an instance from
         before sub-accounts and one after still exclude each other during an upgrade."""

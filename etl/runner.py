@@ -31,13 +31,14 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from etl import runlog
+from etl.accounts import PARENT, AccountRef
 from etl.api.protocol import ApiClient
 from etl.clock import utcnow
 from etl.config import Config
 from etl.db.engine import writer
 from etl.errors import EtlError, LockHeld, SyncRefused
 from etl.jobs import get_job
-from etl.jobs.base import JobContext, RunResult
+from etl.jobs.base import JobContext, KeyLearner, RunResult, ignore_keys
 from etl.locking import job_lock
 from etl.outcome import Outcome
 
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, kw_only=True)
 class RunReport:
     job: str
+    account: AccountRef = PARENT
     #: ``None`` when no ``sync_runs`` row was opened (skipped, or the database failed first).
     run_id: int | None
     #: success (or what the job said), failed, refused, skipped
@@ -77,43 +79,47 @@ def run_job(
     metrics: Metrics | None = None,
     fresh_within: float | None = None,
     wall_clock: Callable[[], datetime] = utcnow,
+    account: AccountRef = PARENT,
+    learn_keys: KeyLearner = ignore_keys,
 ) -> RunReport:
-    """Run job ``name`` once under its lock and record it in `sync_runs`. Never raises for a job failure.
+    """Run job ``name`` for ``account`` once under its lock and record it in `sync_runs`. Never raises for a job failure.
 
     ``now`` is the job's clock (tests and the simulator pass a simulated one): the run log and the
     freshness check use it. Leases use ``wall_clock``, which is shared by every instance. Expected failures (`EtlError`) are logged as one line;
     anything else with its traceback. The API key is removed from every text written to the log table.
     """
     job = get_job(name)
+    shown = account.shown(name)
     started = time.monotonic()
     secret = client.secret.reveal()
     try:
-        with job_lock(engine, name, owner=owner, lease_seconds=config.daemon.lease, now=wall_clock) as lock:
+        with job_lock(engine, account.lock_name(name), owner=owner, lease_seconds=config.daemon.lease, now=wall_clock) as lock:
             if fresh_within and _recently_done(engine, name, fresh_within, now()):
-                log.info("job %s skipped: a successful run started less than %gs ago", name, fresh_within,
-                         extra={"job": name, "outcome": Outcome.SKIPPED.value, "reason": "fresh"})
-                return _skipped(name, "fresh", started, metrics)
+                log.info("job %s skipped: a successful run started less than %gs ago", shown, fresh_within,
+                         extra={"job": name, "account": account.label, "outcome": Outcome.SKIPPED.value, "reason": "fresh"})
+                return _skipped(name, account, "fresh", started, metrics)
             report = _run_locked(
                 name, job, config=config, client=client, engine=engine, now=now, force=force,
                 should_stop=lambda: should_stop() or lock.lost, secret=secret, started=started,
+                account=account, learn_keys=learn_keys,
             )
     except LockHeld as exc:
-        log.info("job %s skipped: %s", name, exc, extra={"job": name, "outcome": Outcome.SKIPPED.value, "reason": "locked"})
-        return _skipped(name, "locked", started, metrics)
+        log.info("job %s skipped: %s", shown, exc, extra={"job": name, "account": account.label, "outcome": Outcome.SKIPPED.value, "reason": "locked"})
+        return _skipped(name, account, "locked", started, metrics)
     except SQLAlchemyError as exc:
         detail = runlog.redact(f"database error before or after the run: {type(exc).__name__}: {exc}", secret)
         detail = detail.splitlines()[0] if detail else detail
-        log.error("job %s failed: %s", name, detail, extra={"job": name, "outcome": Outcome.FAILED.value})
-        report = RunReport(job=name, run_id=None, outcome=Outcome.FAILED, seconds=time.monotonic() - started, error=detail)
+        log.error("job %s failed: %s", shown, detail, extra={"job": name, "account": account.label, "outcome": Outcome.FAILED.value})
+        report = RunReport(job=name, account=account, run_id=None, outcome=Outcome.FAILED, seconds=time.monotonic() - started, error=detail)
     if metrics is not None:
         metrics.record_run(report)
     return report
 
 
-def _skipped(name: str, reason: str, started: float, metrics: Metrics | None) -> RunReport:
+def _skipped(name: str, account: AccountRef, reason: str, started: float, metrics: Metrics | None) -> RunReport:
     if metrics is not None:
         metrics.record_skip(name, reason)
-    return RunReport(job=name, run_id=None, outcome=Outcome.SKIPPED, seconds=time.monotonic() - started, error=reason)
+    return RunReport(job=name, account=account, run_id=None, outcome=Outcome.SKIPPED, seconds=time.monotonic() - started, error=reason)
 
 
 def _recently_done(engine: Engine, name: str, within: float, at: datetime) -> bool:
@@ -136,36 +142,39 @@ def _run_locked(
     should_stop: Callable[[], bool],
     secret: str,
     started: float,
+    account: AccountRef,
+    learn_keys: KeyLearner,
 ) -> RunReport:
+    shown = account.shown(name)
     run_id = runlog.open_run(engine, name, now())
     abandoned = runlog.sweep_abandoned(engine, name, run_id, now())
     if abandoned:
-        log.warning("job %s: marked %d earlier run(s) abandoned (their process died)", name, abandoned)
+        log.warning("job %s: marked %d earlier run(s) abandoned (their process died)", shown, abandoned)
     ctx = JobContext(
         config=config, client=client, engine=writer(engine), now=now, run_id=run_id, force=force, should_stop=should_stop,
-        secrets=(secret,) if secret else (),
+        secrets=(secret,) if secret else (), account=account, learn_keys=learn_keys,
     )
-    fields = {"job": name, "run_id": run_id}
+    fields = {"job": name, "account": account.label, "run_id": run_id}
     try:
         result = job(ctx)
     except SyncRefused as exc:
         detail = runlog.redact(str(exc), secret)
         runlog.fail_run(engine, run_id, Outcome.REFUSED, detail, now())
-        log.error("job %s run %d refused: %s", name, run_id, detail, extra={**fields, "outcome": Outcome.REFUSED.value})
-        return RunReport(job=name, run_id=run_id, outcome=Outcome.REFUSED, seconds=time.monotonic() - started, error=detail)
+        log.error("job %s run %d refused: %s", shown, run_id, detail, extra={**fields, "outcome": Outcome.REFUSED.value})
+        return RunReport(job=name, account=account, run_id=run_id, outcome=Outcome.REFUSED, seconds=time.monotonic() - started, error=detail)
     except EtlError as exc:
         detail = runlog.redact(f"{type(exc).__name__}: {exc}", secret)
         runlog.fail_run(engine, run_id, Outcome.FAILED, detail, now())
-        log.error("job %s run %d failed: %s", name, run_id, detail, extra={**fields, "outcome": Outcome.FAILED.value})
-        return RunReport(job=name, run_id=run_id, outcome=Outcome.FAILED, seconds=time.monotonic() - started, error=detail)
+        log.error("job %s run %d failed: %s", shown, run_id, detail, extra={**fields, "outcome": Outcome.FAILED.value})
+        return RunReport(job=name, account=account, run_id=run_id, outcome=Outcome.FAILED, seconds=time.monotonic() - started, error=detail)
     except Exception as exc:  # noqa: BLE001 - the runner is one of the two places allowed to
         detail = runlog.redact(f"{type(exc).__name__}: {exc}", secret)
         try:
             runlog.fail_run(engine, run_id, Outcome.FAILED, detail, now())
         except SQLAlchemyError:
             pass  # the database is gone; the next run marks this one abandoned
-        log.exception("job %s run %d crashed: %s", name, run_id, detail, extra={**fields, "outcome": Outcome.FAILED.value})
-        return RunReport(job=name, run_id=run_id, outcome=Outcome.FAILED, seconds=time.monotonic() - started, error=detail)
+        log.exception("job %s run %d crashed: %s", shown, run_id, detail, extra={**fields, "outcome": Outcome.FAILED.value})
+        return RunReport(job=name, account=account, run_id=run_id, outcome=Outcome.FAILED, seconds=time.monotonic() - started, error=detail)
     if not runlog.is_finished(engine, run_id):
         # A job with nothing to commit may leave the row to us.
         with writer(engine).begin() as conn:
@@ -173,12 +182,12 @@ def _run_locked(
     seconds = time.monotonic() - started
     log.info(
         "job %s run %d %s: added=%d changed=%d removed=%d in %.2fs%s",
-        name, run_id, result.outcome, result.added, result.changed, result.removed, seconds,
+        shown, run_id, result.outcome, result.added, result.changed, result.removed, seconds,
         "".join(f" {k}={v}" for k, v in result.figures.items()),
         extra={
             **fields, "outcome": Outcome(result.outcome).value, "seconds": round(seconds, 3), "added": result.added,
             "changed": result.changed, "removed": result.removed, "figures": dict(result.figures),
         },
     )
-    return RunReport(job=name, run_id=run_id, outcome=Outcome(result.outcome), seconds=seconds, result=result)
+    return RunReport(job=name, account=account, run_id=run_id, outcome=Outcome(result.outcome), seconds=seconds, result=result)
 

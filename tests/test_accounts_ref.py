@@ -15,3 +15,8 @@ def test_each_sub_account_locks_its_own_run_of_a_job():
     assert shop.lock_name("stops") == "stops@7"
     assert shop.lock_name("stops") != AccountRef(8, "shop").lock_name("stops")
     assert not shop.is_parent
+
+
+def test_logs_name_a_sub_account_run_by_its_label():
+    assert PARENT.shown("stops") == "stops"
+    assert AccountRef(7, "shop").shown("stops") == "stops@shop"

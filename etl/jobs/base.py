@@ -8,16 +8,25 @@ transaction that commits the data, so the log never claims work the database doe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import Engine
 
+from etl.accounts import PARENT, AccountRef
 from etl.api.protocol import ApiClient
-from etl.config import Config
+from etl.config import Config, Secret
 from etl.outcome import Outcome, RunResult
+
+
+KeyLearner = Callable[[Iterable[tuple[str, Secret]]], None]
+"""Takes (sub-account token, key) pairs the accounts job read (`etl.account_directory`)."""
+
+
+def ignore_keys(_keys: Iterable[tuple[str, Secret]]) -> None:
+    """The `KeyLearner` of a run outside a directory (a test, a one-account command)."""
 
 
 @dataclass(frozen=True)
@@ -33,10 +42,14 @@ class JobContext:
     should_stop: Callable[[], bool] = lambda: False
     #: Texts never to store (the API key): masked in what a job quarantines (`etl.quarantine`).
     secrets: tuple[str, ...] = ()
+    #: The account this run is for: every row the job writes carries its id (docs/accounts.md).
+    account: AccountRef = PARENT
+    #: Where the accounts job hands the sub-account keys it read (token, key): memory only.
+    learn_keys: KeyLearner = ignore_keys
 
 
 class JobFunction(Protocol):
     def __call__(self, ctx: JobContext) -> RunResult: ...
 
 
-__all__ = ["JobContext", "JobFunction", "Outcome", "RunResult"]
+__all__ = ["JobContext", "JobFunction", "KeyLearner", "ignore_keys", "Outcome", "RunResult"]
