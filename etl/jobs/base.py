@@ -20,7 +20,6 @@ from etl.api.protocol import ApiClient
 from etl.config import Config, Secret
 from etl.outcome import Outcome, RunResult
 
-
 KeyLearner = Callable[[Iterable[tuple[str, Secret]]], None]
 """Takes (sub-account token, key) pairs the accounts job read (`etl.account_directory`)."""
 
