@@ -58,6 +58,7 @@ class Plan:
     parse: Callable[[str], int]
     stops: NumberSet
     rental: NumberSet
+    contact: NumberSet
     #: The parser's tables for the vectorised fast path (`etl.phones.int_parser_tables`), if any.
     tables: IntParserTables | None = None
 
@@ -79,6 +80,7 @@ class ChunkResult:
     invalid: int
     stop_list: int
     rental_stop: int
+    contact_stop: int
     duplicate: int
 
 
@@ -127,7 +129,7 @@ def filter_chunk(bounds: tuple[int, int]) -> ChunkResult:
     try:
         verdicts = vec.classify_chunk(
             data, delimiter=delimiter[0], index=plan.index, encoding=encoding, tables=plan.tables,
-            parse=plan.parse, stops=plan.stops, rental=plan.rental,
+            parse=plan.parse, stops=plan.stops, rental=plan.rental, contact=plan.contact,
         )
     except vec.NeedsRows as exc:
         raise NeedsSequential(str(exc)) from None
@@ -150,7 +152,7 @@ def filter_chunk(bounds: tuple[int, int]) -> ChunkResult:
     allowed_offsets = np.concatenate(([0], np.cumsum(lengths[allowed_rows])))
     # Blocked: the line without its line end, the reason, the line end (the plan's for an
     # unterminated last line); tails[reason * 3 + kind], kind 0 "\\r\\n", 1 "\\n", 2 none.
-    tails = [b""] * 15
+    tails = [b""] * (3 * len(vec.CODES))
     for code, name in vec.REASON_NAMES.items():
         for ending_kind, ending in enumerate((b"\r\n", b"\n", plan.newline.encode(encoding))):
             tails[code * 3 + ending_kind] = delimiter + name.encode(encoding) + ending
@@ -166,7 +168,7 @@ def filter_chunk(bounds: tuple[int, int]) -> ChunkResult:
     ])
     blocked_offsets = np.concatenate(([0], np.cumsum(body_ends - body_starts + tail_lengths[keys])))
     blocked_before = np.cumsum(blocked_mask)[allowed_rows]
-    counts = np.bincount(reasons, minlength=6)
+    counts = np.bincount(reasons, minlength=len(vec.CODES))
     return ChunkResult(
         allowed,
         blocked,
@@ -179,6 +181,7 @@ def filter_chunk(bounds: tuple[int, int]) -> ChunkResult:
         int(counts[vec.INVALID]),
         int(counts[vec.STOP_LIST]),
         int(counts[vec.RENTAL_STOP]),
+        int(counts[vec.CONTACT_STOP]),
         int(counts[vec.DUPLICATE]),
     )
 

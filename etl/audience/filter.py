@@ -3,10 +3,10 @@
 Each data row ends in exactly one place:
 
 - ``allowed``: the row *as it was in the input* (same quoting, same columns), written only when its
-  number is valid (`etl.phones`, identical to ``phonenumbers``), not stopped, not rental-stopped and
-  not seen before in this file;
+  number is valid (`etl.phones`, identical to ``phonenumbers``), not stopped, not rental-stopped,
+  not flagged ``stopSms`` in a contact group and not seen before in this file;
 - ``blocked``: the row plus a ``reason`` column, the first of ``invalid`` (no number, unparseable or
-  not a valid number: never "allowed"), ``stop_list``, ``rental_stop``, ``duplicate`` (the same
+  not a valid number: never "allowed"), ``stop_list``, ``rental_stop``, ``contact_stop``, ``duplicate`` (the same
   E.164 number already allowed higher up).
 
 Memory is bounded by the stop set and the numbering plan, not by the input: rows are read line by
@@ -50,7 +50,7 @@ from etl.audience.stops import Freshness, StopSet
 from etl.errors import EtlError, InputError
 from etl.phones import e164_int_parser, int_parser_tables
 
-REASONS = ("invalid", "stop_list", "rental_stop", "duplicate")
+REASONS = ("invalid", "stop_list", "rental_stop", "contact_stop", "duplicate")
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 
@@ -74,6 +74,8 @@ class Summary:
     stop_list_size: int = 0
     rental_stop_size: int = 0
     rental_source: str = "none"
+    contact_stop_size: int = 0
+    contact_source: str = "none"
     freshness: Freshness | None = None
     seconds: float = 0.0
 
@@ -102,6 +104,8 @@ class Summary:
                 "numbers": self.stop_list_size,
                 "rental_stop_numbers": self.rental_stop_size,
                 "rental_stop_source": self.rental_source,
+                "contact_stop_numbers": self.contact_stop_size,
+                "contact_stop_source": self.contact_source,
                 "last_successful_sync_at": (
                     fresh.last_success_at.isoformat() if fresh and fresh.last_success_at else None
                 ),
@@ -133,6 +137,8 @@ class Classifier:
             return "stop_list"
         if number in self.stops.rental:
             return "rental_stop"
+        if number in self.stops.contact:
+            return "contact_stop"
         if not self.seen.add(number):
             return "duplicate"
         return None
@@ -204,6 +210,8 @@ def filter_audience(
         stop_list_size=len(stops.stops),
         rental_stop_size=len(stops.rental),
         rental_source=stops.rental_source,
+        contact_stop_size=len(stops.contact),
+        contact_source=stops.contact_source,
         freshness=freshness,
     )
     if progress is None:
@@ -296,6 +304,7 @@ def _run_chunked(
     plan = Plan(
         path=str(source), encoding=encoding, delimiter=layout.delimiter, index=max(layout.phone_index, 0),
         newline=layout.newline, parse=e164_int_parser(default_region), stops=stops.stops, rental=stops.rental,
+        contact=stops.contact,
         tables=int_parser_tables(default_region),
     )
     bounds = chunk_bounds(str(source), start, size, chunk_bytes)
@@ -318,6 +327,7 @@ def _run_chunked(
                 counts["invalid"] += result.invalid
                 counts["stop_list"] += result.stop_list
                 counts["rental_stop"] += result.rental_stop
+                counts["contact_stop"] += result.contact_stop
                 counts["duplicate"] += result.duplicate + len(again)
                 progress.update(item[1], summary.rows)
     finally:

@@ -107,8 +107,10 @@ def run_rows(
     span = stop_set._span
     bits = stop_set._bits
     others = stop_set._others
+    contact = stops.contact
     has_rental = len(rental) > 0
-    invalid = stop_list = rental_stop = duplicate = 0
+    has_contact = len(contact) > 0
+    invalid = stop_list = rental_stop = contact_stop = duplicate = 0
     allowed_buf: list[str] = []
     blocked_buf: list[str] = []
     records = _records(text, '"')
@@ -160,6 +162,9 @@ def run_rows(
             elif has_rental and number in rental:
                 reason = "rental_stop"
                 rental_stop += 1
+            elif has_contact and number in contact:
+                reason = "contact_stop"
+                contact_stop += 1
             else:
                 offset = number - seen_base
                 if 0 <= offset < seen_span:
@@ -193,7 +198,8 @@ def run_rows(
     blocked_out.write("".join(blocked_buf))
     progress.update(raw.tell(), rows)
     progress.close()
-    _tally(summary, rows, allowed, blank, invalid=invalid, stop_list=stop_list, rental_stop=rental_stop, duplicate=duplicate)
+    _tally(summary, rows, allowed, blank, invalid=invalid, stop_list=stop_list, rental_stop=rental_stop,
+           contact_stop=contact_stop, duplicate=duplicate)
     seen.close()
 
 

@@ -7,13 +7,17 @@ stale list; the decision is returned so the report can say so.
 Rental stop flags come from the view ``rental_stops_current(phone_e164)`` (numbers flagged stop in
 the latest download of any followed rental file), created by the rentals migration. Until that view
 exists the rental set is empty, and `StopSet.rental_source` says ``"absent"`` so the report shows it.
+
+Contact stop flags come from the view ``contact_stops(account_id, phone_e164, group_id, since)``
+(numbers flagged ``stopSms`` in a contact group not gone, migration 0011): the same rule, with
+`StopSet.contact_source`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import phonenumbers
@@ -30,6 +34,8 @@ log = logging.getLogger(__name__)
 STOPS_QUERY = "SELECT phone_e164 FROM current_stops WHERE phone_e164 IS NOT NULL"
 RENTAL_VIEW = "rental_stops_current"
 RENTAL_QUERY = f"SELECT phone_e164 FROM {RENTAL_VIEW} WHERE phone_e164 IS NOT NULL"
+CONTACT_VIEW = "contact_stops"
+CONTACT_QUERY = f"SELECT DISTINCT phone_e164 FROM {CONTACT_VIEW} WHERE phone_e164 IS NOT NULL"
 BATCH = 100_000
 _POW10 = [10**i for i in range(19)]
 
@@ -47,7 +53,7 @@ class Freshness:
 
 @dataclass
 class StopSet:
-    """Numbers that must not be messaged: the account stop list and the rental stop flags."""
+    """Numbers that must not be messaged: the account stop list, the rental and the contact stop flags."""
 
     stops: NumberSet
     rental: NumberSet
@@ -55,17 +61,22 @@ class StopSet:
     rental_source: str = "none"
     #: Stored numbers that are not ``+<digits>`` (cannot match any valid audience number).
     unreadable: int = 0
+    #: Numbers flagged ``stopSms`` in a followed contact group (``contact_stops``).
+    contact: NumberSet = field(default_factory=NumberSet)
+    #: As ``rental_source``, for ``contact_stops``.
+    contact_source: str = "none"
 
     @classmethod
     def from_e164(
-        cls, stops: list[str] | tuple[str, ...] | set[str], rental: list[str] | tuple[str, ...] | set[str] = (),
-        default_region: str = "FR",
+        cls, stops: Collection[str], rental: Collection[str] = (), default_region: str = "FR", contact: Collection[str] = (),
     ) -> StopSet:
         """A stop set from E.164 strings (tests, scripts, the bench)."""
         code = phonenumbers.country_code_for_region(default_region) or None
         stop_set, bad = _number_set(stops, code)
         rental_set, bad_rental = _number_set(rental, code)
-        return cls(stop_set, rental_set, rental_source="given", unreadable=bad + bad_rental)
+        contact_set, bad_contact = _number_set(contact, code)
+        return cls(stop_set, rental_set, rental_source="given", unreadable=bad + bad_rental + bad_contact,
+                   contact=contact_set, contact_source="given")
 
 
 def _as_int(e164: str) -> int:
@@ -179,29 +190,42 @@ def _human(seconds: float) -> str:
 
 
 def rental_view_exists(conn: Connection) -> bool:
+    return _view_exists(conn, RENTAL_VIEW)
+
+
+def _view_exists(conn: Connection, name: str) -> bool:
     inspector = inspect(conn)
-    return RENTAL_VIEW in inspector.get_view_names() or inspector.has_table(RENTAL_VIEW)
+    return name in inspector.get_view_names() or inspector.has_table(name)
+
+
+def _load(conn: Connection, query: str, target: NumberSet) -> int:
+    """Stream ``query``'s numbers into ``target``; how many were unreadable."""
+    bad = 0
+    result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(text(query))
+    for batch in result.scalars().partitions(BATCH):
+        bad += _add_all(target, batch)
+    return bad
+
+
+def _load_view(conn: Connection, view: str, query: str, target: NumberSet, migration: str) -> tuple[str, int]:
+    """``("view", unreadable)`` once ``view`` is read into ``target``; ``("absent", 0)`` before its migration."""
+    if not _view_exists(conn, view):
+        log.info("view %s does not exist (%s migration not applied): no flags from it", view, migration)
+        return "absent", 0
+    return "view", _load(conn, query, target)
 
 
 def load_stop_set(conn: Connection, *, default_region: str = "FR") -> StopSet:
-    """Read ``current_stops`` (and ``rental_stops_current`` when it exists) once, streaming."""
+    """Read ``current_stops`` (and ``rental_stops_current``, ``contact_stops`` when they exist) once, streaming."""
     code = phonenumbers.country_code_for_region(default_region) or None
-    stops = NumberSet(code)
-    rental = NumberSet(code)
-    bad = 0
-    result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(text(STOPS_QUERY))
-    for batch in result.scalars().partitions(BATCH):
-        bad += _add_all(stops, batch)
-    source = "absent"
-    if rental_view_exists(conn):
-        source = "view"
-        result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(text(RENTAL_QUERY))
-        for batch in result.scalars().partitions(BATCH):
-            bad += _add_all(rental, batch)
-    else:
-        log.info("view %s does not exist (rentals migration not applied): no rental stop flags", RENTAL_VIEW)
-    log.info("loaded %d stops, %d rental stop flags (%d unreadable)", len(stops), len(rental), bad)
-    return StopSet(stops, rental, rental_source=source, unreadable=bad)
+    stops, rental, contact = NumberSet(code), NumberSet(code), NumberSet(code)
+    bad = _load(conn, STOPS_QUERY, stops)
+    source, bad_rental = _load_view(conn, RENTAL_VIEW, RENTAL_QUERY, rental, "rentals")
+    contact_source, bad_contact = _load_view(conn, CONTACT_VIEW, CONTACT_QUERY, contact, "contacts")
+    bad += bad_rental + bad_contact
+    log.info("loaded %d stops, %d rental and %d contact stop flags (%d unreadable)", len(stops), len(rental),
+             len(contact), bad)
+    return StopSet(stops, rental, rental_source=source, unreadable=bad, contact=contact, contact_source=contact_source)
 
 
 def read_stop_list(

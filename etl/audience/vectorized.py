@@ -44,8 +44,10 @@ _CACHES: dict[Callable[[str], int], dict[str, int]] = {}
 _CACHE_SIZE = 100_000
 
 # Reason codes per line.
-ALLOWED, INVALID, STOP_LIST, RENTAL_STOP, DUPLICATE, BLANK = range(6)
-REASON_NAMES = {INVALID: "invalid", STOP_LIST: "stop_list", RENTAL_STOP: "rental_stop", DUPLICATE: "duplicate"}
+CODES = range(7)
+ALLOWED, INVALID, STOP_LIST, RENTAL_STOP, CONTACT_STOP, DUPLICATE, BLANK = CODES
+REASON_NAMES = {INVALID: "invalid", STOP_LIST: "stop_list", RENTAL_STOP: "rental_stop", CONTACT_STOP: "contact_stop",
+                DUPLICATE: "duplicate"}
 
 
 class NeedsRows(Exception):
@@ -259,7 +261,7 @@ def formula_cells(raw: np.ndarray, delimiter: int, verdicts: ChunkVerdicts) -> n
 
 def classify_chunk(
     data: bytes, *, delimiter: int, index: int, encoding: str, tables: IntParserTables | None,
-    parse: Callable[[str], int], stops: NumberSet, rental: NumberSet,
+    parse: Callable[[str], int], stops: NumberSet, rental: NumberSet, contact: NumberSet | None = None,
 ) -> ChunkVerdicts:
     """The verdict of every line of ``data`` (whole lines; ``\\r`` only before ``\\n``), as the row loop gives.
 
@@ -274,7 +276,7 @@ def classify_chunk(
     field = _phone_fields(raw, lines, delimiter, index)
     numbers, blank = _numbers(data, raw, lines, field, delimiter=delimiter, index=index, encoding=encoding,
                               tables=tables, parse=parse)
-    reasons = _verdicts(numbers, blank, stops, rental)
+    reasons = _verdicts(numbers, blank, stops, (rental, RENTAL_STOP), (contact or NumberSet(), CONTACT_STOP))
     return ChunkVerdicts(lines.starts, lines.ends, lines.content_ends, lines.terminated, reasons, numbers, field.delims,
                          lines.quotes)
 
@@ -398,16 +400,18 @@ def _numbers(
     return numbers, blank
 
 
-def _verdicts(numbers: np.ndarray, blank: np.ndarray, stops: NumberSet, rental: NumberSet) -> np.ndarray:
-    """The reason of every line, in the row loop's order: invalid, stop list, rental stop, duplicate, allowed."""
+def _verdicts(numbers: np.ndarray, blank: np.ndarray, stops: NumberSet, *flags: tuple[NumberSet, int]) -> np.ndarray:
+    """The reason of every line, in the row loop's order: invalid, stop list, each of ``flags`` (a set
+    and its reason: rental stop, contact stop), duplicate, allowed."""
     reasons = np.full(len(numbers), INVALID, dtype=np.uint8)
     valid = (numbers != 0) & ~blank
     stopped = member(numbers, valid, stops)
     reasons[stopped] = STOP_LIST
     rest = valid & ~stopped
-    rental_stopped = member(numbers, rest, rental)
-    reasons[rental_stopped] = RENTAL_STOP
-    rest &= ~rental_stopped
+    for flagged_set, reason in flags:
+        flagged = member(numbers, rest, flagged_set)
+        reasons[flagged] = reason
+        rest &= ~flagged
     candidates = np.flatnonzero(rest)
     reasons[candidates] = DUPLICATE
     _, first_seen = np.unique(numbers[candidates], return_index=True)

@@ -13,7 +13,7 @@ from etl.audience import StopSet, classify_rows, filter_audience
 from etl.errors import InputError
 
 STOPPED = "+33611111111"
-STOPS = StopSet.from_e164({STOPPED, "+262692123456"}, rental={"+33622222222"})
+STOPS = StopSet.from_e164({STOPPED, "+262692123456"}, rental={"+33622222222"}, contact={"+33633333333", "+33622222222"})
 
 
 def run(path: Path, stops: StopSet = STOPS, **kwargs: object) -> tuple[str, str, object]:
@@ -55,6 +55,20 @@ def test_rental_stop_flag_blocks_with_its_own_reason(write_csv: Callable[..., Pa
     path = write_csv("tel\n06 22 22 22 22\n")
     _, blocked, summary = run(path)
     assert blocked.splitlines()[1] == "06 22 22 22 22,rental_stop"
+
+
+def test_contact_stop_flag_blocks_with_its_own_reason(write_csv: Callable[..., Path]) -> None:
+    path = write_csv("tel\n06 33 33 33 33\n+33633333333\n0612345678\n")
+    allowed, blocked, summary = run(path)
+    assert blocked.splitlines()[1:] == ["06 33 33 33 33,contact_stop", "+33633333333,contact_stop"]
+    assert allowed == "tel\n0612345678\n"
+    assert summary.as_report()["stop_list"]["contact_stop_numbers"] == 2  # type: ignore[attr-defined]
+
+
+def test_a_number_both_rental_and_contact_stopped_is_blocked_as_rental_stop(write_csv: Callable[..., Path]) -> None:
+    _, blocked, summary = run(write_csv("tel\n0622222222\n"))
+    assert blocked.splitlines()[1] == "0622222222,rental_stop"
+    assert summary.blocked["contact_stop"] == 0  # type: ignore[attr-defined]
 
 
 def test_dom_tom_number_is_checked_in_its_own_region(write_csv: Callable[..., Path]) -> None:
@@ -160,7 +174,8 @@ def _messy_audience(rows: int) -> str:
     rng = random.Random(8)
     lines = ["id;name;telephone;city\r\n"]
     shapes = ["0{n}", "+33{n}", "0{s}", "+33 (0){s}", "0033{n}", "33{n}", '"0{s}"', "n/a", "", "06 12"]
-    pool = [f"{rng.choice('67')}{rng.randrange(10**8):08d}" for _ in range(rows // 3)] + ["611111111", "622222222"]
+    pool = [f"{rng.choice('67')}{rng.randrange(10**8):08d}" for _ in range(rows // 3)]
+    pool += ["611111111", "622222222"] + ["633333333"] * 5
     for i in range(rows):
         nsn = rng.choice(pool)
         spaced = f"{nsn[0]} {nsn[1:3]} {nsn[3:5]} {nsn[5:7]} {nsn[7:9]}"
@@ -183,6 +198,7 @@ def test_chunked_filter_writes_exactly_what_the_stream_does(write_csv: Callable[
         expected[2].as_report() | {"seconds": 0, "rows_per_second": 0}  # type: ignore[attr-defined]
     )
     assert got[2].blocked["duplicate"] > 100  # type: ignore[attr-defined]
+    assert got[2].blocked["contact_stop"] > 0  # type: ignore[attr-defined]
 
 
 def test_chunked_filter_falls_back_to_the_stream_for_quoted_line_breaks(write_csv: Callable[..., Path]) -> None:

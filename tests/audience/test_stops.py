@@ -52,6 +52,7 @@ def test_missing_rental_view_means_no_rental_flags(tmp_path: Path) -> None:
         stops = load_stop_set(conn)
     engine.dispose()
     assert stops.rental_source == "absent" and len(stops.rental) == 0
+    assert stops.contact_source == "absent" and len(stops.contact) == 0
 
 
 def test_stale_stop_list_is_refused(migrated_db_url: str) -> None:
@@ -99,7 +100,8 @@ def test_cli_filters_and_writes_a_report(migrated_db_url: str, tmp_path: Path,
     assert code == 0, output
     report = json.loads(report_path.read_text())
     assert report["rows"] == 5 and report["allowed"] == 1
-    assert report["blocked_by_reason"] == {"invalid": 1, "stop_list": 1, "rental_stop": 1, "duplicate": 1}
+    assert report["blocked_by_reason"] == {"invalid": 1, "stop_list": 1, "rental_stop": 1, "contact_stop": 0,
+                                           "duplicate": 1}
     assert report["stop_list"]["allow_stale_used"] is False
     assert report["stop_list"]["age_seconds"] is not None
     assert (tmp_path / "ok.csv").read_text() == "nom;tel\nc;0612345678\n"
