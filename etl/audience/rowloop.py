@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from etl.audience import injection
 from etl.audience.csvfile import CsvLayout
@@ -74,7 +74,7 @@ def _records(text: TextIO, quote: str) -> Iterator[str]:
 
 def run_rows(
     text: TextIO,
-    raw: Any,
+    raw: BinaryIO,
     allowed_out: TextIO,
     blocked_out: TextIO,
     layout: CsvLayout,
@@ -85,8 +85,9 @@ def run_rows(
 ) -> None:
     """The one-process filter: every record classified and copied, as `chunked` does on every core.
 
-    One loop with the membership tests inlined and the sets' internals bound to locals: per-row
-    function calls would cost more than the work itself (docs/benchmarks.md, "Audience filter").
+    One loop with the membership tests inlined and the sets' internals bound to locals, deliberately
+    over the 80-line rule: per-row function calls would cost more than the work itself
+    (docs/benchmarks.md, "Phone numbers", N5, and "Design figures elsewhere in etl/", A1).
     """
     import phonenumbers
 

@@ -1,8 +1,8 @@
 """The audience filter's per-row work on a whole chunk at once, with numpy: same answers as the row loop.
 
-Why: on the 2-core machine of issue 8 the row-by-row loop costs ~7 µs of CPU a row (split, parse,
-lookups, copy), 2-3x the budget for 500,000 rows/s. Here each step is one numpy operation over all
-the lines of a chunk (~50,000): find the lines and the phone field, read the common shapes of the
+Why: the row-by-row loop (split, parse, lookups, copy) costs a few times the CPU budget of a
+row (docs/benchmarks.md, "Design figures elsewhere in etl/", A1). Here each step is one numpy
+operation over all the lines of a chunk (~50,000): find the lines and the phone field, read the common shapes of the
 number into ints, decide validity from `etl.phones.IntParserTables` (the same prefix tables the
 row parser reads), test the stop bitmaps, find first occurrences. What a table does not decide
 (other shapes, other country codes, `_ASK` cells, quoted fields other than a plain ``"…"`` phone
@@ -54,76 +54,73 @@ class NeedsRows(Exception):
     """A shape this module leaves to the row loop (a quoted field spanning lines)."""
 
 
-def parse_fields(
-    raw: np.ndarray, starts: np.ndarray, lengths: np.ndarray, tables: IntParserTables
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(numbers, decided)`` for the fields ``raw[starts[i]:starts[i] + lengths[i]]``.
+class _FieldDigits:
+    """The fields' bytes laid end to end, read once: their shape and their digits (one entry per field).
 
-    Where ``decided``, ``numbers`` is what ``e164_int_parser`` returns for the field's text (0:
-    invalid); elsewhere the caller must ask the parser. Mirrors the branches of
-    ``etl.phone_numbers.int_parser.int_parser_for``: the `_FAST_SHAPE` check, ``0<nsn>``, ``+<own code><nsn>``,
-    ``+<own code>0<nsn>``, ``00<own code><nsn>``, and ``<own code><nsn>`` when too long to be national.
-    All work is on the fields' bytes laid end to end (no per-row Python).
+    ``shaped``: passes the `_FAST_SHAPE` test; ``value``: the digits as an int; ``ndigits``: how many.
     """
-    count = len(starts)
-    numbers = np.zeros(count, dtype=np.int64)
-    decided = np.zeros(count, dtype=bool)
-    # parse(): ``raw.isascii() and 2 < len(raw) < 40`` (ASCII: the character classes below).
-    rows = np.flatnonzero((lengths > 2) & (lengths < 40))
-    if len(rows) == 0:
-        return numbers, decided
-    field_starts = starts[rows]
-    field_lengths = lengths[rows]
-    ends = np.cumsum(field_lengths)
-    offsets = ends - field_lengths
-    chars = raw[np.arange(int(ends[-1])) + np.repeat(field_starts - offsets, field_lengths)]
-    kind = _KIND[chars]
-    digit = kind == 1
 
-    def per_field(flags: np.ndarray) -> np.ndarray:
-        running = np.cumsum(flags)
-        counts: np.ndarray = running[ends - 1] - running[offsets] + flags[offsets]
-        return counts
+    __slots__ = ("digit_starts", "leading_plus", "ndigits", "padded", "shaped", "value")
 
-    ndigits = per_field(digit)
-    first = chars[offsets]
-    leading_plus = first == 43
-    # The `_FAST_SHAPE` test without the regex: only digits, separators and one leading '+';
-    # first character a digit (or '+' then a digit), last character a digit.
-    shaped = (
-        (per_field(kind == 0) == 0)
-        & (per_field(kind == 3) == leading_plus)
-        & np.where(leading_plus, digit[offsets + 1], digit[offsets])
-        & digit[ends - 1]
-        & (ndigits <= 18)
-    )
-    # Each field's digits as an int, and its first digits (-1 past its end).
-    values = chars[digit].astype(np.int64) - 48
-    digit_starts = np.cumsum(ndigits) - ndigits
-    owner_end = np.repeat(digit_starts + ndigits, ndigits)
-    exponent = np.minimum(owner_end - 1 - np.arange(len(values)), 18)
-    contributions = np.append(values * _POW10[exponent], 0)
-    value = np.add.reduceat(contributions, digit_starts)
-    padded = np.append(values, np.full(8, -1, dtype=np.int64))
+    def __init__(self, raw: np.ndarray, field_starts: np.ndarray, field_lengths: np.ndarray) -> None:
+        ends = np.cumsum(field_lengths)
+        offsets = ends - field_lengths
+        chars = raw[np.arange(int(ends[-1])) + np.repeat(field_starts - offsets, field_lengths)]
+        kind = _KIND[chars]
+        digit = kind == 1
 
-    def nth(position: int) -> np.ndarray:
-        return np.where(ndigits > position, padded[digit_starts + position], -1)
+        def per_field(flags: np.ndarray) -> np.ndarray:
+            running = np.cumsum(flags)
+            counts: np.ndarray = running[ends - 1] - running[offsets] + flags[offsets]
+            return counts
 
-    d0, d1 = nth(0), nth(1)
-    code = tables.own_code_str
-    clen = len(code)
+        ndigits = per_field(digit)
+        leading_plus = chars[offsets] == 43
+        # The `_FAST_SHAPE` test without the regex: only digits, separators and one leading '+';
+        # first character a digit (or '+' then a digit), last character a digit.
+        self.shaped: np.ndarray = (
+            (per_field(kind == 0) == 0)
+            & (per_field(kind == 3) == leading_plus)
+            & np.where(leading_plus, digit[offsets + 1], digit[offsets])
+            & digit[ends - 1]
+            & (ndigits <= 18)
+        )
+        # Each field's digits as an int, and its first digits (-1 past its end).
+        values = chars[digit].astype(np.int64) - 48
+        digit_starts = np.cumsum(ndigits) - ndigits
+        owner_end = np.repeat(digit_starts + ndigits, ndigits)
+        exponent = np.minimum(owner_end - 1 - np.arange(len(values)), 18)
+        contributions = np.append(values * _POW10[exponent], 0)
+        self.value: np.ndarray = np.add.reduceat(contributions, digit_starts)
+        self.padded = np.append(values, np.full(8, -1, dtype=np.int64))
+        self.digit_starts = digit_starts
+        self.ndigits: np.ndarray = ndigits
+        self.leading_plus: np.ndarray = leading_plus
 
-    def starts_with_code(offset: int) -> np.ndarray:
-        match: np.ndarray = shaped.copy()
+    def nth(self, position: int) -> np.ndarray:
+        """Each field's digit at ``position`` (-1 past its end)."""
+        return np.where(self.ndigits > position, self.padded[self.digit_starts + position], -1)
+
+    def starts_with(self, code: str, offset: int) -> np.ndarray:
+        """Shaped fields whose digits from ``offset`` on begin with ``code``."""
+        match: np.ndarray = self.shaped.copy()
         for position, char in enumerate(code):
-            match &= nth(offset + position) == int(char)
+            match &= self.nth(offset + position) == int(char)
         return match
 
-    result = np.zeros(len(rows), dtype=np.int64)
-    done = np.zeros(len(rows), dtype=bool)
 
-    def decide(mask: np.ndarray, size: np.ndarray, table_of: dict[int, tuple[int, bytes, int]],
+class _Decisions:
+    """The numbers decided so far, per field (0: invalid), and which fields are decided."""
+
+    __slots__ = ("done", "result")
+
+    def __init__(self, count: int) -> None:
+        self.result = np.zeros(count, dtype=np.int64)
+        self.done = np.zeros(count, dtype=bool)
+
+    def decide(self, mask: np.ndarray, size: np.ndarray, table_of: dict[int, tuple[int, bytes, int]],
                index_value: np.ndarray, number: np.ndarray, national: bool) -> None:
+        """Look ``mask``'s fields up in the prefix table for their ``size``; keep the sure answers."""
         for length, (div, cells, third) in table_of.items():
             where = np.flatnonzero(mask & (size == length))
             if len(where) == 0:
@@ -133,13 +130,22 @@ def parse_fields(
             verdict = table[cell if national else cell - third]
             sure = verdict != 2
             where = where[sure]
-            result[where] = np.where(verdict[sure] == 1, number[where] + (third if national else 0), 0)
-            done[where] = True
+            self.result[where] = np.where(verdict[sure] == 1, number[where] + (third if national else 0), 0)
+            self.done[where] = True
 
+
+def _decide_shapes(fields: _FieldDigits, tables: IntParserTables) -> _Decisions:
+    """The branches of ``int_parser_for`` that the prefix tables decide, over all fields at once."""
+    decisions = _Decisions(len(fields.value))
+    decide, nth, value, ndigits, leading_plus = (
+        decisions.decide, fields.nth, fields.value, fields.ndigits, fields.leading_plus)
+    shaped, d0, d1 = fields.shaped, nth(0), nth(1)
+    code = tables.own_code_str
+    clen = len(code)
     # 0<nsn>: not '+', first digit 0, second digit not 0; the number is own code * 10**len(nsn) + nsn.
     decide(shaped & ~leading_plus & (d0 == 0) & (d1 > 0), ndigits, tables.national, value, value, True)
     # +<own code><nsn>, nsn not starting with 0: the number is the digits.
-    plus_own = leading_plus & (ndigits >= 3) & starts_with_code(0)
+    plus_own = leading_plus & (ndigits >= 3) & fields.starts_with(code, 0)
     after = nth(clen)
     decide(plus_own & (after > 0), ndigits - clen, tables.own, value, value, False)
     if tables.plus_own_national:
@@ -148,15 +154,38 @@ def parse_fields(
         decide(plus_own & (after == 0) & (nth(clen + 1) > 0), ndigits - clen, tables.national, nsn, nsn, True)
     if tables.idd_00:
         # 00<own code><nsn> reads as +<own code><nsn>.
-        idd = ~leading_plus & (d0 == 0) & (d1 == 0) & (ndigits >= 5) & starts_with_code(2)
+        idd = ~leading_plus & (d0 == 0) & (d1 == 0) & (ndigits >= 5) & fields.starts_with(code, 2)
         decide(idd & (nth(2 + clen) > 0), ndigits - 2 - clen, tables.own, value, value, False)
     if tables.bare_own_min_digits:
         # <own code><nsn>, too long to be a national number: read as +<own code><nsn>.
-        bare = ~leading_plus & (d0 > 0) & starts_with_code(0) & (nth(clen) > 0)
+        bare = ~leading_plus & (d0 > 0) & fields.starts_with(code, 0) & (nth(clen) > 0)
         bare &= (ndigits >= tables.bare_own_min_digits) & ~np.isin(ndigits, tables.bare_own_excluded)
         decide(bare, ndigits - clen, tables.own, value, value, False)
-    numbers[rows] = result
-    decided[rows] = done
+    return decisions
+
+
+def parse_fields(
+    raw: np.ndarray, starts: np.ndarray, lengths: np.ndarray, tables: IntParserTables
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(numbers, decided)`` for the fields ``raw[starts[i]:starts[i] + lengths[i]]``.
+
+    Where ``decided``, ``numbers`` is what ``e164_int_parser`` returns for the field's text (0:
+    invalid); elsewhere the caller must ask the parser. Mirrors the branches of
+    ``etl.phone_numbers.int_parser.int_parser_for``: the `_FAST_SHAPE` check, ``0<nsn>``, ``+<own code><nsn>``,
+    ``+<own code>0<nsn>``, ``00<own code><nsn>``, and ``<own code><nsn>`` when too long to be national.
+    All work is on the fields' bytes laid end to end (no per-row Python): `_FieldDigits` reads them,
+    `_decide_shapes` looks them up.
+    """
+    count = len(starts)
+    numbers = np.zeros(count, dtype=np.int64)
+    decided = np.zeros(count, dtype=bool)
+    # parse(): ``raw.isascii() and 2 < len(raw) < 40`` (ASCII: the character classes below).
+    rows = np.flatnonzero((lengths > 2) & (lengths < 40))
+    if len(rows) == 0:
+        return numbers, decided
+    decisions = _decide_shapes(_FieldDigits(raw, starts[rows], lengths[rows]), tables)
+    numbers[rows] = decisions.result
+    decided[rows] = decisions.done
     return numbers, decided
 
 
@@ -372,7 +401,8 @@ def _numbers(
         decided[rows] = sure
         todo[rows[sure]] = False
     # The rest, row by row, through the same parser as the row loop. Its answers are remembered:
-    # what it gets is mostly junk that repeats ("n/a", "-", "0000000000"), ~50 µs each in phonenumbers.
+    # what it gets is mostly junk that repeats ("n/a", "-", "0000000000"), slow in phonenumbers
+    # (docs/benchmarks.md, "Design figures elsewhere in etl/", A2).
     cache = _CACHES.get(parse)
     if cache is None or len(cache) > _CACHE_SIZE:
         cache = _CACHES[parse] = {}
