@@ -20,9 +20,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Connection, create_engine, inspect, text
 
-from etl.simulator import SimulatorServer
+from etl.simulator import Simulator, SimulatorServer
 from etl.simulator.seedfile import build, load
 
 ROOT = Path.cwd()
@@ -47,9 +47,9 @@ def etl(*args: str, env: dict[str, str], check: bool = True) -> subprocess.Compl
     return done
 
 
-def show(conn: object, title: str, sql: str, limit: int = 8) -> None:
-    rows = conn.execute(text(sql)).fetchmany(limit)  # type: ignore[attr-defined]
-    keys = list(conn.execute(text(sql)).keys())  # type: ignore[attr-defined]
+def show(conn: Connection, title: str, sql: str, limit: int = 8) -> None:
+    rows = conn.execute(text(sql)).fetchmany(limit)
+    keys = list(conn.execute(text(sql)).keys())
     print(f"\n-- {title}")
     if not rows:
         print("   (no rows)")
@@ -105,14 +105,14 @@ def run_daemon(env: dict[str, str], seconds: float = 7.0) -> None:
     print(f"  (exit status {daemon.returncode})", flush=True)
 
 
-def table_counts(conn: object, names: Sequence[str]) -> None:
+def table_counts(conn: Connection, names: Sequence[str]) -> None:
     print("\n-- rows per table")
     for name in names:
-        count = conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar()  # type: ignore[attr-defined]
+        count = conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar()
         print(f"   {name:<28} {count:>7}")
 
 
-def audited_writes(sim: Any, env: dict[str, str]) -> None:
+def audited_writes(sim: Simulator, env: dict[str, str]) -> None:
     step("audited writes to the account")
     etl("stops", "add", "06 98 76 54 32", "--actor", "demo", "--reason", "asked by phone", env=env)
     etl("stops", "remove", sim.stops()[1][1], "--actor", "demo", "--reason", "opted back in by email", env=env)
@@ -123,7 +123,7 @@ def audited_writes(sim: Any, env: dict[str, str]) -> None:
     etl("stops", "add", "06 98 76 54 32", "--actor", "demo", env=env, check=False)  # already stopped: refused
 
 
-def audience_filter(sim: Any, env: dict[str, str]) -> None:
+def audience_filter(sim: Simulator, env: dict[str, str]) -> None:
     step("filter a campaign audience file against the stops (fail closed)")
     audience = DEMO / "audience.csv"
     stopped = [phone for _sid, phone, _at in sim.stops()[:3]]

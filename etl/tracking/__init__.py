@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Column, Connection, Date, Engine, Integer, String, Table, false, func, insert, literal, select, update
@@ -60,6 +60,9 @@ from etl.tracking.csvfile import (
     read_csv,
     read_csv_bytes,
 )
+
+if TYPE_CHECKING:
+    from etl.api.parse import SendResult
 
 __all__ = [
     "CSV_COLUMNS",
@@ -271,7 +274,7 @@ def track(
 
 def track_send_result(
     engine: Engine,
-    result: Any,
+    result: SendResult,
     phone_numbers: Sequence[str],
     *,
     now: datetime,
@@ -285,11 +288,11 @@ def track_send_result(
         message_id=result.message_id,
         phones=list(phone_numbers),
         sent_at=now,
-        scheduled_at=getattr(result, "scheduled_at", None),
+        scheduled_at=result.scheduled_at,
         tag=tag,
-        nb_sms=getattr(result, "nb_sms", None),
-        cost=getattr(result, "cost", None),
-        currency=getattr(result, "currency", None),
+        nb_sms=result.nb_sms,
+        cost=result.cost,
+        currency=result.currency,
     )
     return track(engine, [item], now=now, config=config, source=source, default_region=default_region)
 
