@@ -7,8 +7,8 @@ with tables.
 The rules, and why:
 
 * **Ladder.** The first poll is ``ladder[0]`` after the *actual* send time, then each later poll
-  waits the next step, the last step repeating (default 1 min, 5 min, 15 min, 1 h, then every
-  6 h). Reports come seconds after sending on average (REFERENCE §4), so early steps are short;
+  waits the next step, the last step repeating (the defaults: docs/statuses.md, "The ladder and
+  the window"). Reports come seconds after sending on average (REFERENCE §4), so early steps are short;
   a few lag up to 48 h, so later steps are long.
 * **Window.** Polling stops ``window`` (48 h) after the actual send time: the platform's default
   validity is 48 h, after which a message expires (§4). The last poll is moved to the window's
@@ -28,7 +28,8 @@ The rules, and why:
   read whose answer is quarantined (``currency: "EURO"``) counts as a read that found no cost.
 * **Unreadable answers.** A pair whose item is quarantined, or missing from the answer, was still
   polled: its ladder moves on as for a non-final answer, so it expires at its window's end.
-* **Tags.** Read every 15 min; a refused read waits `tag_retry_at` (15 min doubling to 6 h).
+* **Tags.** Read on a fixed interval; a refused read waits `tag_retry_at` (`TAG_RETRY_FIRST`
+  doubling up to `TAG_RETRY_MAX`; docs/statuses.md).
 """
 
 from __future__ import annotations
@@ -219,7 +220,7 @@ TAG_RETRY_MAX = timedelta(hours=6)
 def tag_retry_at(failures: int, now: datetime) -> datetime:
     """When to read a tag again after ``failures`` refused reads in a row (1 → `TAG_RETRY_FIRST`)."""
     _aware(now, "now")
-    steps = min(max(failures, 1) - 1, 16)  # 2**16 x 15 min is far past the cap: no overflow
+    steps = min(max(failures, 1) - 1, 16)  # 2**16 first waits are far past the cap: no overflow
     return now + min(TAG_RETRY_FIRST * (1 << steps), TAG_RETRY_MAX)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 MODULE_LIMIT = 500
 FUNCTION_LIMIT = 80
 BACKENDS = {"sqlite", "postgresql", "mysql", "mariadb"}
-TIMING = re.compile(r"\b\d+(?:[.,]\d+)?\s?(?:ms|µs|us|s|min|x|×)(?![A-Za-z])")
+TIMING = re.compile(r"\b\d+(?:[.,]\d+)?\s?(?:ms|µs|us|s|min|x|×)(?![A-Za-z0-9])")  # not a hex literal (0x0A)
 BACKEND_CALLS = {"backend", "get_backend_name"}
 
 

@@ -1,9 +1,9 @@
 """The items of one big JSON list inside a streamed body, decoded a megabyte at a time.
 
-Why not ``ijson.items`` alone: it builds every item through its event machinery, ~2 µs an item
-(~2 s of CPU for the 1,000,000-entry stop list, more than the whole database load). `orjson`
-decodes a megabyte of items in ~3 ms, but only a complete document, and the list has to stay
-streamed (bounded memory). So the list is cut into runs of whole items and each run is decoded
+Why not ``ijson.items`` alone: it builds every item through its event machinery, which costs
+more CPU for the stop list than the whole database load (docs/benchmarks.md, "Design figures
+elsewhere in etl/", J1). `orjson` is far faster, but decodes only a complete document, and the
+list has to stay streamed (bounded memory). So the list is cut into runs of whole items and each run is decoded
 as one small document ``[item, ..., item]``.
 
 Where to cut: after the last ``}`` followed by ``,`` and ``{`` in the buffer. Such a place can
@@ -116,7 +116,8 @@ def _decode_run(run: bytes) -> list[Any] | None:
 def _has_float(values: Iterable[Any]) -> bool:
     """Whether any value, at any depth, is a ``float``: one level at a time, each in C.
 
-    (``set(map(type, ...))`` over a megabyte of flat items takes ~4 ms; a Python loop ~15 ms.)
+    (``set(map(type, ...))`` is several times faster than a Python loop: docs/benchmarks.md,
+    "Design figures elsewhere in etl/", J2.)
     """
     level = list(values)
     kinds = set(map(type, level))

@@ -222,8 +222,8 @@ def run_chunks(plan: Plan, bounds: list[tuple[int, int]], workers: int) -> Itera
     finally:
         # Not ``with Pool`` (terminate): when the caller stops early (a chunk found a quoted line
         # break), terminate() could block for minutes joining the pool's handler threads (CPython's
-        # Pool.terminate hang; seen in CI, 393 s, and reproduced with four runs at once). close()
-        # lets the at most two chunks a worker has in flight finish, then the workers exit.
+        # Pool.terminate hang, seen in CI: docs/benchmarks.md, "Design figures elsewhere in etl/", A3).
+        # close() lets the at most two chunks a worker has in flight finish, then the workers exit.
         pool.close()
         pool.join()
 

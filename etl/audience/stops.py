@@ -90,7 +90,8 @@ def _add_all(target: NumberSet, values: Sequence[str]) -> int:
     """Add the ``+<digits>`` values to ``target`` (as `_as_int` reads them); how many were unreadable.
 
     With numpy, the batch is read at once: joined by line ends, each line checked and turned into
-    an int on the bytes laid end to end (a 1,000,000-entry list costs ~0.5 s instead of ~4 s).
+    an int on the bytes laid end to end, several times faster than value by value (docs/benchmarks.md,
+    "Design figures elsewhere in etl/", A4).
     Values it does not take as they are (whitespace, non-ASCII, more than 18 digits) go to `_as_int`.
     """
     try:

@@ -4,8 +4,8 @@ Every module in this package whose name does not start with ``_`` defines a modu
 ``command`` (a click command or group) named after the module (``filter_audience`` ->
 ``filter-audience``); it is found automatically, so adding a command never touches this file.
 Modules are imported only when their command is asked for: importing all of them (aiohttp for
-``receive``, numpy for ``filter-audience``, ...) took ~1.5 s before any command ran, which a
-``sync`` from cron or a systemd timer paid each time. Each `EtlError` becomes a one-line message
+``receive``, numpy for ``filter-audience``, ...) delayed every command, which a ``sync`` from cron
+or a systemd timer paid each time (docs/benchmarks.md, "Design figures elsewhere in etl/", C1). Each `EtlError` becomes a one-line message
 and an exit code; so does a database error that escapes a command, once `_database.explain` has
 named it (unreachable, not migrated). Nothing else is caught here.
 """

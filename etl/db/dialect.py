@@ -208,9 +208,8 @@ def drop_primary_key(conn: Connection, table: Table) -> list[Any]:
     """PostgreSQL: drop ``table``'s primary key (before a bulk load into an empty table that no
     foreign key refers to) and return it for `add_constraints`; elsewhere ``[]``.
 
-    Why: each inserted row is one more index insertion, with its WAL; 500,000 rows into the rental
-    number tables took 1.3-2.5 s more with their primary keys than without, and each key's build
-    afterwards 0.2-0.5 s. A key that another table's foreign key refers to cannot be dropped
+    Why: each inserted row is one more index insertion, with its WAL; building the key once after
+    the load is cheaper (docs/benchmarks.md, "Design figures elsewhere in etl/", D1). A key that another table's foreign key refers to cannot be dropped
     (PostgreSQL refuses, the transaction fails): callers name tables without one.
     """
     if not alterable_constraints(conn) or table.primary_key is None or not table.primary_key.columns:
@@ -234,8 +233,8 @@ def analyze(conn: Connection, table: Table) -> None:
 def hash_joins(conn: Connection) -> bool:
     """True where a join of two large tables is planned by hashing (PostgreSQL), in any row order.
 
-    SQLite (nested loops only) and MariaDB look each row up in an index: over 500,000 rows, SQLite
-    takes 0.3 s when they come in key order and 1.7-2.7 s when they do not.
+    SQLite (nested loops only) and MariaDB look each row up in an index, several times faster when
+    the rows come in key order (docs/benchmarks.md, "Design figures", R1).
     """
     return backends.of(conn).hash_joins
 

@@ -36,7 +36,7 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
         # The dialect modules are imported here, when their database is in use: at module level
-        # they cost every process ~0.15 s, SQLite's included.
+        # every process pays their import, SQLite's included (docs/benchmarks.md, "Design figures elsewhere in etl/", D2).
         if dialect.name == "postgresql":
             from sqlalchemy.dialects import postgresql
 
@@ -75,7 +75,7 @@ def db_datetime(dialect_name: str, value: datetime | None) -> Any:
         return value
     if dialect_name == "sqlite":
         # SQLAlchemy's SQLite storage format, always with microseconds, so staged values compare
-        # equal to stored ones; isoformat is ~10x faster than strftime on a 1M-row load.
+        # equal to stored ones; isoformat, not strftime (docs/benchmarks.md, "Design figures elsewhere in etl/", D3).
         return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
     return value.replace(tzinfo=None)
 

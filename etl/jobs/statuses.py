@@ -5,8 +5,8 @@ One cycle (`etl.jobs.status_cycle`; each step commits on its own and fails on it
 
 1. **Intake**: import new rows of the ``track_intake`` table (`etl.tracking.drain_intake`).
 2. **Discovery**: a message tracked by id alone gets its recipients from ``/bulk-status``;
-   followed tags are read with ``/bulk-status-by-tag`` (paged) every 15 min; a refused tag is
-   recorded and waits its own backoff while the cycle goes on.
+   followed tags are read with ``/bulk-status-by-tag`` (paged) on their own interval (docs/statuses.md);
+   a refused tag is recorded and waits its own backoff while the cycle goes on.
 3. **Statuses**: what is due is one indexed query (``next_poll_at <= now``); the pairs are
    fetched with the fewest calls (`etl.polling.plan_fetch`: multi-status batches of 500, bulk-status
    for a send with many due recipients when it costs no extra call), `CALLS_PER_BATCH` calls per

@@ -62,7 +62,7 @@ class Quirks:
     tag_total_meaning: str = "items"  # "items" | "pages"
     # quirk 23: tag items as in 3.6 carry no message id (documented); True adds "messageId".
     tag_items_message_id: bool = False
-    # §3.8: /statistics/cost-resume rate limit per 60 s of simulated time (None: off).
+    # §3.8: /statistics/cost-resume calls allowed per minute of simulated time (None: off).
     cost_resume_rate_limit: int | None = 5
     # quirk 19: /location/status "status" as free text (documented) or the numeric code.
     rental_status_numeric: bool = False

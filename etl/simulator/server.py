@@ -108,7 +108,8 @@ def _spoiled_stream(stream: Stream, index: int, spoil: Any) -> Stream:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes; with Nagle on, each small answer then waits for
-    # the client's delayed ACK (~40 ms), capping a keep-alive client at ~25 calls/s.
+    # the client's delayed ACK, capping a keep-alive client at a few dozen calls a second
+    # (docs/api-client.md, the `--keep-nagle` figure).
     disable_nagle_algorithm = True
     server: _Server
     _pending: tuple[str, str, dict[str, Any]] | None = None
@@ -318,7 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @staticmethod
     def _rate_limited(sim: Simulator) -> tuple[int, dict[str, Any], dict[str, str]] | None:
-        """§3.8: 5 calls per 60 s of *simulated* time; the 6th gets HTTP 429 + Retry-After
+        """§3.8: `Quirks.cost_resume_rate_limit` calls a minute of *simulated* time; the next gets HTTP 429 + Retry-After
         (seconds) and body code 429 (the code DOC-err uses for rate limits)."""
         limit = sim.quirks.cost_resume_rate_limit
         if limit is None:
