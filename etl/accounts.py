@@ -7,11 +7,14 @@ context and write its id on every row; they never see another account's key.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from etl.config import PARENT_LABEL
+from etl.secrets import Secret
 
-__all__ = ["AccountRef", "PARENT", "PARENT_ID"]
+__all__ = ["AccountRef", "AccountSource", "Followed", "OneAccount", "PARENT", "PARENT_ID"]
 
 PARENT_ID = 1
 """The parent account's ``accounts.id``: created by migration 0010 and by a fresh ``db migrate``."""
@@ -39,3 +42,36 @@ class AccountRef:
 
 
 PARENT = AccountRef(PARENT_ID, PARENT_LABEL)
+
+
+@dataclass(frozen=True)
+class Followed:
+    """An account to run jobs for, with the key its runs use (never stored: `etl.account_directory`)."""
+
+    ref: AccountRef
+    key: Secret
+
+
+class AccountSource(Protocol):
+    """What the daemon and ``sync`` ask for the accounts to run a job for (`etl.account_directory`)."""
+
+    def followed(self) -> list[Followed]:
+        """The parent first, then each followed sub-account whose key is known."""
+        ...
+
+    def learn(self, keys: Iterable[tuple[str, Secret]]) -> None:
+        """Remember (token, key) pairs the accounts job read."""
+        ...
+
+
+class OneAccount:
+    """The parent alone: a deployment without ``[accounts]``, and tests."""
+
+    def __init__(self, key: Secret) -> None:
+        self._followed = [Followed(PARENT, key)]
+
+    def followed(self) -> list[Followed]:
+        return list(self._followed)
+
+    def learn(self, keys: Iterable[tuple[str, Secret]]) -> None:
+        """Nothing to remember: sub-accounts are not followed."""

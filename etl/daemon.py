@@ -48,18 +48,20 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
+from etl.accounts import AccountSource, Followed, OneAccount
 from etl.api.protocol import ApiClient
 from etl.clock import utcnow
-from etl.config import Config, JobSchedule
+from etl.config import Config, JobSchedule, Secret
 from etl.health import Health, HealthServer, evaluate
-from etl.jobs import job_names
+from etl.jobs import PARENT_ONLY_JOBS, job_names
 from etl.locking import default_owner, give_back_leases
 from etl.metrics import Metrics, last_successes
 from etl.runner import RunReport, run_job
 
 log = logging.getLogger(__name__)
 
-ClientFactory = Callable[[], ApiClient]
+ClientFactory = Callable[[Secret], ApiClient]
+"""Builds a client for one account's key (`etl.api.factory.make_client` with the daemon's metrics)."""
 
 
 # --- pure decisions ------------------------------------------------------------------------------
@@ -144,6 +146,7 @@ class Daemon:
         engine: Engine,
         *,
         client_factory: ClientFactory,
+        accounts: AccountSource | None = None,
         metrics: Metrics | None = None,
         jobs: Sequence[str] = (),
         owner: str | None = None,
@@ -153,6 +156,8 @@ class Daemon:
         self.config = config
         self.engine = engine
         self.client_factory = client_factory
+        #: Who to run each job for; without one, the parent alone (its key read at the first run).
+        self._accounts = accounts
         self.metrics = metrics or Metrics()
         self.schedules = scheduled_jobs(config, jobs)
         self.owner = owner or default_owner()
@@ -209,15 +214,42 @@ class Daemon:
 
     # scheduling -----------------------------------------------------------------------------------
 
-    def fire(self, name: str) -> RunReport | None:
-        """One scheduled run of ``name`` (APScheduler calls this in a worker thread)."""
+    @property
+    def accounts(self) -> AccountSource:
+        if self._accounts is None:
+            self._accounts = OneAccount(self.config.api_key())
+        return self._accounts
+
+    def fire(self, name: str) -> list[RunReport]:
+        """One scheduled run of ``name`` for each followed account, one after the other (a worker thread).
+
+        One account's failure (a revoked key, an outage of its runs) is its run's outcome; the next
+        account runs all the same.
+        """
         if self.stopping.is_set():
-            return None
+            return []
         with self._active_lock:
             self._active[name] = time.monotonic()
+        reports: list[RunReport] = []
+        try:
+            followed = self.accounts.followed()
+            for account in followed[:1] if name in PARENT_ONLY_JOBS else followed:
+                if self.stopping.is_set():
+                    break
+                report = self._fire_one(name, account)
+                if report is not None:
+                    reports.append(report)
+        except Exception:  # noqa: BLE001 - never let one run kill the scheduler thread
+            log.exception("job %s: unexpected error around the runs", name)
+        finally:
+            with self._active_lock:
+                self._active.pop(name, None)
+        return reports
+
+    def _fire_one(self, name: str, account: Followed) -> RunReport | None:
         client = None
         try:
-            client = self.client_factory()
+            client = self.client_factory(account.key)
             schedule = self.schedules[name]
             return run_job(
                 name,
@@ -230,15 +262,15 @@ class Daemon:
                 metrics=self.metrics,
                 fresh_within=period_seconds(schedule, self.wall_clock()) / 2.0,
                 wall_clock=self.wall_clock,
+                account=account.ref,
+                learn_keys=self.accounts.learn,
             )
-        except Exception:  # noqa: BLE001 - never let one run kill the scheduler thread
-            log.exception("job %s: unexpected error around the run", name)
+        except Exception:  # noqa: BLE001 - one account's surprise must not skip the others
+            log.exception("job %s: unexpected error around the run", account.ref.shown(name))
             return None
         finally:
-            if client is not None and hasattr(client, "close"):
+            if client is not None:
                 client.close()
-            with self._active_lock:
-                self._active.pop(name, None)
 
     def build_scheduler(self) -> BackgroundScheduler:
         cfg = self.config.daemon
@@ -336,21 +368,12 @@ class Daemon:
 
 
 def make_client_factory(config: Config, metrics: Metrics | None = None) -> ClientFactory:
-    """A new API client per run, reporting every attempt to ``metrics``."""
-    from etl.api.client import SmsPartnerClient
+    """A new API client per run and account, reporting every attempt to ``metrics``."""
+    from etl.api.factory import make_client
 
-    key = config.api_key()
+    observer = metrics.observe_api if metrics is not None else None
 
-    def factory() -> ApiClient:
-        return SmsPartnerClient(
-            config.api.base_url,
-            key,
-            connect_timeout=config.api.connect_timeout,
-            read_timeout=config.api.read_timeout,
-            max_attempts=config.api.max_attempts,
-            max_retry_seconds=config.api.max_retry_seconds,
-            observer=metrics.observe_api if metrics is not None else None,
-        )
+    def factory(key: Secret) -> ApiClient:
+        return make_client(config, key, observer=observer)
 
     return factory
-

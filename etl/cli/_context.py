@@ -11,7 +11,8 @@ from etl.clock import Clock
 from etl.config import Config, load_config
 
 if TYPE_CHECKING:
-    from etl.api.client import SmsPartnerClient
+    from etl.accounts import AccountSource
+    from etl.api.protocol import ApiClient
 
 
 def get_config(ctx: click.Context) -> Config:
@@ -40,18 +41,22 @@ def get_clock(ctx: click.Context) -> Clock:
     return obj["clock"]  # type: ignore[no-any-return]
 
 
-def get_client(ctx: click.Context) -> SmsPartnerClient:
+def get_client(ctx: click.Context) -> ApiClient:
+    """The parent account's client (commands acting on one account)."""
     obj: dict[str, Any] = ctx.find_root().obj
     if "client" not in obj:
-        from etl.api.client import SmsPartnerClient
+        from etl.api.factory import make_client
 
         config = get_config(ctx)
-        obj["client"] = SmsPartnerClient(
-            config.api.base_url,
-            config.api_key(),
-            connect_timeout=config.api.connect_timeout,
-            read_timeout=config.api.read_timeout,
-            max_attempts=config.api.max_attempts,
-            max_retry_seconds=config.api.max_retry_seconds,
-        )
+        obj["client"] = make_client(config, config.api_key())
     return obj["client"]  # type: ignore[no-any-return]
+
+
+def get_accounts(ctx: click.Context) -> AccountSource:
+    """The accounts jobs run for: the parent alone until sub-accounts are configured (docs/accounts.md)."""
+    obj: dict[str, Any] = ctx.find_root().obj
+    if "accounts" not in obj:
+        from etl.accounts import OneAccount
+
+        obj["accounts"] = OneAccount(get_config(ctx).api_key())
+    return obj["accounts"]  # type: ignore[no-any-return]

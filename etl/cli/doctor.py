@@ -67,11 +67,9 @@ def command(ctx: click.Context) -> None:
 
 
 def _check_api(out: Report, config: Any, key: Any) -> None:
-    from etl.api.client import SmsPartnerClient
+    from etl.api.factory import make_client
 
-    client = SmsPartnerClient(
-        config.api.base_url, key, connect_timeout=config.api.connect_timeout, read_timeout=config.api.read_timeout, max_attempts=1
-    )
+    client = make_client(config, key, max_attempts=1)
     try:
         account = client.me()
     except AuthError as exc:

@@ -13,12 +13,16 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
-from etl.cli._context import get_clock, get_config, get_engine
+from etl.cli._context import get_accounts, get_clock, get_config, get_engine
 from etl.cli.run import verbosity_level
 from etl.outcome import ExitCode, Outcome, exit_code_of
+
+if TYPE_CHECKING:
+    from etl.runner import RunReport
 
 
 @click.command("sync")
@@ -29,6 +33,7 @@ from etl.outcome import ExitCode, Outcome, exit_code_of
 def command(ctx: click.Context, jobs: tuple[str, ...], once: bool, force: bool) -> None:
     """Run JOBs (default: every enabled job) once, in order, and report each."""
     from etl.daemon import make_client_factory, scheduled_jobs
+    from etl.jobs import PARENT_ONLY_JOBS
     from etl.logging_setup import configure_logging
     from etl.runner import run_job
 
@@ -47,26 +52,34 @@ def command(ctx: click.Context, jobs: tuple[str, ...], once: bool, force: bool) 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     factory = make_client_factory(config)
+    accounts = get_accounts(ctx)
     outcomes: list[Outcome] = []
     for name in names:
-        if stop.is_set():
-            break
-        client = factory()
-        try:
-            report = run_job(
-                name, config=config, client=client, engine=engine, now=get_clock(ctx), force=force, should_stop=stop.is_set
-            )
-        finally:
-            client.close()
-        outcomes.append(report.outcome)
-        if report.result is not None:
-            r = report.result
-            figures = f"added {r.added}, changed {r.changed}, removed {r.removed}"
-        else:
-            figures = report.error or ""
-        run = f" run #{report.run_id}" if report.run_id else ""
-        click.echo(f"{name}: {report.outcome}{run} ({figures}) in {report.seconds:.2f}s")
+        for account in accounts.followed()[:1] if name in PARENT_ONLY_JOBS else accounts.followed():
+            if stop.is_set():
+                break
+            client = factory(account.key)
+            try:
+                report = run_job(
+                    name, config=config, client=client, engine=engine, now=get_clock(ctx), force=force,
+                    should_stop=stop.is_set, account=account.ref, learn_keys=accounts.learn,
+                )
+            finally:
+                client.close()
+            outcomes.append(report.outcome)
+            click.echo(_line(name, report))
     engine.dispose()
     code = ExitCode.FAILED if stop.is_set() else exit_code_of(outcomes)
     if code != ExitCode.OK:
         sys.exit(code)
+
+
+def _line(name: str, report: RunReport) -> str:
+    """``stops@shop: success run #12 (added 3, changed 0, removed 1) in 0.41s``."""
+    if report.result is not None:
+        r = report.result
+        figures = f"added {r.added}, changed {r.changed}, removed {r.removed}"
+    else:
+        figures = report.error or ""
+    run = f" run #{report.run_id}" if report.run_id else ""
+    return f"{report.account.shown(name)}: {report.outcome}{run} ({figures}) in {report.seconds:.2f}s"

@@ -19,6 +19,9 @@ JOB_MODULES: dict[str, str] = {
     "actions": "etl.jobs.actions",
 }
 
+#: Jobs about the whole login, run once per cycle for the parent account (not for each sub-account).
+PARENT_ONLY_JOBS: frozenset[str] = frozenset()
+
 
 def job_names() -> list[str]:
     return list(JOB_MODULES)
@@ -30,4 +33,4 @@ def get_job(name: str) -> JobFunction:
     return module.run  # type: ignore[no-any-return]
 
 
-__all__ = ["JobContext", "JobFunction", "RunResult", "get_job", "job_names", "JOB_MODULES"]
+__all__ = ["JobContext", "JobFunction", "RunResult", "get_job", "job_names", "JOB_MODULES", "PARENT_ONLY_JOBS"]
