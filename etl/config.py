@@ -191,7 +191,7 @@ class FollowedAccount:
     label: str
     key_env: str = ""
     key_file: str = ""
-    #: The sub-account's token in `subaccount/list`: ties this entry to the listed sub-account.
+    #: The sub-account's token in `subaccount/list` (required): ties this entry to the listed sub-account.
     token: str = ""
 
 
@@ -215,6 +215,7 @@ _LABEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 def _validate_accounts(accounts: AccountsConfig) -> None:
     seen: set[str] = set()
+    tokens: set[str] = set()
     for i, entry in enumerate(accounts.follow):
         where = f"accounts.follow[{i}]"
         if not _LABEL.fullmatch(entry.label):
@@ -224,6 +225,11 @@ def _validate_accounts(accounts: AccountsConfig) -> None:
         seen.add(entry.label)
         if not entry.key_env and not entry.key_file:
             raise ConfigError(f"{where}: set key_env or key_file (a sub-account key is never written in the file)")
+        if not entry.token.strip():
+            raise ConfigError(f"{where}.token: set the sub-account's token (as subaccount/list gives it)")
+        if entry.token in tokens:
+            raise ConfigError(f"{where}.token: already followed by another entry")
+        tokens.add(entry.token)
 
 
 @dataclass(frozen=True)

@@ -145,8 +145,8 @@ def test_followed_accounts_read_their_keys_from_env_file_or_credential(tmp_path)
     (creds / "smspartner-api-key-brand").write_text("brand-secret", encoding="utf-8")
     body = (
         "[accounts]\ndiscover = true\n"
-        '[[accounts.follow]]\nlabel = "shop"\nkey_file = "' + str(key_file) + '"\n'
-        '[[accounts.follow]]\nlabel = "brand"\nkey_env = "BRAND_KEY"\n'
+        '[[accounts.follow]]\nlabel = "shop"\ntoken = "t-shop"\nkey_file = "' + str(key_file) + '"\n'
+        '[[accounts.follow]]\nlabel = "brand"\ntoken = "t-brand"\nkey_env = "BRAND_KEY"\n'
     )
     config = load_config(write(tmp_path, body), environ={})
     assert config.accounts.discover is True
@@ -162,10 +162,15 @@ def test_followed_accounts_read_their_keys_from_env_file_or_credential(tmp_path)
     ("body", "names"),
     [
         ('[[accounts.follow]]\nlabel = "shop"\n', "accounts.follow[0]: set key_env or key_file"),
+        ('[[accounts.follow]]\nlabel = "shop"\nkey_env = "K"\n', "accounts.follow[0].token: set the sub-account's token"),
+        (
+            '[[accounts.follow]]\nlabel = "a"\nkey_env = "K"\ntoken = "t"\n[[accounts.follow]]\nlabel = "b"\nkey_env = "L"\ntoken = "t"\n',
+            "accounts.follow[1].token: already followed",
+        ),
         ('[[accounts.follow]]\nlabel = "main"\nkey_env = "K"\n', "accounts.follow[0].label: 'main' is already taken"),
         ('[[accounts.follow]]\nlabel = "Shop One"\nkey_env = "K"\n', "accounts.follow[0].label: 'Shop One' is not a label"),
         (
-            '[[accounts.follow]]\nlabel = "a"\nkey_env = "K"\n[[accounts.follow]]\nlabel = "a"\nkey_env = "L"\n',
+            '[[accounts.follow]]\nlabel = "a"\nkey_env = "K"\ntoken = "t1"\n[[accounts.follow]]\nlabel = "a"\nkey_env = "L"\n',
             "accounts.follow[1].label: 'a' is already taken",
         ),
         ('[[accounts.follow]]\nlabel = "a"\napiKey = "sk-123"\n', "accounts.follow[0].apiKey: a sub-account key must not"),
@@ -181,7 +186,7 @@ def test_each_accounts_mistake_gives_one_error_naming_the_key(tmp_path, body, na
 
 
 def test_a_followed_account_without_its_key_names_every_source(tmp_path):
-    config = load_config(write(tmp_path, '[[accounts.follow]]\nlabel = "shop"\nkey_env = "SHOP_KEY"\n'), environ={})
+    config = load_config(write(tmp_path, '[[accounts.follow]]\nlabel = "shop"\ntoken = "t"\nkey_env = "SHOP_KEY"\n'), environ={})
     with pytest.raises(ConfigError, match=r"accounts.follow\[0\] key: set the environment variable SHOP_KEY, or "
                                           r"accounts.follow\[0\].key_file, or a systemd credential named "
                                           r"smspartner-api-key-shop"):
