@@ -172,13 +172,10 @@ def _session_lock(engine: Engine, job: str, owner: str, beat: float) -> Iterator
         with conn_guard:
             conn.execute(text("SELECT 1"))
 
-    stop = threading.Event()
-    thread = _start_heartbeat(lock, beat, check, stop)
     try:
-        yield lock
+        with _heartbeat(lock, beat, check):
+            yield lock
     finally:
-        stop.set()
-        thread.join()
         try:
             with conn_guard:
                 backend.unlock(conn, lock_name(job))
@@ -280,13 +277,10 @@ def _lease_lock(
             lock._mark_lost("the lease was taken over")
         valid_until[0] = at + timedelta(seconds=lease_seconds)
 
-    stop = threading.Event()
-    thread = _start_heartbeat(lock, beat, renew, stop)
     try:
-        yield lock
+        with _heartbeat(lock, beat, renew):
+            yield lock
     finally:
-        stop.set()
-        thread.join()
         try:
             release_lease(engine, job, owner)
         except Exception as exc:  # noqa: BLE001 - the lease then simply expires
@@ -296,7 +290,14 @@ def _lease_lock(
 # --- heartbeat -----------------------------------------------------------------------------------
 
 
-def _start_heartbeat(lock: JobLock, every: float, beat: Callable[[], None], stop: threading.Event) -> threading.Thread:
+@contextmanager
+def _heartbeat(lock: JobLock, every: float, beat: Callable[[], None]) -> Iterator[None]:
+    """``beat()`` every ``every`` seconds in a thread while the block runs, stopped and joined when it ends.
+
+    A failing beat marks the lock lost (a DB outage: the lock may be gone) and ends the thread.
+    """
+    stop = threading.Event()
+
     def loop() -> None:
         while not stop.wait(every):
             try:
@@ -308,4 +309,8 @@ def _start_heartbeat(lock: JobLock, every: float, beat: Callable[[], None], stop
 
     thread = threading.Thread(target=loop, name=f"lock-heartbeat-{lock.job}", daemon=True)
     thread.start()
-    return thread
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
