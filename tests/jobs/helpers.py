@@ -32,6 +32,16 @@ def make_client(base_url: str, **kwargs: Any) -> SmsPartnerClient:
     return SmsPartnerClient(base_url, Secret(TEST_KEY), sleep=lambda _seconds: None, **options)
 
 
+def recording_client(base_url: str) -> tuple[SmsPartnerClient, list[float]]:
+    """The job tests' client, but its waits recorded: restarts must wait through it, not time.sleep."""
+    sleeps: list[float] = []
+    client = SmsPartnerClient(
+        base_url, Secret(TEST_KEY), connect_timeout=2.0, read_timeout=3.0, max_attempts=3, max_retry_seconds=60.0,
+        sleep=sleeps.append,
+    )
+    return client, sleeps
+
+
 def sim_clock(sim: Any):  # noqa: ANN201 - returns a clock callable
     """The job clock follows the simulator's, in UTC."""
     return lambda: sim.clock.now().astimezone(timezone.utc)

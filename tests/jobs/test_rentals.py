@@ -13,7 +13,7 @@ from etl.api.rentalrows import rental_row
 from etl.config import RentalsConfig, RentalToken
 from etl.db.engine import make_engine
 from etl.jobs import rentals as rentals_job
-from tests.jobs.helpers import make_config, run, sim_clock, table_rows, timed_behind_a_reader
+from tests.jobs.helpers import make_config, recording_client, run, sim_clock, table_rows, timed_behind_a_reader
 
 NUMBERS = ["+33612345601", "+33612345602", "+33612345603", "+33712345604", "+32470123456"]
 
@@ -729,18 +729,6 @@ def test_the_quarantined_entries_of_a_spool_are_recorded_by_the_run_that_loads_i
 # Restarts (issue 16, issue 21 item 5): one retry budget for the whole download, sleeps injected
 # --------------------------------------------------------------------------------------------------
 
-
-def recording_client(base_url):
-    from etl.api.client import SmsPartnerClient
-    from etl.config import Secret
-    from tests.jobs.helpers import TEST_KEY
-
-    sleeps: list[float] = []
-    client = SmsPartnerClient(
-        base_url, Secret(TEST_KEY), connect_timeout=2.0, read_timeout=3.0, max_attempts=3, max_retry_seconds=60.0,
-        sleep=sleeps.append,
-    )
-    return client, sleeps
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,15 @@ import pytest
 from sqlalchemy import text
 
 from etl.config import StopsConfig
-from tests.jobs.helpers import TEST_KEY, make_config, run, sim_clock, table_rows, timed_behind_a_reader
+from tests.jobs.helpers import (
+    TEST_KEY,
+    make_config,
+    recording_client,
+    run,
+    sim_clock,
+    table_rows,
+    timed_behind_a_reader,
+)
 
 
 def sync(engine, config, client, sim, **kwargs):
@@ -639,18 +647,6 @@ def test_a_list_of_only_unreadable_entries_is_not_taken_for_an_empty_list(env):
 # Restarts (issue 16, issue 21 item 5): one retry budget for the whole download, sleeps injected
 # --------------------------------------------------------------------------------------------------
 
-
-def recording_client(base_url):
-    """The job tests' client, but its waits recorded: restarts must wait through it, not time.sleep."""
-    from etl.api.client import SmsPartnerClient
-    from etl.config import Secret
-
-    sleeps: list[float] = []
-    client = SmsPartnerClient(
-        base_url, Secret(TEST_KEY), connect_timeout=2.0, read_timeout=3.0, max_attempts=3, max_retry_seconds=60.0,
-        sleep=sleeps.append,
-    )
-    return client, sleeps
 
 
 @pytest.mark.parametrize(
