@@ -46,10 +46,12 @@ class Delivery:
     """One callback call: what was sent where, and how it ended (HTTP status or an error name)."""
 
     at: datetime
-    channel: str  # stop | dlr
+    channel: str  # stop | dlr | hlr
     payload: dict[str, Any]
     outcome: str = "pending"
     attempts: int = 0
+    #: The URL this call goes to when the request named one (hlr/notify ``notifyUrl``).
+    url: str | None = None
 
 
 @dataclass(order=True)
@@ -59,6 +61,7 @@ class _Due:
     channel: str = field(compare=False)
     payload: dict[str, Any] = field(compare=False)
     stop_phone: str | None = field(default=None, compare=False)
+    url: str | None = field(default=None, compare=False)
 
 
 class CallbackDispatcher:
@@ -151,6 +154,13 @@ class CallbackDispatcher:
             self._seq += 1
             self._queue.append(_Due(when, self._seq, "stop", payload, e164 if kind == "stop" else None))
 
+    def notify(self, url: str, payloads: list[dict[str, Any]], at: datetime) -> None:
+        """Queue one call per payload to ``url`` at ``at`` (HLR results: hlr/notify's ``notifyUrl``)."""
+        with self._lock:
+            for payload in payloads:
+                self._seq += 1
+                self._queue.append(_Due(at, self._seq, "hlr", payload, url=url))
+
     def _due_reports(self, now: datetime) -> list[_Due]:
         """DLRs for every status change of every recipient that has happened by ``now`` and not fired."""
         out: list[_Due] = []
@@ -207,14 +217,14 @@ class CallbackDispatcher:
         for item in due:
             if item.stop_phone is not None and not self.sim.is_stopped(item.stop_phone):
                 self.sim.add_stop(item.stop_phone, created_at=item.at)  # the platform's list first
-            delivery = Delivery(item.at, item.channel, item.payload)
+            delivery = Delivery(item.at, item.channel, item.payload, url=item.url)
             with self._lock:
                 self.deliveries.append(delivery)
             calls += self._post(item.channel, delivery)
         return calls
 
     def _post(self, channel: str, delivery: Delivery) -> int:
-        url = self.stop_url if channel == "stop" else self.dlr_url
+        url = delivery.url or (self.stop_url if channel == "stop" else self.dlr_url)
         if not url:
             delivery.outcome = "no_url"
             return 0

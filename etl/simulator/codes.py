@@ -42,8 +42,54 @@ PER_ENDPOINT: dict[str, dict[int, str]] = {
         35: "Téléchargement en cours",
         36: "La location a échoué",
     },
+    "subaccount/create": {
+        2: "Vous n'êtes pas autorisé à créer des sous-comptes",
+        3: "Le paramètre isBuyer est requis",
+        4: "Le type est requis",
+        5: "Type inconnu",
+        6: "L'email est requis",
+        7: "Un compte utilise déjà cet email",
+        8: "creditToAttribute doit être supérieur à 0",
+        9: "Le solde doit être supérieur à 0",
+    },
+    "subaccount/remove": {1: "Le token est requis", 10: "La Clé API est requise", 404: "Sous-compte introuvable"},
+    "subaccount/credit/add": {
+        2: "Le crédit est requis",
+        3: "L'identifiant du sous-compte est requis",
+        4: "Opération non autorisée",
+        5: "Le crédit doit être supérieur à 0",
+        6: "Le solde doit être supérieur à 0",
+        7: "Sous-compte introuvable",
+        8: "Crédit insuffisant",
+    },
+    "group/add": {1: "Le nom est requis", 2: "La Clé API est requise"},
+    "group/list": {10: "La Clé API est requise"},
+    "group/delete": {1: "L'ID du groupe est requis", 10: "La Clé API est requise", 404: "Le groupe n'existe pas"},
+    "contact/add": {
+        1: "L'ID du groupe est requis",
+        2: "Les données du contact sont requises",
+        9: "Numéro invalide",
+        10: "La Clé API est requise",
+        15: "Le numéro existe déjà dans ce groupe",
+        404: "Le groupe n'existe pas",
+    },
+    "contact/update": {
+        1: "L'ID du contact est requis",
+        2: "Les données du contact sont requises",
+        9: "Numéro invalide",
+        10: "La Clé API est requise",
+        15: "Le numéro existe déjà dans ce groupe",
+        404: "Contact introuvable",
+    },
+    "contact/delete": {1: "L'ID du contact est requis", 10: "La Clé API est requise", 404: "Contact introuvable"},
+    "contact/detail": {1: "L'ID du contact est requis", 10: "La Clé API est requise", 404: "Contact introuvable"},
+    "contact/list": {1: "L'ID du groupe est requis", 10: "La Clé API est requise", 404: "Le groupe n'existe pas"},
+    "hlr/notify": {2: "Le numéro est requis", 3: "Les numéros doivent être séparés par des virgules", 11: "Crédit insuffisant"},
+    "lookup": {2: "Le numéro est requis", 3: "Les numéros doivent être séparés par des virgules"},
 }
 PER_ENDPOINT["bulk-send"] = PER_ENDPOINT["send"]
+PER_ENDPOINT["subaccount/credit/remove"] = PER_ENDPOINT["subaccount/credit/add"]
+PER_ENDPOINT["groupe/delete"] = PER_ENDPOINT["group/delete"]
 
 
 def text(endpoint: str, code: int) -> str:

@@ -9,7 +9,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from . import seedfile
+from .codes import ApiFailure
 from .core import Simulator
+
+
+def _target(sim: Simulator, p: dict[str, Any]) -> Simulator:
+    """The account a control call names: ``account`` = a sub-account token, absent or "main" = the parent."""
+    token = p.get("account")
+    if token in (None, "", "main"):
+        return sim
+    sub = sim.subaccounts.get(token)
+    if sub is None:
+        raise KeyError(f"account {token!r}")
+    return sub.account
 
 
 def _iso(value: Any) -> Any:
@@ -34,6 +47,8 @@ def control(sim: Simulator, method: str, action: str, p: dict[str, Any]) -> tupl
         return 400, {"ok": False, "error": f"missing or unknown: {exc}"}
     except (ValueError, TypeError) as exc:
         return 400, {"ok": False, "error": str(exc)}
+    except ApiFailure as failure:
+        return 400, {"ok": False, "error": f"the API would answer code {failure.code}", "code": failure.code}
 
 
 def _state(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
@@ -83,23 +98,23 @@ def _calls(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stops(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
-    rows = sim.stops()
+    rows = _target(sim, p).stops()
     return {"ok": True, "count": len(rows), "stops": [[i, ph, c] for i, ph, c in rows[: int(p.get("limit", 100_000))]]}
 
 
 def _stop_add(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
-    return {"ok": True, "id": sim.add_stop(str(p["phone"]))}
+    return {"ok": True, "id": _target(sim, p).add_stop(str(p["phone"]))}
 
 
 def _stop_remove(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
-    sim.remove_stop(int(p["id"]))
+    _target(sim, p).remove_stop(int(p["id"]))
     return {"ok": True}
 
 
 def _send(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
     sched = datetime.fromisoformat(p["scheduled_at"]) if p.get("scheduled_at") else None
     numbers = p["phone_numbers"]
-    mid = sim.send(list(numbers), str(p.get("message", "hello")), tag=p.get("tag"), scheduled_at=sched, sandbox=bool(p.get("sandbox")))
+    mid = _target(sim, p).send(list(numbers), str(p.get("message", "hello")), tag=p.get("tag"), scheduled_at=sched, sandbox=bool(p.get("sandbox")))
     return {"ok": True, "message_id": mid}
 
 
@@ -148,6 +163,45 @@ def _inbound(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True}
 
 
+def _subaccount_create(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    """A sub-account with its own state: the seed file's sub-account entry (stops, groups, balance...)."""
+    sub = seedfile.add_subaccount(sim, p)
+    return {"ok": True, "id": sub.id, "token": sub.token, "api_key": sub.api_key}
+
+
+def _subaccount_revoke(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    sub = sim.subaccounts.revoke(p["token"], rotate=bool(p.get("rotate")))
+    return {"ok": True, "token": sub.token, "api_key": sub.api_key}
+
+
+def _subaccount_remove(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    with sim.lock:
+        sim.subaccounts.remove(p["token"])
+    return {"ok": True}
+
+
+def _subaccounts(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    subs = sim.subaccounts.listed()
+    rows = [
+        {"id": s.id, "email": s.email, "type": s.type, "token": s.token, "revoked": s.revoked, "balance": s.account.balance}
+        for s in subs
+    ]
+    return {"ok": True, "balance": sim.balance, "subaccounts": rows}
+
+
+def _group_add(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    group_id, contact_ids = seedfile.add_group(_target(sim, p), p)
+    return {"ok": True, "group_id": group_id, "contact_ids": contact_ids}
+
+
+def _contact_stop(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    """Flip a contact's ``stopSms`` (no endpoint does; the flag is independent of the STOP list)."""
+    account = _target(sim, p)
+    with account.lock:
+        contact = account.contacts.set_stop(p["contact_id"], bool(p.get("stop", True)))
+    return {"ok": True, "contact_id": contact.id, "stop_sms": contact.stop_sms}
+
+
 _ACTIONS = {
     "state": _state,
     "clock": _clock,
@@ -165,4 +219,10 @@ _ACTIONS = {
     "rentals/status": _rental_status,
     "callbacks": _callbacks,
     "inbound": _inbound,
+    "subaccounts": _subaccounts,
+    "subaccounts/create": _subaccount_create,
+    "subaccounts/revoke": _subaccount_revoke,
+    "subaccounts/remove": _subaccount_remove,
+    "groups/add": _group_add,
+    "contacts/stop": _contact_stop,
 }

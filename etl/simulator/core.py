@@ -7,6 +7,7 @@ endpoints, and everything that changes is written to ``events`` for later reconc
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 from collections import deque
@@ -18,6 +19,7 @@ from typing import Any
 from . import phones
 from .clock import PARIS, SimClock
 from .codes import ApiFailure
+from .contacts import ContactBook
 from .faults import FaultInjector
 from .messages import STATUSES, Message, Plan, Recipient, Truth, default_plan, nb_parts, night_hold, status_changes, truth_at
 from .quirks import Quirks
@@ -38,6 +40,8 @@ class Call:
     http_status: int
     at: datetime
     fault: str | None = None
+    #: Whose key the call carried: "main" (the parent), a sub-account's token, or None (unknown key).
+    account: str | None = "main"
 
 
 @dataclass(frozen=True)
@@ -53,27 +57,52 @@ class Event:
 class Simulator:
     """In-memory SMS Partner account. Thread-safe; see docs/simulator.md."""
 
-    def __init__(self, api_key: str = "sim-key-0123", seed: int = 42, start: datetime | None = None) -> None:
+    def __init__(
+        self, api_key: str = "sim-key-0123", seed: int = 42, start: datetime | None = None, *, parent: Simulator | None = None
+    ) -> None:
+        from .accounts import SubAccounts
+
         self.api_key = api_key
         self.seed = seed
-        self.clock = SimClock(start)
-        self.quirks = Quirks()
-        self.faults = FaultInjector(seed)
-        self.calls: list[Call] = []
+        #: A sub-account shares its parent's clock, quirks, faults, lock and call log; its state is its own.
+        self.parent = parent
+        if parent is None:
+            self.clock = SimClock(start)
+            self.quirks = Quirks()
+            self.faults = FaultInjector(seed)
+            self.calls: list[Call] = []
+            self.lock = threading.RLock()
+            self._ids = itertools.count(6363)
+        else:
+            self.clock, self.quirks, self.faults = parent.clock, parent.quirks, parent.faults
+            self.calls, self.lock, self._ids = parent.calls, parent.lock, parent._ids
         self.max_calls = 200_000
-        self.lock = threading.RLock()
         self._stops = StopStore()
         self.messages: dict[int, Message] = {}
         self.rentals: dict[str, Rental] = {}
+        self.contacts = ContactBook(self._ids)
+        #: The parent's sub-accounts (accounts.py); empty on a sub-account, which cannot have any.
+        self.subaccounts = SubAccounts(self)
         self._events: list[Event] = []
-        self._next_message_id = 300_001
+        self._next_message_id = 300_001 if parent is None else 300_001 + 1_000_000 * (seed % 1000)
         self._next_rental_id = 884_310
         self.balance = Decimal("10225.119")
         self.credit_hlr = 120
+        self.hlr_campaigns = 0
         self.user: dict[str, Any] = {"id": 4242, "username": "simulator@example.invalid", "firstname": "Sim", "lastname": "Ulator"}
-        self.cost_resume_hits: deque[datetime] = deque()
+        #: Calls per rate-limited endpoint in the last 60 s of simulated time, per account.
+        self.rate_hits: dict[str, deque[datetime]] = {}
         #: Push callbacks (etl/simulator/callbacks.py); None = off, the default.
         self.callbacks: Any = None
+
+    @property
+    def root(self) -> Simulator:
+        """The parent account (itself for the parent)."""
+        return self if self.parent is None else self.parent
+
+    @property
+    def cost_resume_hits(self) -> deque[datetime]:
+        return self.rate_hits.setdefault("statistics/cost-resume", deque())
 
     # ------------------------------------------------------------------ push callbacks
     def attach_callbacks(self, **settings: Any) -> Any:

@@ -46,7 +46,26 @@ def key_echo_text(key: str, fault: Fault) -> str:
     styles = list(KEY_ECHO_STYLES) if style == "all" else [style]
     return " ; ".join(KEY_ECHO_STYLES[name](key) for name in styles)
 
-WRITE_ENDPOINTS = frozenset({"send", "bulk-send", "stop-sms/add", "stop-sms/delete", "message-cancel"})
+WRITE_ENDPOINTS = frozenset(
+    {
+        "send",
+        "bulk-send",
+        "stop-sms/add",
+        "stop-sms/delete",
+        "message-cancel",
+        "subaccount/create",
+        "subaccount/remove",
+        "subaccount/credit/add",
+        "subaccount/credit/remove",
+        "group/add",
+        "group/delete",
+        "groupe/delete",
+        "contact/add",
+        "contact/update",
+        "contact/delete",
+        "hlr/notify",
+    }
+)
 
 
 @dataclass

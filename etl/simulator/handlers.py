@@ -31,6 +31,8 @@ class Route:
     methods: frozenset[str]
     handler: Callable[[Simulator, Params, str], dict[str, Any]]
     write: bool = False
+    #: The code a call without apiKey gets: 1 on most pages, 10 or 2 on some (ACCOUNTS.md §6.5).
+    missing_key_code: int = 1
 
 
 def _req(p: Params, *names: str, code: int) -> Any:
@@ -49,7 +51,7 @@ def _bool(value: Any) -> bool:
 def me(sim: Simulator, p: Params, method: str) -> dict[str, Any]:
     q = sim.quirks
     with sim.lock:
-        balance = sim.balance
+        balance = sim.balance.quantize(Decimal("0.001"))  # a sub-account's too: "10.000", not "10"
     credits: dict[str, Any] = {"creditSms": int(balance / Decimal("0.045"))}
     eco = int(balance / Decimal("0.035"))
     if q.me_credit_names == "go":  # quirk 21

@@ -70,6 +70,21 @@ class Quirks:
     rental_download_code: bool = False
     # GO testdata echoes scheduledDeliveryDate in the /send answer; DOC does not.
     send_echo_scheduled: bool = True
+    # ACCOUNTS §3.1: group/add's success carries code 2 (documented); 200 makes it honest.
+    group_add_code: int = 2
+    # ACCOUNTS §3.2: group/list says success:false with no code (documented); True sends success:true, code 200.
+    group_list_honest: bool = False
+    # ACCOUNTS §2.2, §3.9: page sizes of subaccount/list and contact/list.
+    subaccount_page_size: int = 20
+    contact_page_size: int = 20
+    # ACCOUNTS §6.13: a page past the end is empty (our answer) or repeats the last page ("last").
+    page_past_end: str = "empty"  # "empty" | "last"
+    # ACCOUNTS §3.9: contact/list "total" counts the whole group (our answer) or the rows of this page.
+    contact_total_meaning: str = "group"  # "group" | "page"
+    # ACCOUNTS §2.3: a removed sub-account's balance goes back to the parent (our answer) or is lost.
+    subaccount_remove_refund: bool = True
+    # ACCOUNTS §4: hlr/notify and lookup calls per 60 s of simulated time, per account (None: off).
+    verification_rate_limit: int | None = 360
     # §3.10: stop-list chunk size (entries per write) for the streamed body.
     stream_chunk_entries: int = 2000
 

@@ -12,13 +12,25 @@ Shape (every key optional)::
 
 ``messages`` entries with ``count`` create that many sends to derived numbers; ``sent_hours_ago``
 backdates them by sending with the clock set earlier (statuses then evolve from there).
+
+Contact groups and sub-accounts (docs/accounts.md)::
+
+     "groups": [{"name": "VIP", "contacts": ["+33633000001", {"phone": "0633000002", "stop_sms": true}],
+                 "generate": 200, "stop_share": 0.1}],
+     "subaccounts": [{"email": "shop@example.invalid", "type": "simple", "balance": "12.5",
+                      "token": "optional", "api_key": "optional (default sim-sub-<hex>)", "revoked": false,
+                      "stops": {...}, "groups": [...], "rentals": [...], "messages": [...]}]
+
+A sub-account entry takes every key an account has (stops, rentals, messages, groups) for its own state.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import tomllib
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +52,51 @@ def build(spec: dict[str, Any], *, api_key: str | None = None) -> Simulator:
     start = datetime.fromisoformat(spec["start"]) if spec.get("start") else None
     sim = Simulator(api_key=api_key or spec.get("api_key", "sim-demo-key-not-a-real-secret"), seed=int(spec.get("seed", 42)), start=start)
     sim.quirks.update(**spec.get("quirks", {}))
+    populate(sim, spec)
+    for sub in spec.get("subaccounts", []):
+        add_subaccount(sim, sub)
+    sim.clock.running = bool(spec.get("running_clock", True))
+    return sim
+
+
+def add_subaccount(parent: Simulator, spec: dict[str, Any]) -> Any:
+    """One sub-account with its own state (``populate``); ``balance`` is set, not taken from the parent."""
+    created = datetime.fromisoformat(spec["created_at"]) if spec.get("created_at") else None
+    sub = parent.subaccounts.create(
+        str(spec["email"]),
+        str(spec.get("type", "simple")),
+        token=spec.get("token"),
+        api_key=spec.get("api_key"),
+        created_at=created,
+    )
+    sub.account.balance = Decimal(str(spec.get("balance", "0")))
+    populate(sub.account, spec)
+    if spec.get("revoked"):
+        parent.subaccounts.revoke(sub.token)
+    return sub
+
+
+def add_group(account: Simulator, spec: dict[str, Any]) -> tuple[int, list[int]]:
+    """A contact group with ``contacts`` (numbers or ``{phone, stop_sms, firstname...}``) and ``generate`` derived
+    numbers, ``stop_share`` of them flagged ``stopSms``. Returns (group id, contact ids)."""
+    now = account.clock.now()
+    with account.lock:
+        group = account.contacts.add_group(str(spec["name"]), now, location_file=bool(spec.get("location_file", False)))
+        ids = []
+        for entry in spec.get("contacts", []):
+            item = entry if isinstance(entry, dict) else {"phone": entry}
+            values = {k: str(v) for k, v in item.items() if k not in ("phone", "stop_sms")}
+            ids.append(account.contacts.add_contact(group.id, str(item["phone"]), now, stop_sms=bool(item.get("stop_sms")), values=values).id)
+        rng = random.Random(f"{account.seed}:group:{group.id}")
+        share = float(spec.get("stop_share", 0.0))
+        for k in range(int(spec.get("generate", 0))):
+            phone = f"+336{group.id % 100:02d}{k:06d}"
+            ids.append(account.contacts.add_contact(group.id, phone, now, stop_sms=rng.random() < share).id)
+    return group.id, ids
+
+
+def populate(sim: Simulator, spec: dict[str, Any]) -> None:
+    """Stops, rentals, messages and contact groups of one account (the parent or a sub-account)."""
     now = sim.clock.now()
 
     stops = spec.get("stops", {})
@@ -73,5 +130,5 @@ def build(spec: dict[str, Any], *, api_key: str | None = None) -> Simulator:
                 pass
             finally:
                 sim.clock.set(now)
-    sim.clock.running = bool(spec.get("running_clock", True))
-    return sim
+    for group in spec.get("groups", []):
+        add_group(sim, group)

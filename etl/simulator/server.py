@@ -11,6 +11,7 @@ import json
 import socket
 import threading
 import time
+from collections import deque
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,8 +21,14 @@ from .codes import ApiFailure, text
 from .control import control
 from .core import Call, Simulator
 from .faults import Fault, key_echo_text
-from .handlers import ROUTES
+from .handlers import ROUTES as _SENDING_ROUTES
+from .handlers_accounts import ROUTES as _ACCOUNT_ROUTES
+from .handlers_contacts import ROUTES as _CONTACT_ROUTES
+from .handlers_verification import RATE_LIMITED as _VERIFICATION
+from .handlers_verification import ROUTES as _VERIFICATION_ROUTES
 from .render import Stream, has_stream, iter_json, iter_xml, render_json
+
+ROUTES = {**_SENDING_ROUTES, **_ACCOUNT_ROUTES, **_CONTACT_ROUTES, **_VERIFICATION_ROUTES}
 
 HTML_ERROR = (
     b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
@@ -114,6 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     _pending: tuple[str, str, dict[str, Any]] | None = None
     _fault: Fault | None = None
+    _account: str | None = "main"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass  # quiet: the request line would carry the apiKey
@@ -191,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
             params, bad_json = self._read_params()
         except (ValueError, OSError):
             params, bad_json = {}, True
-        self._pending, self._fault = None, None
+        self._pending, self._fault, self._account = None, None, "main"
         if path.startswith("/_sim/"):
             status, payload = control(sim, method, path[len("/_sim/") :].strip("/"), params)
             self._send(status, render_json(payload), "application/json")
@@ -221,7 +229,8 @@ class _Handler(BaseHTTPRequestHandler):
         fault = getattr(self, "_fault", None)
         endpoint, method, params = pending
         sim = self.server.sim
-        sim.record_call(Call(endpoint, method, params, status, sim.clock.now(), fault.kind if fault else None))
+        account = getattr(self, "_account", "main")
+        sim.record_call(Call(endpoint, method, params, status, sim.clock.now(), fault.kind if fault else None, account))
 
     def _serve(self, sim: Simulator, method: str, endpoint: str, params: dict[str, Any], bad_json: bool) -> tuple[int, Fault | None]:
         fault = self._fault = sim.faults.take(endpoint)
@@ -247,13 +256,14 @@ class _Handler(BaseHTTPRequestHandler):
 
         fmt = str(params.get("_format") or "json").lower()
         ctype = "application/xml; charset=utf-8" if fmt == "xml" else "application/json"
-        status, payload, headers = self._run(sim, method, endpoint, params, bad_json, fault)
+        status, payload, headers, answered = self._run(sim, method, endpoint, params, bad_json, fault)
 
-        if fault and kind == "wrong_types" and payload.get("success") is not False:
+        # ``answered``: the handler's own answer, not an error (group/list's success:false is an answer).
+        if fault and kind == "wrong_types" and answered:
             payload = _wrong_types(payload, fault)
-        if fault and kind == "malformed_item" and payload.get("success") is not False:
+        if fault and kind == "malformed_item" and answered:
             payload = _malformed_item(payload, fault)
-        if fault and kind == "key_echo" and payload.get("success") is not False:
+        if fault and kind == "key_echo" and answered:
             payload = {**payload, "message": key_echo_text(str(params.get("apiKey", "")), fault)}
         if fault and kind == "act_then_delay":
             self.server.stopping.wait(float(fault.params.get("seconds", 5)))
@@ -288,50 +298,67 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _run(
         self, sim: Simulator, method: str, endpoint: str, params: dict[str, Any], bad_json: bool, fault: Fault | None
-    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+    ) -> tuple[int, dict[str, Any], dict[str, str], bool]:
+        """(HTTP status, payload, headers, whether the handler answered) for one call."""
         route = ROUTES.get(endpoint)
         if route is None:
-            return 404, {"success": False, "code": 404, "message": "Not found"}, {}
+            return 404, {"success": False, "code": 404, "message": "Not found"}, {}, False
         allowed = set(route.methods)
         if endpoint == "multi-status" and not sim.quirks.multi_status_get:
             allowed.discard("GET")  # quirk 8 switched off
         if method not in allowed:
-            return 405, {"success": False, "code": 405, "message": "Method Not Allowed"}, {"Allow": ", ".join(sorted(allowed))}
+            return 405, {"success": False, "code": 405, "message": "Method Not Allowed"}, {"Allow": ", ".join(sorted(allowed))}, False
         try:
             if bad_json:
                 raise ApiFailure(90)
-            key = params.get("apiKey")
-            if key in (None, ""):
-                raise ApiFailure(1)
-            if str(key) != sim.api_key:
-                raise ApiFailure(10)
+            account = self._account_of(sim, params.get("apiKey"), route.missing_key_code)
+            key = str(params["apiKey"])
             if fault and fault.kind == "api_error":
                 raise ApiFailure(int(fault.params.get("code", 500)), fault.params.get("message"))
             if fault and fault.kind == "key_echo" and fault.params.get("on", "error") == "error":
-                raise ApiFailure(int(fault.params.get("code", 10)), key_echo_text(str(key), fault))
-            if endpoint == "statistics/cost-resume":
-                limited = self._rate_limited(sim)
-                if limited is not None:
-                    return limited
-            return 200, route.handler(sim, params, method), {}
+                raise ApiFailure(int(fault.params.get("code", 10)), key_echo_text(key, fault))
+            limited = self._rate_limited(account, endpoint)
+            if limited is not None:
+                return (*limited, False)
+            return 200, route.handler(account, params, method), {}, True
         except ApiFailure as failure:
-            return sim.quirks.error_http_status, error_payload(sim, endpoint, failure), {}
+            return sim.quirks.error_http_status, error_payload(sim, endpoint, failure), {}, False
+
+    def _account_of(self, sim: Simulator, key: Any, missing_code: int) -> Simulator:
+        """The account whose key the call carries (parent or sub-account); unknown, revoked or removed: code 10."""
+        if key in (None, ""):
+            self._account = None
+            raise ApiFailure(missing_code)
+        found = sim.subaccounts.account_for_key(str(key))
+        if found is None:
+            self._account = None
+            raise ApiFailure(10)
+        account, sub = found
+        self._account = "main" if sub is None else sub.token
+        return account
 
     @staticmethod
-    def _rate_limited(sim: Simulator) -> tuple[int, dict[str, Any], dict[str, str]] | None:
-        """§3.8: `Quirks.cost_resume_rate_limit` calls a minute of *simulated* time; the next gets HTTP 429 + Retry-After
-        (seconds) and body code 429 (the code DOC-err uses for rate limits)."""
-        limit = sim.quirks.cost_resume_rate_limit
+    def _rate_limited(account: Simulator, endpoint: str) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        """Per account and endpoint, calls a minute of *simulated* time: `Quirks.cost_resume_rate_limit` (§3.8),
+        `Quirks.verification_rate_limit` for hlr/notify and lookup (ACCOUNTS §4). The next gets HTTP 429 +
+        Retry-After (seconds) and body code 429 (the code DOC-err uses for rate limits)."""
+        q = account.quirks
+        if endpoint == "statistics/cost-resume":
+            limit = q.cost_resume_rate_limit
+        elif endpoint in _VERIFICATION:
+            limit = q.verification_rate_limit
+        else:
+            return None
         if limit is None:
             return None
-        now = sim.clock.now()
-        with sim.lock:
-            hits = sim.cost_resume_hits
+        now = account.clock.now()
+        with account.lock:
+            hits = account.rate_hits.setdefault(endpoint, deque())
             while hits and (now - hits[0]).total_seconds() >= 60:
                 hits.popleft()
             if len(hits) >= limit:
                 wait = max(1, int(60 - (now - hits[0]).total_seconds() + 0.999))
-                body = {"success": False, "code": 429, sim.quirks.error_key: text("statistics/cost-resume", 429)}
+                body = {"success": False, "code": 429, q.error_key: text(endpoint, 429)}
                 return 429, body, {"Retry-After": str(wait)}
             hits.append(now)
         return None
@@ -382,8 +409,9 @@ class SimulatorServer:
         self._httpd.serve_forever()
 
     def stop(self) -> None:
-        if self.sim.callbacks is not None:
-            self.sim.callbacks.stop()
+        for account in (self.sim, *(s.account for s in self.sim.subaccounts.listed())):
+            if account.callbacks is not None:
+                account.callbacks.stop()
         self._httpd.stopping.set()  # wake delayed answers
         if self._thread is not None:
             self._httpd.shutdown()

@@ -6,11 +6,16 @@ takes the *documented* form for the endpoint and lets ``Quirks`` override it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from .clock import PARIS
 from .quirks import Quirks
+
+T = TypeVar("T")
 
 
 def ident(q: Quirks, value: int, documented: str) -> int | str:
@@ -44,3 +49,25 @@ def ymd(q: Quirks, dt: datetime) -> str:
 def epoch_str(dt: datetime) -> str:
     """quirk 5: epoch seconds as a string."""
     return str(int(dt.timestamp()))
+
+
+def iso_offset(dt: datetime) -> str:
+    """ACCOUNTS §6.7: groups and contacts write ISO 8601 with the Paris offset ("2020-10-02T16:40:05+02:00")."""
+    return dt.astimezone(PARIS).isoformat(timespec="seconds")
+
+
+def page_number(p: Mapping[str, Any]) -> int:
+    """``page`` from 1 (page 1 when omitted or unreadable, ACCOUNTS §2.2)."""
+    try:
+        return max(1, int(str(p.get("page", 1)).strip()))
+    except ValueError:
+        return 1
+
+
+def page_of(q: Quirks, items: Sequence[T], page: int, size: int) -> list[T]:
+    """The rows of ``page``; past the end: nothing (our answer) or the last page again (``page_past_end``)."""
+    rows = list(items[(page - 1) * size : page * size])
+    if not rows and items and q.page_past_end == "last":
+        last = -(-len(items) // size)
+        rows = list(items[(last - 1) * size : last * size])
+    return rows
