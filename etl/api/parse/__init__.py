@@ -39,8 +39,9 @@ One module per concern, each importing only those above it:
   endpoint and field in its `PayloadError`;
 * `envelope`: success or the mapped error, and the provider's error text;
 * `unreadable`: `Unreadable`, an item of a list answer kept for the quarantine;
-* `statuses` (and `is_final`), `costs`, `stops`, `rentals`, `account`, `writes`: the records of one
-  endpoint family and their parsers (record field names are a contract with the job authors).
+* `statuses` (and `is_final`), `costs`, `stops`, `rentals`, `account`, `writes`, `accounts`
+  (sub-accounts), `contacts` (groups and contacts): the records of one endpoint family and their parsers
+  (record field names are a contract with the job authors).
 
 Import the records and parsers from here (``from etl.api.parse import Stop``); the modules are the
 package's layout, not its interface.
@@ -48,8 +49,31 @@ package's layout, not its interface.
 
 
 from etl.api.parse.account import Account, parse_account
+from etl.api.parse.accounts import (
+    SUBACCOUNT_PAGE_SIZE,
+    CreditMove,
+    NewSubAccount,
+    SubAccount,
+    SubAccountPage,
+    parse_credit_move,
+    parse_subaccount_created,
+    parse_subaccount_item,
+    parse_subaccount_page,
+)
+from etl.api.parse.contacts import (
+    CONTACT_PAGE_SIZE,
+    Contact,
+    ContactGroup,
+    ContactGroups,
+    ContactPage,
+    parse_contact_detail,
+    parse_contact_item,
+    parse_contact_page,
+    parse_group_item,
+    parse_group_list,
+)
 from etl.api.parse.costs import MonthlyCost, MonthlyCosts, parse_cost_resume
-from etl.api.parse.envelope import AUTH_CODES, NOT_FOUND_CODES, check_envelope, error_text
+from etl.api.parse.envelope import AUTH_CODES, AUTH_CODES_BY_ENDPOINT, NOT_FOUND_CODES, PAYLOAD_SUCCESS, check_envelope, error_text
 from etl.api.parse.rentals import RentalNumber, RentalStatus, parse_rental_file, parse_rental_item, parse_rental_status
 from etl.api.parse.statuses import (
     MessageStatus,
@@ -69,6 +93,27 @@ from etl.api.parse.writes import SendResult, WriteResult, parse_send, parse_writ
 __all__ = [
     "API_TIMEZONE",
     "AUTH_CODES",
+    "AUTH_CODES_BY_ENDPOINT",
+    "CONTACT_PAGE_SIZE",
+    "Contact",
+    "ContactGroup",
+    "ContactGroups",
+    "ContactPage",
+    "CreditMove",
+    "NewSubAccount",
+    "PAYLOAD_SUCCESS",
+    "SUBACCOUNT_PAGE_SIZE",
+    "SubAccount",
+    "SubAccountPage",
+    "parse_contact_detail",
+    "parse_contact_item",
+    "parse_contact_page",
+    "parse_credit_move",
+    "parse_group_item",
+    "parse_group_list",
+    "parse_subaccount_created",
+    "parse_subaccount_item",
+    "parse_subaccount_page",
     "MONEY_DECIMALS",
     "MONEY_INTEGER_DIGITS",
     "NOT_FOUND_CODES",
