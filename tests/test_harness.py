@@ -145,6 +145,9 @@ def test_leak_check_fails_a_test_that_logs_or_prints_the_key(pytester: pytest.Py
         def test_prints_it():
             print("url:", TEST_API_KEY)
 
+        def test_logs_a_subaccount_key():
+            logging.getLogger("etl.api.client").warning("refused: sim-sub-0123456789abcdef0123456789abcdef")
+
         def test_leaks_in_teardown(request):
             request.addfinalizer(lambda: logging.getLogger("etl").warning(TEST_API_KEY))
 
@@ -161,9 +164,10 @@ def test_leak_check_fails_a_test_that_logs_or_prints_the_key(pytester: pytest.Py
     here = Path(__file__).resolve().parent
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(here), str(here.parent), os.environ.get("PYTHONPATH", "")]))
     result = pytester.runpytest_subprocess("-p", "harness.leakcheck", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=3, failed=2, errors=1)
-    result.stdout.fnmatch_lines(["*the test API key leaked into: Captured log call*"])
-    result.stdout.fnmatch_lines(["*the test API key leaked into: Captured stdout call*"])
+    result.assert_outcomes(passed=3, failed=3, errors=1)
+    result.stdout.fnmatch_lines(["*_ test_logs_it _*", "*the test API key or a sub-account key leaked into: Captured log call*"])
+    result.stdout.fnmatch_lines(["*_ test_prints_it _*", "*leaked into: Captured stdout call*"])
+    result.stdout.fnmatch_lines(["*_ test_logs_a_subaccount_key _*", "*leaked into: Captured log call*", "*sim-sub-0123*"])
 
 
 def test_api_key_fixture_is_the_simulator_key(api_key: str) -> None:

@@ -1,4 +1,4 @@
-"""pytest plugin: fail any test whose captured logs or output contain the test API key.
+"""pytest plugin: fail any test whose captured logs or output contain the test API key or a sub-account key.
 
 The simulator fixture runs with ``TEST_API_KEY``; the client must never write it to a log (``requests`` errors quote
 the full URL, ``apiKey=`` included). This plugin turns a leak into a test failure wherever it happens:
@@ -8,6 +8,9 @@ the full URL, ``apiKey=`` included). This plugin turns a leak into a test failur
   is only seen when a test or ``--log-level=DEBUG`` turns it on; then it counts as a leak as well).
 - After each phase (setup, call, teardown), ``pytest_runtest_makereport`` searches that phase's captured sections
   ("Captured log", "Captured stdout", "Captured stderr"; threads included) and fails the report when the key is there.
+
+Sub-account keys (``sim-sub-<hex>``, issue 17) are searched by pattern (`SUBACCOUNT_KEY_PATTERN`): every key the
+simulator makes, whichever sub-account and test made it.
 
 Limits: with ``-s`` stdout/stderr are not captured, so only logs are checked; output a test reads itself through
 ``capsys``/``capfd`` is consumed by that test and not re-checked. A test that must handle the raw key in its output
@@ -21,7 +24,7 @@ from collections.abc import Generator, Iterator
 
 import pytest
 
-from . import TEST_API_KEY
+from . import SUBACCOUNT_KEY_PATTERN, TEST_API_KEY
 
 DEBUG_LOGGERS = ("etl",)
 
@@ -42,9 +45,13 @@ def _etl_logs_at_debug_for_leak_check() -> Iterator[None]:
 
 
 def leaked_sections(report: pytest.TestReport, secret: str = TEST_API_KEY) -> list[str]:
-    """Titles of this phase's captured sections that contain ``secret``."""
+    """Titles of this phase's captured sections that contain ``secret`` or a sub-account key."""
     suffix = f" {report.when}"
-    return [title for title, content in report.sections if title.endswith(suffix) and secret in content]
+    return [
+        title
+        for title, content in report.sections
+        if title.endswith(suffix) and (secret in content or SUBACCOUNT_KEY_PATTERN.search(content))
+    ]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -55,7 +62,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     leaks = leaked_sections(report)
     if not leaks:
         return report
-    message = f"the test API key leaked into: {', '.join(leaks)} (see tests/harness/leakcheck.py)"
+    message = f"the test API key or a sub-account key leaked into: {', '.join(leaks)} (see tests/harness/leakcheck.py)"
     if report.failed:
         report.sections.append(("API key leak", message))
     else:
