@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -57,6 +57,9 @@ from etl.jobs import PARENT_ONLY_JOBS, job_names
 from etl.locking import default_owner, give_back_leases
 from etl.metrics import Metrics, last_successes
 from etl.runner import RunReport, run_job
+
+if TYPE_CHECKING:
+    from etl.push.receiver import PushReceiver  # imported when push is enabled (aiohttp)
 
 log = logging.getLogger(__name__)
 
@@ -193,9 +196,9 @@ class Daemon:
         return self.health_server
 
     # --- push receiver (issue 9, etl/push; docs/push.md) ----------------------------------------
-    push_receiver: Any = None
+    push_receiver: PushReceiver | None = None
 
-    def start_push_receiver(self) -> Any:
+    def start_push_receiver(self) -> PushReceiver | None:
         """Serve the callback endpoints when ``push.enabled`` (off by default)."""
         if not self.config.push.enabled:
             return None

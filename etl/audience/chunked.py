@@ -30,12 +30,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from etl.audience.csvfile import undecodable
 from etl.audience.numbers import NumberSet
 from etl.errors import InputError
 from etl.phones import IntParserTables
+
+if TYPE_CHECKING:
+    from multiprocessing.pool import AsyncResult
+
+    import numpy as np
 
 #: Encodings where each line ends with the byte 0x0A and a chunk decodes on its own.
 ASCII_COMPATIBLE = {"utf-8", "utf-8-sig", "utf8", "cp1252", "windows-1252", "latin-1", "iso-8859-1", "ascii"}
@@ -68,13 +73,13 @@ class ChunkResult:
     allowed: bytes
     blocked: bytes
     #: Numbers of the allowed rows, in order (for duplicates across chunks).
-    numbers: Any  # numpy int64 array
+    numbers: np.ndarray  # int64
     #: Where each allowed row starts in ``allowed``, and its end (one more entry than rows).
-    allowed_offsets: Any
+    allowed_offsets: np.ndarray
     #: Where each blocked row starts in ``blocked``, and its end (one more entry than rows).
-    blocked_offsets: Any
+    blocked_offsets: np.ndarray
     #: For each allowed row, how many blocked rows come before it in the chunk.
-    blocked_before: Any
+    blocked_before: np.ndarray
     rows: int
     blank: int
     invalid: int
@@ -209,7 +214,7 @@ def run_chunks(plan: Plan, bounds: list[tuple[int, int]], workers: int) -> Itera
         # At most two chunks in flight per worker, taken in input order: ``imap`` would queue every
         # finished chunk in this process when it writes slower than the workers filter (882 MB
         # peak on 10 M rows when the machine was busy); this keeps memory at ~16 MB a worker.
-        pending: deque[Any] = deque()
+        pending: deque[AsyncResult[ChunkResult]] = deque()
         todo = iter(bounds)
         for item in islice(todo, 2 * workers):
             pending.append(pool.apply_async(filter_chunk, (item,)))
@@ -297,7 +302,3 @@ def usable_workers(requested: int | None) -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
-
-
-def plan_args(**kwargs: Any) -> Plan:
-    return Plan(**kwargs)

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import mmap
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Above this many bits the bitmap is not worth it (10**9 bits = 125 MB of address space).
 MAX_BITMAP_BITS = 10**9
@@ -65,7 +68,7 @@ class NumberSet:
         self._count += 1
         return True
 
-    def contains_many(self, numbers: Any, where: Any = None) -> Any:
+    def contains_many(self, numbers: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
         """``numbers[i] in self`` for a numpy int64 array (only where ``where[i]``, False elsewhere)."""
         import numpy as np
 
@@ -89,7 +92,7 @@ class NumberSet:
                 found[position] = int(numbers[position]) in others
         return found
 
-    def add_many(self, numbers: Any, *, distinct_new: bool = False) -> int:
+    def add_many(self, numbers: np.ndarray, *, distinct_new: bool = False) -> int:
         """Add a numpy int64 array of numbers (none of them 0); how many were not there yet.
 
         ``distinct_new``: the caller knows the numbers are distinct and not members yet.

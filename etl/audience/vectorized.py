@@ -191,7 +191,7 @@ def parse_fields(
 
 def member(numbers: np.ndarray, candidates: np.ndarray, number_set: NumberSet) -> np.ndarray:
     """``numbers[i] in number_set`` where ``candidates[i]`` (False elsewhere)."""
-    return number_set.contains_many(numbers, candidates)  # type: ignore[no-any-return]
+    return number_set.contains_many(numbers, candidates)
 
 
 class ChunkVerdicts:

@@ -60,6 +60,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -85,13 +86,11 @@ _HEADERS = {"Server": "smspartner-etl-push"}
 class PushCounters:
     """Thread-safe counters; exported as Prometheus counters when a registry is given."""
 
-    def __init__(self, registry: Any = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self._lock = threading.Lock()
         self.values: dict[tuple[str, str], int] = {}
         self._prom: dict[str, Any] = {}
         if registry is not None:
-            from prometheus_client import Counter
-
             self._prom = {
                 "accepted": Counter("smspartner_etl_push_accepted", "Callbacks stored in the inbox.", ["channel"], registry=registry),
                 "duplicate": Counter("smspartner_etl_push_duplicates", "Callbacks already in the inbox (replays).", ["channel"], registry=registry),
