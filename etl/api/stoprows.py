@@ -23,7 +23,7 @@ readable, which row (if any) stands for the item.
 
 The UTC text is ``"YYYY-MM-DD HH:MM:SS.ffffff"`` (naive UTC, always with microseconds: SQLAlchemy's
 SQLite storage form) followed by the caller's ``utc_suffix`` (``"+00"`` for PostgreSQL's ``COPY``),
-see `etl.db.types.utc_text_suffix`.
+see `etl.db.dialect.utc_text_suffix`.
 """
 
 from __future__ import annotations

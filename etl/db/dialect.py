@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Column,
     Connection,
+    Constraint,
     CursorResult,
     ForeignKeyConstraint,
     Index,
@@ -28,6 +29,7 @@ from sqlalchemy.schema import (
     DropConstraint,
     DropIndex,
 )
+from sqlalchemy.types import TypeEngine
 
 from etl.db import backends
 
@@ -172,7 +174,7 @@ def driver_value(conn: Connection, value: Any) -> Any:
     return backends.of(conn).driver_value(value)
 
 
-def driver_converter(conn: Connection, column_type: Any) -> Callable[[Any], Any] | None:
+def driver_converter(conn: Connection, column_type: TypeEngine[Any]) -> Callable[[Any], Any] | None:
     """The conversion `bulk_load` needs for values of ``column_type`` here, or None when they pass as they are."""
     backend_ = backends.of(conn)
     return backend_.driver_value if backend_.converts(column_type) else None
@@ -184,7 +186,7 @@ def alterable_constraints(conn: Connection) -> bool:
     return backends.of(conn).alterable_constraints
 
 
-def drop_constraints(conn: Connection, table: Table) -> list[Any]:
+def drop_constraints(conn: Connection, table: Table) -> list[Constraint]:
     """PostgreSQL: drop ``table``'s unique and foreign-key constraints (before a bulk load into an empty
     table, inside the caller's transaction) and return them for `add_constraints`; elsewhere drop
     nothing and return ``[]``.
@@ -195,7 +197,7 @@ def drop_constraints(conn: Connection, table: Table) -> list[Any]:
     """
     if not alterable_constraints(conn):
         return []
-    dropped = [
+    dropped: list[Constraint] = [
         c for c in sorted(table.constraints, key=lambda c: str(c.name))
         if isinstance(c, (ForeignKeyConstraint, UniqueConstraint))
     ]
@@ -204,13 +206,14 @@ def drop_constraints(conn: Connection, table: Table) -> list[Any]:
     return dropped
 
 
-def drop_primary_key(conn: Connection, table: Table) -> list[Any]:
+def drop_primary_key(conn: Connection, table: Table) -> list[Constraint]:
     """PostgreSQL: drop ``table``'s primary key (before a bulk load into an empty table that no
     foreign key refers to) and return it for `add_constraints`; elsewhere ``[]``.
 
     Why: each inserted row is one more index insertion, with its WAL; building the key once after
-    the load is cheaper (docs/benchmarks.md, "Design figures elsewhere in etl/", D1). A key that another table's foreign key refers to cannot be dropped
-    (PostgreSQL refuses, the transaction fails): callers name tables without one.
+    the load is cheaper (docs/benchmarks.md, "Design figures elsewhere in etl/", D1). A key that
+    another table's foreign key refers to cannot be dropped (PostgreSQL refuses, the transaction
+    fails): callers name tables without one.
     """
     if not alterable_constraints(conn) or table.primary_key is None or not table.primary_key.columns:
         return []
@@ -218,7 +221,7 @@ def drop_primary_key(conn: Connection, table: Table) -> list[Any]:
     return [table.primary_key]
 
 
-def add_constraints(conn: Connection, constraints: Iterable[Any]) -> None:
+def add_constraints(conn: Connection, constraints: Iterable[Constraint]) -> None:
     """Add constraints dropped by `drop_constraints` again (each checks or indexes every row once)."""
     for constraint in constraints:
         conn.execute(AddConstraint(constraint))
@@ -266,5 +269,10 @@ def within_lock_wait(conn: Connection, ddl: Callable[[], _T], wait: str = DDL_LO
 
 
 def utc_text_suffix(conn: Connection) -> str:
-    """What makes naive UTC text a UTC instant for this connection's raw loads (see `etl.db.types`)."""
+    """What makes ``"YYYY-MM-DD HH:MM:SS.ffffff"`` (naive UTC text) a UTC instant for this connection's raw loads.
+
+    SQLite stores that very text and MariaDB's ``DATETIME(6)`` reads it as given (both store naive
+    UTC); PostgreSQL's ``timestamptz`` would read a bare time in the session's zone, so ``COPY`` gets
+    an explicit ``+00``.
+    """
     return backends.of(conn).utc_text_suffix

@@ -64,27 +64,3 @@ class UtcDateTime(TypeDecorator[datetime]):
         if moment.tzinfo is None:
             return moment.replace(tzinfo=timezone.utc)
         return moment.astimezone(timezone.utc)
-
-
-def db_datetime(dialect_name: str, value: datetime | None) -> Any:
-    """A UTC datetime as the raw driver expects it, for bulk loads that bypass SQLAlchemy types."""
-    if value is None:
-        return None
-    value = value.astimezone(timezone.utc)
-    if dialect_name == "postgresql":
-        return value
-    if dialect_name == "sqlite":
-        # SQLAlchemy's SQLite storage format, always with microseconds, so staged values compare
-        # equal to stored ones; isoformat, not strftime (docs/benchmarks.md, "Design figures elsewhere in etl/", D3).
-        return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    return value.replace(tzinfo=None)
-
-
-def utc_text_suffix(dialect_name: str) -> str:
-    """What makes ``"YYYY-MM-DD HH:MM:SS.ffffff"`` (naive UTC text) a UTC instant for the raw driver.
-
-    SQLite stores that very text (`db_datetime`'s form) and MariaDB's ``DATETIME(6)`` reads it as
-    given (both store naive UTC); PostgreSQL's ``timestamptz`` would read a bare time in the
-    session's zone, so ``COPY`` gets an explicit ``+00``.
-    """
-    return "+00" if dialect_name == "postgresql" else ""

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, select
 from sqlalchemy.schema import CreateTable, DropTable
+from sqlalchemy.types import TypeEngine
 
 _T = TypeVar("_T")
 
@@ -135,7 +136,7 @@ class Backend:
         """A Python value as the raw driver wants it in a bulk load that bypasses SQLAlchemy types."""
         return self.driver_datetime(value) if isinstance(value, datetime) else value
 
-    def converts(self, column_type: Any) -> bool:
+    def converts(self, column_type: TypeEngine[Any]) -> bool:
         """Whether values of this column type need `driver_value` before a raw bulk load."""
         from etl.db.types import UtcDateTime
 
