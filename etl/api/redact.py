@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Callable, Iterable
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "MIN_SECRET_LENGTH", "masker", "redact"]
+__all__ = ["MASK", "MIN_SECRET_LENGTH", "SecretBook", "masker", "redact"]
 
 MASK = "***"
 
@@ -62,3 +63,36 @@ def masker(secrets: Iterable[str]) -> Callable[[str], str]:
 def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every form of each secret, and any ``apiKey=`` value, replaced by `MASK`."""
     return masker(secrets)(text)
+
+
+class SecretBook:
+    """The secrets a client masks, growing as it learns sub-account keys (issue 17): one book may be shared by
+    the clients of every account, so no client's text carries another account's key either.
+
+    Thread-safe; ``mask`` always uses every secret added so far.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._secrets: set[str] = set()
+        self._mask: Callable[[str], str] = masker(())
+        self.add(*secrets)
+
+    def add(self, *secrets: str) -> None:
+        """Learn ``secrets`` (empty strings ignored); the masker is rebuilt only when one is new."""
+        new = {s for s in secrets if s} - self._secrets
+        if not new:
+            return
+        with self._lock:
+            self._secrets |= new
+            self._mask = masker(self._secrets)
+
+    def __contains__(self, secret: object) -> bool:
+        return secret in self._secrets
+
+    def __len__(self) -> int:
+        return len(self._secrets)
+
+    def mask(self, text: str) -> str:
+        """``text`` with every known secret (and any ``apiKey=`` value) replaced by `MASK`."""
+        return self._mask(text)

@@ -68,7 +68,17 @@ WRITE_RETRYABLE_STATUSES: frozenset[int] = frozenset({429})
 RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (TransientApiError,)
 """Our errors worth retrying for a read (the client maps `requests` errors onto these)."""
 
-WRITE_ENDPOINTS: frozenset[str] = frozenset({"stop-sms/add", "stop-sms/delete", "message-cancel"})
+WRITE_ENDPOINTS: frozenset[str] = frozenset(
+    {
+        "stop-sms/add",
+        "stop-sms/delete",
+        "message-cancel",
+        "subaccount/create",
+        "subaccount/remove",
+        "subaccount/credit/add",
+        "subaccount/credit/remove",
+    }
+)
 """Calls that change provider state and must never run twice by accident."""
 
 

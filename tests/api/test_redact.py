@@ -63,3 +63,12 @@ def test_regex_characters_in_a_secret_are_literal() -> None:
 def test_masker_binds_the_secrets_once() -> None:
     mask = masker([KEY])
     assert [mask(f"a {KEY}"), mask("b")] == ["a ***", "b"]
+
+
+def test_a_secret_book_masks_every_secret_learnt_so_far() -> None:
+    from etl.api.redact import SecretBook
+
+    book = SecretBook([KEY])
+    assert book.mask(f"{KEY} / {HEX}") == f"{MASK} / {HEX}"
+    book.add(HEX, "", HEX)
+    assert (len(book), HEX in book, book.mask(f"{KEY} / {HEX.upper()}")) == (2, True, f"{MASK} / {MASK}")
