@@ -7,6 +7,8 @@ Variants, same simulator, one runner (SQLAlchemy ``examples/performance`` shape)
 * ``stream_stops``: ``iter_stops()`` over a 1,000,000-entry stop list (ijson, parse, E.164), with
   peak RSS of this process. The simulator runs in a **separate process** so its memory and CPU
   are not counted.
+* ``stream_stop_runs``: the same list through the stop sync's shape (``stream_list`` with
+  ``stoprows.run_shaper``: flat runs of staging values, dates as UTC text), no database.
 
 Usage: ``python bench/client_throughput.py [--pairs 5000] [--stops 1000000] [--sample 1000]``
 (``--sample``: how many one-by-one calls to time; the rate is extrapolated to ``--pairs``).
@@ -87,6 +89,18 @@ def stream_stops(client: Any) -> tuple[int, float, int]:
     return count, time.perf_counter() - start, e164
 
 
+def stream_stop_runs(client: Any) -> tuple[int, float]:
+    """stream_list with the stop sync's shaper over the whole list: (count, seconds)."""
+    from etl.api.lists import STOP_LIST
+    from etl.api.stoprows import run_shaper
+
+    start = time.perf_counter()
+    values = 0
+    for run in client.stream_list(STOP_LIST, run_shaper("+00", max_raw=64)):
+        values += len(run)
+    return values // 4, time.perf_counter() - start
+
+
 def download_only(base_url: str) -> tuple[int, float]:
     """Baseline: the raw body bytes of /stop-sms/list, nothing parsed (what the simulator can serve)."""
     import requests
@@ -157,12 +171,16 @@ def main() -> int:
             print(f"iter_stops                : {count} stops in {seconds:.2f} s = {count / seconds:,.0f} stops/s, "
                   f"{e164} with E.164; peak RSS {peak:.0f} MB (before streaming {rss_before:.0f} MB) "
                   f"[goal <= 10 s, <= 200 MB]")
+            runs_count, runs_seconds = stream_stop_runs(client)
+            print(f"stop runs (sync shape)    : {runs_count} stops in {runs_seconds:.2f} s = "
+                  f"{runs_count / runs_seconds:,.0f} stops/s")
             results = {
                 "message_status_calls_per_s": round(one, 1),
                 "multi_status_calls_per_s": round(multi_calls, 2),
                 "multi_status_pairs_per_s": round(multi_pairs, 1),
                 "stops": count,
                 "stream_seconds": round(seconds, 2),
+                "stop_runs_seconds": round(runs_seconds, 2),
                 "peak_rss_mb": round(peak, 1),
             }
     finally:

@@ -48,9 +48,9 @@ def _child(db_url: str, base_url: str, min_seconds: float) -> None:
     _line("imports done")
 
     class NarratingClient(SmsPartnerClient):
-        def iter_stop_runs(self, *args: Any, **kwargs: Any) -> Any:
+        def stream_list(self, *args: Any, **kwargs: Any) -> Any:
             began = _since()
-            yield from super().iter_stop_runs(*args, **kwargs)
+            yield from super().stream_list(*args, **kwargs)
             _line("download, parse and stage", _since() - began)
 
     engine = make_engine(db_url)

@@ -1,59 +1,44 @@
-"""`SmsPartnerClient`: one `requests.Session`, timeouts, key injection, statuses and codes to errors.
+"""`SmsPartnerClient`: the SMS Partner API as typed methods, each call retried by policy, every error masked.
 
-The only module of the package that imports `requests`. Layers, httpx style::
+Layers, httpx style::
 
-    public method (me, iter_stops, add_stop, ...)      builds params, picks the parser
-      └── _call / _open_stream                         retry loop (policy in etl.api.retry)
-            └── _attempt                               one HTTP exchange → decoded JSON or our error
-                  └── _send                            the only method doing I/O
+    public method (me, stream_list, add_stop, ...)     builds params, picks the parser or the caller's shape
+      └── _call / stream_list                          retry loop (policy in etl.api.retry), masking
+            └── Transport.exchange / stream.open_stream one attempt → decoded JSON, or a stream's head
+                  └── Transport.send                   the only method doing I/O (etl.api.transport)
+
+`requests` is imported, for the API, by `etl.api.transport` and `etl.api.stream` only (and by
+`etl.api.simulator_clock` for the simulator's clock); this module never sees it.
 
 Why the choices:
 
-* The key goes in the query for GET and in the JSON body for POST (REFERENCE §1, quirk 22). The
-  client never asks for XML (quirk 16): no ``_format`` is sent, JSON being the documented default.
-* The body is parsed **whatever the HTTP status** (quirk 11): an application error may come with
-  200 or 400; success is ``success == true and code == 200`` (`parse.check_envelope`).
-* `requests` errors quote the full URL, ``apiKey=`` included. Every one is re-raised as our error
-  naming the path only, outside the ``except`` block and ``from None``, so neither the message,
-  the traceback nor ``__context__`` carries the key. urllib3's DEBUG line (which logs the URL) is
-  redacted by a logging filter.
 * An API text may quote the key itself (issue 16). Every decoded answer has the key masked in all
-  its strings (`etl.api.redact`) before anything reads it, and every error leaving the client is
-  masked once more (`_masked`), so error texts, ``api_message`` and returned messages never hold it.
-* Big lists (stop list: 1,000,000 entries; rental files) are streamed over the raw socket, a
-  megabyte of items at a time (`etl.api.jsonlist`: ``orjson`` on runs of whole items, ``ijson``
-  wherever that could differ). The first `HEAD_BYTES` are read inside the retry loop (so a 5xx, a 429 or an error
-  envelope is handled like any other call); after the first record is yielded nothing is retried:
-  a failure mid-stream raises `TransientApiError` (cut short) or `PayloadError` (bad record) and
-  the caller restarts the sync.
+  its strings (`_scrub`, `etl.api.redact`) before anything reads it, and every error leaving the
+  client is masked once more (`_masked`), so error texts, ``api_message`` and returned messages
+  never hold it. Masking stays here, not in the transport: the client knows which keys to mask.
+* Big lists (stop list: 1,000,000 entries; rental files) have one reader, `stream_list`: raw items
+  a run (~a megabyte of the body) at a time (`etl.api.stream`), shaped by the caller
+  (`etl.api.lists`; the row shapers live beside their parsers, `etl.api.stoprows`,
+  `etl.api.rentalrows`). The head is read inside the retry loop; after the first run nothing is
+  retried: a failure mid-stream raises `TransientApiError` (cut short) or `PayloadError` (bad
+  record) and the caller restarts the download.
 """
 
 from __future__ import annotations
 
-import functools
-import io
-import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import date, datetime, timezone
-from decimal import Decimal
-from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar, cast
-
-import ijson
-import requests
-import urllib3.exceptions
+from datetime import date, datetime
+from typing import Any, TypeVar
 
 from etl import phones
-from etl.api import parse, rentalrows, stoprows
-from etl.api.jsonlist import iter_list_runs
+from etl.api import parse, stream
+from etl.api.lists import STOP_LIST, ListSpec, Shaper, raw
 from etl.api.parse import (
     Account,
     MessageStatus,
     MonthlyCosts,
-    RentalNumber,
     RentalStatus,
     SendResult,
     StatusItem,
@@ -63,22 +48,19 @@ from etl.api.parse import (
     WriteResult,
 )
 from etl.api.redact import masker
-from etl.api.rentalrows import RentalRow, rental_row_parser
 from etl.api.retry import (
-    RETRYABLE_STATUSES,
     WRITE_ENDPOINTS,
     RetryBudget,
     RetryPolicy,
     build_retrying,
-    parse_retry_after,
     to_unknown_outcome,
 )
-from etl.api.stoprows import StopRow, stop_row_parser
+from etl.api.stream import HEAD_BYTES
+from etl.api.transport import Transport
 from etl.config import Secret
 from etl.errors import (
     ApiError,
     ConfigError,
-    ConnectFailed,
     NotFound,
     PayloadError,
     TransientApiError,
@@ -95,41 +77,12 @@ class name (``"TransientApiError"``, ``"AuthError"``, ``"UnknownOutcome"``, ...)
 MULTI_STATUS_LIMIT = 500
 """Pairs per ``/multi-status`` call (DOC-st2, WEB, code 50)."""
 
-HEAD_BYTES = 64 * 1024
-"""Bytes of a streamed body read inside the retry loop to check its envelope."""
-
 MAX_TAG_PAGES = 100_000
 """Hard stop for ``/bulk-status-by-tag`` paging, whatever the server says."""
 
 _E = TypeVar("_E", bound=BaseException)
 _R = TypeVar("_R")
-
-_KEY_IN_TEXT = re.compile(r"(apiKey=)[^&\s\"']+")
-
-
-class _RedactApiKey(logging.Filter):
-    """Masks ``apiKey=...`` in records of urllib3's connection pool (it logs request lines at DEBUG)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            try:
-                record.msg = _KEY_IN_TEXT.sub(r"\1***", record.getMessage())
-                record.args = None
-            except Exception:  # noqa: BLE001 - a record we cannot format is left alone
-                return True
-        elif isinstance(record.msg, str):
-            record.msg = _KEY_IN_TEXT.sub(r"\1***", record.msg)
-        return True
-
-
-def _install_urllib3_redaction() -> None:
-    target = logging.getLogger("urllib3.connectionpool")
-    if not any(isinstance(f, _RedactApiKey) for f in target.filters):
-        target.addFilter(_RedactApiKey())
-
-
-def _json_loads(body: bytes) -> Any:
-    return json.loads(body, parse_float=Decimal)
+_T = TypeVar("_T")
 
 
 class SmsPartnerClient:
@@ -162,12 +115,10 @@ class SmsPartnerClient:
         self._key = api_key
         self._mask = masker([api_key.reveal()])
         self.timeout = (connect_timeout, read_timeout)
+        self._transport = Transport(self.base_url, api_key, self.timeout, user_agent, self._scrub)
         self.policy = retry_policy or RetryPolicy(max_attempts=max_attempts, max_seconds=max_retry_seconds)
         self._sleep = sleep
         self._observer = observer
-        self._session = requests.Session()
-        self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
-        _install_urllib3_redaction()
 
     def __repr__(self) -> str:
         return f"SmsPartnerClient(base_url={self.base_url!r}, api_key={self._key!r})"
@@ -178,94 +129,13 @@ class SmsPartnerClient:
         return self._key
 
     def close(self) -> None:
-        self._session.close()
+        self._transport.close()
 
     def __enter__(self) -> SmsPartnerClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # ----------------------------------------------------------------------------------------------
-    # Transport
-    # ----------------------------------------------------------------------------------------------
-
-    def _send(self, method: str, endpoint: str, params: Mapping[str, Any], *, stream: bool) -> requests.Response:
-        """The only I/O: one HTTP exchange. Maps `requests` errors to ours, path only, no context."""
-        url = f"{self.base_url}/{endpoint}"
-        key = self._key.reveal()
-        error: ApiError
-        try:
-            if method == "GET":
-                return self._session.get(url, params={"apiKey": key, **params}, timeout=self.timeout, stream=stream)
-            return self._session.post(url, json={"apiKey": key, **params}, timeout=self.timeout, stream=stream)
-        except requests.exceptions.ConnectTimeout:
-            error = ConnectFailed("connect timeout", endpoint=endpoint)
-        except requests.exceptions.ReadTimeout:
-            error = TransientApiError("read timeout", endpoint=endpoint)
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
-            error = ApiError("invalid base URL", endpoint=endpoint)
-        except requests.exceptions.ConnectionError as exc:
-            error = (
-                ConnectFailed("connection refused or unreachable", endpoint=endpoint)
-                if _never_connected(exc)
-                else TransientApiError(f"connection failed ({_cause_name(exc)})", endpoint=endpoint)
-            )
-        except requests.exceptions.RequestException as exc:
-            error = TransientApiError(f"request failed ({exc.__class__.__name__})", endpoint=endpoint)
-        raise error from None
-
-    def _read_body(self, response: requests.Response, endpoint: str) -> bytes:
-        error: ApiError
-        try:
-            return response.content
-        except requests.exceptions.RequestException as exc:
-            error = TransientApiError(f"body cut short ({exc.__class__.__name__})", endpoint=endpoint)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            error = TransientApiError(f"body cut short ({exc.__class__.__name__})", endpoint=endpoint)
-        raise error from None
-
-    @staticmethod
-    def _transient_for_status(response: requests.Response, endpoint: str) -> TransientApiError:
-        now = None
-        date_header = response.headers.get("Date")
-        if date_header:
-            try:
-                now = parsedate_to_datetime(date_header)
-                if now.tzinfo is None:
-                    now = now.replace(tzinfo=timezone.utc)
-            except (TypeError, ValueError, IndexError):
-                now = None
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
-        return TransientApiError(
-            f"HTTP {response.status_code}", endpoint=endpoint, status=response.status_code, retry_after=retry_after
-        )
-
-    def _decode(self, response: requests.Response, body: bytes, endpoint: str) -> Any:
-        """JSON from the body whatever the status (quirk 11); an undecodable body is transient."""
-        error: ApiError
-        try:
-            return self._scrub(_json_loads(body))
-        except (ValueError, UnicodeDecodeError):
-            kind = "HTML" if body.lstrip()[:1] == b"<" else "not JSON"
-            if 200 <= response.status_code < 300:
-                # A proxy's HTML page or a body cut short: worth another try for a read.
-                error = TransientApiError(f"HTTP {response.status_code} body is {kind}", endpoint=endpoint)
-            else:
-                error = PayloadError(f"HTTP {response.status_code} body is {kind}", endpoint=endpoint, field="")
-        raise error from None
-
-    def _attempt(self, method: str, endpoint: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
-        """One exchange → the success payload, or our error."""
-        response = self._send(method, endpoint, params, stream=False)
-        try:
-            if response.status_code in RETRYABLE_STATUSES:
-                raise self._transient_for_status(response, endpoint)
-            body = self._read_body(response, endpoint)
-        finally:
-            response.close()
-        payload = self._decode(response, body, endpoint)
-        return parse.check_envelope(endpoint, payload)
 
     def retry_budget(self) -> RetryBudget:
         """A fresh budget of this client's policy and sleep, for a caller that restarts a download."""
@@ -290,7 +160,7 @@ class SmsPartnerClient:
                     try:
                         result = fn()
                     except TransientApiError:
-                        self._discard_connections()
+                        self._transport.discard_connections()
                         raise
             self._observe(endpoint, "ok", attempt)
             return result
@@ -298,16 +168,6 @@ class SmsPartnerClient:
             final = to_unknown_outcome(self._masked(exc)) if write else exc
         self._observe(endpoint, final.__class__.__name__, attempt)
         raise self._masked(final) from None
-
-    def _discard_connections(self) -> None:
-        """Forget pooled keep-alive connections after a transient fault.
-
-        A server that cut a body short or answered garbage may close the socket a moment later; a
-        retry that reused it would fail with "connection aborted" without reaching the server
-        (and, for a write, be misread as an unknown outcome). The session stays usable.
-        """
-        for adapter in self._session.adapters.values():
-            adapter.close()
 
     def _observe(self, endpoint: str, outcome: str, attempt: int) -> None:
         if self._observer is not None:
@@ -352,167 +212,46 @@ class SmsPartnerClient:
                 setattr(error, name, mask(value))
         return error
 
-    def _masking(
-        self, on_unreadable: Callable[[Any, PayloadError], _R] | None
-    ) -> Callable[[Any, PayloadError], _R] | None:
-        """``on_unreadable`` seeing a streamed item scrubbed and its error masked (streamed runs are not scrubbed)."""
-        if on_unreadable is None:
-            return None
-        decide = on_unreadable
+    def _guard(self, decide: Callable[[Any, PayloadError], _T]) -> Callable[[Any, PayloadError], _T]:
+        """``decide`` seeing a streamed item scrubbed and its error masked (streamed runs are not scrubbed)."""
 
-        def masked(item: Any, error: PayloadError) -> _R:
+        def masked(item: Any, error: PayloadError) -> _T:
             return decide(self._scrub(item), self._masked(error))
 
         return masked
 
     def _call(self, method: str, endpoint: str, params: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
         result: Mapping[str, Any] = self._retrying_call(
-            endpoint, lambda: self._attempt(method, endpoint, params or {})
+            endpoint, lambda: self._transport.exchange(method, endpoint, params or {})
         )
         return result
 
-    # ----------------------------------------------------------------------------------------------
-    # Streaming (stop list, rental file)
-    # ----------------------------------------------------------------------------------------------
+    def stream_list(self, spec: ListSpec, shaper: Shaper[_R], *, budget: RetryBudget | None = None) -> Iterator[_R]:
+        """The big list ``spec``, streamed: ``shape(run)`` for each run of raw items (~a megabyte of the body).
 
-    def _open_stream(
-        self, endpoint: str, params: Mapping[str, Any], list_key: str
-    ) -> tuple[requests.Response | None, bytes, Mapping[str, Any]]:
-        """One attempt: send, read the head, check the envelope.
-
-        Returns ``(response, head, envelope)``; ``response`` is ``None`` when the whole body fit
-        in the head (then ``envelope`` is the whole payload).
+        ``shape = shaper(guard)`` is built once per download; ``guard`` masks what it hands to a
+        callback (`etl.api.lists`). The head is read inside the retry loop, whose retries spend
+        from ``budget`` (a caller restarting the download passes the same one each time). After
+        the first run nothing is retried: `TransientApiError` or `PayloadError` mid-stream, and
+        the caller restarts. Errors raised by ``shape`` leave masked, like the stream's own.
         """
-        response = self._send("GET", endpoint, params, stream=True)
-        keep_open = False
+        opened: stream.Opened = self._retrying_call(
+            spec.endpoint, lambda: stream.open_stream(self._transport, spec), budget
+        )
+        shape = shaper(self._guard)
+        runs = stream.iter_runs(opened, spec)
         try:
-            if response.status_code in RETRYABLE_STATUSES:
-                raise self._transient_for_status(response, endpoint)
-            head = self._read_raw(response, HEAD_BYTES, endpoint)
-            if len(head) < HEAD_BYTES:
-                payload = self._decode(response, head, endpoint)
-                return None, b"", parse.check_envelope(endpoint, payload)
-            envelope = self._head_envelope(response, head, endpoint, list_key)
-            keep_open = True
-            return response, head, envelope
-        finally:
-            if not keep_open:
-                response.close()
-
-    def _read_raw(self, response: requests.Response, size: int, endpoint: str) -> bytes:
-        error: ApiError
-        try:
-            chunks = []
-            remaining = size
-            while remaining > 0:
-                chunk = response.raw.read(remaining, decode_content=True)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                remaining -= len(chunk)
-            return b"".join(chunks)
-        except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as exc:
-            error = TransientApiError(f"body cut short ({exc.__class__.__name__})", endpoint=endpoint)
-        raise error from None
-
-    def _head_envelope(
-        self, response: requests.Response, head: bytes, endpoint: str, list_key: str
-    ) -> Mapping[str, Any]:
-        """Top-level scalars before ``list_key`` in the first bytes of a big body, envelope-checked."""
-        scalars: dict[str, Any] = {}
-        key: str | None = None
-        found_list = False
-        error: ApiError | None = None
-        try:
-            for prefix, event, value in ijson.parse(io.BytesIO(head), use_float=False):
-                if found_list:
-                    if event != "start_array":
-                        error = PayloadError(f"expected a list, got {event}", endpoint=endpoint, field=list_key)
-                    break
-                if prefix == "" and event == "map_key":
-                    key = value
-                    found_list = key == list_key
-                elif key is not None and prefix == key and event in ("string", "number", "boolean", "null"):
-                    scalars[key] = value
-                elif event == "start_array" and prefix == "":
-                    error = PayloadError("expected a JSON object, got a list", endpoint=endpoint, field="")
-                    break
-        except ijson.IncompleteJSONError:
-            pass  # the head ended before the list key: fine, the list simply comes later
-        except ijson.JSONError:
-            kind = "HTML" if head.lstrip()[:1] == b"<" else "not JSON"
-            error = TransientApiError(f"HTTP {response.status_code} body is {kind}", endpoint=endpoint)
-        if error is not None:
-            raise error from None
-        if not found_list:
-            # Envelope keys are a few bytes; a list that does not start in the first 64 KiB is not
-            # the documented shape, and streaming "nothing" would look like an empty list.
-            raise PayloadError(f"no list in the first {len(head)} bytes", endpoint=endpoint, field=list_key)
-        self._scrub(scalars)
-        if "success" not in scalars and "code" not in scalars:
-            # Keys in another order than documented: trust the list, the items are validated one by one.
-            return scalars
-        return parse.check_envelope(endpoint, scalars)
-
-    def _stream_items(
-        self,
-        endpoint: str,
-        params: Mapping[str, Any],
-        list_key: str,
-        count_key: str | None,
-        parse_item: Callable[[Any, str], Any],
-    ) -> Iterator[Any]:
-        """``parse_item(item, endpoint)`` for each item of the streamed list, one at a time."""
-        for run in self._stream_runs(endpoint, params, list_key, count_key):
-            for item in run:
+            while True:
                 try:
-                    parsed = parse_item(item, endpoint)
+                    run = next(runs, None)
+                    if run is None:
+                        return
+                    shaped = shape(run)
                 except ApiError as exc:
                     raise self._masked(exc) from None  # streamed items are not scrubbed (the hot path); their errors are
-                yield parsed
-
-    def _stream_runs(
-        self,
-        endpoint: str,
-        params: Mapping[str, Any],
-        list_key: str,
-        count_key: str | None,
-        budget: RetryBudget | None = None,
-    ) -> Iterator[list[Any]]:
-        """The streamed list's raw items, a run (~a megabyte of the body) at a time (`etl.api.jsonlist`)."""
-        response, head, envelope = self._retrying_call(
-            endpoint, lambda: self._open_stream(endpoint, params, list_key), budget
-        )
-        if response is None:
-            items = envelope.get(list_key)
-            if not isinstance(items, list):
-                raise PayloadError("missing or not a list", endpoint=endpoint, field=list_key)
-            if items:
-                yield items
-            return
-        count = 0
-        error: ApiError | None = None
-        try:
-            read = functools.partial(response.raw.read, decode_content=True)
-            for run in iter_list_runs(head, read, list_key):
-                count += len(run)
-                yield run
-        except ijson.IncompleteJSONError:
-            error = TransientApiError(f"stream cut short after {count} items", endpoint=endpoint)
-        except (ijson.JSONError, UnicodeDecodeError):  # ijson reports invalid UTF-8 in a string as the latter
-            error = PayloadError(f"invalid JSON after {count} items", endpoint=endpoint, field=list_key)
-        except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as exc:
-            error = TransientApiError(
-                f"stream cut short after {count} items ({exc.__class__.__name__})", endpoint=endpoint
-            )
+                yield shaped
         finally:
-            response.close()
-        if error is not None:
-            raise self._masked(error) from None
-        expected = envelope.get(count_key) if count_key else None
-        if expected is not None and str(expected).isdigit() and int(expected) != count:
-            log.warning("%s announced %s items, streamed %d", endpoint, expected, count)
-        log.debug("%s streamed %d items", endpoint, count)
+            runs.close()
 
     # ----------------------------------------------------------------------------------------------
     # Reads
@@ -523,48 +262,19 @@ class SmsPartnerClient:
         return parse.parse_account(self._call("GET", "me"))
 
     def iter_stops(self) -> Iterator[Stop]:
-        """``GET /stop-sms/list``, streamed: bounded memory whatever the list size.
+        """``GET /stop-sms/list`` as typed `Stop` records (the rare reads: resolving an unknown outcome).
 
-        A failure after the first record raises `TransientApiError`/`PayloadError`; restart the
-        iteration (the endpoint has no paging, quirk 23).
+        `stream_list`'s raw runs, each item parsed as it is taken: a run of 12,000 live records
+        would cost the garbage collector more than the parsing (docs/api-client.md, Streaming).
         """
-        return self._stream_items("stop-sms/list", {}, "data", "nbData", parse.parse_stop_item)
-
-    def iter_stop_rows(self, utc_suffix: str = "", max_raw: int | None = None) -> Iterator[StopRow]:
-        """`iter_stops` as plain tuples for a bulk load: the stop sync's hot path.
-
-        Same answers and errors as `iter_stops` (see `etl.api.stoprows`), ``createdAt`` as UTC text
-        ending in ``utc_suffix``, ``phone_raw`` cut to ``max_raw``.
-        """
-        parse_row = stop_row_parser(utc_suffix, max_raw)
-        return self._stream_items("stop-sms/list", {}, "data", "nbData", parse_row)
-
-    def iter_stop_runs(
-        self,
-        utc_suffix: str = "",
-        max_raw: int | None = None,
-        *,
-        on_unreadable: stoprows.OnUnreadable | None = None,
-        budget: RetryBudget | None = None,
-    ) -> Iterator[list[Any]]:
-        """`iter_stop_rows` flattened, a run at a time: 4 values per stop, ~12,000 stops per run.
-
-        For a multi-row ``INSERT`` per run (`etl.db.dialect.bulk_load_fields`): no tuple per row
-        handed through a generator. A bad item raises before any of its run is returned, unless
-        ``on_unreadable`` decides its row (`etl.api.stoprows`). ``budget``: the retries of the
-        start spend from it (a caller restarting the download passes the same one each time).
-        """
-        endpoint = "stop-sms/list"
-        parse_row = stop_row_parser(utc_suffix, max_raw, self._masking(on_unreadable))
-        for run in self._stream_runs(endpoint, {}, "data", "nbData", budget):
-            values: list[Any] = []
-            extend = values.extend
-            try:
-                for item in run:
-                    extend(parse_row(item, endpoint))
-            except ApiError as exc:
-                raise self._masked(exc) from None
-            yield values
+        endpoint = STOP_LIST.endpoint
+        for run in self.stream_list(STOP_LIST, raw):
+            for item in run:
+                try:
+                    stop = parse.parse_stop_item(item, endpoint)
+                except ApiError as exc:
+                    raise self._masked(exc) from None  # as stream_list masks a shape's errors
+                yield stop
 
     def message_status(self, message_id: str, phone: str) -> MessageStatus:
         """``GET /message-status`` for one (message id, number). Unknown pair: `NotFound` (code 4)."""
@@ -644,45 +354,6 @@ class SmsPartnerClient:
     def rental_status(self, token: str) -> RentalStatus:
         """``GET /location/status``. Unknown token: `NotFound` (code 32)."""
         return parse.parse_rental_status(self._call("GET", "location/status", {"token": token}))
-
-    def iter_rental_file(self, token: str) -> Iterator[RentalNumber]:
-        """``GET /location/file/download``, streamed (envelope without ``code``: quirk 19)."""
-        return self._stream_items(
-            "location/file/download", {"token": token}, "datas", "phoneNumbers", parse.parse_rental_item
-        )
-
-    def iter_rental_rows(self, token: str) -> Iterator[RentalRow]:
-        """`iter_rental_file` as plain tuples: the rental sync's hot path.
-
-        Same answers and errors as `iter_rental_file` (see `etl.api.rentalrows`), each number as
-        ``(rental_id, phone_raw, phone_e164, stop)``.
-        """
-        return self._stream_items(
-            "location/file/download", {"token": token}, "datas", "phoneNumbers", rental_row_parser()
-        )
-
-    def iter_rental_runs(
-        self,
-        token: str,
-        *,
-        on_unreadable: rentalrows.OnUnreadable | None = None,
-        budget: RetryBudget | None = None,
-    ) -> Iterator[list[RentalRow]]:
-        """`iter_rental_rows` a run (~a megabyte of the body) at a time, for callers that work in bulk.
-
-        A bad item raises before any of its run is returned, unless ``on_unreadable`` decides its
-        row (`etl.api.rentalrows`; ``None`` leaves it out). ``budget`` as for `iter_stop_runs`.
-        """
-        endpoint = "location/file/download"
-        parse_row = rental_row_parser(self._masking(on_unreadable))
-        for run in self._stream_runs(endpoint, {"token": token}, "datas", "phoneNumbers", budget):
-            try:
-                rows = [parse_row(item, endpoint) for item in run]
-            except ApiError as exc:
-                raise self._masked(exc) from None
-            if on_unreadable is not None and not all(rows):  # a row is a non-empty tuple; None was left out
-                rows = [row for row in rows if row is not None]
-            yield cast("list[RentalRow]", rows)  # None left out above (a parser without on_unreadable never gives it)
 
     # ----------------------------------------------------------------------------------------------
     # Writes: never sent twice unless the first surely never left (etl.api.retry)
@@ -788,21 +459,3 @@ def _wire_id(message_id: str) -> int | str:
     """multi-status documents int message ids in the request (quirk 6); keep non-numeric ones as is."""
     text = str(message_id)
     return int(text) if text.isdigit() else text
-
-
-def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
-    """True when the TCP connection was never established (refused, DNS, connect timeout)."""
-    cause = exc.args[0] if exc.args else None
-    reason = getattr(cause, "reason", cause)
-    return isinstance(
-        reason,
-        (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.NameResolutionError),
-    )
-
-
-def _cause_name(exc: BaseException) -> str:
-    cause = exc.args[0] if exc.args else None
-    reason = getattr(cause, "reason", None)
-    if reason is not None and isinstance(reason, BaseException):
-        return reason.__class__.__name__
-    return cause.__class__.__name__ if isinstance(cause, BaseException) else exc.__class__.__name__

@@ -3,16 +3,16 @@
 `etl.api.client.SmsPartnerClient` is the implementation; the daemon's client factory is typed with
 this protocol, so mypy checks the two agree. Tests may pass any object with these methods (a
 wrapper that repeats or reorders a page, a client that moves a clock). Only the calls a job makes
-are here: the CLI's own calls (``send``, the streaming readers of the demo) stay on the class.
+are here: the CLI's own calls (``send``, the typed readers of the demo) stay on the class.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import date
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from etl.api import rentalrows, stoprows
+from etl.api.lists import ListSpec, Shaper
 from etl.api.parse import (
     Account,
     MessageStatus,
@@ -24,9 +24,10 @@ from etl.api.parse import (
     Unreadable,
     WriteResult,
 )
-from etl.api.rentalrows import RentalRow
 from etl.api.retry import RetryBudget
 from etl.config import Secret
+
+_R = TypeVar("_R")
 
 
 class ApiClient(Protocol):
@@ -50,18 +51,12 @@ class ApiClient(Protocol):
         self, interval: str = ..., date_from: date | None = ..., date_to: date | None = ...
     ) -> MonthlyCosts: ...
 
-    # Stop list (stops, actions)
-    def iter_stop_runs(
-        self,
-        utc_suffix: str = ...,
-        max_raw: int | None = ...,
-        *,
-        on_unreadable: stoprows.OnUnreadable | None = ...,
-        budget: RetryBudget | None = ...,
-    ) -> Iterator[list[int | str | None]]:
-        """The stop list as flat runs of ``(stop_id, phone_e164, phone_raw, created_at)`` values."""
+    # Big lists (stops, rentals): one streaming reader, the caller shapes the runs (etl.api.lists)
+    def stream_list(self, spec: ListSpec, shaper: Shaper[_R], *, budget: RetryBudget | None = ...) -> Iterator[_R]:
+        """``shape(run)`` per run of raw items of ``spec``'s list; errors mid-stream are the caller's to restart."""
         ...
 
+    # Stop list (actions)
     def find_stop_by_phone(self, phone: str) -> Stop | None: ...
 
     def stop_exists(self, stop_id: int) -> bool: ...
@@ -84,11 +79,3 @@ class ApiClient(Protocol):
 
     # Rented numbers (rentals)
     def rental_status(self, token: str) -> RentalStatus: ...
-
-    def iter_rental_runs(
-        self,
-        token: str,
-        *,
-        on_unreadable: rentalrows.OnUnreadable | None = ...,
-        budget: RetryBudget | None = ...,
-    ) -> Iterator[list[RentalRow]]: ...

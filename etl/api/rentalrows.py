@@ -24,13 +24,16 @@ An item the slow path refuses raises its `PayloadError`, unless the sync passed 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from etl import phones
+from etl.api.lists import Guard, Shape, Shaper
 from etl.api.parse import RentalNumber, parse_rental_item
 from etl.errors import PayloadError
 
-__all__ = ["OnUnreadable", "RentalRow", "rental_row", "rental_row_parser", "salvage"]
+__all__ = ["ENDPOINT", "OnUnreadable", "RentalRow", "rental_row", "rental_row_parser", "run_shaper", "salvage"]
+
+ENDPOINT = "location/file/download"
 
 #: ``(rental_id, phone_raw, phone_e164, stop)``: `RentalNumber`'s fields, in its order.
 RentalRow = tuple[str, str, "str | None", bool]
@@ -47,7 +50,7 @@ def rental_row(number: RentalNumber) -> RentalRow:
     return (number.rental_id, number.phone_raw, number.phone_e164, number.stop)
 
 
-def salvage(item: Any, endpoint: str = "location/file/download") -> tuple[str | None, RentalRow | None]:
+def salvage(item: Any, endpoint: str = ENDPOINT) -> tuple[str | None, RentalRow | None]:
     """``(id, row)`` of a refused item: its id if readable, and with its number readable the row
     that keeps the number in the file, **stopped** whatever its flag said (fail-closed)."""
     if not isinstance(item, dict):
@@ -108,3 +111,26 @@ def rental_row_parser(on_unreadable: OnUnreadable | None = None) -> Callable[[An
         return (rental_id, raw, canonicalize(raw), stop)
 
     return parse_row
+
+
+def run_shaper(on_unreadable: OnUnreadable | None = None) -> Shaper[list[RentalRow]]:
+    """The rental sync's shape for `SmsPartnerClient.stream_list`: each run as a list of rows.
+
+    A bad item raises before any of its run is returned, unless ``on_unreadable`` (seen through
+    the client's guard) decides its row; ``None`` leaves it out.
+    """
+
+    def shaper(guard: Guard) -> Shape[list[RentalRow]]:
+        parse_row = rental_row_parser(None if on_unreadable is None else guard(on_unreadable))
+        endpoint = ENDPOINT
+
+        def shape(run: list[Any]) -> list[RentalRow]:
+            parse, where = parse_row, endpoint  # locals: the comprehension runs per number
+            rows = [parse(item, where) for item in run]
+            if on_unreadable is not None and not all(rows):  # a row is a non-empty tuple; None was left out
+                return [row for row in rows if row is not None]
+            return cast("list[RentalRow]", rows)  # a parser without on_unreadable never gives None
+
+        return shape
+
+    return shaper

@@ -35,10 +35,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from etl import phones
+from etl.api.lists import Guard, Shape, Shaper
 from etl.api.parse import parse_datetime, parse_stop_item
 from etl.errors import PayloadError
 
-__all__ = ["OnUnreadable", "Salvaged", "StopRow", "salvage", "stop_row_parser", "utc_text"]
+__all__ = ["ENDPOINT", "OnUnreadable", "Salvaged", "StopRow", "run_shaper", "salvage", "stop_row_parser", "utc_text"]
 
 #: ``(stop_id, phone_e164, phone_raw, created_at)``: ``created_at`` is UTC text (see the module
 #: docstring) or ``None``; ``phone_raw`` is cut to the parser's ``max_raw`` characters.
@@ -47,6 +48,8 @@ StopRow = tuple[int, "str | None", str, "str | None"]
 #: What a sync does with an item the slow path refuses: ``(item, error) -> row``, or ``None`` to
 #: leave the item out of the rows.
 OnUnreadable = Callable[[Any, PayloadError], "StopRow | None"]
+
+ENDPOINT = "stop-sms/list"
 
 _UTC = timezone.utc
 _LOCAL_HOUR = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}")
@@ -124,7 +127,7 @@ class Salvaged:
         return self.stop_id is not None and self.phone_raw is not None
 
 
-def salvage(item: Any, endpoint: str = "stop-sms/list") -> Salvaged:
+def salvage(item: Any, endpoint: str = ENDPOINT) -> Salvaged:
     """The id and the number of a refused item, each read as `parse_stop_item` reads it, or None.
 
     Each field is tried alone (the others replaced by values that cannot fail), so one bad field
@@ -209,3 +212,30 @@ def stop_row_parser(
         return (stop_id, canonicalize(raw), raw, head + tail)
 
     return parse_row
+
+
+def run_shaper(
+    utc_suffix: str = "", max_raw: int | None = None, on_unreadable: OnUnreadable | None = None
+) -> Shaper[list[int | str | None]]:
+    """The stop sync's shape for `SmsPartnerClient.stream_list`: each run flattened, 4 values per stop.
+
+    For a multi-row ``INSERT`` per run (`etl.db.dialect.bulk_load_fields`): no tuple per row
+    handed through a generator, ~12,000 stops a run. A bad item raises before any of its run is
+    returned, unless ``on_unreadable`` (seen through the client's guard) decides its row. One
+    `stop_row_parser` per download, so its per-hour cache lasts the whole list.
+    """
+
+    def shaper(guard: Guard) -> Shape[list[int | str | None]]:
+        parse_row = stop_row_parser(utc_suffix, max_raw, None if on_unreadable is None else guard(on_unreadable))
+        endpoint = ENDPOINT
+
+        def shape(run: list[Any]) -> list[int | str | None]:
+            values: list[int | str | None] = []
+            extend, parse, where = values.extend, parse_row, endpoint  # locals: the loop runs per stop
+            for item in run:
+                extend(parse(item, where))
+            return values
+
+        return shape
+
+    return shaper

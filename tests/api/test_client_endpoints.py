@@ -11,6 +11,7 @@ import pytest
 
 from etl.api import MessageStatus, RetryPolicy, SmsPartnerClient, StatusItem, Stop
 from etl.errors import ApiRejected, AuthError, NotFound, PayloadError
+from tests.api.helpers import rental_numbers
 
 UTC = timezone.utc
 A, B, C = "+33612345678", "+33698765432", "+33611223344"
@@ -303,20 +304,20 @@ def test_rental_status(client: SmsPartnerClient, sim: Any, numeric: bool) -> Non
 
 
 @pytest.mark.parametrize("with_code", [False, True], ids=["no-code-quirk-19", "code-200"])
-def test_iter_rental_file_streams_rows_and_stop_flags(client: SmsPartnerClient, sim: Any, with_code: bool) -> None:
+def test_rental_file_streams_rows_and_stop_flags(client: SmsPartnerClient, sim: Any, with_code: bool) -> None:
     sim.quirks.update(rental_download_code=with_code)
     sim.add_rental("tok", [A, B])
     sim.set_rental_stop("tok", B, True)
-    rows = list(client.iter_rental_file("tok"))
+    rows = rental_numbers(client, "tok")
     assert [(r.rental_id, r.phone_e164, r.stop) for r in rows] == [
         (str(rid), phone, stop) for rid, phone, stop in sim.rental_rows("tok")
     ]
     assert [r.stop for r in rows] == [False, True]
 
 
-def test_iter_rental_file_big_file_is_streamed(client: SmsPartnerClient, sim: Any) -> None:
+def test_rental_file_big_file_is_streamed(client: SmsPartnerClient, sim: Any) -> None:
     sim.add_rental("big", 3000, stop_share=0.1)
-    rows = list(client.iter_rental_file("big"))
+    rows = rental_numbers(client, "big")
     assert [(r.rental_id, r.phone_e164, r.stop) for r in rows] == [
         (str(rid), phone, stop) for rid, phone, stop in sim.rental_rows("big")
     ]
@@ -332,18 +333,18 @@ def test_iter_rental_file_big_file_is_streamed(client: SmsPartnerClient, sim: An
     ],
     ids=["generating-35", "failed-36", "file-missing-33", "unknown-32"],
 )
-def test_iter_rental_file_codes(client: SmsPartnerClient, sim: Any, setup: Any, code: int, exc: type) -> None:
+def test_rental_file_codes(client: SmsPartnerClient, sim: Any, setup: Any, code: int, exc: type) -> None:
     setup(sim)
     with pytest.raises(exc) as info:
-        list(client.iter_rental_file("t"))
+        rental_numbers(client, "t")
     assert info.value.code == code and type(info.value) is exc
 
 
-def test_iter_rental_file_second_download_of_single_use_file_is_34(client: SmsPartnerClient, sim: Any) -> None:
+def test_rental_file_second_download_of_single_use_file_is_34(client: SmsPartnerClient, sim: Any) -> None:
     sim.add_rental("t", [A], single_download=True)
-    assert len(list(client.iter_rental_file("t"))) == 1
+    assert len(rental_numbers(client, "t")) == 1
     with pytest.raises(ApiRejected) as info:
-        list(client.iter_rental_file("t"))
+        rental_numbers(client, "t")
     assert info.value.code == 34
 
 

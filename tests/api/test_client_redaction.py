@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from etl.api import RetryPolicy, SmsPartnerClient
+from etl.api.lists import STOP_LIST
+from etl.api.stoprows import run_shaper
 from etl.config import Secret
 from etl.errors import ApiError, ApiRejected, AuthError, PayloadError
 from etl.simulator import Simulator, SimulatorServer
@@ -97,7 +99,7 @@ def test_a_streamed_item_holding_the_key_fails_masked(sim: Simulator, client: Sm
     sim.generate_stops(20_000)  # more than the client's head: the list is streamed
     sim.faults.inject("stop-sms/list", "malformed_item", index=15_000, field="id", value=f"id {KEY}")
     with pytest.raises(PayloadError) as caught:
-        for _ in client.iter_stop_rows():
+        for _ in client.stream_list(STOP_LIST, run_shaper()):
             pass
     assert count_key(texts(caught.value), KEY) == 0 and "***" in str(caught.value)
 
@@ -119,6 +121,6 @@ def test_a_streamed_item_handed_to_on_unreadable_is_masked_with_its_error(sim: S
         seen.append(f"{item!r} {error}")
         return None
 
-    rows = sum(len(run) for run in client.iter_stop_runs(on_unreadable=on_unreadable))
+    rows = sum(len(run) for run in client.stream_list(STOP_LIST, run_shaper(on_unreadable=on_unreadable)))
     assert rows == 4 * 19_999 and len(seen) == 1
     assert "***" in seen[0] and count_key(seen[0], KEY) == 0

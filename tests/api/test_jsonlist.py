@@ -24,7 +24,7 @@ from etl.api.jsonlist import iter_list_runs
 
 
 def iter_list_items(head: bytes, read: Any, list_key: str) -> Any:
-    """The runs' items one by one, as the client's ``_stream_items`` hands them on."""
+    """The runs' items one by one, as a per-item shape (`etl.api.lists.each`) sees them."""
     return (item for run in iter_list_runs(head, read, list_key) for item in run)
 
 #: Text that makes the cutting's job hard: boundaries, quotes and escapes, numbers, non-ASCII.

@@ -13,8 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etl.api import parse
-from etl.api.rentalrows import rental_row, rental_row_parser
+from etl.api.lists import rental_file
+from etl.api.rentalrows import rental_row, rental_row_parser, run_shaper
 from etl.errors import EtlError
+from tests.api.helpers import rental_numbers, rental_rows
 
 from .test_parse_fuzz import JSON
 
@@ -118,13 +120,13 @@ def test_any_object_with_the_documented_keys_gives_the_slow_paths_row_or_error(i
 def test_client_rows_are_the_rental_files_numbers(client: Any, sim: Any, quirks: dict[str, Any]) -> None:
     sim.quirks.update(**quirks)
     sim.add_rental("big", 3000, stop_share=0.1)
-    rows = list(client.iter_rental_rows("big"))
-    assert rows == [rental_row(number) for number in client.iter_rental_file("big")]
+    rows = rental_rows(client, "big")
+    assert rows == [rental_row(number) for number in rental_numbers(client, "big")]
     assert [(r[0], r[2], r[3]) for r in rows] == [(str(i), p, s) for i, p, s in sim.rental_rows("big")]
 
 
 def test_rental_runs_flatten_to_exactly_the_rental_rows(client: Any, sim: Any) -> None:
     sim.add_rental("runs", 30_000, stop_share=0.1)
-    runs = list(client.iter_rental_runs("runs"))
+    runs = list(client.stream_list(rental_file("runs"), run_shaper()))
     assert len(runs) >= 2 and all(runs)
-    assert [row for run in runs for row in run] == list(client.iter_rental_rows("runs"))
+    assert [row for run in runs for row in run] == rental_rows(client, "runs")

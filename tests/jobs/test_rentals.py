@@ -352,7 +352,7 @@ def test_spool_round_trips_odd_text_unparseable_numbers_and_duplicates(migrated_
     engine = make_engine(migrated_db_url)
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
     rental_id = _rental(engine, now)
-    ctx = SimpleNamespace(secrets=(), client=SimpleNamespace(iter_rental_runs=lambda token, **_: [list(map(rental_row, ODD))]))
+    ctx = SimpleNamespace(secrets=(), client=SimpleNamespace(stream_list=lambda spec, shaper, **_: [list(map(rental_row, ODD))]))
     path = tmp_path / "odd.tsv"
 
     assert rentals_job.download_to_spool(ctx, "t-spool", path, now) == len(ODD)
@@ -400,7 +400,7 @@ def test_a_spool_left_by_the_previous_version_is_still_loaded(migrated_db_url, t
 def test_spool_header_says_whether_a_number_may_come_twice(tmp_path, monkeypatch, limit, entries, flag):
     # False lets the load sort without grouping: it must never be said of a file with duplicates.
     monkeypatch.setattr(rentals_job, "DUPLICATE_CHECK_LIMIT", limit)
-    ctx = SimpleNamespace(secrets=(), client=SimpleNamespace(iter_rental_runs=lambda token, **_: [list(map(rental_row, entries))]))
+    ctx = SimpleNamespace(secrets=(), client=SimpleNamespace(stream_list=lambda spec, shaper, **_: [list(map(rental_row, entries))]))
     path = tmp_path / "s.tsv"
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
@@ -530,7 +530,7 @@ def test_a_first_load_that_fails_after_dropping_the_keys_leaves_them_and_loads_n
 
 def test_spool_header_gives_the_files_figures_when_no_number_came_twice(tmp_path):
     entries = [ODD[1], ODD[0], ODD[3], ODD[2], ODD[4]]
-    ctx = SimpleNamespace(secrets=(), client=SimpleNamespace(iter_rental_runs=lambda token, **_: [list(map(rental_row, entries))]))
+    ctx = SimpleNamespace(secrets=(), client=SimpleNamespace(stream_list=lambda spec, shaper, **_: [list(map(rental_row, entries))]))
     path = tmp_path / "s.tsv"
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
@@ -559,7 +559,7 @@ def test_a_file_without_duplicates_loads_the_same_whichever_way_it_is_staged(
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
     rental_id = _rental(engine, now)
     entries = list(reversed(ODD[:6]))
-    ctx = SimpleNamespace(secrets=(), client=SimpleNamespace(iter_rental_runs=lambda token, **_: [list(map(rental_row, entries))]))
+    ctx = SimpleNamespace(secrets=(), client=SimpleNamespace(stream_list=lambda spec, shaper, **_: [list(map(rental_row, entries))]))
     path = tmp_path / "odd.tsv"
     rentals_job.download_to_spool(ctx, "t-spool", path, now)
     assert rentals_job._read_header(path).figures_known is (checked == 100)
@@ -629,7 +629,7 @@ def test_raw_texts_differing_only_in_case_load_on_every_backend(migrated_db_url,
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
     rental_id = _rental(engine, now)
     entries = [RentalNumber("1", "abc", None, False), RentalNumber("2", "ABC", None, True)]
-    ctx = SimpleNamespace(secrets=(), client=SimpleNamespace(iter_rental_runs=lambda token, **_: [list(map(rental_row, entries))]))
+    ctx = SimpleNamespace(secrets=(), client=SimpleNamespace(stream_list=lambda spec, shaper, **_: [list(map(rental_row, entries))]))
     path = tmp_path / "case.tsv"
     rentals_job.download_to_spool(ctx, "t", path, now)
 

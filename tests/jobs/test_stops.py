@@ -289,8 +289,8 @@ class RepeatingClient(WrappedClient):
         super().__init__(client)
         self._repeat_index = repeat_index
 
-    def iter_stop_runs(self, *args, **kwargs):
-        rows = stop_rows(self._client.iter_stop_runs(*args, **kwargs))
+    def stream_list(self, *args, **kwargs):
+        rows = stop_rows(self._client.stream_list(*args, **kwargs))
         yield flat(rows[: self._repeat_index + 1] + rows[self._repeat_index :])
 
 
@@ -365,8 +365,8 @@ class RenumberingClient(WrappedClient):
         super().__init__(client)
         self._index, self._phone = index, phone
 
-    def iter_stop_runs(self, *args, **kwargs):
-        rows = stop_rows(self._client.iter_stop_runs(*args, **kwargs))
+    def stream_list(self, *args, **kwargs):
+        rows = stop_rows(self._client.stream_list(*args, **kwargs))
         rows[self._index] = (rows[self._index][0], self._phone, self._phone, *rows[self._index][3:])
         yield flat(rows)
 
@@ -395,8 +395,8 @@ def period_rows(engine):
 class ReversingClient(WrappedClient):
     """The real client, except that the stop list comes newest id first."""
 
-    def iter_stop_runs(self, *args, **kwargs):
-        yield flat(stop_rows(self._client.iter_stop_runs(*args, **kwargs))[::-1])
+    def stream_list(self, *args, **kwargs):
+        yield flat(stop_rows(self._client.stream_list(*args, **kwargs))[::-1])
 
 
 def test_list_out_of_id_order_is_synced_like_one_in_order(env):
@@ -421,8 +421,8 @@ class ActingMidDownloadClient(WrappedClient):
         super().__init__(client)
         self._act = act
 
-    def iter_stop_runs(self, *args, **kwargs):
-        for index, batch in enumerate(self._client.iter_stop_runs(*args, **kwargs)):
+    def stream_list(self, *args, **kwargs):
+        for index, batch in enumerate(self._client.stream_list(*args, **kwargs)):
             yield batch
             if index == 0:
                 self._act()

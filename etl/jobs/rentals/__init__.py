@@ -51,7 +51,8 @@ from pathlib import Path
 from sqlalchemy import BigInteger, Connection, Table, insert, literal, select, update
 
 from etl import quarantine, runlog
-from etl.api import retry
+from etl.api import rentalrows, retry
+from etl.api.lists import rental_file
 from etl.db import dialect
 from etl.db.schema import rental_files, rental_number_events, rental_numbers, rentals
 from etl.db.types import UtcDateTime
@@ -128,7 +129,7 @@ def download_to_spool(
             out.write(f"{header}{'?'.ljust(_FIGURES_WIDTH)}\n")
             # A run (~a megabyte of the body) at a time, each step over the whole run in C where it
             # can be: the per-number Python loop was ~40 % of the download's CPU.
-            for rows in ctx.client.iter_rental_runs(token, on_unreadable=unreadable, budget=budget):
+            for rows in ctx.client.stream_list(rental_file(token), rentalrows.run_shaper(unreadable), budget=budget):
                 lines = list(map(_spool_line, rows))
                 out.write("".join(lines))
                 if count + len(lines) <= DUPLICATE_CHECK_LIMIT:  # past it: memory stays bounded, the load groups

@@ -17,7 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from etl.api import retry
+from etl.api import retry, stoprows
+from etl.api.lists import STOP_LIST
 from etl.db import dialect
 from etl.db.schema import stop_periods
 from etl.db.types import UtcDateTime
@@ -42,9 +43,8 @@ def _staging_table() -> Table:
 def _runs(ctx: JobContext, utc_suffix: str, unreadable: _Unreadable, budget: retry.RetryBudget) -> Iterator[list[int | str | None]]:
     # Flat runs of the staging table's four columns, dates as UTC text, ~12,000 stops a run: no
     # record, no datetime and no tuple handed through a generator per stop (etl.api.stoprows).
-    return ctx.client.iter_stop_runs(
-        utc_suffix, max_raw=_PHONE_RAW_WIDTH, on_unreadable=unreadable, budget=budget
-    )
+    shaper = stoprows.run_shaper(utc_suffix, max_raw=_PHONE_RAW_WIDTH, on_unreadable=unreadable)
+    return ctx.client.stream_list(STOP_LIST, shaper, budget=budget)
 
 
 class _IdOrder:
