@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from etl.config_accounts import PARENT_LABEL as PARENT_LABEL  # re-exported
+from etl.config_accounts import AccountsConfig, validate_accounts
 from etl.errors import ConfigError
 from etl.secrets import Secret as Secret  # re-exported: etl.config.Secret is the name callers know
 from etl.secrets import read_secret
@@ -182,54 +184,6 @@ def _validate_push(push: PushConfig) -> None:
             ipaddress.ip_network(net, strict=False)
         except ValueError:
             raise ConfigError(f"push.allowed_networks: {net!r} is not a network like 10.0.0.0/8") from None
-
-
-@dataclass(frozen=True)
-class FollowedAccount:
-    """A sub-account followed with a key of its own (``[[accounts.follow]]``, docs/accounts.md)."""
-
-    label: str
-    key_env: str = ""
-    key_file: str = ""
-    #: The sub-account's token in `subaccount/list` (required): ties this entry to the listed sub-account.
-    token: str = ""
-
-
-@dataclass(frozen=True)
-class AccountsConfig:
-    """Which accounts one deployment mirrors: the parent (label ``main``) plus these (docs/accounts.md).
-
-    TOML cannot hold both ``[accounts]`` and ``[[accounts]]``, hence ``[[accounts.follow]]``.
-    """
-
-    #: Follow every sub-account `subaccount/list` returns, with the key it returns (held in memory only).
-    discover: bool = False
-    follow: tuple[FollowedAccount, ...] = ()
-    #: Labels or tokens of discovered sub-accounts not to follow.
-    exclude: tuple[str, ...] = ()
-
-
-PARENT_LABEL = "main"
-_LABEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
-
-
-def _validate_accounts(accounts: AccountsConfig) -> None:
-    seen: set[str] = set()
-    tokens: set[str] = set()
-    for i, entry in enumerate(accounts.follow):
-        where = f"accounts.follow[{i}]"
-        if not _LABEL.fullmatch(entry.label):
-            raise ConfigError(f"{where}.label: {entry.label!r} is not a label (1-32 of a-z 0-9 _ -, starting alnum)")
-        if entry.label == PARENT_LABEL or entry.label in seen:
-            raise ConfigError(f"{where}.label: {entry.label!r} is already taken ({PARENT_LABEL!r} is the parent)")
-        seen.add(entry.label)
-        if not entry.key_env and not entry.key_file:
-            raise ConfigError(f"{where}: set key_env or key_file (a sub-account key is never written in the file)")
-        if not entry.token.strip():
-            raise ConfigError(f"{where}.token: set the sub-account's token (as subaccount/list gives it)")
-        if entry.token in tokens:
-            raise ConfigError(f"{where}.token: already followed by another entry")
-        tokens.add(entry.token)
 
 
 @dataclass(frozen=True)
@@ -424,7 +378,7 @@ def _validate(config: Config) -> None:
         if schedule.cron:
             _validate_cron(f"jobs.{name}.cron", schedule.cron)
     _validate_push(config.push)
-    _validate_accounts(config.accounts)
+    validate_accounts(config.accounts)
     seen = set()
     for rental in config.rentals.tokens:
         if not rental.token.strip():
