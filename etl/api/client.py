@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
 from etl import phones
 from etl.api import parse, stream
+from etl.api.account_calls import AccountCalls
 from etl.api.lists import STOP_LIST, ListSpec, Shaper, raw
 from etl.api.parse import (
     Account,
@@ -47,7 +48,7 @@ from etl.api.parse import (
     Unreadable,
     WriteResult,
 )
-from etl.api.redact import masker
+from etl.api.redact import SecretBook
 from etl.api.retry import (
     WRITE_ENDPOINTS,
     RetryBudget,
@@ -85,12 +86,14 @@ _R = TypeVar("_R")
 _T = TypeVar("_T")
 
 
-class SmsPartnerClient:
+class SmsPartnerClient(AccountCalls):
     """Typed access to the SMS Partner API v1 (or the simulator).
 
     ``base_url`` ends in ``/v1``. ``api_key`` is a `Secret`; it is revealed only when a request is
     built. ``sleep`` is what the retry loop sleeps with (tests pass a recorder). ``observer`` is
-    called once per attempt, for metrics.
+    called once per attempt, for metrics. ``secrets`` is the book of keys to mask, shared by the
+    clients of several accounts when given; the client adds its key and every sub-account key it
+    reads (`learn_secrets`). The sub-account and contact calls are in `etl.api.account_calls`.
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class SmsPartnerClient:
         user_agent: str = "smspartner-etl/0.1 (+python-requests)",
         observer: Observer | None = None,
         retry_policy: RetryPolicy | None = None,
+        secrets: SecretBook | None = None,
     ) -> None:
         if not isinstance(api_key, Secret):
             raise ConfigError("api_key must be an etl.config.Secret")
@@ -113,7 +117,8 @@ class SmsPartnerClient:
             raise ConfigError(f"base_url must start with http:// or https://, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self._key = api_key
-        self._mask = masker([api_key.reveal()])
+        self._secrets = SecretBook() if secrets is None else secrets
+        self._secrets.add(api_key.reveal())
         self.timeout = (connect_timeout, read_timeout)
         self._transport = Transport(self.base_url, api_key, self.timeout, user_agent, self._scrub)
         self.policy = retry_policy or RetryPolicy(max_attempts=max_attempts, max_seconds=max_retry_seconds)
@@ -127,6 +132,10 @@ class SmsPartnerClient:
     def secret(self) -> Secret:
         """The API key, masked in ``repr``/``str``: the runner removes it from every text it stores."""
         return self._key
+
+    def learn_secrets(self, secrets: Iterable[Secret]) -> None:
+        """Mask these keys too from now on (sub-account keys read from ``subaccount/list``, issue 17)."""
+        self._secrets.add(*(s.reveal() for s in secrets))
 
     def close(self) -> None:
         self._transport.close()
@@ -180,15 +189,18 @@ class SmsPartnerClient:
         """``payload`` (freshly decoded, ours to change) with the key masked in every string, in place.
 
         Where API text enters: everything read from an answer (error texts, ``message``, statuses)
-        comes from here, so nothing downstream can forget to mask it.
+        comes from here, so nothing downstream can forget to mask it. An ``apiKey`` field is left as
+        it is: it is the key ``subaccount/list`` hands over in clear (ACCOUNTS §2.2), which its parser
+        turns into a `Secret` and masks in an unreadable item; masking it would lose a learnt key.
         """
-        mask = self._mask
+        mask = self._secrets.mask
         if isinstance(payload, str):
             return mask(payload)
         if isinstance(payload, dict):
             for name, value in payload.items():
                 if isinstance(value, str):
-                    payload[name] = mask(value)
+                    if name != "apiKey":
+                        payload[name] = mask(value)
                 elif isinstance(value, (dict, list)):
                     self._scrub(value)
         elif isinstance(payload, list):
@@ -205,7 +217,7 @@ class SmsPartnerClient:
         The second net: an error built from anything not scrubbed (a streamed item, a future
         snippet of a body, an exception's own text) leaves the client masked all the same.
         """
-        mask = self._mask
+        mask = self._secrets.mask
         error.args = tuple(mask(a) if isinstance(a, str) else a for a in error.args)
         for name, value in list(vars(error).items()):
             if isinstance(value, str):

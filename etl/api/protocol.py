@@ -8,19 +8,25 @@ are here: the CLI's own calls (``send``, the typed readers of the demo) stay on 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
+from decimal import Decimal
 from typing import Protocol, TypeVar
 
 from etl.api.lists import ListSpec, Shaper
 from etl.api.parse import (
     Account,
+    Contact,
+    ContactGroups,
+    CreditMove,
     MessageStatus,
     MonthlyCosts,
+    NewSubAccount,
     RentalStatus,
     StatusItem,
     StatusItems,
     Stop,
+    SubAccount,
     Unreadable,
     WriteResult,
 )
@@ -79,3 +85,36 @@ class ApiClient(Protocol):
 
     # Rented numbers (rentals)
     def rental_status(self, token: str) -> RentalStatus: ...
+
+    # Sub-accounts, contact groups and contacts (accounts, contacts; docs/accounts.md)
+    def learn_secrets(self, secrets: Iterable[Secret]) -> None:
+        """Mask these keys too in every text the client hands out (sub-account keys)."""
+        ...
+
+    def iter_subaccounts(self) -> Iterator[SubAccount | Unreadable]:
+        """Every sub-account, page by page; each key read is learnt as a secret first."""
+        ...
+
+    def group_list(self) -> ContactGroups: ...
+
+    def iter_group_contacts(self, group_id: str) -> Iterator[Contact | Unreadable]:
+        """A group's contacts; complete only when the iteration ends without an error."""
+        ...
+
+    def contact_detail(self, contact_id: str) -> Contact: ...
+
+    def subaccount_create(
+        self,
+        email: str,
+        type: str = ...,  # noqa: A002 - the API's name for it
+        *,
+        credit: Decimal | None = ...,
+        is_buyer: bool | None = ...,
+        title: str | None = ...,
+    ) -> NewSubAccount: ...
+
+    def subaccount_remove(self, token: str, *, method: str = ...) -> WriteResult: ...
+
+    def credit_add(self, token: str, credit: Decimal) -> CreditMove: ...
+
+    def credit_remove(self, token: str, credit: Decimal) -> CreditMove: ...

@@ -92,7 +92,8 @@ class Transport:
         try:
             if method == "GET":
                 return self._session.get(url, params={"apiKey": key, **params}, timeout=self.timeout, stream=stream)
-            return self._session.post(url, json={"apiKey": key, **params}, timeout=self.timeout, stream=stream)
+            # POST, or a DELETE with a JSON body (subaccount/remove, group/delete: ACCOUNTS §6.3)
+            return self._session.request(method, url, json={"apiKey": key, **params}, timeout=self.timeout, stream=stream)
         except requests.exceptions.ConnectTimeout:
             error = ConnectFailed("connect timeout", endpoint=endpoint)
         except requests.exceptions.ReadTimeout:
