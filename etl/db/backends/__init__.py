@@ -59,6 +59,8 @@ class Backend:
     alter_in_batches: ClassVar[bool] = False
     #: Datetimes in ``COPY``/text loads need this suffix to be read as UTC (see `etl.db.types`).
     utc_text_suffix: ClassVar[str] = ""
+    #: An index may carry a ``WHERE`` clause (a partial index).
+    partial_indexes: ClassVar[bool] = True
 
     # --- staging tables and bulk loads -------------------------------------------------------------
 
@@ -151,6 +153,10 @@ class Backend:
     def check_after_migrations(self, conn: Connection) -> None:
         """Refuse to commit migrations that left the data inconsistent (raise)."""
         return None
+
+    def month_sql(self, date_sql: str) -> str:
+        """SQL text of the ``YYYY-MM`` month of the DATE expression ``date_sql`` (views group by it)."""
+        raise NotImplementedError(f"{self.name}: no month expression")
 
     # --- session tuning (no-ops where the server needs none) -----------------------------------------
 

@@ -33,6 +33,10 @@ class MariaDB(Backend):
     metadata_indexes = False
     #: utf8mb4_unicode_ci takes "ABC" and "abc" (and "é" and "e") for one key.
     keys_compare_bytewise = False
+    partial_indexes = False
+
+    def month_sql(self, date_sql: str) -> str:
+        return f"DATE_FORMAT({date_sql}, '%Y-%m')"
 
     def create_temp(self, conn: Connection, table: Table) -> None:
         conn.exec_driver_sql(f"DROP TEMPORARY TABLE IF EXISTS {table.name}")

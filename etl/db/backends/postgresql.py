@@ -46,6 +46,9 @@ class PostgreSQL(Backend):
     hash_joins = True
     utc_text_suffix = "+00"  # timestamptz reads a bare time in the session's zone
 
+    def month_sql(self, date_sql: str) -> str:
+        return f"to_char({date_sql}, 'YYYY-MM')"
+
     def create_temp(self, conn: Connection, table: Table) -> None:
         conn.execute(CreateTable(table))  # ON COMMIT DROP (etl.db.dialect.temp_table): none can be left over
 

@@ -42,6 +42,9 @@ class SQLite(Backend):
         if broken:
             raise RuntimeError(f"migration left {len(broken)} rows whose foreign key has no parent: {broken[:5]}")
 
+    def month_sql(self, date_sql: str) -> str:
+        return f"strftime('%Y-%m', {date_sql})"
+
     def stage_then_apply(
         self, conn: Connection, load: Callable[[], _T], apply: Callable[[_T], _R], *, cache_mb: int, work_mem_mb: int
     ) -> _R:

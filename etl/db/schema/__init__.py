@@ -12,6 +12,12 @@ package registers every model on ``Base.metadata``, which Alembic compares again
 
 from __future__ import annotations
 
+from etl.db.schema.accounts import (
+    PARENT_ACCOUNT_ID,
+    PARENT_ACCOUNT_LABEL,
+    Account,
+    accounts,
+)
 from etl.db.schema.base import NAMING_CONVENTION, Base, table_of
 from etl.db.schema.push import (
     PushInbox,
@@ -68,6 +74,10 @@ __all__ = [
     "NAMING_CONVENTION",
     "Base",
     "table_of",
+    "PARENT_ACCOUNT_ID",
+    "PARENT_ACCOUNT_LABEL",
+    "Account",
+    "accounts",
     "SyncRun",
     "WriteAction",
     "JobLease",

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from etl.db.schema.accounts import account_id_column
 from etl.db.schema.base import Base, table_of
 from etl.db.types import Id, Phone, UtcDateTime
 
@@ -40,6 +41,9 @@ class PushInbox(Base):
     #: What applying did or why it could not (opened, already_stopped, stale, unparseable number...).
     detail: Mapped[str | None] = mapped_column(String(255))
     stop_period_id: Mapped[int | None] = mapped_column(Id, ForeignKey("stop_periods.id"))
+    #: The account whose callback URL was called (docs/schema.md, "Accounts"); ``content_hash``
+    #: stays unique on its own: another account's hash covers its account too.
+    account_id: Mapped[int] = account_id_column()
 
     __table_args__ = (
         Index("uq_push_inbox_content_hash", "content_hash", unique=True),

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from etl.db.schema.accounts import account_id_column
 from etl.db.schema.base import Base, table_of
 from etl.db.types import Id, UtcDateTime
 
@@ -37,9 +38,10 @@ class RejectedItem(Base):
     times_seen: Mapped[int] = mapped_column(Integer, default=1)
     #: The run that saw it last (NULL for push bodies, which have no run).
     last_run_id: Mapped[int | None] = mapped_column(Id)
+    account_id: Mapped[int] = account_id_column()
 
     __table_args__ = (
-        Index("uq_rejected_items_endpoint_item_hash", "endpoint", "item_hash", unique=True),
+        Index("uq_rejected_items_account_id_endpoint_item_hash", "account_id", "endpoint", "item_hash", unique=True),
         Index(None, "ref_kind", "ref"),
         Index(None, "last_seen_at"),
     )

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, ForeignKeyConstraint, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from etl.db.schema.accounts import account_id_column
 from etl.db.schema.base import Base, table_of
 from etl.db.types import Id, Phone, UtcDateTime
 
@@ -40,8 +41,10 @@ class Rental(Base):
     #: When the numbers were last replaced by a downloaded file.
     last_loaded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     current_file_id: Mapped[int | None] = mapped_column(Id)
+    #: A rental token belongs to one account; files, numbers and events reach it through ``rental_id``.
+    account_id: Mapped[int] = account_id_column()
 
-    __table_args__ = (UniqueConstraint("token"),)
+    __table_args__ = (UniqueConstraint("account_id", "token"),)
 
     def __repr__(self) -> str:  # the token stays out of reprs and logs
         return f"Rental(id={self.id!r}, label={self.label!r}, active={self.active!r})"

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from etl.db.schema.accounts import account_id_column
 from etl.db.schema.base import Base, table_of
 from etl.db.types import Id, UtcDateTime
 
@@ -29,8 +30,9 @@ class SyncRun(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     host: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
+    account_id: Mapped[int] = account_id_column()
 
-    __table_args__ = (Index(None, "job", "started_at"),)
+    __table_args__ = (Index(None, "account_id", "job", "started_at"),)
 
     def __repr__(self) -> str:
         return f"SyncRun(id={self.id!r}, job={self.job!r}, outcome={self.outcome!r})"
@@ -60,8 +62,9 @@ class WriteAction(Base):
     api_message: Mapped[str | None] = mapped_column(Text)
     #: For stop_add: the id the API gave; for stop_remove: the id removed.
     api_stop_id: Mapped[int | None] = mapped_column(Id)
+    account_id: Mapped[int] = account_id_column()
 
-    __table_args__ = (Index(None, "action", "requested_at"), Index(None, "outcome"))
+    __table_args__ = (Index(None, "account_id", "action", "requested_at"), Index(None, "account_id", "outcome"))
 
 
 class JobLease(Base):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from etl.db.schema.accounts import PARENT_ACCOUNT_ID, account_id_column
 from etl.db.schema.base import Base, table_of
 from etl.db.types import Currency, Id, Money, Phone, UtcDateTime
 
@@ -41,8 +42,13 @@ class Send(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     #: Set once bulk-status has listed the recipients of a ``discover`` send.
     discovered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    account_id: Mapped[int] = account_id_column()
 
-    __table_args__ = (UniqueConstraint("message_id"), Index(None, "kind", "discovered_at"), Index(None, "tag"))
+    __table_args__ = (
+        UniqueConstraint("account_id", "message_id"),
+        Index(None, "account_id", "kind", "discovered_at"),
+        Index(None, "account_id", "tag"),
+    )
 
 
 class Recipient(Base):
@@ -81,14 +87,16 @@ class Recipient(Base):
     cost_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     next_cost_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: The send's account, kept here too: what is due is one range scan per account.
+    account_id: Mapped[int] = account_id_column()
 
     __table_args__ = (
-        UniqueConstraint("message_id", "phone_e164"),
-        Index(None, "next_poll_at"),
-        Index(None, "next_cost_at"),
+        UniqueConstraint("account_id", "message_id", "phone_e164"),
+        Index(None, "account_id", "next_poll_at"),
+        Index(None, "account_id", "next_cost_at"),
         Index(None, "send_id"),
-        Index(None, "sent_day", "country", "currency"),
-        Index(None, "final", "expired"),
+        Index(None, "account_id", "sent_day", "country", "currency"),
+        Index(None, "account_id", "final", "expired"),
     )
 
 
@@ -146,8 +154,10 @@ class TrackIntake(Base):
     currency: Mapped[str | None] = mapped_column(Currency)
     processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     error: Mapped[str | None] = mapped_column(String(255))
+    #: Which account sent it; a row that does not say is the parent's.
+    account_id: Mapped[int] = account_id_column()
 
-    __table_args__ = (Index(None, "processed_at"),)
+    __table_args__ = (Index(None, "account_id", "processed_at"),)
 
 
 class TrackedTag(Base):
@@ -155,6 +165,9 @@ class TrackedTag(Base):
 
     __tablename__ = "tracked_tags"
 
+    account_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("accounts.id"), primary_key=True, server_default=text(str(PARENT_ACCOUNT_ID))
+    )
     tag: Mapped[str] = mapped_column(String(32), primary_key=True)
     added_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -180,8 +193,9 @@ class AccountSnapshot(Base):
     credit_sms_eco: Mapped[int | None] = mapped_column(Integer)
     credit_hlr: Mapped[int | None] = mapped_column(Integer)
     to_send: Mapped[int | None] = mapped_column(Integer)
+    account_id: Mapped[int] = account_id_column()
 
-    __table_args__ = (Index(None, "observed_at"),)
+    __table_args__ = (Index(None, "account_id", "observed_at"),)
 
 
 class MonthlyCostRow(Base):
@@ -189,6 +203,9 @@ class MonthlyCostRow(Base):
 
     __tablename__ = "monthly_costs"
 
+    account_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("accounts.id"), primary_key=True, server_default=text(str(PARENT_ACCOUNT_ID))
+    )
     #: ``YYYY-MM``
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     year: Mapped[int] = mapped_column(Integer)

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from etl.db.schema.accounts import account_id_column
 from etl.db.schema.base import Base, table_of
 from etl.db.types import Id, Phone, UtcDateTime
 
@@ -42,14 +43,17 @@ class StopPeriod(Base):
     source: Mapped[str] = mapped_column(String(16), default="sync")
     opened_by_run_id: Mapped[int | None] = mapped_column(Id, ForeignKey("sync_runs.id"))
     closed_by_run_id: Mapped[int | None] = mapped_column(Id, ForeignKey("sync_runs.id"))
+    #: API ids are per account (migration 0010).
+    account_id: Mapped[int] = account_id_column()
 
     __table_args__ = (
-        Index(None, "api_stop_id", "removed_at"),
+        Index(None, "account_id", "api_stop_id", "removed_at"),
         Index(None, "phone_e164", "removed_at"),
-        # At most one open period per API stop id (PostgreSQL and SQLite; MariaDB has no partial
-        # indexes, so migration 0001 skips it there and the job lock keeps the promise).
+        # At most one open period per API stop id of an account (PostgreSQL and SQLite; MariaDB has
+        # no partial indexes, so the migrations skip it there and the job lock keeps the promise).
         Index(
             "uq_stop_periods_open_api_stop_id",
+            "account_id",
             "api_stop_id",
             unique=True,
             postgresql_where=text("removed_at IS NULL"),
