@@ -352,7 +352,7 @@ def test_first_load_keeps_the_foreign_keys_of_stop_periods_checked(env):
     assert sync(engine, config, client, sim).outcome == "success"
 
     assert constraint_definitions(engine) == keys_before
-    assert len(keys_before[0]) == 3
+    assert len(keys_before[0]) == 4  # runs (2), the audit, the account (migration 0010)
     with engine.connect() as conn, pytest.raises(Exception, match="(?i)foreign key"):
         conn.execute(text("UPDATE stop_periods SET opened_by_run_id = opened_by_run_id + 1000"))
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from etl.db.schema.accounts import (
     PARENT_ACCOUNT_ID,
-    PARENT_ACCOUNT_LABEL,
     Account,
     accounts,
 )
@@ -75,7 +74,6 @@ __all__ = [
     "Base",
     "table_of",
     "PARENT_ACCOUNT_ID",
-    "PARENT_ACCOUNT_LABEL",
     "Account",
     "accounts",
     "SyncRun",

@@ -14,10 +14,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from etl.db.schema.base import Base, table_of
 from etl.db.types import Id, UtcDateTime
 
-#: The parent account's row: created by migration 0010, owner of every row written before it.
+#: The parent account's row: created by migration 0010, owner of every row written before it
+#: (`etl.accounts.PARENT_ID` is the same id as jobs see it; `etl.db` may not import it).
 PARENT_ACCOUNT_ID = 1
-PARENT_ACCOUNT_LABEL = "main"
-ACCOUNT_TYPES = ("parent", "simple", "advanced")
 
 
 class Account(Base):
