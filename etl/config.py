@@ -128,6 +128,7 @@ class JobSchedule:
 
 def _default_jobs() -> dict[str, JobSchedule]:
     return {
+        "accounts": JobSchedule(every=3600.0, staleness=86400.0),
         "stops": JobSchedule(every=900.0, staleness=7200.0),
         "statuses": JobSchedule(every=60.0, staleness=1800.0),
         "rentals": JobSchedule(every=3600.0, staleness=2 * 86400.0),

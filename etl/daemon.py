@@ -368,15 +368,3 @@ class Daemon:
             return 1
         log.info("daemon stopped cleanly")
         return 0
-
-
-def make_client_factory(config: Config, metrics: Metrics | None = None) -> ClientFactory:
-    """A new API client per run and account, reporting every attempt to ``metrics``."""
-    from etl.api.factory import make_client
-
-    observer = metrics.observe_api if metrics is not None else None
-
-    def factory(key: Secret) -> ApiClient:
-        return make_client(config, key, observer=observer)
-
-    return factory

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from etl.api.client import Observer, SmsPartnerClient
 from etl.api.protocol import ApiClient
+from etl.api.redact import SecretBook
 from etl.config import Config
 from etl.secrets import Secret
 
 
-def make_client(config: Config, key: Secret, *, observer: Observer | None = None, max_attempts: int | None = None) -> ApiClient:
-    """A client for the account ``key`` opens, with the ``[api]`` timeouts and retry budget."""
+def make_client(
+    config: Config, key: Secret, *, observer: Observer | None = None, max_attempts: int | None = None,
+    secrets: SecretBook | None = None,
+) -> ApiClient:
+    """A client for the account ``key`` opens, with the ``[api]`` timeouts and retry budget; ``secrets``
+    is the book it masks with (shared by one process's clients: `etl.account_directory`)."""
     return SmsPartnerClient(
         config.api.base_url,
         key,
@@ -18,4 +23,5 @@ def make_client(config: Config, key: Secret, *, observer: Observer | None = None
         max_attempts=config.api.max_attempts if max_attempts is None else max_attempts,
         max_retry_seconds=config.api.max_retry_seconds,
         observer=observer,
+        secrets=secrets,
     )

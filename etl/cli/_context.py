@@ -11,7 +11,6 @@ from etl.clock import Clock
 from etl.config import Config, load_config
 
 if TYPE_CHECKING:
-    from etl.accounts import AccountSource
     from etl.api.protocol import ApiClient
 
 
@@ -50,13 +49,3 @@ def get_client(ctx: click.Context) -> ApiClient:
         config = get_config(ctx)
         obj["client"] = make_client(config, config.api_key())
     return obj["client"]  # type: ignore[no-any-return]
-
-
-def get_accounts(ctx: click.Context) -> AccountSource:
-    """The accounts jobs run for: the parent alone until sub-accounts are configured (docs/accounts.md)."""
-    obj: dict[str, Any] = ctx.find_root().obj
-    if "accounts" not in obj:
-        from etl.accounts import OneAccount
-
-        obj["accounts"] = OneAccount(get_config(ctx).api_key())
-    return obj["accounts"]  # type: ignore[no-any-return]

@@ -33,17 +33,19 @@ def _listeners(config: Config, health_port: int | None) -> list[tuple[str, str, 
 @click.pass_context
 def command(ctx: click.Context, jobs: tuple[str, ...], health_port: int | None) -> None:
     """Run the scheduler until SIGTERM: every enabled job (or the JOBs named) on its schedule."""
-    from etl.daemon import Daemon, make_client_factory
+    from etl.account_directory import wire
+    from etl.daemon import Daemon
     from etl.logging_setup import configure_logging
     from etl.metrics import Metrics
 
     config = get_config(ctx)
     key = config.api_key()  # a missing key is a config error now, not at the first run
-    configure_logging(config.daemon.log_format, level=verbosity_level(ctx), secrets=[key.reveal()])
+    mask = configure_logging(config.daemon.log_format, level=verbosity_level(ctx), secrets=[key.reveal()])
     metrics = Metrics()
     engine = get_engine(ctx)
+    accounts, factory = wire(config, engine, on_secret=mask.add, observer=metrics.observe_api)
     daemon = Daemon(
-        config, engine, client_factory=make_client_factory(config, metrics), metrics=metrics, jobs=jobs, job_clock=get_clock(ctx)
+        config, engine, client_factory=factory, accounts=accounts, metrics=metrics, jobs=jobs, job_clock=get_clock(ctx)
     )
     metrics.watch_database(engine, list(daemon.schedules))
     listeners = _listeners(config, health_port)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from etl.cli._context import get_accounts, get_clock, get_config, get_engine
+from etl.cli._context import get_clock, get_config, get_engine
 from etl.cli.run import verbosity_level
 from etl.outcome import ExitCode, Outcome, exit_code_of
 
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 @click.pass_context
 def command(ctx: click.Context, jobs: tuple[str, ...], once: bool, force: bool) -> None:
     """Run JOBs (default: every enabled job) once, in order, and report each."""
-    from etl.daemon import make_client_factory, scheduled_jobs
+    from etl.account_directory import wire
+    from etl.daemon import scheduled_jobs
     from etl.jobs import PARENT_ONLY_JOBS
     from etl.logging_setup import configure_logging
     from etl.runner import run_job
@@ -40,7 +41,7 @@ def command(ctx: click.Context, jobs: tuple[str, ...], once: bool, force: bool) 
     config = get_config(ctx)
     names = list(scheduled_jobs(config, jobs))
     key = config.api_key()
-    configure_logging(config.daemon.log_format, level=verbosity_level(ctx), secrets=[key.reveal()])
+    mask = configure_logging(config.daemon.log_format, level=verbosity_level(ctx), secrets=[key.reveal()])
     engine = get_engine(ctx)
     stop = threading.Event()
 
@@ -51,8 +52,7 @@ def command(ctx: click.Context, jobs: tuple[str, ...], once: bool, force: bool) 
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    factory = make_client_factory(config)
-    accounts = get_accounts(ctx)
+    accounts, factory = wire(config, engine, on_secret=mask.add)
     outcomes: list[Outcome] = []
     for name in names:
         for account in accounts.followed()[:1] if name in PARENT_ONLY_JOBS else accounts.followed():

@@ -10,8 +10,9 @@ import importlib
 
 from etl.jobs.base import JobContext, JobFunction, RunResult
 
-#: Order matters for `sync --once` with no names: stops first (the legal core).
+#: Order matters for `sync --once` with no names: accounts first (who to run for), then stops (the legal core).
 JOB_MODULES: dict[str, str] = {
+    "accounts": "etl.jobs.accounts",
     "stops": "etl.jobs.stops",
     "statuses": "etl.jobs.statuses",
     "finance": "etl.jobs.finance",
@@ -20,7 +21,7 @@ JOB_MODULES: dict[str, str] = {
 }
 
 #: Jobs about the whole login, run once per cycle for the parent account (not for each sub-account).
-PARENT_ONLY_JOBS: frozenset[str] = frozenset()
+PARENT_ONLY_JOBS: frozenset[str] = frozenset({"accounts"})
 
 
 def job_names() -> list[str]:
