@@ -75,7 +75,7 @@ def command(ctx: click.Context, jobs: tuple[str, ...], once: bool, force: bool) 
 
 
 def _line(name: str, report: RunReport) -> str:
-    """``stops@shop: success run #12 (added 3, changed 0, removed 1) in 0.41s``."""
+    """``stops@shop: success run #12 (added 3, changed 0, removed 1) in <seconds>``."""
     if report.result is not None:
         r = report.result
         figures = f"added {r.added}, changed {r.changed}, removed {r.removed}"
