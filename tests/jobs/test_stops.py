@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from etl.config import StopsConfig
 from tests.jobs.helpers import (
@@ -525,6 +525,30 @@ def run_row(engine):
         row = conn.execute(text("SELECT outcome, detail FROM sync_runs WHERE job = 'stops' ORDER BY id DESC")).first()
         conn.rollback()
     return row
+
+
+def test_a_resync_with_every_entry_readable_sends_no_quarantine_statement(env):
+    """The quarantine costs a clean run nothing: no statement on rejected_items, no stage date fix-up
+    (the A/B before and after it: docs/benchmarks.md, "Stop re-sync")."""
+    engine, sim, config, client = env
+    ids = [sim.add_stop(f"+336130000{i:02d}") for i in range(20)]
+    assert sync(engine, config, client, sim).outcome == "success"
+    sim.remove_stop(ids[3])
+    sim.add_stop("+33613000099")
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        report = sync(engine, config, client, sim)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    assert report.outcome == "success" and (report.result.added, report.result.removed) == (1, 1)
+    assert any("stop_periods" in s for s in statements)
+    assert [s for s in statements if "rejected_items" in s or s.lstrip().startswith("UPDATE stage_stops")] == []
 
 
 @pytest.mark.parametrize("stored_before", [False, True], ids=["first_load", "resync"])
