@@ -30,6 +30,8 @@ from typing import Any, Mapping
 
 from etl.config_accounts import PARENT_LABEL as PARENT_LABEL  # re-exported
 from etl.config_accounts import AccountsConfig, validate_accounts
+from etl.durations import Duration as Duration  # re-exported, with parse_duration, for the settings' callers
+from etl.durations import parse_duration as parse_duration
 from etl.errors import ConfigError
 from etl.secrets import Secret as Secret  # re-exported: etl.config.Secret is the name callers know
 from etl.secrets import read_secret
@@ -41,28 +43,6 @@ CONFIG_PATH_ENV = "SMSPARTNER_ETL_CONFIG"
 CREDENTIAL_NAME = "smspartner-api-key"
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(value: object, key: str) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"2h"`` or ``"1d"``."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{key}: expected a duration like '15m', got {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if match is None:
-            raise ConfigError(f"{key}: expected a duration like '90s', '15m', '2h' or '1d', got {value!r}")
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds < 0:
-        raise ConfigError(f"{key}: a duration cannot be negative, got {value!r}")
-    return seconds
-
-
-Duration = typing.Annotated[float, "duration"]
-"""A float of seconds that the TOML may write as ``"15m"``."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +98,16 @@ class StatusesConfig:
 
 
 @dataclass(frozen=True)
+class ContactsConfig:
+    """The contacts job (docs/contacts.md): which groups' contacts it reads, and how fast."""
+
+    #: Group ids (strings, as ``group/list`` gives them) whose contacts are read and block the audience; empty: all.
+    groups: tuple[str, ...] = ()
+    #: Calls per minute, spaced evenly (the API documents no limit; a 429 is retried with Retry-After). 0: unspaced.
+    max_calls_per_minute: float = 60.0
+
+
+@dataclass(frozen=True)
 class JobSchedule:
     enabled: bool = True
     every: Duration = 900.0
@@ -134,6 +124,7 @@ def _default_jobs() -> dict[str, JobSchedule]:
         "rentals": JobSchedule(every=3600.0, staleness=2 * 86400.0),
         "finance": JobSchedule(cron="17 6 * * *", every=0.0, staleness=3 * 86400.0),
         "actions": JobSchedule(every=900.0, staleness=7200.0),
+        "contacts": JobSchedule(every=6 * 3600.0, staleness=2 * 86400.0),
     }
 
 
@@ -194,6 +185,7 @@ class Config:
     stops: StopsConfig = field(default_factory=StopsConfig)
     rentals: RentalsConfig = field(default_factory=RentalsConfig)
     statuses: StatusesConfig = field(default_factory=StatusesConfig)
+    contacts: ContactsConfig = field(default_factory=ContactsConfig)
     jobs: Mapping[str, JobSchedule] = field(default_factory=_default_jobs)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     audience: AudienceConfig = field(default_factory=AudienceConfig)
@@ -357,6 +349,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"database.url: not a SQLAlchemy URL: {config.database.url!r}")
     if not 0.0 <= config.stops.max_removed_share <= 1.0:
         raise ConfigError("stops.max_removed_share: must be between 0 and 1")
+    if config.contacts.max_calls_per_minute < 0:
+        raise ConfigError("contacts.max_calls_per_minute: must be 0 (unspaced) or more")
     if not config.statuses.ladder:
         raise ConfigError("statuses.ladder: needs at least one step")
     if any(step <= 0 for step in config.statuses.ladder):

@@ -18,6 +18,14 @@ from etl.db.schema.accounts import (
     accounts,
 )
 from etl.db.schema.base import NAMING_CONVENTION, Base, table_of
+from etl.db.schema.contacts import (
+    Contact,
+    ContactEvent,
+    ContactGroup,
+    contact_events,
+    contact_groups,
+    contacts,
+)
 from etl.db.schema.push import (
     PushInbox,
     Reply,
@@ -114,4 +122,10 @@ __all__ = [
     "replies",
     "RejectedItem",
     "rejected_items",
+    "ContactGroup",
+    "Contact",
+    "ContactEvent",
+    "contact_groups",
+    "contacts",
+    "contact_events",
 ]

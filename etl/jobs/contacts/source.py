@@ -1,0 +1,88 @@
+"""The API client's group and contact records as the job's rows (`etl.jobs.contacts.read.ContactSource`).
+
+An item the parser could not read is quarantined (`etl.quarantine`) and read fail-closed: when its
+contact id and number can still be read it stays in its group, flagged unless its ``stopSms`` is
+plainly false (an unreadable one counts as set); a number read without its id is kept under ``phone:<E.164>``, flagged, until a
+complete read of its group no longer shows it. Either way the group's read is partial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
+
+from etl import phones
+from etl.api.parse.contacts import Contact, ContactGroups, ContactPage
+from etl.api.parse.unreadable import Unreadable
+from etl.jobs.contacts.read import PHONE_RAW_WIDTH, Batch, ContactRow, GroupListing, GroupRow
+from etl.quarantine import Rejection
+
+GROUPS_ENDPOINT = "group/list"
+CONTACTS_ENDPOINT = "contact/list"
+ENDPOINTS = (GROUPS_ENDPOINT, CONTACTS_ENDPOINT)
+
+
+class ContactsClient(Protocol):
+    """The two calls of `etl.api.client.SmsPartnerClient` this job makes."""
+
+    def group_list(self) -> ContactGroups: ...
+
+    def iter_group_contacts(self, group_id: str) -> Iterator[ContactPage]: ...
+
+
+class ClientSource:
+    def __init__(self, client: ContactsClient) -> None:
+        self._client = client
+
+    def groups(self) -> GroupListing:
+        listed = self._client.group_list()
+        rows = [
+            GroupRow(g.group_id, g.name, g.created_at, bool(g.special_file), bool(g.location_file)) for g in listed.items
+        ]
+        rejections = [Rejection(GROUPS_ENDPOINT, bad.item, bad.reason, "contact_group", _key(bad.item, "id", "groupId"))
+                      for bad in listed.unreadable]
+        return GroupListing(rows, rejections)
+
+    def pages(self, group_id: str) -> Iterator[Batch]:
+        for page in self._client.iter_group_contacts(group_id):
+            rows = [_row(contact) for contact in page.items]
+            rejections = []
+            for bad in page.unreadable:
+                salvaged = salvage(bad)
+                if salvaged is not None:
+                    rows.append(salvaged)
+                kept = "; kept as stopped" if salvaged is not None else ""
+                ref = salvaged.contact_id if salvaged is not None else _key(bad.item, "contactId", "id")
+                rejections.append(Rejection(CONTACTS_ENDPOINT, bad.item, f"{bad.reason}{kept}", "contact", ref))
+            yield Batch(rows, rejections)
+
+
+def _row(contact: Contact) -> ContactRow:
+    return ContactRow(contact.contact_id, contact.phone_raw[:PHONE_RAW_WIDTH], contact.phone_e164, contact.stop_sms,
+                      contact.created_at)
+
+
+def _key(item: Any, *names: str) -> str | None:
+    """An id as text, when the item is an object holding one as an int or a non-empty string."""
+    if not isinstance(item, Mapping):
+        return None
+    for name in names:
+        value = item.get(name)
+        if (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and value.strip()):
+            return str(value).strip()[:64]
+    return None
+
+
+def salvage(bad: Unreadable) -> ContactRow | None:
+    """What still stands for an unreadable contact: its id (or ``phone:<E.164>``) and number, and its
+    flag when that is a plain bool, else set."""
+    item = bad.item
+    raw = item.get("phone", item.get("phoneNumber")) if isinstance(item, Mapping) else None
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    e164 = phones.canonicalize(raw)
+    contact_id = _key(item, "contactId", "id") or (f"phone:{e164}" if e164 else None)
+    if contact_id is None:
+        return None
+    flag = item.get("stopSms", item.get("stopSMS"))
+    return ContactRow(contact_id, raw[:PHONE_RAW_WIDTH], e164, flag if isinstance(flag, bool) else True, None)
