@@ -82,6 +82,9 @@ def write_config(base_url: str, seed: dict[str, Any]) -> None:
             [statuses]
             tags = {json.dumps(tags)}
 
+            [contacts]
+            max_calls_per_minute = 600   # the simulator has no limit; the default budget is 60
+
             [daemon]
             log_format = "text"
             """
@@ -123,11 +126,27 @@ def audited_writes(sim: Simulator, env: dict[str, str]) -> None:
     etl("stops", "add", "06 98 76 54 32", "--actor", "demo", env=env, check=False)  # already stopped: refused
 
 
+def contact_flags(sim: Simulator, env: dict[str, str]) -> None:
+    step("a contact group: one contact opts out, one opts back in, one leaves the group")
+    members = sorted(sim.contacts.contacts.values(), key=lambda c: c.id)
+    on = next(c for c in members if not c.stop_sms)
+    off = next(c for c in members if c.stop_sms)
+    with sim.lock:
+        sim.contacts.set_stop(on.id, True)
+        sim.contacts.set_stop(off.id, False)
+        sim.contacts.delete_contact(members[-1].id)
+    print(f"   {on.phone} flagged stopSms, {off.phone} unflagged, {members[-1].phone} removed from its group")
+    sim.clock.advance(timedelta(minutes=10))
+    etl("sync", "contacts", "--once", env=env)
+
+
 def audience_filter(sim: Simulator, env: dict[str, str]) -> None:
     step("filter a campaign audience file against the stops (fail closed)")
     audience = DEMO / "audience.csv"
     stopped = [phone for _sid, phone, _at in sim.stops()[:3]]
+    flagged = [c.phone for c in sim.contacts.contacts.values() if c.stop_sms][:1]  # stopSms in a contact group
     rows = ["nom;téléphone"] + [f"stop {i};0{p[3:4]} {p[4:6]} {p[6:8]} {p[8:10]} {p[10:12]}" for i, p in enumerate(stopped)]
+    rows += [f"contact stop;{p}" for p in flagged]
     rows += ['=HYPERLINK("http://evil.example","click");06 11 22 33 44']  # a formula cell: neutralised
     rows += ["Alice;06 12 34 56 78", "Bob;+33 (0)7 81 23 45 67", "Carol;0033612345679", "Dup;06.12.34.56.78", "Typo;06 12 34"]
     audience.write_text("\ufeff" + "\n".join(rows) + "\n", encoding="utf-8")
@@ -156,6 +175,12 @@ def what_landed() -> None:
         show(conn, "status_funnel (view)", "SELECT * FROM status_funnel", 6)
         show(conn, "spend_daily (view): spend per day, country and currency", "SELECT * FROM spend_daily", 6)
         show(conn, "rental_numbers_textable (view)", "SELECT * FROM rental_numbers_textable", 3)
+        show(conn, "contact_groups: the account's groups and how their last read went",
+             "SELECT group_id, name, followed, last_read, last_complete_read_at, gone_since FROM contact_groups ORDER BY group_id")
+        show(conn, "contact_stops (view): numbers flagged stopSms in a followed group",
+             "SELECT account_id, phone_e164, group_id, since FROM contact_stops ORDER BY group_id, phone_e164", 5)
+        show(conn, "contact_events: the flags' history", "SELECT group_id, contact_id, phone_e164, kind, at FROM contact_events "
+             "WHERE kind <> 'appeared' ORDER BY id DESC", 5)
         show(
             conn, "sync_runs: the run log",
             "SELECT id, job, outcome, rows_added AS added, rows_changed AS changed, rows_removed AS removed, detail FROM sync_runs ORDER BY id", 40,
@@ -201,6 +226,7 @@ def main() -> None:
         sim.clock.advance(timedelta(minutes=30))
         etl("sync", "stops", "--once", env=env)
 
+        contact_flags(sim, env)
         audited_writes(sim, env)
         audience_filter(sim, env)
 

@@ -17,6 +17,7 @@ JOB_MODULES: dict[str, str] = {
     "statuses": "etl.jobs.statuses",
     "finance": "etl.jobs.finance",
     "rentals": "etl.jobs.rentals",
+    "contacts": "etl.jobs.contacts",
     "actions": "etl.jobs.actions",
 }
 

@@ -130,7 +130,7 @@ def test_statuses_run_detail_masks_an_echoed_key_when_a_poll_is_refused(world: W
     assert details and "code 99" in str(details[0]) and "***" in str(details[0]), details
 
 
-@pytest.mark.parametrize("job", ["stops", "statuses", "finance", "rentals", "actions"])
+@pytest.mark.parametrize("job", ["stops", "statuses", "finance", "rentals", "contacts", "actions"])
 def test_every_sync_job_masks_an_echoed_key_in_its_run_row_output_and_log(
     world: World, job: str, caplog: pytest.LogCaptureFixture
 ) -> None:

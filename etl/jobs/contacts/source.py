@@ -8,11 +8,12 @@ complete read of its group no longer shows it. Either way the group's read is pa
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
 from typing import Any, Protocol
 
 from etl import phones
-from etl.api.parse.contacts import Contact, ContactGroups, ContactPage
+from etl.api.parse.contacts import CONTACT_PAGE_SIZE, Contact, ContactGroups
 from etl.api.parse.unreadable import Unreadable
 from etl.jobs.contacts.read import PHONE_RAW_WIDTH, Batch, ContactRow, GroupListing, GroupRow
 from etl.quarantine import Rejection
@@ -27,7 +28,7 @@ class ContactsClient(Protocol):
 
     def group_list(self) -> ContactGroups: ...
 
-    def iter_group_contacts(self, group_id: str) -> Iterator[ContactPage]: ...
+    def iter_group_contacts(self, group_id: str) -> Iterator[Contact | Unreadable]: ...
 
 
 class ClientSource:
@@ -44,17 +45,26 @@ class ClientSource:
         return GroupListing(rows, rejections)
 
     def pages(self, group_id: str) -> Iterator[Batch]:
-        for page in self._client.iter_group_contacts(group_id):
-            rows = [_row(contact) for contact in page.items]
-            rejections = []
-            for bad in page.unreadable:
-                salvaged = salvage(bad)
-                if salvaged is not None:
-                    rows.append(salvaged)
-                kept = "; kept as stopped" if salvaged is not None else ""
-                ref = salvaged.contact_id if salvaged is not None else _key(bad.item, "contactId", "id")
-                rejections.append(Rejection(CONTACTS_ENDPOINT, bad.item, f"{bad.reason}{kept}", "contact", ref))
-            yield Batch(rows, rejections)
+        """The group's contacts a page (20) at a time: the client streams them item by item and asks for the
+        next page when a page's items are used up, so each batch asked for is one call, which the reader paces."""
+        items = self._client.iter_group_contacts(group_id)
+        while page := list(islice(items, CONTACT_PAGE_SIZE)):
+            yield _batch(page)
+
+
+def _batch(items: Iterable[Contact | Unreadable]) -> Batch:
+    rows, rejections = [], []
+    for item in items:
+        if not isinstance(item, Unreadable):
+            rows.append(_row(item))
+            continue
+        salvaged = salvage(item)
+        if salvaged is not None:
+            rows.append(salvaged)
+        kept = "; kept, flagged unless plainly false" if salvaged is not None else ""
+        ref = salvaged.contact_id if salvaged is not None else _key(item.item, "contactId", "id")
+        rejections.append(Rejection(CONTACTS_ENDPOINT, item.item, f"{item.reason}{kept}", "contact", ref))
+    return Batch(rows, rejections)
 
 
 def _row(contact: Contact) -> ContactRow:
