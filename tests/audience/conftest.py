@@ -64,6 +64,25 @@ def seed_rental_stops(url: str, numbers: Iterable[str]) -> None:
         engine.dispose()
 
 
+def seed_contact_stops(url: str, numbers: Iterable[str], *, group_gone: bool = False) -> None:
+    """Numbers flagged ``stopSms`` in a followed contact group (what ``contact_stops`` shows), and one unflagged."""
+    engine = make_engine(url, pool=False)
+    try:
+        with engine.begin() as conn:
+            meta = MetaData()
+            groups = Table("contact_groups", meta, autoload_with=conn)
+            contacts = Table("contacts", meta, autoload_with=conn)
+            conn.execute(insert(groups).values(group_id="6363", name="VIP", followed=True, first_seen_at=NOW,
+                                               last_seen_at=NOW, gone_since=NOW if group_gone else None))
+            rows = [dict(group_id="6363", contact_id=str(i), phone_raw=n, phone_e164=n, stop_sms=True, stop_since=NOW,
+                         first_seen_at=NOW, last_seen_at=NOW) for i, n in enumerate(numbers, start=1)]
+            rows.append(dict(group_id="6363", contact_id="999", phone_raw="+33699999999", phone_e164="+33699999999",
+                             stop_sms=False, stop_since=None, first_seen_at=NOW, last_seen_at=NOW))
+            conn.execute(insert(contacts), rows)
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 def write_csv(tmp_path: Path) -> Callable[..., Path]:
     def write(content: str | bytes, name: str = "audience.csv", encoding: str = "utf-8") -> Path:

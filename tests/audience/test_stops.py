@@ -16,7 +16,7 @@ from etl.cli import cli
 from etl.db.engine import make_engine
 from etl.errors import StaleData
 
-from .conftest import NOW, seed, seed_rental_stops
+from .conftest import NOW, seed, seed_contact_stops, seed_rental_stops
 
 
 def test_stop_set_holds_open_stops_only(migrated_db_url: str) -> None:
@@ -40,6 +40,18 @@ def test_rental_stop_flags_come_from_the_rentals_view(migrated_db_url: str) -> N
     engine.dispose()
     assert stops.rental_source == "view"
     assert 33622222222 in stops.rental
+
+
+@pytest.mark.parametrize("group_gone", [False, True], ids=["group-listed", "group-gone"])
+def test_contact_stop_flags_come_from_the_contacts_view(migrated_db_url: str, group_gone: bool) -> None:
+    seed(migrated_db_url, [])
+    seed_contact_stops(migrated_db_url, ["+33633333333"], group_gone=group_gone)
+    engine = make_engine(migrated_db_url, pool=False)
+    with engine.connect() as conn:
+        stops = load_stop_set(conn)
+    engine.dispose()
+    assert stops.contact_source == "view"
+    assert (33633333333 in stops.contact) is not group_gone and 33699999999 not in stops.contact
 
 
 def test_missing_rental_view_means_no_rental_flags(tmp_path: Path) -> None:
@@ -95,12 +107,13 @@ def test_cli_filters_and_writes_a_report(migrated_db_url: str, tmp_path: Path,
                                          write_csv: Callable[..., Path]) -> None:
     seed(migrated_db_url, ["+33611111111"])
     seed_rental_stops(migrated_db_url, ["+33622222222"])
-    path = write_csv("nom;tel\na;06 11 11 11 11\nb;0622222222\nc;0612345678\nd;+33612345678\ne;bad\n")
+    seed_contact_stops(migrated_db_url, ["+33633333333"])
+    path = write_csv("nom;tel\na;06 11 11 11 11\nb;0622222222\nc;0612345678\nd;+33612345678\ne;bad\nf;06 33 33 33 33\n")
     code, output, report_path = _cli(migrated_db_url, tmp_path, str(path))
     assert code == 0, output
     report = json.loads(report_path.read_text())
-    assert report["rows"] == 5 and report["allowed"] == 1
-    assert report["blocked_by_reason"] == {"invalid": 1, "stop_list": 1, "rental_stop": 1, "contact_stop": 0,
+    assert report["rows"] == 6 and report["allowed"] == 1
+    assert report["blocked_by_reason"] == {"invalid": 1, "stop_list": 1, "rental_stop": 1, "contact_stop": 1,
                                            "duplicate": 1}
     assert report["stop_list"]["allow_stale_used"] is False
     assert report["stop_list"]["age_seconds"] is not None
