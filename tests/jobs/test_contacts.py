@@ -106,7 +106,7 @@ def test_an_unreadable_contact_is_quarantined_counted_stopped_and_its_group_keep
     sim.faults.inject("contact/list", "malformed_item", index=0, field="stopSms", value="peut-être")
     sim.clock.advance(timedelta(hours=6))
     report = sync(env)
-    assert report.outcome == "partial" and "flags kept for" in (report.detail or "")
+    assert report.outcome == "partial" and "flags kept for" in (report.result.detail or "")
     assert flagged(engine) == ["+33611000001", "+33622000001"]  # the unreadable flag counts as set
     assert query(engine, "SELECT endpoint, ref_kind, ref FROM rejected_items") == [("contact/list", "contact", str(plain))]
     sim.clock.advance(timedelta(hours=6))
@@ -141,7 +141,7 @@ def test_a_read_failing_mid_paging_keeps_the_groups_flags_and_the_others_go_on(
     # group/list, A page 1, then the fault on A's page 2 (the pacer's 2nd wait comes just before it).
     paced, _ = _paced_client(sim, simulator.base_url, lambda waits: waits == 2 and sim.faults.inject("contact/list", **fault))
     report = run("contacts", engine, config, paced, now=sim_clock(sim))
-    assert report.outcome == "partial" and f"flags kept for {first[0]} (failed)" in (report.detail or "")
+    assert report.outcome == "partial" and f"flags kept for {first[0]} (failed)" in (report.result.detail or "")
     assert flagged(engine) == ["+33622000001", "+33633000001"]
     assert query(engine, "SELECT last_read FROM contact_groups ORDER BY name") == [("failed",), ("complete",)]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -55,8 +55,9 @@ class FakeSource:
     def groups(self) -> GroupListing:
         return self.listed
 
-    def pages(self, group_id: str) -> Iterator[Batch]:
+    def pages(self, group_id: str, before_call: Callable[[], None]) -> Iterator[Batch]:
         for page in self._pages[group_id]:
+            before_call()
             if isinstance(page, Exception):
                 raise page
             yield page
@@ -102,8 +103,8 @@ def test_read_paces_every_page_and_the_group_list() -> None:
     clock = FakeClock()
     source = FakeSource({"1": [Batch([contact("1"), contact("2")]), Batch([contact("3")])], "2": [Batch([])]})
     reading = read_account(source, lambda _g: True, Pacer(120, clock, clock.sleep))
-    # group/list, group 1: two pages and the end, group 2: one page and the end.
-    assert reading.calls == 6 and clock.slept == [0.5] * 5
+    # group/list, group 1: two pages, group 2: one page.
+    assert reading.calls == 4 and clock.slept == [0.5] * 3
     assert [(r.group_id, r.status, len(r.rows)) for r in reading.reads] == [("1", COMPLETE, 3), ("2", COMPLETE, 0)]
 
 

@@ -55,15 +55,13 @@ def _contact(i: int) -> Contact:
 
 def test_batches_follow_the_pages_so_each_batch_asked_for_is_one_call() -> None:
     client = _Client([[_contact(i) for i in range(20)], [_contact(i) for i in range(20, 40)]])
-    pages = ClientSource(client).pages("1")
-    sizes = []
-    for batch in pages:
-        sizes.append((len(batch.rows), client.calls))
-    assert sizes == [(20, 1), (20, 2)] and client.calls == 3
+    asked: list[int] = []
+    sizes = [(len(b.rows), client.calls) for b in ClientSource(client).pages("1", lambda: asked.append(client.calls))]
+    assert sizes == [(20, 1), (20, 2)] and client.calls == 3 and asked == [0, 1, 2]
 
 
 def test_an_unreadable_item_is_a_rejection_beside_its_salvaged_row() -> None:
     bad = Unreadable("contact/list", {"contactId": "7", "phone": "+33611111111", "stopSms": 2}, "stopSms: not a flag")
-    (batch,) = list(ClientSource(_Client([[_contact(1), bad]])).pages("1"))
+    (batch,) = list(ClientSource(_Client([[_contact(1), bad]])).pages("1", lambda: None))
     assert [(r.contact_id, r.stop_sms) for r in batch.rows] == [("1", False), ("7", True)]
     assert [(r.ref_kind, r.ref) for r in batch.rejections] == [("contact", "7")]

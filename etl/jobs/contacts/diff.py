@@ -139,6 +139,11 @@ class Diff:
         c = contacts.c
         return and_(c.account_id == self.account_id, c.group_id == s.group_id, c.contact_id == s.contact_id)
 
+    def _listed(self, s: Any, *also: ColumnElement[bool]) -> ColumnElement[bool]:
+        """The stored contact is in the stage (by its whole key: a lookup in the stage's unique index), with ``also``."""
+        c = contacts.c
+        return exists().where(s.group_id == c.group_id, s.contact_id == c.contact_id, *also)
+
     def appeared(self, stage: Table) -> int:
         """Contacts never seen: stored (their flag's time is now), with an appeared event, and a
         stop_on event when flagged. Returns how many."""
@@ -163,9 +168,8 @@ class Diff:
         back = select(c.group_id, c.contact_id, s.phone_e164).select_from(stage.join(contacts, self._stored(s)))
         count = self._events("appeared", back.where(c.gone_since.is_not(None)))
         if count:
-            keyed = select(s.contact_id).where(s.group_id == c.group_id)
             self._rows(update(contacts).where(c.account_id == self.account_id, c.gone_since.is_not(None),
-                                              c.contact_id.in_(keyed)).values(gone_since=None))
+                                              self._listed(s)).values(gone_since=None))
         return count
 
     def flips(self, stage: Table) -> int:
@@ -177,12 +181,11 @@ class Diff:
         off = and_(s.stop_sms.is_(False), c.stop_sms.is_(True), s.clears.is_(True))
         flipped = self._events("stop_on", pairs.where(on)) + self._events("stop_off", pairs.where(off))
         if flipped:
-            turned_on = select(s.contact_id).where(s.group_id == c.group_id, s.stop_sms.is_(True))
-            turned_off = select(s.contact_id).where(s.group_id == c.group_id, s.stop_sms.is_(False), s.clears.is_(True))
             mine = c.account_id == self.account_id
-            self._rows(update(contacts).where(mine, c.stop_sms.is_(False), c.contact_id.in_(turned_on))
+            self._rows(update(contacts).where(mine, c.stop_sms.is_(False), self._listed(s, s.stop_sms.is_(True)))
                        .values(stop_sms=True, stop_since=self.now))
-            self._rows(update(contacts).where(mine, c.stop_sms.is_(True), c.contact_id.in_(turned_off))
+            self._rows(update(contacts).where(mine, c.stop_sms.is_(True),
+                                              self._listed(s, s.stop_sms.is_(False), s.clears.is_(True)))
                        .values(stop_sms=False, stop_since=None))
         return flipped
 
@@ -191,19 +194,15 @@ class Diff:
         history is about presence and flags). Returns how many changed."""
         c, s = contacts.c, stage.c
         mine = c.account_id == self.account_id
-        changed = select(s.contact_id).where(
-            s.group_id == c.group_id,
-            or_(s.phone_raw != c.phone_raw, s.phone_e164.is_distinct_from(c.phone_e164),
-                s.api_created_at.is_distinct_from(c.api_created_at)),
-        )
+        changed = self._listed(s, or_(s.phone_raw != c.phone_raw, s.phone_e164.is_distinct_from(c.phone_e164),
+                                      s.api_created_at.is_distinct_from(c.api_created_at)))
 
         def listed(column: Any) -> Any:
             return select(column).where(s.group_id == c.group_id, s.contact_id == c.contact_id).scalar_subquery()
 
-        count = self._rows(update(contacts).where(mine, c.contact_id.in_(changed)).values(
+        count = self._rows(update(contacts).where(mine, changed).values(
             phone_raw=listed(s.phone_raw), phone_e164=listed(s.phone_e164), api_created_at=listed(s.api_created_at)))
-        seen = select(s.contact_id).where(s.group_id == c.group_id)
-        self._rows(update(contacts).where(mine, c.contact_id.in_(seen)).values(last_seen_at=self.now, last_run_id=self.run_id))
+        self._rows(update(contacts).where(mine, self._listed(s)).values(last_seen_at=self.now, last_run_id=self.run_id))
         return count
 
     def gone(self, stage: Table, groups: Table) -> int:

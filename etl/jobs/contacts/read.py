@@ -65,7 +65,9 @@ class ContactSource(Protocol):
 
     def groups(self) -> GroupListing: ...
 
-    def pages(self, group_id: str) -> Iterator[Batch]: ...
+    def pages(self, group_id: str, before_call: Callable[[], None]) -> Iterator[Batch]:
+        """The group's contacts, one batch per call; ``before_call`` runs just before each call."""
+        ...
 
 
 @dataclass
@@ -153,13 +155,8 @@ def read_account(
 def _read_group(source: ContactSource, group_id: str, pacer: Pacer) -> GroupRead:
     read = GroupRead(group_id)
     seen: set[str] = set()
-    pages = source.pages(group_id)
     try:
-        while True:
-            pacer.before_call()
-            batch = next(pages, None)
-            if batch is None:
-                break
+        for batch in source.pages(group_id, pacer.before_call):
             for row in batch.rows:
                 if row.contact_id not in seen:  # a contact repeated across pages (the group changed mid-read)
                     seen.add(row.contact_id)

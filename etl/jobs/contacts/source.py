@@ -8,7 +8,7 @@ complete read of its group no longer shows it. Either way the group's read is pa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
 from typing import Any, Protocol
 
@@ -44,12 +44,17 @@ class ClientSource:
                       for bad in listed.unreadable]
         return GroupListing(rows, rejections)
 
-    def pages(self, group_id: str) -> Iterator[Batch]:
-        """The group's contacts a page (20) at a time: the client streams them item by item and asks for the
-        next page when a page's items are used up, so each batch asked for is one call, which the reader paces."""
+    def pages(self, group_id: str, before_call: Callable[[], None]) -> Iterator[Batch]:
+        """The group's contacts a page (20) at a time: the client streams them item by item and calls for the
+        next page when a page's items are used up (and not after a short page), so each batch is one call."""
         items = self._client.iter_group_contacts(group_id)
-        while page := list(islice(items, CONTACT_PAGE_SIZE)):
-            yield _batch(page)
+        while True:
+            before_call()
+            page = list(islice(items, CONTACT_PAGE_SIZE))
+            if page:
+                yield _batch(page)
+            if len(page) < CONTACT_PAGE_SIZE:
+                return
 
 
 def _batch(items: Iterable[Contact | Unreadable]) -> Batch:
