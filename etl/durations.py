@@ -1,4 +1,4 @@
-"""Durations in settings: ``90``, ``"90s"``, ``"15m"``, ``"2h"`` or ``"1d"`` read as seconds (`etl.config`)."""
+"""Durations in settings, written as a number of seconds or with a unit, read as seconds (`etl.config`)."""
 
 from __future__ import annotations
 

@@ -48,9 +48,7 @@ def test_environment_overrides_the_file_with_the_default_type(tmp_path):
         ("[jobs.stops]\ncron = '* *'\n", "jobs.stops.cron"),
         ("[jobs.stops]\ncron = '61 * * * *'\n", "is not a valid cron schedule"),
         ("[jobs.finance]\ncron = '0 6 * * mon-fry'\n", "jobs.finance.cron"),
-        ("[jobs.stpos]
-every = '5m'
-", "jobs.stpos: unknown job table [jobs.stpos]; known jobs: accounts, actions, contacts, finance"),
+        ("[jobs.stpos]\nevery = '5m'\n", "jobs.stpos: unknown job table [jobs.stpos]; known jobs: accounts, actions, contacts, finance"),
         ("jobs = 3\n", "jobs: expected a table"),
         ("[daemon]\nlog_format = 'xml'\n", "daemon.log_format"),
         ("[[rentals.tokens]]\ntoken = 'a'\n[[rentals.tokens]]\ntoken = 'a'\n", "rentals.tokens"),

@@ -14,7 +14,7 @@ from etl.db.migrate import downgrade, upgrade
 from etl.db.schema import Base
 
 NOW = datetime(2026, 12, 3, tzinfo=timezone.utc)
-BEFORE = "0009"
+BEFORE = "0010"
 TABLES = {"contact_groups", "contacts", "contact_events"}
 
 
@@ -41,7 +41,7 @@ def _seed(url: str) -> list[Any]:
             conn.execute(text("INSERT INTO contacts (group_id, contact_id, phone_raw, phone_e164, stop_sms, stop_since, "
                               "first_seen_at, last_seen_at) VALUES ('6363', '1', '0611111111', '+33611111111', TRUE, :n, :n, :n), "
                               "('6363', '2', '0622222222', '+33622222222', FALSE, NULL, :n, :n)"), {"n": NOW})
-            return [tuple(r) for r in conn.execute(text("SELECT account_id, phone_e164, group_id FROM contact_stops"))]
+            return [tuple(r) for r in conn.execute(text("SELECT account_id, phone_e164, group_id, account_label FROM contact_stops"))]
     finally:
         engine.dispose()
 
@@ -49,7 +49,7 @@ def _seed(url: str) -> list[Any]:
 def test_migration_0011_matches_the_models_and_goes_down_and_up_again(db_url: str) -> None:
     upgrade(db_url)
     assert _state(db_url) == (TABLES, {"contact_stops"}, [])
-    assert _seed(db_url) == [(1, "+33611111111", "6363")]
+    assert _seed(db_url) == [(1, "+33611111111", "6363", "main")]
     downgrade(db_url, BEFORE)
     assert _state(db_url) == (set(), set(), [])
     upgrade(db_url)

@@ -8,7 +8,7 @@
   the audience filter blocks with the reason ``contact_stop`` (docs/audience.md).
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-03
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from etl.db.types import Id, UtcDateTime
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
@@ -30,9 +30,11 @@ CREATE VIEW contact_stops AS
 SELECT c.account_id,
        c.phone_e164,
        c.group_id,
-       c.stop_since AS since
+       c.stop_since AS since,
+       a.label AS account_label
   FROM contacts c
   JOIN contact_groups g ON g.account_id = c.account_id AND g.group_id = c.group_id
+  JOIN accounts a ON a.id = c.account_id
  WHERE c.stop_sms = TRUE
    AND c.gone_since IS NULL
    AND g.gone_since IS NULL
@@ -42,6 +44,10 @@ SELECT c.account_id,
 
 def _account_id() -> sa.Column:  # type: ignore[type-arg]
     return sa.Column("account_id", Id, server_default=sa.text("1"), nullable=False)
+
+
+def _account_fk(table: str) -> sa.ForeignKeyConstraint:
+    return sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=f"fk_{table}_account_id_accounts")
 
 
 def upgrade() -> None:
@@ -60,6 +66,7 @@ def upgrade() -> None:
         sa.Column("gone_since", UtcDateTime, nullable=True),
         sa.Column("last_read", sa.String(16), nullable=True),
         sa.Column("last_complete_read_at", UtcDateTime, nullable=True),
+        _account_fk("contact_groups"),
         sa.PrimaryKeyConstraint("id", name="pk_contact_groups"),
         sa.UniqueConstraint("account_id", "group_id", name="uq_contact_groups_account_id_group_id"),
     )
@@ -81,6 +88,7 @@ def upgrade() -> None:
         sa.Column("last_run_id", Id, nullable=True),
         sa.ForeignKeyConstraint(["first_run_id"], ["sync_runs.id"], name="fk_contacts_first_run_id_sync_runs"),
         sa.ForeignKeyConstraint(["last_run_id"], ["sync_runs.id"], name="fk_contacts_last_run_id_sync_runs"),
+        _account_fk("contacts"),
         sa.PrimaryKeyConstraint("id", name="pk_contacts"),
         sa.UniqueConstraint("account_id", "group_id", "contact_id", name="uq_contacts_account_id_group_id_contact_id"),
     )
@@ -97,6 +105,7 @@ def upgrade() -> None:
         sa.Column("run_id", Id, nullable=True),
         sa.CheckConstraint("kind IN ('appeared', 'gone', 'stop_on', 'stop_off')", name="ck_contact_events_kind"),
         sa.ForeignKeyConstraint(["run_id"], ["sync_runs.id"], name="fk_contact_events_run_id_sync_runs"),
+        _account_fk("contact_events"),
         sa.PrimaryKeyConstraint("id", name="pk_contact_events"),
     )
     op.create_index(

@@ -158,6 +158,8 @@ def test_an_unparseable_number_is_kept_raw_and_a_changed_number_corrected(engine
 
 
 def test_the_same_ids_in_two_accounts_are_two_groups(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO accounts (id, label, type, first_seen_at) VALUES (2, 'sub2', 'simple', :n)"), {"n": T0})
     sync(engine, reading({"1": (COMPLETE, [row("1", stop=True)])}), T0)
     sync(engine, reading({"1": (COMPLETE, [row("1")])}), T0, account=2)
     assert query(engine, "SELECT account_id, group_id, stop_sms FROM contacts ORDER BY account_id") == [

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, false, text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
+from etl.db.schema.accounts import account_id_column
 from etl.db.schema.base import Base, table_of
 from etl.db.types import Id, Phone, UtcDateTime
 
@@ -21,18 +22,13 @@ ApiId = String(64)
 CONTACT_EVENT_KINDS = ("appeared", "gone", "stop_on", "stop_off")
 
 
-def _account_id() -> Mapped[int]:
-    # The parent (id 1) unless told: a writer that does not name it writes the parent's rows (migration 0010).
-    return mapped_column(Id, server_default=text("1"))
-
-
 class ContactGroup(Base):
     """A contact group of an account (``group/list``), followed or not by the contacts job."""
 
     __tablename__ = "contact_groups"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = _account_id()
+    account_id: Mapped[int] = account_id_column()
     group_id: Mapped[str] = mapped_column(ApiId)
     name: Mapped[str] = mapped_column(String(255), default="")
     #: The API's ``createdAt`` (ISO 8601 with an offset), stored UTC; NULL when unreadable.
@@ -59,7 +55,7 @@ class Contact(Base):
     __tablename__ = "contacts"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = _account_id()
+    account_id: Mapped[int] = account_id_column()
     group_id: Mapped[str] = mapped_column(ApiId)
     contact_id: Mapped[str] = mapped_column(ApiId)
     phone_raw: Mapped[str] = mapped_column(String(64))
@@ -89,7 +85,7 @@ class ContactEvent(Base):
     __tablename__ = "contact_events"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = _account_id()
+    account_id: Mapped[int] = account_id_column()
     group_id: Mapped[str] = mapped_column(ApiId)
     contact_id: Mapped[str] = mapped_column(ApiId)
     phone_e164: Mapped[str | None] = mapped_column(Phone)
