@@ -1,0 +1,50 @@
+"""`sync` over sub-accounts end to end: discovery first, one run per account, a revoked key fails only its runs."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from etl.db.engine import make_engine
+from etl.simulator.seedfile import add_subaccount
+
+
+def run_lines(output: str) -> list[str]:
+    """The command's one line per run (the JSON log records go to the same captured stream)."""
+    return [line for line in output.splitlines() if line and not line.startswith("{")]
+
+
+def test_sync_discovers_sub_accounts_then_runs_each_job_for_every_account(invoke, tmp_path, simulator):
+    sim = simulator.sim
+    sim.add_stop("+33611111111")
+    add_subaccount(sim, {"email": "shop@example.com", "token": "tok-shop", "stops": {"explicit": ["+33622000001"]}})
+    (tmp_path / "config.toml").write_text("[accounts]\ndiscover = true\n")
+
+    result = invoke("sync", "accounts", "stops")
+
+    assert result.exit_code == 0, result.output
+    lines = run_lines(result.output)
+    assert [line.split(" run ")[0] for line in lines] == ["accounts: success", "stops: success", "stops@shop-1: success"]
+
+
+def test_a_revoked_sub_account_key_fails_its_runs_and_the_other_accounts_still_sync(invoke, tmp_path, simulator, migrated_db_url):
+    sim = simulator.sim
+    shop = add_subaccount(sim, {"email": "shop@example.com", "token": "tok-shop", "stops": {"explicit": ["+33622000001"]}})
+    add_subaccount(sim, {"email": "brand@example.com", "token": "tok-brand", "stops": {"explicit": ["+33633000001"]}})
+    (tmp_path / "config.toml").write_text("[accounts]\ndiscover = true\n")
+    assert invoke("sync", "accounts").exit_code == 0
+    sim.subaccounts.revoke(shop.token)
+
+    result = invoke("sync", "stops")
+
+    assert result.exit_code == 1, result.output
+    outcomes = {line.split(":")[0]: line.split(": ", 1)[1].split()[0] for line in run_lines(result.output)}
+    assert outcomes == {"stops": "success", "stops@shop-1": "failed", "stops@brand-2": "success"}
+    assert "code 10" in result.output or "AuthError" in result.output
+    assert shop.api_key not in result.output
+    engine = make_engine(migrated_db_url)
+    try:
+        with engine.connect() as conn:
+            details = [row[0] or "" for row in conn.execute(text("SELECT detail FROM sync_runs"))]
+    finally:
+        engine.dispose()
+    assert not any(shop.api_key in detail for detail in details)
