@@ -152,6 +152,11 @@ def _rental_status(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True}
 
 
+def _rental_cost(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
+    sim.set_rental_unit_cost(str(p["token"]), Decimal(str(p["unit_cost"])))
+    return {"ok": True}
+
+
 def _callbacks(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
     cb = sim.attach_callbacks(**p)
     return {"ok": True, "stop_url": cb.stop_url is not None, "dlr_url": cb.dlr_url is not None, "sent": len(cb.deliveries)}
@@ -217,6 +222,7 @@ _ACTIONS = {
     "send": _send,
     "rentals/flip": _rental_flip,
     "rentals/status": _rental_status,
+    "rentals/cost": _rental_cost,
     "callbacks": _callbacks,
     "inbound": _inbound,
     "subaccounts": _subaccounts,

@@ -445,6 +445,11 @@ class Simulator:
             self.rentals[token].status = int(code)
             self._event("rental_status", token=token, status=int(code))
 
+    def set_rental_unit_cost(self, token: str, unit: Decimal) -> None:
+        """Re-price a rental: ``location/status`` then quotes the new unit cost and total."""
+        with self.lock:
+            self.rentals[token].unit_cost = Decimal(unit)
+
     def remove_rental_file(self, token: str) -> None:
         """Make the next download answer code 33 (file not found)."""
         with self.lock:

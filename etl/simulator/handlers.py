@@ -391,7 +391,7 @@ def location_status(sim: Simulator, p: Params, method: str) -> dict[str, Any]:
         r = _rental(sim, p)
         n = len(r)
         status: Any = r.status if q.rental_status_numeric else STATUS_TEXT.get(r.status, str(r.status))
-    unit = Decimal("0.090")
+        unit = r.unit_cost
     out: dict[str, Any] = {"success": True}
     if q.rental_download_code:
         out["code"] = 200

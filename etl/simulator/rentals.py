@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 STATUS_TEXT = {
     0: "Location demandée",
@@ -35,6 +36,8 @@ class Rental:
     file_present: bool = True
     stop: dict[int, bool] = field(default_factory=dict)  # index -> stop flag override
     initial_stop_share: float = 0.0
+    #: The price per contact that ``location/status`` quotes (``cost_unity``); total = unit x contacts.
+    unit_cost: Decimal = Decimal("0.090")
 
     def __len__(self) -> int:
         return len(self.explicit) if self.explicit is not None else self.generated_n

@@ -74,7 +74,15 @@ from etl.api.parse.contacts import (
 )
 from etl.api.parse.costs import MonthlyCost, MonthlyCosts, parse_cost_resume
 from etl.api.parse.envelope import AUTH_CODES, AUTH_CODES_BY_ENDPOINT, NOT_FOUND_CODES, PAYLOAD_SUCCESS, check_envelope, error_text
-from etl.api.parse.rentals import RentalNumber, RentalStatus, parse_rental_file, parse_rental_item, parse_rental_status
+from etl.api.parse.rentals import (
+    RentalCost,
+    RentalNumber,
+    RentalStatus,
+    parse_rental_cost,
+    parse_rental_file,
+    parse_rental_item,
+    parse_rental_status,
+)
 from etl.api.parse.statuses import (
     MessageStatus,
     StatusItem,
@@ -123,6 +131,8 @@ __all__ = [
     "MonthlyCosts",
     "RentalNumber",
     "RentalStatus",
+    "RentalCost",
+    "parse_rental_cost",
     "SendResult",
     "StatusItem",
     "StatusItems",

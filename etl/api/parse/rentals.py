@@ -4,9 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from etl.api.parse.values import _bool, _first, _id_str, _int, _list, _mapping, _opt_int, _phone, _require, _str
+from etl.api.parse.values import (
+    _amount,
+    _bool,
+    _currency,
+    _first,
+    _id_str,
+    _int,
+    _list,
+    _mapping,
+    _opt_amount,
+    _opt_int,
+    _phone,
+    _require,
+    _str,
+    parse_datetime,
+)
+from etl.errors import PayloadError
+
+#: Where an order date might sit: no source shows one (ACCOUNTS.md §5), so these are tolerated, never required.
+ORDER_DATE_KEYS = ("createdAt", "created_at", "orderDate", "date")
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +41,19 @@ class RentalNumber:
 
 
 @dataclass(frozen=True, slots=True)
+class RentalCost:
+    """``location.cost`` of ``/location/status``: ``total`` and ``cost_unity`` are decimal strings, ``quantity``
+    an int (REFERENCE §3.13, ACCOUNTS.md §5); no currency is documented, one given is kept."""
+
+    total: Decimal
+    unit_cost: Decimal | None
+    quantity: int | None
+    currency: str | None = None
+    #: The order's date when the answer carries one (undocumented: `ORDER_DATE_KEYS`).
+    ordered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RentalStatus:
     """``/location/status``: free text, the numeric state when the API gives one, the file's count.
 
@@ -30,6 +64,9 @@ class RentalStatus:
     status_text: str | None
     state: int | None
     count: int | None
+    cost: RentalCost | None = None
+    #: Why a cost that was given could not be read (the status itself still counts).
+    cost_error: str | None = None
 
 
 def parse_rental_status(payload: Mapping[str, Any], endpoint: str = "location/status") -> RentalStatus:
@@ -55,7 +92,38 @@ def parse_rental_status(payload: Mapping[str, Any], endpoint: str = "location/st
     count = None
     if file_part is not None:
         count = _opt_int(_mapping(file_part, endpoint, "file").get("phoneNumbers"), endpoint, "file.phoneNumbers")
-    return RentalStatus(token=token, status_text=text, state=state, count=count)
+    cost, cost_error = _cost_or_error(payload, endpoint)
+    return RentalStatus(token=token, status_text=text, state=state, count=count, cost=cost, cost_error=cost_error)
+
+
+def _cost_or_error(payload: Mapping[str, Any], endpoint: str) -> tuple[RentalCost | None, str | None]:
+    """The cost, or why it is unreadable: a bad price must not hold back the file (its stop flags)."""
+    try:
+        return parse_rental_cost(payload, endpoint), None
+    except PayloadError as exc:
+        return None, str(exc)
+
+
+def parse_rental_cost(payload: Mapping[str, Any], endpoint: str = "location/status") -> RentalCost | None:
+    """``location.cost{quantity, total, cost_unity}`` (or a top-level ``cost``); None when no total is given."""
+    location = payload.get("location")
+    holder = _mapping(location, endpoint, "location") if location is not None else payload
+    raw = holder.get("cost", payload.get("cost"))
+    if raw is None:
+        return None
+    cost = _mapping(raw, endpoint, "location.cost")
+    if cost.get("total") is None or cost.get("total") == "":
+        return None
+    date = _first(payload, ORDER_DATE_KEYS)
+    if date is None and location is not None:
+        date = _first(holder, ORDER_DATE_KEYS)
+    return RentalCost(
+        total=_amount(cost["total"], endpoint, "location.cost.total"),
+        unit_cost=_opt_amount(_first(cost, ("cost_unity", "costUnity", "unit_cost")), endpoint, "location.cost.cost_unity"),
+        quantity=_opt_int(cost.get("quantity"), endpoint, "location.cost.quantity"),
+        currency=_currency(_first(cost, ("currency",)) or payload.get("currency"), endpoint, "location.cost.currency"),
+        ordered_at=parse_datetime(date, endpoint, "createdAt"),
+    )
 
 
 def parse_rental_item(item: Any, endpoint: str = "location/file/download") -> RentalNumber:

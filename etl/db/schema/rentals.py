@@ -1,15 +1,17 @@
-"""Rental files and each number's stop flag, with history (migrations 0003, 0005; docs/rentals-and-actions.md)."""
+"""Rental files and each number's stop flag, with history; rental orders' costs (migrations 0003, 0005, 0011;
+docs/rentals-and-actions.md, docs/schema.md)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, ForeignKeyConstraint, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, ForeignKeyConstraint, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from etl.db.schema.accounts import account_id_column
 from etl.db.schema.base import Base, table_of
-from etl.db.types import Id, Phone, UtcDateTime
+from etl.db.types import Currency, Id, Money, Phone, UtcDateTime
 
 
 class Rental(Base):
@@ -134,7 +136,64 @@ class RentalNumberEvent(Base):
     )
 
 
+class RentalCost(Base):
+    """What one rental order costs, from ``/location/status`` ``location.cost`` (the latest reading wins).
+
+    One row per rental (a token is one order). ``spend_by_day`` counts ``total`` on ``cost_day``: the
+    Europe/Paris day of the order date when the API gives one, else of the first reading (the API
+    charges at order time, ACCOUNTS.md §5, and sent_day and the account's months are Paris days too).
+    Every change, the first reading included, is a `RentalCostEvent`.
+    """
+
+    __tablename__ = "rental_costs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    rental_id: Mapped[int] = mapped_column(Id, ForeignKey("rentals.id"))
+    #: The rental's account, kept here too: spend is read per account without the rentals join.
+    account_id: Mapped[int] = account_id_column()
+    total: Mapped[Decimal] = mapped_column(Money)
+    #: ``cost_unity``: the price of one contact.
+    unit_cost: Mapped[Decimal | None] = mapped_column(Money)
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    #: The API's when given (none is documented), else the account's from its latest ``/me`` or list reading.
+    currency: Mapped[str | None] = mapped_column(Currency)
+    #: The order's date when the API gives one (undocumented; `etl.api.parse.ORDER_DATE_KEYS`).
+    ordered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    cost_day: Mapped[date] = mapped_column(Date)
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: When the current figures were first read, and when they were last read (the status date).
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    run_id: Mapped[int | None] = mapped_column(Id, ForeignKey("sync_runs.id"))
+
+    __table_args__ = (
+        UniqueConstraint("rental_id"),
+        Index(None, "account_id", "cost_day", "currency"),
+        Index(None, "cost_day"),
+    )
+
+
+class RentalCostEvent(Base):
+    """History: the cost of a rental as first read and every time it changed."""
+
+    __tablename__ = "rental_cost_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    rental_id: Mapped[int] = mapped_column(Id, ForeignKey("rentals.id"))
+    total: Mapped[Decimal] = mapped_column(Money)
+    unit_cost: Mapped[Decimal | None] = mapped_column(Money)
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    currency: Mapped[str | None] = mapped_column(Currency)
+    ordered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    run_id: Mapped[int | None] = mapped_column(Id, ForeignKey("sync_runs.id"))
+
+    __table_args__ = (Index(None, "rental_id", "observed_at"),)
+
+
 rentals = table_of(Rental)
 rental_files = table_of(RentalFile)
 rental_numbers = table_of(RentalNumber)
 rental_number_events = table_of(RentalNumberEvent)
+rental_costs = table_of(RentalCost)
+rental_cost_events = table_of(RentalCostEvent)

@@ -5,7 +5,7 @@ carries a stop flag that may change between downloads. Each sync, for every foll
 (tokens from ``[rentals]`` in the config *and* the `rentals` table managed by `smspartner-etl
 rentals add/remove`):
 
-1. ``GET /location/status``: states 0/1 (requested, generating) wait for a later cycle, 3 (failed)
+1. ``GET /location/status``: its quoted cost goes to ``rental_costs`` (`costs`); states 0/1 (requested, generating) wait for a later cycle, 3 (failed)
    is reported; with a numeric state 5 (already downloaded) and a file already loaded, nothing is
    downloaded. Which field carries the numeric state is undocumented (quirk 19): text-only
    answers go on to the download, whose codes then tell.
@@ -53,11 +53,13 @@ from sqlalchemy import BigInteger, Connection, Table, insert, literal, select, u
 from etl import quarantine, runlog
 from etl.api import rentalrows, retry
 from etl.api.lists import rental_file
+from etl.api.parse import RentalStatus
 from etl.db import dialect
 from etl.db.schema import rental_files, rental_number_events, rental_numbers, rentals
 from etl.db.types import UtcDateTime
 from etl.errors import ApiRejected, AuthError, EtlError
 from etl.jobs.base import JobContext, Outcome, RunResult
+from etl.jobs.rentals import costs
 from etl.jobs.rentals.diff import _apply_diff
 from etl.jobs.rentals.followed import _mark, followed, sync_config_tokens
 from etl.jobs.rentals.keys import _drop_keys_if_empty
@@ -309,6 +311,13 @@ def _spool_is_stale(ctx: JobContext, rental: FollowedRental, path: Path) -> bool
     return stored_at is not None and stored_at >= spooled_at
 
 
+def _record_cost(ctx: JobContext, rental: FollowedRental, status: RentalStatus) -> None:
+    try:
+        costs.record(ctx, rental, status)
+    except Exception:  # noqa: BLE001 - the price is finance's; the file and its stop flags still load
+        log.exception("rental %s: its cost could not be stored", rental.name)
+
+
 def sync_rental(ctx: JobContext, rental: FollowedRental) -> RentalOutcome:
     """Status, download to the spool, load. Documented refusals become a status, never an exception."""
     now = ctx.now()
@@ -328,6 +337,7 @@ def sync_rental(ctx: JobContext, rental: FollowedRental) -> RentalOutcome:
         raise
     except ApiRejected as exc:
         return _rejected(exc, rental)
+    _record_cost(ctx, rental, status)
     if status.state in STATE_STATUS:
         word, text = STATE_STATUS[status.state]
         return RentalOutcome(word, text, status.state)
