@@ -1,4 +1,4 @@
-"""Rental files and each number's stop flag, with history; rental orders' costs (migrations 0003, 0005, 0011;
+"""Rental files and each number's stop flag, with history; rental orders' costs (migrations 0003, 0005, 0012;
 docs/rentals-and-actions.md, docs/schema.md)."""
 
 from __future__ import annotations

@@ -11,8 +11,8 @@
 ``spend_vs_account`` is already per account (0010) and keeps its text. Plain portable SQL: no backend
 branches here.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-03
 """
 
@@ -21,12 +21,15 @@ from alembic import op
 
 from etl.db.types import Currency, Id, Money, UtcDateTime
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
 # Money is never summed across currencies nor accounts. `count`: recipients priced (sms), rental orders (rental).
+# Accounts first, as a CROSS JOIN: SQLite keeps that order even without ANALYZE statistics, so a day's rows
+# are one seek of ix_recipients_account_id_sent_day_country_currency per account, not a scan of every
+# recipient (docs/benchmarks.md, "spend_by_day"); PostgreSQL and MariaDB plan it as the inner join it is.
 SPEND_BY_DAY = """
 CREATE VIEW spend_by_day AS
 SELECT r.account_id,
@@ -36,9 +39,10 @@ SELECT r.account_id,
        'sms' AS kind,
        ROUND(SUM(r.cost), 8) AS amount,
        COUNT(*) AS count
-  FROM recipients r
-  JOIN accounts a ON a.id = r.account_id
- WHERE r.cost IS NOT NULL
+  FROM accounts a
+ CROSS JOIN recipients r
+ WHERE r.account_id = a.id
+   AND r.cost IS NOT NULL
  GROUP BY r.account_id, a.label, r.sent_day, r.currency
 UNION ALL
 SELECT c.account_id,
@@ -48,8 +52,9 @@ SELECT c.account_id,
        'rental' AS kind,
        ROUND(SUM(c.total), 8) AS amount,
        COUNT(*) AS count
-  FROM rental_costs c
-  JOIN accounts a ON a.id = c.account_id
+  FROM accounts a
+ CROSS JOIN rental_costs c
+ WHERE c.account_id = a.id
  GROUP BY c.account_id, a.label, c.cost_day, c.currency
 """
 
