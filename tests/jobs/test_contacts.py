@@ -163,3 +163,28 @@ def test_only_the_configured_groups_are_read(job_env: Callable[..., JobEnv], sim
     assert run("contacts", engine, config, client, now=sim_clock(sim)).outcome == "success"
     assert flagged(engine) == ["+33622000001"]
     assert query(engine, "SELECT name, followed FROM contact_groups ORDER BY name") == [("A", True), ("B", False)]
+
+
+def test_a_sub_accounts_groups_are_read_with_its_key_and_stored_under_its_account(
+    job_env: Callable[..., JobEnv], simulator: Any
+) -> None:
+    from etl.accounts import AccountRef
+    from etl.simulator.seedfile import add_subaccount
+
+    engine, sim, config, client = job_env(contacts=ContactsConfig(max_calls_per_minute=0))
+    add_group(sim, {"name": "Parent VIP", "contacts": [{"phone": "+33622000001", "stop_sms": True}]})
+    sub = add_subaccount(sim, {"email": "shop@example.invalid", "groups": [
+        {"name": "Shop VIP", "contacts": [{"phone": "+33633000001", "stop_sms": True}, "+33633000002"]}]})
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO accounts (id, label, type, token, first_seen_at) VALUES (2, 'shop', 'simple', :t, :n)"),
+                     {"t": sub.token, "n": sim.clock.now()})
+    sub_client = SmsPartnerClient(simulator.base_url, Secret(sub.api_key), sleep=lambda _s: None, connect_timeout=2.0,
+                                  read_timeout=3.0, max_attempts=3, max_retry_seconds=5.0)
+    assert run("contacts", engine, config, client, now=sim_clock(sim)).outcome == "success"
+    report = run("contacts", engine, config, sub_client, now=sim_clock(sim), account=AccountRef(2, "shop"))
+    assert report.outcome == "success" and report.result.added == 2
+    assert query(engine, "SELECT account_label, phone_e164 FROM contact_stops ORDER BY account_id") == [
+        ("main", "+33622000001"), ("shop", "+33633000001")]
+    # The parent's next run leaves the sub-account's groups alone.
+    assert run("contacts", engine, config, client, now=sim_clock(sim)).result.removed == 0
+    assert query(engine, "SELECT COUNT(*) FROM contact_groups WHERE gone_since IS NULL") == [(2,)]

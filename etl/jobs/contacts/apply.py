@@ -42,6 +42,9 @@ def apply(ctx: JobContext, conn: Connection, reading: Reading, followed: set[str
         for read in reading.reads for row in read.rows
     ))
     dialect.index_temp(conn, stage, "group_id", "contact_id", unique=True)
+    # Statistics for the planner: a staging table without them is planned as if empty (docs/benchmarks.md, S6).
+    dialect.analyze(conn, stage)
+    dialect.analyze(conn, groups)
     diff = Diff(conn, ctx.account.id, now, ctx.run_id)
     groups_gone, gone_with_groups = diff.groups(groups, list_complete=not reading.groups.rejections)
     changes = Changes(diff.appeared(stage), diff.returned(stage), diff.flips(stage), diff.refresh(stage),
