@@ -260,7 +260,7 @@ def simulator() -> Iterator[Any]:
 @pytest.fixture
 def invoke(migrated_db_url: str, simulator: Any, api_key: str, tmp_path: Path) -> Callable[..., Any]:
     """``invoke("sync", "--once")``: the real CLI in process (click's runner) against the simulator and the
-    migrated test database, one API attempt, an empty config file."""
+    migrated test database, one API attempt, an empty config file; ``input=`` what a prompt reads."""
     from click.testing import CliRunner
 
     from etl.cli import cli
@@ -275,7 +275,7 @@ def invoke(migrated_db_url: str, simulator: Any, api_key: str, tmp_path: Path) -
     }
     (tmp_path / "config.toml").write_text("")
 
-    def run(*args: str) -> Any:
-        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    def run(*args: str, input: str | None = None) -> Any:  # noqa: A002 - click's name for it
+        return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
 
     return run

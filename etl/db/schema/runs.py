@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from etl.db.schema.accounts import account_id_column
 from etl.db.schema.base import Base, table_of
-from etl.db.types import Id, UtcDateTime
+from etl.db.types import Id, Money, UtcDateTime
 
 
 class SyncRun(Base):
@@ -39,7 +40,8 @@ class SyncRun(Base):
 
 
 class WriteAction(Base):
-    """Audit trail of every write this tool makes to the account (stop add/remove, cancel).
+    """Audit trail of every write this tool makes to the account (stop add/remove, cancel, sub-account
+    credit moves, create and remove).
 
     The row is written *before* the API call (outcome ``pending``) and completed after it, so a
     crash mid-call leaves ``pending``/``unknown`` for the next sync to resolve by re-reading.
@@ -48,9 +50,9 @@ class WriteAction(Base):
     __tablename__ = "write_actions"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    #: stop_add, stop_remove, message_cancel
+    #: stop_add, stop_remove, message_cancel, credit_add, credit_remove, subaccount_create, subaccount_remove
     action: Mapped[str] = mapped_column(String(32))
-    #: The number (E.164), stop id or message id acted on.
+    #: The number (E.164), stop id or message id acted on; a sub-account's token, or the e-mail it is created with.
     target: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str | None] = mapped_column(Text)
@@ -62,6 +64,11 @@ class WriteAction(Base):
     api_message: Mapped[str | None] = mapped_column(Text)
     #: For stop_add: the id the API gave; for stop_remove: the id removed.
     api_stop_id: Mapped[int | None] = mapped_column(Id)
+    #: Euros moved (credit_add, credit_remove) or given at creation (subaccount_create); migration 0013.
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    #: The sub-account's balance in subaccount/list just before a credit move: an unknown outcome is settled
+    #: by comparing the balance read back with it (docs/rentals-and-actions.md, "Sub-account writes").
+    balance_before: Mapped[Decimal | None] = mapped_column(Money)
     account_id: Mapped[int] = account_id_column()
 
     __table_args__ = (Index(None, "account_id", "action", "requested_at"), Index(None, "account_id", "outcome"))

@@ -1,4 +1,5 @@
-"""The account's write operations, audited: add a stop, remove a stop, cancel a scheduled send.
+"""The account's write operations, audited: add a stop, remove a stop, cancel a scheduled send, and the
+parent's writes on its sub-accounts (credit moves, create, remove: `subaccounts`).
 
 Every operation follows the same three steps, so a compliance officer can read what happened in
 `write_actions` whatever the failure:
@@ -22,15 +23,15 @@ by `resolve_unknown_actions`, which the ``actions`` job runs every cycle. Resolv
 
 Codes are explained per endpoint (quirk 15: the same code means different things per endpoint).
 
-Here: the three operations, the call and its row, and the job. Beside it: `codes` (control codes as
-sentences), `audit` (the rows and their effects on our copy), `resolve` (re-reading an unknown outcome).
+Here: the three stop and message operations, and the job. Beside it: `call` (the call and its row),
+`codes` (control codes as sentences), `audit` (the rows and their effects on our copy), `resolve`
+(re-reading an unknown outcome), `subaccounts` (the sub-account writes) and `listing` (what
+``subaccount/list`` says about them).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine
@@ -40,10 +41,9 @@ from etl.api.parse import WriteResult
 from etl.api.protocol import ApiClient
 from etl.clock import Clock, utcnow
 from etl.db.engine import writer
-from etl.errors import ApiError, ApiRejected, ConnectFailed, InputError, UnknownOutcome
+from etl.errors import InputError
 from etl.jobs.actions.audit import (
     _close_period,
-    _complete,
     _open_action,
     _open_period,
     _open_stop,
@@ -51,18 +51,17 @@ from etl.jobs.actions.audit import (
     _phone_of_stop,
     default_actor,
 )
+from etl.jobs.actions.call import ActionResult, _call, _dry_run
 from etl.jobs.actions.codes import CODE_MESSAGES, COMMON_CODES, ENDPOINT_OF, explain
 from etl.jobs.actions.resolve import (
     PENDING_GRACE,
     RESOLVE_WINDOW,
     ResolveSummary,
-    _load_row,
-    _resolve_row,
     cancel_outcome,
     resolve_unknown_actions,
 )
+from etl.jobs.actions.subaccounts import create_subaccount, credit_add, credit_remove, parse_amount, remove_subaccount
 from etl.jobs.base import JobContext, RunResult
-from etl.outcome import ActionOutcome
 
 log = logging.getLogger(__name__)
 
@@ -70,97 +69,10 @@ NAME = "actions"
 
 __all__ = [
     "CODE_MESSAGES", "COMMON_CODES", "ENDPOINT_OF", "NAME", "PENDING_GRACE", "RESOLVE_WINDOW", "ActionResult",
-    "ResolveSummary", "add_stop", "cancel_message", "cancel_outcome", "default_actor", "explain", "remove_stop",
+    "ResolveSummary", "add_stop", "cancel_message", "cancel_outcome", "create_subaccount", "credit_add",
+    "credit_remove", "default_actor", "explain", "parse_amount", "remove_stop", "remove_subaccount",
     "resolve_unknown_actions", "run", "_open_action",
 ]
-
-
-@dataclass(frozen=True, kw_only=True)
-class ActionResult:
-    """What one write operation did. ``action_id`` is ``None`` for a dry run (no row, no call)."""
-
-    action_id: int | None
-    action: str
-    target: str
-    #: success, rejected, unknown, resolved_success, resolved_not_done, dry_run
-    outcome: ActionOutcome
-    message: str
-    #: The API's control code, when an answer came.
-    api_code: int | None = None
-    stop_id: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome.ok
-
-
-def _dry_run(action: str, target: str, message: str, *, stop_id: int | None = None) -> ActionResult:
-    """What a ``--dry-run`` answers: what a real run would do, no call and no audit row."""
-    return ActionResult(
-        action_id=None, action=action, target=target, outcome=ActionOutcome.DRY_RUN, message=message, stop_id=stop_id
-    )
-
-
-def _call(
-    engine: Engine,
-    client: ApiClient,
-    action_id: int,
-    action: str,
-    target: str,
-    call: Callable[[], WriteResult],
-    on_success: Callable[[Connection, WriteResult, datetime], tuple[str, int | None]],
-    clock: Clock,
-) -> ActionResult:
-    """The call and the completion of its row; ``on_success`` applies the effect and says what happened."""
-    endpoint = ENDPOINT_OF[action]
-    try:
-        answer = call()
-    except UnknownOutcome as exc:
-        with engine.begin() as conn:
-            _complete(conn, action_id, ActionOutcome.UNKNOWN, clock(), message=f"no answer: {exc}")
-        log.warning("write %d (%s) outcome unknown; re-reading to resolve it", action_id, action)
-        return _resolve_now(client, engine, action_id, clock)
-    except ApiRejected as exc:
-        message = explain(endpoint, exc.code, exc.api_message)
-        with engine.begin() as conn:
-            _complete(conn, action_id, ActionOutcome.REJECTED, clock(), code=exc.code, message=message)
-        return ActionResult(
-            action_id=action_id,
-            action=action,
-            target=target,
-            outcome=ActionOutcome.REJECTED,
-            api_code=exc.code,
-            message=message,
-        )
-    except ConnectFailed as exc:
-        message = f"not sent: the API could not be reached ({exc})"
-        with engine.begin() as conn:
-            _complete(conn, action_id, ActionOutcome.REJECTED, clock(), message=message)
-        return ActionResult(
-            action_id=action_id,
-            action=action,
-            target=target,
-            outcome=ActionOutcome.REJECTED,
-            message=message,
-        )
-    except ApiError as exc:
-        # An answer we cannot read (PayloadError): the server may have acted. Re-read.
-        with engine.begin() as conn:
-            _complete(conn, action_id, ActionOutcome.UNKNOWN, clock(), message=f"unreadable answer: {exc}")
-        return _resolve_now(client, engine, action_id, clock)
-    with engine.begin() as conn:
-        now = clock()
-        message, stop_id = on_success(conn, answer, now)
-        _complete(conn, action_id, ActionOutcome.SUCCESS, now, code=answer.code, message=message, stop_id=stop_id)
-    return ActionResult(
-        action_id=action_id,
-        action=action,
-        target=target,
-        outcome=ActionOutcome.SUCCESS,
-        api_code=answer.code,
-        message=message,
-        stop_id=stop_id,
-    )
 
 
 def add_stop(
@@ -293,34 +205,6 @@ def cancel_message(
         return f"send {mid} cancelled" + (f" ({answer.message})" if answer.message else ""), None
 
     return _call(engine, client, action_id, "message_cancel", mid, lambda: client.cancel_message(mid), effect, now)
-
-
-def _resolve_now(client: ApiClient, engine: Engine, action_id: int, clock: Clock) -> ActionResult:
-    row = _load_row(engine, action_id)
-    try:
-        decided = _resolve_row(client, engine, row, clock())
-    except ApiError as exc:
-        log.warning("write %d: re-read failed (%s); the actions job will retry", action_id, exc)
-        decided = None
-    if decided is None:
-        return ActionResult(
-            action_id=action_id,
-            action=row.action,
-            target=row.target,
-            outcome=ActionOutcome.UNKNOWN,
-            message="no answer from the API and a re-read could not tell yet whether it acted; "
-            "the actions job re-reads it every cycle (nothing is sent again)",
-        )
-    outcome, message = decided
-    stop_id = _load_row(engine, action_id).api_stop_id
-    return ActionResult(
-        action_id=action_id,
-        action=row.action,
-        target=row.target,
-        outcome=outcome,
-        message=f"no answer from the API; re-read: {message}",
-        stop_id=stop_id,
-    )
 
 
 def run(ctx: JobContext) -> RunResult:

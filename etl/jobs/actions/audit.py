@@ -1,4 +1,5 @@
-"""The ``write_actions`` rows and their effects on our copy of the stop list.
+"""The ``write_actions`` rows and their effects on our copy of the stop list (the sub-account writes'
+effects on ``accounts`` are in `listing`).
 
 A row is opened (``pending``) and committed before the call; it is completed in the same
 transaction as its effect on ``stop_periods``. Helpers that take a connection never commit.
@@ -10,6 +11,7 @@ import getpass
 import os
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -28,7 +30,8 @@ def default_actor() -> str:
 
 
 def _open_action(
-    engine: Engine, action: str, target: str, actor: str | None, reason: str | None, now: datetime, stop_id: int | None = None
+    engine: Engine, action: str, target: str, actor: str | None, reason: str | None, now: datetime, stop_id: int | None = None,
+    *, amount: Decimal | None = None, balance_before: Decimal | None = None,
 ) -> int:
     """The ``pending`` row, committed before the call."""
     with engine.begin() as conn:
@@ -36,6 +39,7 @@ def _open_action(
             insert(write_actions).values(
                 action=action, target=target[:64], actor=(actor or default_actor())[:128], reason=reason,
                 requested_at=now, outcome=ActionOutcome.PENDING.value, api_stop_id=stop_id,
+                amount=amount, balance_before=balance_before,
             )
         )
         return dialect.inserted_id(result)

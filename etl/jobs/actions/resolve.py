@@ -1,7 +1,8 @@
 """Settling a write whose outcome is unknown by re-reading the account, never by sending again.
 
 An ``unknown`` row (no answer came) or a ``pending`` one left by a crash mid-call is decided from
-the stop list (add, remove) or the message's statuses (cancel); rows the re-read cannot decide yet
+the stop list (add, remove), the message's statuses (cancel) or ``subaccount/list`` (the sub-account
+writes: `listing.reread`); rows the re-read cannot decide yet
 stay as they are and are read again next cycle, for `RESOLVE_WINDOW`.
 """
 
@@ -20,7 +21,9 @@ from etl.clock import Clock
 from etl.db.engine import writer
 from etl.db.schema import write_actions
 from etl.errors import ApiError, NotFound
+from etl.jobs.actions import listing
 from etl.jobs.actions.audit import _close_period, _complete, _open_period
+from etl.jobs.actions.listing import SUBACCOUNT_ACTIONS, Effect
 from etl.outcome import ActionOutcome
 
 log = logging.getLogger(__name__)
@@ -81,10 +84,18 @@ def _reread(client: ApiClient, row: Any) -> tuple[ActionOutcome, str, int | None
 
 
 def _resolve_row(client: ApiClient, engine: Engine, row: Any, now: datetime) -> tuple[ActionOutcome, str] | None:
-    decided = _reread(client, row)
-    if decided is None:
-        return None
-    outcome, message, stop_id = decided
+    effect: Effect | None = None
+    if row.action in SUBACCOUNT_ACTIONS:
+        found = listing.reread(client, row)
+        if found is None:
+            return None
+        outcome, message, effect = found
+        stop_id = None
+    else:
+        decided = _reread(client, row)
+        if decided is None:
+            return None
+        outcome, message, stop_id = decided
     previous = f"{row.api_message} | " if row.api_message else ""
     with engine.begin() as conn:
         won = _complete(
@@ -92,7 +103,9 @@ def _resolve_row(client: ApiClient, engine: Engine, row: Any, now: datetime) -> 
             stop_id=stop_id, only_if=(ActionOutcome.PENDING, ActionOutcome.UNKNOWN),
         )
         if won and outcome == ActionOutcome.RESOLVED_SUCCESS:
-            if row.action == "stop_add" and stop_id is not None:
+            if effect is not None:
+                effect(conn, now)
+            elif row.action == "stop_add" and stop_id is not None:
                 _open_period(conn, row.target, stop_id, now)
             elif row.action == "stop_remove" and stop_id is not None:
                 _close_period(conn, stop_id, row.id, now)
