@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from etl.accounts import AccountRef
 from etl.config_accounts import AccountsConfig
 from etl.db.schema import accounts, write_actions
 from etl.db.schema.base import Base
@@ -291,3 +292,12 @@ def test_no_sub_account_key_lands_in_any_row(env, shop):
         for table in Base.metadata.sorted_tables:
             for row in conn.execute(select(table)):
                 assert not any(key in str(value) for value in row for key in keys), table.name
+
+
+def test_a_sub_accounts_actions_run_leaves_the_parents_sub_account_writes_alone(env, shop):
+    engine, sim, config, client = env
+    _pending_credit_row(engine, sim, balance_before=Decimal("10.245"))
+    with engine.connect() as conn:
+        shop_id = conn.execute(select(accounts.c.id).where(accounts.c.token == "tok-shop")).scalar_one()
+    report = run("actions", engine, config, client, now=sim_clock(sim), account=AccountRef(shop_id, "shop-lyon-1"))
+    assert report.result.changed == 0 and audit(engine)[0][4] == "pending"

@@ -209,7 +209,7 @@ def cancel_message(
 
 def run(ctx: JobContext) -> RunResult:
     """The ``actions`` job: settle unknown write outcomes by re-reading the account."""
-    summary = resolve_unknown_actions(ctx.client, ctx.engine, ctx.now)
+    summary = resolve_unknown_actions(ctx.client, ctx.engine, ctx.now, subaccount_writes=ctx.account.is_parent)
     result = RunResult(
         changed=summary.resolved,
         detail=f"resolved={summary.resolved} still_unknown={summary.still_unknown}"

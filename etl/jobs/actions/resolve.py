@@ -119,20 +119,24 @@ def _load_row(engine: Engine, action_id: int) -> Any:
     return row
 
 
-def resolve_unknown_actions(client: ApiClient, engine: Engine, now: datetime | Clock) -> ResolveSummary:
-    """Re-read every ``unknown`` row (and ``pending`` rows left by a crash) and settle them."""
+def resolve_unknown_actions(
+    client: ApiClient, engine: Engine, now: datetime | Clock, *, subaccount_writes: bool = True
+) -> ResolveSummary:
+    """Re-read every ``unknown`` row (and ``pending`` rows left by a crash) and settle them.
+
+    ``subaccount_writes``: whether ``client`` holds the parent's key, the only one whose ``subaccount/list``
+    shows the sub-accounts (a sub-account's key lists none, which would read as "not created", "removed")."""
     engine = writer(engine)
     at = now() if callable(now) else now
     w = write_actions.c
+    query = select(write_actions).where(
+        w.requested_at >= at - RESOLVE_WINDOW,
+        or_(w.outcome == ActionOutcome.UNKNOWN.value, (w.outcome == ActionOutcome.PENDING.value) & (w.requested_at < at - PENDING_GRACE)),
+    )
+    if not subaccount_writes:
+        query = query.where(w.action.not_in(sorted(SUBACCOUNT_ACTIONS)))
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(write_actions)
-            .where(
-                w.requested_at >= at - RESOLVE_WINDOW,
-                or_(w.outcome == ActionOutcome.UNKNOWN.value, (w.outcome == ActionOutcome.PENDING.value) & (w.requested_at < at - PENDING_GRACE)),
-            )
-            .order_by(w.id)
-        ).all()
+        rows = conn.execute(query.order_by(w.id)).all()
         conn.rollback()
     resolved = 0
     details: list[str] = []
