@@ -5,8 +5,9 @@ streams it; ``numbers`` is the compact number set both use. See docs/audience.md
 """
 
 from etl.audience.filter import REASONS, Classifier, Summary, classify_rows, filter_audience
+from etl.audience.freshness import Freshness, check_freshness
 from etl.audience.numbers import NumberSet
-from etl.audience.stops import Freshness, StopSet, check_freshness, load_stop_set
+from etl.audience.stops import StopSet, load_stop_set
 
 __all__ = [
     "REASONS",

@@ -42,11 +42,12 @@ from etl.audience.chunked import (
     usable_workers,
 )
 from etl.audience.csvfile import CsvLayout, open_text, sniff, undecodable
+from etl.audience.freshness import Freshness
 from etl.audience.injection import neutralise
 from etl.audience.numbers import NumberSet
 from etl.audience.outputs import atomic_outputs, clash
 from etl.audience.rowloop import REASON_COLUMN, Progress, run_rows
-from etl.audience.stops import Freshness, StopSet
+from etl.audience.stops import StopSet
 from etl.errors import EtlError, InputError
 from etl.phones import e164_int_parser, int_parser_tables
 

@@ -1,8 +1,7 @@
 """The stop set an audience is checked against, loaded once from the database, and its freshness.
 
-Fail closed: `check_freshness` raises `StaleData` when the last *successful* ``stops`` sync started
-longer ago than ``audience.max_stop_age`` (or never happened), unless the caller explicitly allows a
-stale list; the decision is returned so the report can say so.
+Fail closed: the list must be fresh for every followed account (`etl.audience.freshness`) before
+anything is loaded.
 
 Rental stop flags come from the view ``rental_stops_current(phone_e164)`` (numbers flagged stop in
 the latest download of any followed rental file), created by the rentals migration. Until that view
@@ -24,10 +23,10 @@ import phonenumbers
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from etl import runlog
+from etl.audience.freshness import Freshness, check_freshness
 from etl.audience.numbers import NumberSet
 from etl.db.engine import missing_database_file
-from etl.errors import ConfigError, EtlError, StaleData
+from etl.errors import ConfigError, EtlError
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +37,6 @@ CONTACT_VIEW = "contact_stops"
 CONTACT_QUERY = f"SELECT DISTINCT phone_e164 FROM {CONTACT_VIEW} WHERE phone_e164 IS NOT NULL"
 BATCH = 100_000
 _POW10 = [10**i for i in range(19)]
-
-
-@dataclass(frozen=True)
-class Freshness:
-    """How old the stop list is, and whether a stale list was knowingly accepted."""
-
-    last_success_at: datetime | None
-    age_seconds: float | None
-    max_age_seconds: float
-    stale: bool
-    allow_stale: bool
 
 
 @dataclass
@@ -139,55 +127,6 @@ def _number_set(values: object, country_code: int | None) -> tuple[NumberSet, in
     result = NumberSet(country_code)
     bad = _add_all(result, [str(value) for value in values])  # type: ignore[attr-defined]
     return result, bad
-
-
-def last_stop_sync(conn: Connection) -> datetime | None:
-    """When the last successful ``stops`` run started (the list is at least that fresh)."""
-    return runlog.last_success(conn, "stops")
-
-
-def check_freshness(conn: Connection, *, now: datetime, max_age: float, allow_stale: bool = False) -> Freshness:
-    """Refuse (`StaleData`) a stop list older than ``max_age`` seconds, unless ``allow_stale``.
-
-    A last sync dated after ``now`` is stale too: one of the clocks is wrong (the daemon's host, or
-    this one), so the list's age is unknown, and what is unsure is blocked (issue 16; it used to
-    count as fresh, however far ahead).
-    """
-    last = last_stop_sync(conn)
-    age = (now - last).total_seconds() if last is not None else None
-    future = age is not None and age < 0
-    stale = age is None or age > max_age or future
-    if stale and not allow_stale:
-        if last is None:
-            raise StaleData(
-                "no successful stop-list sync on record: run the stops job first, "
-                "or pass --allow-stale to filter against whatever is stored"
-            )
-        if future:
-            raise StaleData(
-                f"the last successful stop-list sync is dated {_human(-(age or 0.0))} in the future "
-                f"({last.isoformat()}, now {now.isoformat()}), so how old the list is cannot be known: "
-                f"fix the clock of this machine or of the daemon's, sync again, or pass --allow-stale"
-            )
-        raise StaleData(
-            f"the stop list is {_human(age or 0.0)} old (last successful sync {last.isoformat()}), "
-            f"more than audience.max_stop_age ({_human(max_age)}); sync it, or pass --allow-stale"
-        )
-    if stale:
-        if future:
-            shown = f"dated {_human(-(age or 0.0))} in the future"
-        else:
-            shown = f"age {_human(age)}" if age is not None else "age unknown"
-        log.warning("filtering against a stale stop list (%s), as --allow-stale asked", shown)
-    return Freshness(last, age, max_age, stale, allow_stale)
-
-
-def _human(seconds: float) -> str:
-    if seconds >= 86400:
-        return f"{seconds / 86400:.1f} d"
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 60:.0f} min"
 
 
 def rental_view_exists(conn: Connection) -> bool:

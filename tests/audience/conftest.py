@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData, Table, insert
+from sqlalchemy import MetaData, Table, func, insert, select
 
 from etl.db.engine import make_engine
 from etl.db.schema import stop_periods, sync_runs
@@ -64,11 +64,18 @@ def seed_rental_stops(url: str, numbers: Iterable[str]) -> None:
         engine.dispose()
 
 
-def seed_contact_stops(url: str, numbers: Iterable[str], *, group_gone: bool = False) -> None:
-    """Numbers flagged ``stopSms`` in a followed contact group (what ``contact_stops`` shows), and one unflagged."""
+def seed_contact_stops(url: str, numbers: Iterable[str], *, group_gone: bool = False, synced: bool = True) -> None:
+    """Numbers flagged ``stopSms`` in a followed contact group (what ``contact_stops`` shows), and one unflagged;
+    with ``synced``, a successful contacts run as fresh as the last stops run (the filter checks both)."""
     engine = make_engine(url, pool=False)
     try:
         with engine.begin() as conn:
+            if synced:
+                r = sync_runs.c
+                last = conn.execute(select(func.max(r.started_at)).where(r.job == "stops", r.outcome == "success")).scalar()
+                at = last or NOW - timedelta(minutes=10)
+                conn.execute(insert(sync_runs).values(job="contacts", started_at=at, finished_at=at, outcome="success",
+                                                      rows_added=0, rows_changed=0, rows_removed=0))
             meta = MetaData()
             groups = Table("contact_groups", meta, autoload_with=conn)
             contacts = Table("contacts", meta, autoload_with=conn)
