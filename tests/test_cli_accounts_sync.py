@@ -48,3 +48,20 @@ def test_a_revoked_sub_account_key_fails_its_runs_and_the_other_accounts_still_s
     finally:
         engine.dispose()
     assert not any(shop.api_key in detail for detail in details)
+
+
+def test_accounts_list_shows_the_parent_and_each_discovered_sub_account_with_its_balance(invoke, tmp_path, simulator):
+    sim = simulator.sim
+    shop = add_subaccount(sim, {"email": "shop@example.com", "token": "tok-shop", "balance": "10.245"})
+    (tmp_path / "config.toml").write_text("[accounts]\ndiscover = true\n")
+    assert invoke("sync", "accounts", "stops").exit_code == 0
+    sim.subaccounts.remove(shop.token)
+    assert invoke("sync", "accounts").exit_code == 0
+
+    shown = run_lines(invoke("accounts", "list").output)
+    everything = run_lines(invoke("accounts", "list", "--all").output)
+
+    assert [line.split()[1] for line in shown[1:]] == ["main"]
+    assert [line.split()[1] for line in everything[1:]] == ["main", "shop-1"]
+    assert "10.245 EUR" in everything[2] and "gone since" in everything[2]
+    assert shop.api_key not in "".join(everything)

@@ -4,7 +4,7 @@ Audited writes (each a `write_actions` row, made with the parent's key; docs/ren
 "Sub-account writes"): ``accounts credit add|remove SUB AMOUNT``, ``accounts create``, ``accounts remove SUB``.
 SUB is a label or token from the ``accounts`` table. ``remove`` and the credit moves ask first unless ``--yes``.
 
-Reads (``accounts list``) go in the section marked below.
+Read: ``accounts list [--all]`` (the table, with each account's last stop sync and latest balance).
 """
 
 from __future__ import annotations
@@ -26,7 +26,45 @@ def command() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- reads
-# `accounts list` (the lead's) goes here.
+
+
+@command.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Also show sub-accounts gone from subaccount/list.")
+@click.pass_context
+def list_cmd(ctx: click.Context, show_all: bool) -> None:
+    """The accounts this database mirrors: the parent and each sub-account, its last stop sync and balance."""
+    from sqlalchemy import func, select
+
+    from etl.db.schema import account_snapshots, accounts, sync_runs
+    from etl.outcome import SYNCED
+
+    a, r, b = accounts.c, sync_runs.c, account_snapshots.c
+    synced = (
+        select(r.account_id, func.max(r.started_at).label("at"))
+        .where(r.job == "stops", r.outcome.in_(sorted(SYNCED)))
+        .group_by(r.account_id)
+        .subquery()
+    )
+    latest = select(b.account_id, func.max(b.id).label("id")).group_by(b.account_id).subquery()
+    query = (
+        select(a.id, a.label, a.type, a.email, a.gone_since, synced.c.at, b.balance, b.currency)
+        .outerjoin(synced, synced.c.account_id == a.id)
+        .outerjoin(latest, latest.c.account_id == a.id)
+        .outerjoin(account_snapshots, b.id == latest.c.id)
+        .order_by(a.id)
+    )
+    if not show_all:
+        query = query.where(a.gone_since.is_(None))
+    with get_engine(ctx).connect() as conn:
+        rows = conn.execute(query).all()
+        conn.rollback()
+    click.echo(f"{'id':>4}  {'label':<24} {'type':<8} {'email':<28} {'stops synced (UTC)':<18} {'balance':>12}")
+    for row in rows:
+        synced_at = row.at.strftime("%Y-%m-%d %H:%M") if row.at else "never"
+        balance = f"{row.balance:.3f} {row.currency or ''}".strip() if row.balance is not None else "-"
+        gone = f"  gone since {row.gone_since:%Y-%m-%d %H:%M}" if row.gone_since else ""
+        click.echo(f"{row.id:>4}  {row.label[:24]:<24} {row.type:<8} {(row.email or '-')[:28]:<28} {synced_at:<18} "
+                   f"{balance:>12}{gone}")
 
 
 # ---------------------------------------------------------------------------------------------- writes
