@@ -78,7 +78,7 @@ def find_subaccount(engine: Engine, name: str) -> SubAccountRow:
     if row is None:
         raise InputError(
             f"{name!r} is neither the label nor the token of a sub-account in the accounts table "
-            "(the accounts job records them: sync accounts)"
+            "(the accounts job records them: `smspartner-etl sync accounts --once`)"
         )
     if row.id == PARENT.id or row.token is None:
         raise InputError(f"{row.label} is the parent account: name one of its sub-accounts")
