@@ -11,10 +11,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, insert, text
 
+from etl.accounts import AccountRef
+from etl.api.client import SmsPartnerClient
 from etl.config import RentalsConfig, RentalToken
+from etl.db import dialect
 from etl.db.engine import make_engine
 from etl.db.schema import account_snapshots, accounts, monthly_costs, recipients, rental_costs, rentals, sends
 from etl.jobs import rentals as rentals_job
+from etl.secrets import Secret
+from etl.simulator.seedfile import add_subaccount
 from tests.jobs.helpers import run, sim_clock
 
 TOKEN = "tok-alpha-0001"
@@ -212,3 +217,27 @@ def test_the_spend_queries_docs_schema_shows_run_as_written(migrated_db_url):
         ]
     finally:
         engine.dispose()
+
+
+def test_finance_runs_per_account_keep_each_accounts_balances_and_months_apart(env):
+    engine, sim, config, client = env
+    clock = sim_clock(sim)
+    shop = add_subaccount(sim, {"email": "shop@example.com", "balance": "10.245", "token": "tok-shop"})
+    with engine.begin() as conn:
+        shop_id = dialect.inserted_id(conn.execute(insert(accounts).values(
+            label="shop", type="simple", parent_id=1, token="tok-shop", first_seen_at=clock(),
+        )))
+    sim.send(["+33612345601", "+33612345602"])
+    shop.account.send(["+33612345603"])
+    shop_client = SmsPartnerClient(config.api.base_url, Secret(shop.api_key), sleep=lambda _seconds: None)
+
+    assert run("finance", engine, config, client, now=clock).outcome == "success"
+    report = run("finance", engine, config, shop_client, now=clock, account=AccountRef(shop_id, "shop"))
+    assert report.outcome == "success", report.error
+
+    balances = query(engine, "SELECT account_label, balance FROM balance_history ORDER BY account_id")
+    assert [(lbl, money(b)) for lbl, b in balances] == [("main", money(sim.balance)), ("shop", money(shop.account.balance))]
+    months = query(engine, "SELECT account_id, COUNT(*), SUM(nb_send) FROM monthly_costs GROUP BY account_id ORDER BY account_id")
+    assert months == [(1, 12, 2), (shop_id, 12, 1)]
+    reconciled = query(engine, "SELECT account_label, account_nb_send FROM spend_vs_account WHERE period = '2026-01' ORDER BY account_id")
+    assert reconciled == [("main", 2), ("shop", 1)]
