@@ -40,6 +40,7 @@ def run(ctx: JobContext) -> RunResult:
         now = ctx.now()
         conn.execute(
             insert(account_snapshots).values(
+                account_id=ctx.account.id,
                 observed_at=now,
                 run_id=ctx.run_id,
                 balance=account.balance,
@@ -50,7 +51,8 @@ def run(ctx: JobContext) -> RunResult:
                 to_send=account.to_send,
             )
         )
-        known = {row.period: row for row in conn.execute(select(m.period, m.cost, m.nb_send, m.currency))}
+        mine = m.account_id == ctx.account.id
+        known = {row.period: row for row in conn.execute(select(m.period, m.cost, m.nb_send, m.currency).where(mine))}
         added = changed = 0
         for month in months:
             period = f"{month.year:04d}-{month.month:02d}"
@@ -60,10 +62,10 @@ def run(ctx: JobContext) -> RunResult:
             )
             old = known.get(period)
             if old is None:
-                conn.execute(insert(monthly_costs).values(period=period, **values))
+                conn.execute(insert(monthly_costs).values(account_id=ctx.account.id, period=period, **values))
                 added += 1
             else:
-                conn.execute(update(monthly_costs).where(m.period == period).values(**values))
+                conn.execute(update(monthly_costs).where(mine, m.period == period).values(**values))
                 if old.cost != month.cost or old.nb_send != month.nb_send or old.currency != account.currency:
                     changed += 1
         # A month that cannot be read is quarantined; the others are kept (docs/statuses.md, "Finance job").
