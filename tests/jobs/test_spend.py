@@ -241,3 +241,25 @@ def test_finance_runs_per_account_keep_each_accounts_balances_and_months_apart(e
     assert months == [(1, 12, 2), (shop_id, 12, 1)]
     reconciled = query(engine, "SELECT account_label, account_nb_send FROM spend_vs_account WHERE period = '2026-01' ORDER BY account_id")
     assert reconciled == [("main", 2), ("shop", 1)]
+
+
+def test_a_sub_accounts_rental_cost_is_its_own_spend(job_env, tmp_path, monkeypatch):
+    monkeypatch.setenv(rentals_job.SPOOL_ENV, str(tmp_path / "spool"))
+    engine, sim, config, _client = job_env()
+    clock = sim_clock(sim)
+    shop = add_subaccount(sim, {"email": "shop@example.com", "balance": "10", "token": "tok-shop"})
+    shop.account.add_rental("tok-shop-rental", NUMBERS[:2])
+    with engine.begin() as conn:
+        shop_id = dialect.inserted_id(conn.execute(insert(accounts).values(
+            label="shop", type="simple", parent_id=1, token="tok-shop", first_seen_at=clock(),
+        )))
+        conn.execute(insert(rentals).values(
+            account_id=shop_id, token="tok-shop-rental", label="shop file", source="cli", added_at=clock(), active=True,
+        ))
+    shop_client = SmsPartnerClient(config.api.base_url, Secret(shop.api_key), sleep=lambda _seconds: None)
+
+    report = run("rentals", engine, config, shop_client, now=clock, account=AccountRef(shop_id, "shop"))
+
+    assert report.outcome == "success", report.error
+    rows = query(engine, "SELECT account_id, account_label, kind, amount, count FROM spend_by_day")
+    assert [(a, lbl, k, money(v), n) for a, lbl, k, v, n in rows] == [(shop_id, "shop", "rental", money("0.18"), 1)]
