@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -70,3 +72,40 @@ def test_parse_rental_item_rejects(item: dict[str, Any], field: str) -> None:
     with pytest.raises(PayloadError) as info:
         parse.parse_rental_item(item)
     assert info.value.field == field and info.value.endpoint == "location/file/download"
+
+
+# --------------------------------------------------------------------------------------------------
+# Rental costs (REFERENCE §3.13: status cost.total / cost_unity are strings; ACCOUNTS.md §5)
+# --------------------------------------------------------------------------------------------------
+
+_DOCUMENTED_COST = {"quantity": 10, "total": "0.900", "cost_unity": "0.090"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ({"token": "t", "location": {"cost": _DOCUMENTED_COST}},
+         parse.RentalCost(Decimal("0.900"), Decimal("0.090"), 10)),
+        ({"token": "t", "location": {"cost": {"quantity": "10", "total": 0.9, "cost_unity": 0.09}}},
+         parse.RentalCost(Decimal("0.9"), Decimal("0.09"), 10)),
+        ({"token": "t", "location": {"cost": {"total": "1.5", "currency": "eur"}}, "createdAt": "2026-01-05 10:00:00"},
+         parse.RentalCost(Decimal("1.5"), None, None, "EUR", datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc))),
+        ({"token": "t", "location": {"sexe": "m"}}, None),
+        ({"token": "t", "location": {"cost": {"quantity": 0, "total": ""}}}, None),
+    ],
+    ids=["documented-strings", "floats-and-string-quantity", "currency-and-order-date-if-given", "no-cost", "empty-total"],
+)
+def test_parse_rental_cost(payload: dict[str, Any], expected: parse.RentalCost | None) -> None:
+    assert parse.parse_rental_cost(payload) == expected
+    assert parse.parse_rental_status(payload).cost == expected
+
+
+@pytest.mark.parametrize(
+    "cost",
+    [{"total": "0.9x"}, {"total": "-1"}, {"total": "0.0000000001"}, {"total": "1", "quantity": "ten"}],
+    ids=["text", "negative", "ten-decimals", "quantity-text"],
+)
+def test_an_unreadable_rental_cost_is_said_and_the_status_still_reads(cost: dict[str, Any]) -> None:
+    status = parse.parse_rental_status({"token": "t", "status": 2, "location": {"cost": cost}})
+    assert (status.state, status.cost) == (2, None)
+    assert status.cost_error and "location.cost" in status.cost_error
