@@ -174,6 +174,10 @@ def what_landed() -> None:
         show(conn, "write_actions: the audit trail", "SELECT id, action, target, actor, reason, outcome, api_code FROM write_actions ORDER BY id")
         show(conn, "status_funnel (view)", "SELECT * FROM status_funnel", 6)
         show(conn, "spend_daily (view): spend per day, country and currency", "SELECT * FROM spend_daily", 6)
+        show(conn, "spend_by_day (view): SMS and rental spend per account, Paris day and currency",
+             "SELECT account_label, day, currency, kind, amount, count FROM spend_by_day ORDER BY day, account_label, kind", 6)
+        show(conn, "balance_history (view): every balance reading", "SELECT account_label, observed_at, balance, currency "
+             "FROM balance_history ORDER BY observed_at DESC", 4)
         show(conn, "rental_numbers_textable (view)", "SELECT * FROM rental_numbers_textable", 3)
         show(conn, "contact_groups: the account's groups and how their last read went",
              "SELECT group_id, name, followed, last_read, last_complete_read_at, gone_since FROM contact_groups ORDER BY group_id")
