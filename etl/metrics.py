@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from etl.accounts import PARENT_ID
 from etl.db.schema import rejected_items, sync_runs
 from etl.outcome import SYNCED, Outcome, RunResult
 
@@ -118,15 +119,17 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def last_successes(engine: Engine, jobs: Iterable[str], *, started: bool = False) -> dict[str, datetime | None]:
-    """When each job last finished (or with ``started``, began) a successful run, by any instance (None: never)."""
+def last_successes(
+    engine: Engine, jobs: Iterable[str], *, started: bool = False, account_id: int = PARENT_ID
+) -> dict[str, datetime | None]:
+    """When each job last finished (or with ``started``, began) a successful run for ``account_id``, by any instance (None: never)."""
     names = list(jobs)
     found: dict[str, datetime | None] = {name: None for name in names}
     column = sync_runs.c.started_at if started else sync_runs.c.finished_at
     with engine.connect() as conn:
         rows = conn.execute(
             select(sync_runs.c.job, func.max(column))
-            .where(sync_runs.c.outcome.in_(sorted(SYNCED)), sync_runs.c.job.in_(names))
+            .where(sync_runs.c.account_id == account_id, sync_runs.c.outcome.in_(sorted(SYNCED)), sync_runs.c.job.in_(names))
             .group_by(sync_runs.c.job)
         ).all()
         conn.rollback()

@@ -10,6 +10,7 @@ from typing import cast
 
 from sqlalchemy import Connection, Engine, func, select, update
 
+from etl.accounts import PARENT_ID
 from etl.db import dialect
 from etl.db.schema import sync_runs
 from etl.outcome import SYNCED, Outcome, RunResult
@@ -27,11 +28,12 @@ def redact(text: str, *secrets: str) -> str:
     return text[:MAX_DETAIL]
 
 
-def open_run(engine: Engine, job: str, now: datetime) -> int:
-    """Insert a ``running`` row and commit it, so a crash mid-run stays visible."""
+def open_run(engine: Engine, job: str, now: datetime, account_id: int = PARENT_ID) -> int:
+    """Insert a ``running`` row for ``account_id`` and commit it, so a crash mid-run stays visible."""
     with engine.begin() as conn:
         result = conn.execute(
             sync_runs.insert().values(
+                account_id=account_id,
                 job=job,
                 started_at=now,
                 outcome=Outcome.RUNNING.value,
@@ -78,24 +80,30 @@ def fail_run(engine: Engine, run_id: int, outcome: Outcome, detail: str, now: da
         )
 
 
-def sweep_abandoned(engine: Engine, job: str, current_run_id: int, now: datetime) -> int:
-    """Mark other ``running`` rows of ``job`` as abandoned.
+def sweep_abandoned(engine: Engine, job: str, current_run_id: int, now: datetime, account_id: int = PARENT_ID) -> int:
+    """Mark other ``running`` rows of ``job`` for ``account_id`` as abandoned.
 
-    Called while holding the job's lock: no other instance can be running this job, so any other
-    ``running`` row belongs to a process that died (SIGKILL, power loss) mid-run.
+    Called while holding the job's lock for that account: no other instance can be running it, so
+    any other ``running`` row of it belongs to a process that died (SIGKILL, power loss) mid-run.
     """
     with engine.begin() as conn:
         result = conn.execute(
             update(sync_runs)
-            .where(sync_runs.c.job == job, sync_runs.c.outcome == Outcome.RUNNING.value, sync_runs.c.id != current_run_id)
+            .where(
+                sync_runs.c.account_id == account_id,
+                sync_runs.c.job == job,
+                sync_runs.c.outcome == Outcome.RUNNING.value,
+                sync_runs.c.id != current_run_id,
+            )
             .values(outcome=Outcome.ABANDONED.value, finished_at=now, detail="the process died before finishing this run")
         )
         return int(result.rowcount or 0)
 
 
-def last_success(conn: Connection, job: str) -> datetime | None:
-    """Start time of the job's last run that synced (success or partial: `Outcome.synced`)."""
+def last_success(conn: Connection, job: str, account_id: int = PARENT_ID) -> datetime | None:
+    """Start time of the job's last run for ``account_id`` that synced (success or partial: `Outcome.synced`)."""
+    r = sync_runs.c
     value = conn.execute(
-        select(func.max(sync_runs.c.started_at)).where(sync_runs.c.job == job, sync_runs.c.outcome.in_(sorted(SYNCED)))
+        select(func.max(r.started_at)).where(r.account_id == account_id, r.job == job, r.outcome.in_(sorted(SYNCED)))
     ).scalar()
     return cast("datetime | None", value)

@@ -94,7 +94,7 @@ def run_job(
     secret = client.secret.reveal()
     try:
         with job_lock(engine, account.lock_name(name), owner=owner, lease_seconds=config.daemon.lease, now=wall_clock) as lock:
-            if fresh_within and _recently_done(engine, name, fresh_within, now()):
+            if fresh_within and _recently_done(engine, name, account, fresh_within, now()):
                 log.info("job %s skipped: a successful run started less than %gs ago", shown, fresh_within,
                          extra={"job": name, "account": account.label, "outcome": Outcome.SKIPPED.value, "reason": "fresh"})
                 return _skipped(name, account, "fresh", started, metrics)
@@ -122,11 +122,11 @@ def _skipped(name: str, account: AccountRef, reason: str, started: float, metric
     return RunReport(job=name, account=account, run_id=None, outcome=Outcome.SKIPPED, seconds=time.monotonic() - started, error=reason)
 
 
-def _recently_done(engine: Engine, name: str, within: float, at: datetime) -> bool:
+def _recently_done(engine: Engine, name: str, account: AccountRef, within: float, at: datetime) -> bool:
     from etl.metrics import last_successes
 
     # Compared by start: a cycle is when its run began, however long the run took.
-    last = last_successes(engine, [name], started=True)[name]
+    last = last_successes(engine, [name], started=True, account_id=account.id)[name]
     return last is not None and (at - last).total_seconds() < within
 
 
@@ -146,8 +146,8 @@ def _run_locked(
     learn_keys: KeyLearner,
 ) -> RunReport:
     shown = account.shown(name)
-    run_id = runlog.open_run(engine, name, now())
-    abandoned = runlog.sweep_abandoned(engine, name, run_id, now())
+    run_id = runlog.open_run(engine, name, now(), account.id)
+    abandoned = runlog.sweep_abandoned(engine, name, run_id, now(), account.id)
     if abandoned:
         log.warning("job %s: marked %d earlier run(s) abandoned (their process died)", shown, abandoned)
     ctx = JobContext(

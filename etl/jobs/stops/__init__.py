@@ -81,13 +81,14 @@ def _apply(ctx: JobContext, conn: Connection, stage: Table, loaded: _Staged) -> 
     p = stop_periods
     staged = loaded.rows
     now = ctx.now()
+    account = ctx.account.id
     open_count, open_listed = conn.execute(
-        select(func.count(), func.count(p.c.api_stop_id)).select_from(p).where(p.c.removed_at.is_(None))
+        select(func.count(), func.count(p.c.api_stop_id)).select_from(p).where(p.c.account_id == account, p.c.removed_at.is_(None))
     ).one()
     unreadable = loaded.unreadable
     if unreadable.undated and open_count:
-        _keep_stored_dates(conn, stage, unreadable.undated)
-    adopted = _adopt_pushed(conn, stage)
+        _keep_stored_dates(conn, stage, unreadable.undated, account)
+    adopted = _adopt_pushed(conn, stage, account)
     if open_count:
         added, changed, removed = _resync(ctx, conn, stage, now, loaded, (open_count, open_listed + adopted))
     else:
@@ -118,35 +119,35 @@ def _resync(
     diff = _diff_table()
     dialect.create_temp(conn, diff)
     if dialect.hash_joins(conn):  # one full join is cheap only where large joins hash
-        gone = _collect_all(conn, stage, diff, loaded.ascending)
+        gone = _collect_all(conn, stage, diff, loaded.ascending, ctx.account.id)
         if held.holds:
-            gone = _hold_back(conn, diff, held)
+            gone = _hold_back(conn, diff, held, ctx.account.id)
         _check_guard(ctx, listed, open_count, gone)
     else:
-        gone = open_listed - (staged - _collect_listed(conn, stage, diff))
+        gone = open_listed - (staged - _collect_listed(conn, stage, diff, ctx.account.id))
         if not held.holds:  # guarded before the scan for gone ids: a refusal skips it
             _check_guard(ctx, listed, open_count, gone)
         if gone:
             if not loaded.indexed:  # a period opened since `_load` looked (one the tool added)
                 dialect.index_temp(conn, stage, "api_stop_id")
-            _collect_gone(conn, stage, diff)
+            _collect_gone(conn, stage, diff, ctx.account.id)
         if held.holds:
-            gone = _hold_back(conn, diff, held)
+            gone = _hold_back(conn, diff, held, ctx.account.id)
             _check_guard(ctx, listed, open_count, gone)
-    previous = runlog.last_success(conn, NAME) or now
+    previous = runlog.last_success(conn, NAME, ctx.account.id) or now
     result = _write_diff(ctx, conn, diff, now, previous)
     dialect.drop_temp(conn, diff)
     return result
 
 
-def _adopt_pushed(conn: Connection, stage: Table) -> int:
+def _adopt_pushed(conn: Connection, stage: Table, account: int) -> int:
     """A pushed STOP (no API id yet) is adopted by the list entry with the same number.
 
     (The receiver never pushes a number that already has an open period, so the adopted id cannot
     collide with another open period.) Skipped, index and all, when none is waiting.
     """
     p, s = stop_periods, stage.c
-    waiting = (p.c.removed_at.is_(None), p.c.api_stop_id.is_(None), p.c.phone_e164.is_not(None))
+    waiting = (p.c.account_id == account, p.c.removed_at.is_(None), p.c.api_stop_id.is_(None), p.c.phone_e164.is_not(None))
     if conn.execute(select(p.c.id).where(*waiting).limit(1)).first() is None:
         return 0
     dialect.index_temp(conn, stage, "phone_e164")
@@ -164,7 +165,7 @@ def _finish(
     """The run's result, with its detail and figures, written to its `sync_runs` row."""
     p = stop_periods
     invalid = conn.execute(
-        select(func.count()).select_from(p).where(p.c.removed_at.is_(None), p.c.phone_e164.is_(None))
+        select(func.count()).select_from(p).where(p.c.account_id == ctx.account.id, p.c.removed_at.is_(None), p.c.phone_e164.is_(None))
     ).scalar_one()
     detail = f"list={staged} open_before={open_count}" + (f" unparseable_numbers={invalid}" if invalid else "")
     rejected = len(unreadable.rejections)

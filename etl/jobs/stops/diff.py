@@ -61,11 +61,11 @@ def _changed(s: Any, p: Any) -> ColumnElement[bool]:
     )
 
 
-def _collect_listed(conn: Connection, stage: Table, diff: Table) -> int:
+def _collect_listed(conn: Connection, stage: Table, diff: Table, account: int) -> int:
     """One pass over the list: each entry with no open period, or whose open period's values
     changed, goes to ``diff``; returns how many entries have no open period (new)."""
     p, s = stop_periods, stage.c
-    listed = stage.outerjoin(p, and_(p.c.api_stop_id == s.api_stop_id, p.c.removed_at.is_(None)))
+    listed = stage.outerjoin(p, and_(p.c.account_id == account, p.c.api_stop_id == s.api_stop_id, p.c.removed_at.is_(None)))
     conn.execute(
         insert(diff).from_select(
             _DIFF_COLUMNS,
@@ -77,7 +77,7 @@ def _collect_listed(conn: Connection, stage: Table, diff: Table) -> int:
     return _count(conn, diff, diff.c.period_id.is_(None))
 
 
-def _collect_all(conn: Connection, stage: Table, diff: Table, ascending: bool) -> int:
+def _collect_all(conn: Connection, stage: Table, diff: Table, ascending: bool, account: int) -> int:
     """PostgreSQL: new, changed and gone from one full join of the list with the open periods
     (cheaper than a separate pass for gone ids); returns how many open periods are gone.
 
@@ -88,7 +88,7 @@ def _collect_all(conn: Connection, stage: Table, diff: Table, ascending: bool) -
     p, s = stop_periods, stage.c
     listed_open = (
         select(p.c.id, p.c.api_stop_id, p.c.phone_e164, p.c.phone_raw, p.c.api_created_at)
-        .where(p.c.removed_at.is_(None), p.c.api_stop_id.is_not(None))
+        .where(p.c.account_id == account, p.c.removed_at.is_(None), p.c.api_stop_id.is_not(None))
         .subquery()
     )
     o = listed_open.c
@@ -109,7 +109,7 @@ def _count(conn: Connection, table: Table, condition: ColumnElement[bool]) -> in
     return int(conn.execute(select(func.count()).select_from(table).where(condition)).scalar_one())
 
 
-def _collect_gone(conn: Connection, stage: Table, diff: Table) -> None:
+def _collect_gone(conn: Connection, stage: Table, diff: Table, account: int) -> None:
     """Open periods whose API id is not in the list go to ``diff`` as ``gone`` (pushed periods,
     with no API id, are never closed by a sync)."""
     p, s = stop_periods, stage.c
@@ -117,6 +117,7 @@ def _collect_gone(conn: Connection, stage: Table, diff: Table) -> None:
         insert(diff).from_select(
             ["period_id", "gone"],
             select(p.c.id, literal(True)).where(
+                p.c.account_id == account,
                 p.c.removed_at.is_(None),
                 p.c.api_stop_id.is_not(None),
                 ~exists().where(s.api_stop_id == p.c.api_stop_id),
@@ -189,8 +190,11 @@ def _open_periods(
         literal(now, UtcDateTime()),
         literal("sync"),
         literal(ctx.run_id, BigInteger()),
+        literal(ctx.account.id, BigInteger()),
     )
-    columns = ["api_stop_id", "phone_e164", "phone_raw", "api_created_at", "first_seen_at", "source", "opened_by_run_id"]
+    columns = [
+        "api_stop_id", "phone_e164", "phone_raw", "api_created_at", "first_seen_at", "source", "opened_by_run_id", "account_id",
+    ]
     return _rowcount(conn, insert(stop_periods).from_select(columns, rows if where is None else rows.where(where)))
 
 

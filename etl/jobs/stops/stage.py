@@ -118,7 +118,7 @@ def _load(ctx: JobContext, conn: Connection, stage: Table) -> _Staged:
     """
     dialect.create_temp(conn, stage)
     order = _IdOrder()
-    resync = not dialect.hash_joins(conn) and _has_open_periods(conn)
+    resync = not dialect.hash_joins(conn) and _has_open_periods(conn, ctx.account.id)
     staged, unreadable = _stage(ctx, conn, stage, order=order)
     indexed = not order.ascending or resync
     if indexed:
@@ -129,9 +129,9 @@ def _load(ctx: JobContext, conn: Connection, stage: Table) -> _Staged:
     return _Staged(staged, order.ascending, indexed, unreadable)
 
 
-def _has_open_periods(conn: Connection) -> bool:
+def _has_open_periods(conn: Connection, account: int) -> bool:
     p = stop_periods
-    return conn.execute(select(p.c.id).where(p.c.removed_at.is_(None)).limit(1)).first() is not None
+    return conn.execute(select(p.c.id).where(p.c.account_id == account, p.c.removed_at.is_(None)).limit(1)).first() is not None
 
 
 def _index_stage(conn: Connection, stage: Table) -> None:

@@ -88,7 +88,7 @@ def _chunks(values: Iterable[Any], size: int = 500) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-def _hold_back(conn: Connection, diff: Table, held: _Unreadable) -> int:
+def _hold_back(conn: Connection, diff: Table, held: _Unreadable, account: int) -> int:
     """Take out of ``diff`` the gone periods an unreadable entry may stand for; returns the gone left.
 
     Fail-closed: an entry left out of the stage is not evidence its stop was removed. Its id's or
@@ -101,15 +101,20 @@ def _hold_back(conn: Connection, diff: Table, held: _Unreadable) -> int:
         return 0
     for column, keys in ((p.api_stop_id, held.held_ids), (p.phone_e164, held.held_numbers)):
         for chunk in _chunks(keys):
-            conn.execute(delete(diff).where(d.gone.is_(True), d.period_id.in_(select(p.id).where(column.in_(chunk)))))
+            mine = select(p.id).where(p.account_id == account, column.in_(chunk))
+            conn.execute(delete(diff).where(d.gone.is_(True), d.period_id.in_(mine)))
     return _count(conn, diff, d.gone.is_(True))
 
 
-def _keep_stored_dates(conn: Connection, stage: Table, ids: list[int]) -> None:
+def _keep_stored_dates(conn: Connection, stage: Table, ids: list[int], account: int) -> None:
     """Entries staged with an unreadable date take their open period's stored date: an unreadable
     date is not a change (and must not erase a date read before)."""
     p, s = stop_periods.c, stage.c
-    stored = select(p.api_created_at).where(p.api_stop_id == s.api_stop_id, p.removed_at.is_(None)).scalar_subquery()
+    stored = (
+        select(p.api_created_at)
+        .where(p.account_id == account, p.api_stop_id == s.api_stop_id, p.removed_at.is_(None))
+        .scalar_subquery()
+    )
     for chunk in _chunks(ids):
         conn.execute(update(stage).where(s.api_stop_id.in_(chunk)).values(api_created_at=stored))
 
@@ -118,22 +123,26 @@ def _fail_closed(ctx: JobContext, conn: Connection, unreadable: _Unreadable, now
     """After the diff: flag the periods dated NULL for an unreadable date, open a period (no API
     id, adopted later by a readable entry) for each number read without its id and not open;
     returns how many opened."""
-    p = stop_periods.c
+    p, account = stop_periods.c, ctx.account.id
     for chunk in _chunks(unreadable.undated):
         conn.execute(
             update(stop_periods)
-            .where(p.api_stop_id.in_(chunk), p.removed_at.is_(None), p.api_created_at.is_(None))
+            .where(p.account_id == account, p.api_stop_id.in_(chunk), p.removed_at.is_(None), p.api_created_at.is_(None))
             .values(created_at_unreadable=True)
         )
     missing = dict(unreadable.idless)
     for chunk in _chunks(missing):
-        for (number,) in conn.execute(select(p.phone_e164).where(p.phone_e164.in_(chunk), p.removed_at.is_(None))):
+        open_numbers = select(p.phone_e164).where(p.account_id == account, p.phone_e164.in_(chunk), p.removed_at.is_(None))
+        for (number,) in conn.execute(open_numbers):
             missing.pop(number, None)
     if missing:
         conn.execute(
             insert(stop_periods),
             [
-                {"phone_e164": e164, "phone_raw": raw, "first_seen_at": now, "source": "sync", "opened_by_run_id": ctx.run_id}
+                {
+                    "phone_e164": e164, "phone_raw": raw, "first_seen_at": now, "source": "sync", "opened_by_run_id": ctx.run_id,
+                    "account_id": account,
+                }
                 for e164, raw in missing.items()
             ],
         )
