@@ -24,8 +24,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from etl.accounts import PARENT_ID
-from etl.db.schema import rejected_items, sync_runs
+from etl.accounts import PARENT, PARENT_ID, AccountRef
+from etl.db.schema import accounts, rejected_items, sync_runs
 from etl.outcome import SYNCED, Outcome, RunResult
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,9 @@ class RunLike(Protocol):
     def job(self) -> str: ...
 
     @property
+    def account(self) -> AccountRef: ...
+
+    @property
     def outcome(self) -> Outcome: ...
 
     @property
@@ -71,16 +74,20 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.runs = Counter(f"{PREFIX}_runs", "Job runs that ended, by outcome.", ["job", "outcome"], registry=r)
-        self.failures = Counter(f"{PREFIX}_job_failures", "Job runs that failed or were refused.", ["job"], registry=r)
+        # Every job figure carries the account's label (``main``: the parent; docs/accounts.md).
+        self.runs = Counter(f"{PREFIX}_runs", "Job runs that ended, by outcome.", ["job", "outcome", "account"], registry=r)
+        self.failures = Counter(f"{PREFIX}_job_failures", "Job runs that failed or were refused.", ["job", "account"], registry=r)
         self.skipped = Counter(
-            f"{PREFIX}_runs_skipped", "Scheduled runs not done: lock held elsewhere, or fresh already.", ["job", "reason"], registry=r
+            f"{PREFIX}_runs_skipped",
+            "Scheduled runs not done: lock held elsewhere, or fresh already.",
+            ["job", "reason", "account"],
+            registry=r,
         )
-        self.rows = Counter(f"{PREFIX}_rows", "Rows written by jobs, by kind of change.", ["job", "change"], registry=r)
+        self.rows = Counter(f"{PREFIX}_rows", "Rows written by jobs, by kind of change.", ["job", "change", "account"], registry=r)
         self.duration = Histogram(
             f"{PREFIX}_run_duration_seconds",
             "Wall time of job runs.",
-            ["job"],
+            ["job", "account"],
             buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
             registry=r,
         )
@@ -89,7 +96,10 @@ class Metrics:
         )
         self.api_retries = Counter(f"{PREFIX}_api_retries", "API attempts that failed and were retried.", ["endpoint"], registry=r)
         self.last_run_end = Gauge(
-            f"{PREFIX}_last_run_timestamp_seconds", "When this process last finished a run of the job.", ["job", "outcome"], registry=r
+            f"{PREFIX}_last_run_timestamp_seconds",
+            "When this process last finished a run of the job.",
+            ["job", "outcome", "account"],
+            registry=r,
         )
 
     def observe_api(self, endpoint: str, outcome: str, attempt: int) -> None:
@@ -98,18 +108,19 @@ class Metrics:
             self.api_retries.labels(endpoint=endpoint).inc()
 
     def record_run(self, report: RunLike) -> None:
-        self.runs.labels(job=report.job, outcome=report.outcome).inc()
-        self.duration.labels(job=report.job).observe(report.seconds)
-        self.last_run_end.labels(job=report.job, outcome=report.outcome).set_to_current_time()
+        job, account = report.job, report.account.label
+        self.runs.labels(job=job, outcome=report.outcome, account=account).inc()
+        self.duration.labels(job=job, account=account).observe(report.seconds)
+        self.last_run_end.labels(job=job, outcome=report.outcome, account=account).set_to_current_time()
         if report.outcome.failed:
-            self.failures.labels(job=report.job).inc()
+            self.failures.labels(job=job, account=account).inc()
         result = report.result
         if result is not None:
             for change in ("added", "changed", "removed"):
-                self.rows.labels(job=report.job, change=change).inc(getattr(result, change))
+                self.rows.labels(job=job, change=change, account=account).inc(getattr(result, change))
 
-    def record_skip(self, job: str, reason: str) -> None:
-        self.skipped.labels(job=job, reason=reason).inc()
+    def record_skip(self, job: str, reason: str, account: str = PARENT.label) -> None:
+        self.skipped.labels(job=job, reason=reason, account=account).inc()
 
     def watch_database(self, engine: Engine, jobs: Sequence[str]) -> None:
         """Export the database figures at every scrape."""
@@ -139,6 +150,20 @@ def last_successes(
     return found
 
 
+def last_successes_by_account(engine: Engine, jobs: Iterable[str]) -> dict[tuple[str, str], datetime]:
+    """When each job last finished a successful run, per (job, account label), by any instance."""
+    r, a = sync_runs.c, accounts.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(r.job, a.label, func.max(r.finished_at))
+            .select_from(sync_runs.join(accounts, a.id == r.account_id))
+            .where(r.outcome.in_(sorted(SYNCED)), r.job.in_(list(jobs)))
+            .group_by(r.job, a.label)
+        ).all()
+        conn.rollback()
+    return {(job, label): finished for job, label, finished in rows if finished is not None}
+
+
 class DatabaseCollector(Collector):
     """Gauges computed from the database at scrape time."""
 
@@ -152,7 +177,7 @@ class DatabaseCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(f"{PREFIX}_database_up", "1 when the last scrape could read the database.")
         try:
-            successes = last_successes(self.engine, self.jobs)
+            successes = last_successes_by_account(self.engine, self.jobs)
         except SQLAlchemyError as exc:
             log.warning("metrics: database not readable: %s", type(exc).__name__)
             up.add_metric([], 0)
@@ -162,12 +187,11 @@ class DatabaseCollector(Collector):
         yield up
         last = GaugeMetricFamily(
             f"{PREFIX}_last_success_timestamp_seconds",
-            "Unix time the job last finished successfully, by any instance (from sync_runs).",
-            labels=["job"],
+            "Unix time the job last finished successfully for the account, by any instance (from sync_runs).",
+            labels=["job", "account"],
         )
-        for job, when in successes.items():
-            if when is not None:
-                last.add_metric([job], when.timestamp())
+        for (job, account), when in sorted(successes.items()):
+            last.add_metric([job, account], when.timestamp())
         yield last
         for name, help_text, sql in DB_GAUGES:
             try:

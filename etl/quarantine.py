@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, select, tuple_, update
 
+from etl.accounts import PARENT_ID
 from etl.db.schema import rejected_items
 from etl.runlog import redact
 
@@ -62,8 +63,9 @@ def record(
     *,
     run_id: int | None = None,
     secrets: Sequence[str] = (),
+    account_id: int = PARENT_ID,
 ) -> int:
-    """Store the rejections (a repeat bumps ``times_seen``); returns how many were given.
+    """Store ``account_id``'s rejections (a repeat bumps ``times_seen``); returns how many were given.
 
     Set-based: a SELECT per 500 keys for the items already known, one executemany UPDATE, one INSERT.
     """
@@ -87,24 +89,26 @@ def record(
             "last_seen_at": now,
             "times_seen": 1,
             "last_run_id": run_id,
+            "account_id": account_id,
         }
     if not rows:
         return 0
     keys = list(rows)
     known: set[tuple[str, str]] = set()
+    mine = rejected_items.c.account_id == account_id
     for start in range(0, len(keys), _LOOKUP_CHUNK):
         known.update(
             (endpoint, item_hash)
             for endpoint, item_hash in conn.execute(
                 select(rejected_items.c.endpoint, rejected_items.c.item_hash).where(
-                    tuple_(rejected_items.c.endpoint, rejected_items.c.item_hash).in_(keys[start : start + _LOOKUP_CHUNK])
+                    mine, tuple_(rejected_items.c.endpoint, rejected_items.c.item_hash).in_(keys[start : start + _LOOKUP_CHUNK])
                 )
             )
         )
     if known:
         conn.execute(
             update(rejected_items)
-            .where(and_(rejected_items.c.endpoint == bindparam("b_endpoint"), rejected_items.c.item_hash == bindparam("b_hash")))
+            .where(and_(mine, rejected_items.c.endpoint == bindparam("b_endpoint"), rejected_items.c.item_hash == bindparam("b_hash")))
             .values(
                 times_seen=rejected_items.c.times_seen + bindparam("b_times"),
                 last_seen_at=bindparam("b_now"),

@@ -118,7 +118,7 @@ def run_job(
 
 def _skipped(name: str, account: AccountRef, reason: str, started: float, metrics: Metrics | None) -> RunReport:
     if metrics is not None:
-        metrics.record_skip(name, reason)
+        metrics.record_skip(name, reason, account.label)
     return RunReport(job=name, account=account, run_id=None, outcome=Outcome.SKIPPED, seconds=time.monotonic() - started, error=reason)
 
 

@@ -71,7 +71,7 @@ def run(ctx: JobContext) -> RunResult:
         # A month that cannot be read is quarantined; the others are kept (docs/statuses.md, "Finance job").
         bad = quarantine.record(
             conn, [quarantine.Rejection(u.endpoint, u.item, u.reason) for u in months.unreadable], now,
-            run_id=ctx.run_id, secrets=ctx.secrets,
+            run_id=ctx.run_id, secrets=ctx.secrets, account_id=ctx.account.id,
         )
         detail = f"months={len(months)} balance={account.balance} {account.currency or ''}".strip()
         result = RunResult(

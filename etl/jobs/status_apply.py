@@ -43,6 +43,7 @@ from sqlalchemy import (
 )
 
 from etl import polling
+from etl.accounts import PARENT_ID
 from etl.api.parse import StatusItem
 from etl.config import StatusesConfig
 from etl.db import dialect
@@ -208,9 +209,16 @@ class Tally:
 
 
 def apply_statuses(
-    conn: Connection, rows: Iterable[StatusRow], *, now: datetime, run_id: int | None, config: StatusesConfig, tally: Tally
+    conn: Connection,
+    rows: Iterable[StatusRow],
+    *,
+    now: datetime,
+    run_id: int | None,
+    config: StatusesConfig,
+    tally: Tally,
+    account_id: int = PARENT_ID,
 ) -> None:
-    """Stage ``rows`` and apply them with set-based SQL, inside the caller's transaction.
+    """Stage ``rows`` and apply them to ``account_id``'s recipients with set-based SQL, inside the caller's transaction.
 
     Statement order matters on MariaDB, whose multi-table UPDATE assigns left to right: columns
     that other assignments read are set last, and no statement reads a column it sets.
@@ -224,15 +232,15 @@ def apply_statuses(
          r.refused)
         for r in staged
     ])
-    _apply_answers(conn, stage, now=now, run_id=run_id, tally=tally)
-    _apply_polls(conn, stage, now=now, ladder=config.ladder, tally=tally)
+    _apply_answers(conn, stage, now=now, run_id=run_id, tally=tally, account_id=account_id)
+    _apply_polls(conn, stage, now=now, ladder=config.ladder, tally=tally, account_id=account_id)
     dialect.drop_temp(conn, stage)
 
 
-def _apply_answers(conn: Connection, stage: Table, *, now: datetime, run_id: int | None, tally: Tally) -> None:
+def _apply_answers(conn: Connection, stage: Table, *, now: datetime, run_id: int | None, tally: Tally, account_id: int) -> None:
     """Steps 1-4: what the answers say (history, current status, item failures, window moves)."""
     s, r = stage.c, recipients.c
-    match = and_(r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
+    match = and_(r.account_id == account_id, r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
     is_ok = s.ok == true()
     now_v = literal(now, UtcDateTime())
 
@@ -293,10 +301,12 @@ def _apply_answers(conn: Connection, stage: Table, *, now: datetime, run_id: int
     )
 
 
-def _apply_polls(conn: Connection, stage: Table, *, now: datetime, ladder: Sequence[float], tally: Tally) -> None:
+def _apply_polls(
+    conn: Connection, stage: Table, *, now: datetime, ladder: Sequence[float], tally: Tally, account_id: int
+) -> None:
     """Steps 5-6: every polled pair (unread ones included) moves on its ladder, and expires after its window."""
     s, r = stage.c, recipients.c
-    match = and_(r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
+    match = and_(r.account_id == account_id, r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
     now_v = literal(now, UtcDateTime())
 
     # 5. Poll bookkeeping on the ladder, capped at the window's end; final → no next poll.
@@ -336,14 +346,16 @@ def _apply_polls(conn: Connection, stage: Table, *, now: datetime, ladder: Seque
     ).rowcount or 0
 
 
-def apply_costs(conn: Connection, rows: Sequence[CostRow], *, now: datetime, run_id: int | None, tally: Tally) -> None:
+def apply_costs(
+    conn: Connection, rows: Sequence[CostRow], *, now: datetime, run_id: int | None, tally: Tally, account_id: int = PARENT_ID
+) -> None:
     """Stage cost reads and apply them: a changed cost, currency or country writes a ``cost_events`` row."""
     if not rows:
         return
     stage = _cost_stage()
     _load(conn, stage, [(c.message_id, c.phone_e164, c.kind, c.cost, c.currency, c.country, c.next_cost_at) for c in rows])
     s, r = stage.c, recipients.c
-    match = and_(r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
+    match = and_(r.account_id == account_id, r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
     found = s.kind == "found"
     changed = and_(
         match,

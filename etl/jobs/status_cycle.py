@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from etl import phones, polling, quarantine, tracking
+from etl.accounts import PARENT_ID
 from etl.api.parse import MessageStatus, StatusItem, StatusItems, Unreadable
 from etl.config import StatusesConfig
 from etl.db.schema import recipients, sends, tracked_tags
@@ -73,6 +74,11 @@ class Cycle:
     def cfg(self) -> StatusesConfig:
         return self.ctx.config.statuses
 
+    @property
+    def account_id(self) -> int:
+        """The account this cycle reads and writes (every query below is scoped to it)."""
+        return self.ctx.account.id
+
     def now(self) -> datetime:
         return self.ctx.now()
 
@@ -91,7 +97,9 @@ class Cycle:
 
     def quarantine(self, conn: Connection, rejections: Sequence[Rejection], now: datetime) -> None:
         if rejections:
-            self.quarantined += quarantine.record(conn, rejections, now, run_id=self.ctx.run_id, secrets=self.ctx.secrets)
+            self.quarantined += quarantine.record(
+                conn, rejections, now, run_id=self.ctx.run_id, secrets=self.ctx.secrets, account_id=self.account_id
+            )
 
 
 def _rejection(u: Unreadable, ref: str | None = None) -> Rejection:
@@ -111,8 +119,11 @@ def _e164(phone: str | None) -> str | None:
 
 def intake(cy: Cycle) -> None:
     with cy.ctx.engine.begin() as conn:
-        report = tracking.drain_intake(conn, now=cy.now(), config=cy.cfg, default_region=cy.ctx.config.api.default_region)
-        tracking.ensure_tags(conn, cy.cfg.tags, cy.now())
+        report = tracking.drain_intake(
+            conn, now=cy.now(), config=cy.cfg, default_region=cy.ctx.config.api.default_region, account_id=cy.account_id
+        )
+        if cy.ctx.account.is_parent:  # ``statuses.tags`` in the config are the parent's
+            tracking.ensure_tags(conn, cy.cfg.tags, cy.now())
     cy.tally.sends_added += report.sends_added
     cy.tally.recipients_added += report.recipients_added
 
@@ -121,7 +132,8 @@ def discover_sends(cy: Cycle) -> None:
     """Sends tracked by message id alone: list their recipients with /bulk-status."""
     with cy.ctx.engine.connect() as conn:
         todo = conn.execute(
-            select(sends.c.message_id, sends.c.started_at).where(sends.c.kind == "discover", sends.c.discovered_at.is_(None))
+            select(sends.c.message_id, sends.c.started_at)
+            .where(sends.c.account_id == cy.account_id, sends.c.kind == "discover", sends.c.discovered_at.is_(None))
         ).all()
         conn.rollback()
     for message_id, started_at in todo:
@@ -133,7 +145,7 @@ def discover_sends(cy: Cycle) -> None:
         except NotFound:
             if now >= polling.poll_until(started_at, cy.cfg.window):
                 with cy.ctx.engine.begin() as conn:
-                    conn.execute(update(sends).where(sends.c.message_id == message_id).values(discovered_at=now))
+                    conn.execute(update(sends).where(sends.c.account_id == cy.account_id, sends.c.message_id == message_id).values(discovered_at=now))
             log.warning("message %s: bulk-status does not know it (yet)", message_id)
             continue
         except CYCLE_FAULTS as exc:
@@ -146,14 +158,16 @@ def discover_sends(cy: Cycle) -> None:
         unread = [p for u in items.unreadable if (p := _e164(u.phone))]
         with cy.ctx.engine.begin() as conn:
             rcpts = [(message_id, i.phone_e164, i.phone_raw) for i in items if i.phone_e164]
-            tracking.start_discovered(conn, message_id, [i.status_at for i in items])
-            _, added, _ = tracking.ingest(conn, [], rcpts + [(message_id, p, p) for p in unread], now=now, config=cy.cfg)
+            tracking.start_discovered(conn, message_id, [i.status_at for i in items], cy.account_id)
+            _, added, _ = tracking.ingest(
+                conn, [], rcpts + [(message_id, p, p) for p in unread], now=now, config=cy.cfg, account_id=cy.account_id
+            )
             cy.tally.recipients_added += added
             rows = [status_row(i, window=cy.cfg.window, polled=True, source="bulk-status", message_id=message_id) for i in items]
             staged = [x for x in rows if x] + [unread_row(message_id, p, "bulk-status") for p in unread]
-            apply_statuses(conn, staged, now=now, run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally)
+            apply_statuses(conn, staged, now=now, run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally, account_id=cy.account_id)
             cy.quarantine(conn, [_rejection(u) for u in items.unreadable], now)
-            conn.execute(update(sends).where(sends.c.message_id == message_id).values(discovered_at=now))
+            conn.execute(update(sends).where(sends.c.account_id == cy.account_id, sends.c.message_id == message_id).values(discovered_at=now))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,11 +181,12 @@ def read_tags(cy: Cycle) -> None:
     now = cy.now()
     with cy.ctx.engine.connect() as conn:
         t = tracked_tags.c
-        tags = conn.execute(select(t.tag, t.last_read_at, t.next_read_at, t.failures)).all()
+        tags = conn.execute(select(t.tag, t.last_read_at, t.next_read_at, t.failures).where(t.account_id == cy.account_id)).all()
+        r = recipients.c
         due_pseudo = set(
             conn.execute(
-                select(recipients.c.message_id)
-                .where(recipients.c.next_poll_at <= now, recipients.c.message_id.like(f"{polling.PSEUDO_PREFIX}%"))
+                select(r.message_id)
+                .where(r.account_id == cy.account_id, r.next_poll_at <= now, r.message_id.like(f"{polling.PSEUDO_PREFIX}%"))
                 .distinct()
             ).scalars()
         )
@@ -226,30 +241,32 @@ def _apply_tag_read(
     with cy.ctx.engine.begin() as conn:
         added_sends, added, _ = tracking.ingest(
             conn, send_rows, [(m, i.phone_e164, i.phone_raw) for m, g in by_send.items() for i in g if i.phone_e164],
-            now=now, config=cy.cfg,
+            now=now, config=cy.cfg, account_id=cy.account_id,
         )
         cy.tally.sends_added += added_sends
         cy.tally.recipients_added += added
         # The tag read is the poll of its recipients without a message id: those due and not read move on.
         listed = {r.phone_e164 for r in rows if r.message_id == pseudo}
         due = conn.execute(
-            select(recipients.c.phone_e164).where(recipients.c.message_id == pseudo, recipients.c.next_poll_at <= now)
+            select(recipients.c.phone_e164).where(
+                recipients.c.account_id == cy.account_id, recipients.c.message_id == pseudo, recipients.c.next_poll_at <= now
+            )
         ).scalars().all()
         rows += [unread_row(m, p, source) for m, p in unread]
         rows += [unread_row(pseudo, p, source) for p in due if p not in listed]
-        apply_statuses(conn, rows, now=now, run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally)
+        apply_statuses(conn, rows, now=now, run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally, account_id=cy.account_id)
         cy.quarantine(conn, [_rejection(u, f"{u.message_id or pseudo}/{u.phone or '?'}") for u in unreadable], now)
         t = tracked_tags.c
         if error is None:
             done = dict(last_read_at=now, items_seen=len(items) + len(unreadable), next_read_at=None, failures=0, last_error=None)
-            conn.execute(update(tracked_tags).where(t.tag == tag).values(**done))
+            conn.execute(update(tracked_tags).where(t.account_id == cy.account_id, t.tag == tag).values(**done))
             return
         reason = f"{type(error).__name__}: {error}"
         refused = {"tag": tag, "code": getattr(error, "code", None), "error": reason}
         cy.quarantine(conn, [Rejection(source, refused, reason, "tag", tag)], now)
         conn.execute(
             update(tracked_tags)
-            .where(t.tag == tag)
+            .where(t.account_id == cy.account_id, t.tag == tag)
             .values(failures=failures + 1, next_read_at=polling.tag_retry_at(failures + 1, now), last_error=reason[:255])
         )
 
@@ -259,12 +276,13 @@ def _apply_tag_read(
 # ---------------------------------------------------------------------------------------------
 
 
-def due_pairs(conn: Connection, now: datetime, limit: int = MAX_DUE_PER_CYCLE) -> dict[str, list[str]]:
-    """What is due, grouped by message id: one range scan of ``ix_recipients_next_poll_at``."""
+def due_pairs(
+    conn: Connection, now: datetime, limit: int = MAX_DUE_PER_CYCLE, account_id: int = PARENT_ID
+) -> dict[str, list[str]]:
+    """What is due for ``account_id``, grouped by message id: one range scan of ``ix_recipients_account_id_next_poll_at``."""
     r = recipients.c
-    rows = conn.execute(
-        select(r.message_id, r.phone_e164).where(r.next_poll_at <= now).order_by(r.next_poll_at).limit(limit)
-    ).all()
+    due = (r.account_id == account_id, r.next_poll_at <= now)
+    rows = conn.execute(select(r.message_id, r.phone_e164).where(*due).order_by(r.next_poll_at).limit(limit)).all()
     grouped: dict[str, list[str]] = defaultdict(list)
     for mid, phone in rows:
         if not polling.is_pseudo_message_id(mid):  # served by the tag reads
@@ -275,7 +293,7 @@ def due_pairs(conn: Connection, now: datetime, limit: int = MAX_DUE_PER_CYCLE) -
 def poll_statuses(cy: Cycle) -> None:
     now = cy.now()
     with cy.ctx.engine.connect() as conn:
-        due = due_pairs(conn, now)
+        due = due_pairs(conn, now, account_id=cy.account_id)
         conn.rollback()
     cy.due = sum(len(v) for v in due.values())
     plan = polling.plan_fetch(due, cy.cfg.bulk_threshold)
@@ -297,7 +315,7 @@ def poll_statuses(cy: Cycle) -> None:
         except CYCLE_FAULTS as exc:
             cy.fault(exc)
         with cy.ctx.engine.begin() as conn:
-            apply_statuses(conn, rows, now=asked_at, run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally)
+            apply_statuses(conn, rows, now=asked_at, run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally, account_id=cy.account_id)
             cy.quarantine(conn, rejections, asked_at)
         if cy.stopped:
             break
@@ -367,7 +385,7 @@ def read_costs(cy: Cycle) -> None:
     with cy.ctx.engine.connect() as conn:
         todo = conn.execute(
             select(r.message_id, r.phone_e164, r.final_seen_at)
-            .where(r.next_cost_at <= now)
+            .where(r.account_id == cy.account_id, r.next_cost_at <= now)
             .order_by(r.next_cost_at)
             .limit(COST_READS_PER_CYCLE)
         ).all()
@@ -385,8 +403,8 @@ def read_costs(cy: Cycle) -> None:
             cy.fault(exc)
         with cy.ctx.engine.begin() as conn:
             now = cy.now()
-            apply_statuses(conn, status_rows, now=now, run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally)
-            apply_costs(conn, cost_rows, now=now, run_id=cy.ctx.run_id, tally=cy.tally)
+            apply_statuses(conn, status_rows, now=now, run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally, account_id=cy.account_id)
+            apply_costs(conn, cost_rows, now=now, run_id=cy.ctx.run_id, tally=cy.tally, account_id=cy.account_id)
             cy.quarantine(conn, rejections, now)
         if cy.stopped:
             break

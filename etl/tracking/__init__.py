@@ -31,10 +31,26 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Column, Connection, Date, Engine, Integer, String, Table, false, func, insert, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Date,
+    Engine,
+    Integer,
+    String,
+    Table,
+    false,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy import exists as sql_exists
 
 from etl import phones, polling
+from etl.accounts import PARENT_ID
 from etl.config import StatusesConfig
 from etl.db import dialect
 from etl.db.engine import writer
@@ -141,22 +157,24 @@ class _SendRow:
     currency: str | None = None
 
 
-def _existing_sends(conn: Connection, message_ids: Sequence[str]) -> dict[str, tuple[int, datetime, date]]:
+def _existing_sends(conn: Connection, message_ids: Sequence[str], account_id: int) -> dict[str, tuple[int, datetime, date]]:
     out: dict[str, tuple[int, datetime, date]] = {}
+    s = sends.c
     for i in range(0, len(message_ids), 500):
         chunk = message_ids[i : i + 500]
         rows = conn.execute(
-            select(sends.c.message_id, sends.c.id, sends.c.started_at, sends.c.sent_day).where(sends.c.message_id.in_(chunk))
+            select(s.message_id, s.id, s.started_at, s.sent_day).where(s.account_id == account_id, s.message_id.in_(chunk))
         )
         for mid, sid, started, day in rows:
             out[mid] = (sid, started, day)
     return out
 
 
-def _send_values(row: _SendRow, now: datetime) -> dict[str, Any]:
+def _send_values(row: _SendRow, now: datetime, account_id: int) -> dict[str, Any]:
     """The ``sends`` row of a new send: its window starts at its actual send time (`etl.polling.window_start`)."""
     start = polling.window_start(row.sent_at, row.scheduled_at)
     return {
+        "account_id": account_id,
         "message_id": row.message_id,
         "kind": row.kind,
         "tag": row.tag,
@@ -180,8 +198,9 @@ def ingest(
     *,
     now: datetime,
     config: StatusesConfig,
+    account_id: int = PARENT_ID,
 ) -> tuple[int, int, int]:
-    """Insert new sends and ``(message_id, phone_e164, phone_raw)`` recipients; known ones are left alone.
+    """Insert new sends and ``(message_id, phone_e164, phone_raw)`` recipients of ``account_id``; known ones are left alone.
 
     Returns ``(sends_added, recipients_added, recipients_seen)``. Runs inside the caller's
     transaction and never commits.
@@ -191,11 +210,11 @@ def ingest(
         by_id.setdefault(row.message_id, row)
     recipient_rows = list(recipient_rows)
     ids = list(by_id)
-    existing = _existing_sends(conn, sorted(set(ids) | {mid for mid, _, _ in recipient_rows}))
+    existing = _existing_sends(conn, sorted(set(ids) | {mid for mid, _, _ in recipient_rows}), account_id)
     new = [by_id[m] for m in ids if m not in existing]
     if new:
-        conn.execute(insert(sends), [_send_values(row, now) for row in new])
-        existing.update(_existing_sends(conn, [r.message_id for r in new]))
+        conn.execute(insert(sends), [_send_values(row, now, account_id) for row in new])
+        existing.update(_existing_sends(conn, [r.message_id for r in new], account_id))
 
     ladder = config.ladder
     seen: set[tuple[str, str]] = set()
@@ -218,17 +237,17 @@ def ingest(
     dialect.create_temp(conn, stage)
     dialect.bulk_load(conn, stage, staged_rows)
     dialect.index_temp(conn, stage, "message_id", "phone_e164")
-    known = sql_exists().where(r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
+    known = sql_exists().where(r.account_id == account_id, r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
     added = conn.execute(select(func.count()).select_from(stage).where(~known)).scalar_one()
     conn.execute(
         insert(recipients).from_select(
             [
                 "send_id", "message_id", "phone_e164", "phone_raw", "sent_day", "final", "expired", "poll_until",
-                "next_poll_at", "poll_count", "cost_checks", "first_seen_at",
+                "next_poll_at", "poll_count", "cost_checks", "first_seen_at", "account_id",
             ],
             select(
                 s.send_id, s.message_id, s.phone_e164, s.phone_raw, s.sent_day, false(), false(), s.poll_until,
-                s.next_poll_at, literal(0), literal(0), literal(now, UtcDateTime()),
+                s.next_poll_at, literal(0), literal(0), literal(now, UtcDateTime()), literal(account_id, BigInteger()),
             ).where(~known),
         )
     )
@@ -316,7 +335,9 @@ def track_message_ids(
     return IntakeReport(sends_added=added)
 
 
-def start_discovered(conn: Connection, message_id: str, status_dates: Iterable[datetime | None]) -> None:
+def start_discovered(
+    conn: Connection, message_id: str, status_dates: Iterable[datetime | None], account_id: int = PARENT_ID
+) -> None:
     """A send tracked by message id alone was sent before it was tracked, maybe long before: once its
     recipients are listed, its window starts at the earliest status date they carry, not at the moment
     it was tracked (which gave a 40-hour-old send 48 more hours of polling; issue 16). Call before
@@ -327,7 +348,7 @@ def start_discovered(conn: Connection, message_id: str, status_dates: Iterable[d
     s = sends.c
     conn.execute(
         update(sends)
-        .where(s.message_id == message_id, s.kind == "discover", s.started_at > first)
+        .where(s.account_id == account_id, s.message_id == message_id, s.kind == "discover", s.started_at > first)
         .values(sent_at=first, started_at=first, sent_day=paris_day(first))
     )
 
@@ -339,14 +360,16 @@ def follow_tags(engine: Engine, tags: Iterable[str], *, now: datetime) -> int:
         return ensure_tags(conn, wanted, now)
 
 
-def ensure_tags(conn: Connection, tags: Iterable[str], now: datetime) -> int:
+def ensure_tags(conn: Connection, tags: Iterable[str], now: datetime, account_id: int = PARENT_ID) -> int:
     wanted = set(tags)
     if not wanted:
         return 0
-    known = set(conn.execute(select(tracked_tags.c.tag).where(tracked_tags.c.tag.in_(sorted(wanted)))).scalars())
+    t = tracked_tags.c
+    known = set(conn.execute(select(t.tag).where(t.account_id == account_id, t.tag.in_(sorted(wanted)))).scalars())
     new = sorted(wanted - known)
     if new:
-        conn.execute(insert(tracked_tags), [{"tag": t, "added_at": now, "last_read_at": None, "items_seen": 0} for t in new])
+        rows = [{"account_id": account_id, "tag": tag, "added_at": now, "last_read_at": None, "items_seen": 0} for tag in new]
+        conn.execute(insert(tracked_tags), rows)
     return len(new)
 
 
@@ -355,8 +378,10 @@ def ensure_tags(conn: Connection, tags: Iterable[str], now: datetime) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def drain_intake(conn: Connection, *, now: datetime, config: StatusesConfig, default_region: str = "FR") -> IntakeReport:
-    """Import unprocessed ``track_intake`` rows (chunks of `INTAKE_CHUNK`), inside the caller's transaction.
+def drain_intake(
+    conn: Connection, *, now: datetime, config: StatusesConfig, default_region: str = "FR", account_id: int = PARENT_ID
+) -> IntakeReport:
+    """Import ``account_id``'s unprocessed ``track_intake`` rows (chunks of `INTAKE_CHUNK`), inside the caller's transaction.
 
     A bad row gets ``error`` and is not imported; the others are. Every row read gets ``processed_at``.
     """
@@ -366,7 +391,7 @@ def drain_intake(conn: Connection, *, now: datetime, config: StatusesConfig, def
     while True:
         rows = conn.execute(
             select(t.id, t.message_id, t.phone, t.tag, t.sent_at, t.scheduled_at, t.nb_sms, t.cost, t.currency)
-            .where(t.processed_at.is_(None), t.id > last_id)
+            .where(t.account_id == account_id, t.processed_at.is_(None), t.id > last_id)
             .order_by(t.id)
             .limit(INTAKE_CHUNK)
         ).all()
@@ -391,7 +416,7 @@ def drain_intake(conn: Connection, *, now: datetime, config: StatusesConfig, def
                 rcpts.append((mid, e164, str(row.phone).strip()))
             except InputError as exc:
                 errors.append({"row_id": row.id, "err": str(exc)[:255]})
-        added_sends, added, seen = ingest(conn, send_rows, rcpts, now=now, config=config)
+        added_sends, added, seen = ingest(conn, send_rows, rcpts, now=now, config=config, account_id=account_id)
         total_sends += added_sends
         total_added += added
         total_seen += seen

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from datetime import datetime, timezone
+
+from sqlalchemy import bindparam, text
 
 from etl.db.engine import make_engine
+from etl.db.types import UtcDateTime
 from etl.metrics import Metrics
 
 
@@ -17,7 +20,28 @@ def test_database_gauges_are_exported_from_count_queries(migrated_db_url) -> Non
         assert value("smspartner_etl_database_up") == 1
         assert value("smspartner_etl_stop_list_size") == 0
         assert value("smspartner_etl_pending_messages") == 0
-        assert value("smspartner_etl_last_success_timestamp_seconds", {"job": "stops"}) is None
+        assert value("smspartner_etl_last_success_timestamp_seconds", {"job": "stops", "account": "main"}) is None
+    finally:
+        engine.dispose()
+
+
+def test_last_success_is_exported_per_account(migrated_db_url) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(migrated_db_url)
+    metrics = Metrics()
+    metrics.watch_database(engine, ["stops"])
+    at = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
+    runs = "INSERT INTO sync_runs (job, started_at, finished_at, outcome, rows_added, rows_changed, rows_removed, account_id)"
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO accounts (label, type, parent_id, first_seen_at) VALUES ('shop', 'simple', 1, :n)")
+                         .bindparams(bindparam("n", at, type_=UtcDateTime())))
+            shop = conn.execute(text("SELECT id FROM accounts WHERE label = 'shop'")).scalar_one()
+            conn.execute(text(f"{runs} VALUES ('stops', :n, :n, 'success', 0, 0, 0, 1)").bindparams(bindparam("n", at, type_=UtcDateTime())))
+            conn.execute(text(f"{runs} VALUES ('stops', :n, :n, 'failed', 0, 0, 0, :a)").bindparams(bindparam("n", at, type_=UtcDateTime())),
+                         {"a": shop})
+        value = metrics.registry.get_sample_value
+        assert value("smspartner_etl_last_success_timestamp_seconds", {"job": "stops", "account": "main"}) == at.timestamp()
+        assert value("smspartner_etl_last_success_timestamp_seconds", {"job": "stops", "account": "shop"}) is None
     finally:
         engine.dispose()
 

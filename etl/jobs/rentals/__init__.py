@@ -276,7 +276,7 @@ def _load_spool(ctx: JobContext, rental: FollowedRental, path: Path, now: dateti
                 file_id, counts = load_file(
                     conn, rental.id, path, downloaded_at=downloaded_at, now=now, run_id=ctx.run_id, keep_stopped=blind > 0
                 )
-                quarantine.record(conn, rejections, now, run_id=ctx.run_id, secrets=ctx.secrets)
+                quarantine.record(conn, rejections, now, run_id=ctx.run_id, secrets=ctx.secrets, account_id=ctx.account.id)
                 text = (
                     f"loaded {counts.numbers} numbers ({counts.stopped} flagged stop): +{counts.added} "
                     f"-{counts.removed} stop_on={counts.stop_on} stop_off={counts.stop_off}"
@@ -366,7 +366,7 @@ def sync_rental(ctx: JobContext, rental: FollowedRental) -> RentalOutcome:
 def run(ctx: JobContext) -> RunResult:
     with ctx.engine.begin() as conn:
         sync_config_tokens(conn, ctx, ctx.now())
-        todo = followed(conn)
+        todo = followed(conn, ctx.account.id)
     outcomes: list[tuple[FollowedRental, RentalOutcome]] = []
     for rental in todo:
         if ctx.should_stop():

@@ -95,7 +95,7 @@ def _apply(ctx: JobContext, conn: Connection, stage: Table, loaded: _Staged) -> 
         added, changed, removed = _load_all(ctx, conn, stage, now), 0, 0
     if unreadable.rejections:
         added += _fail_closed(ctx, conn, unreadable, now)
-        quarantine.record(conn, unreadable.rejections, now, run_id=ctx.run_id, secrets=ctx.secrets)
+        quarantine.record(conn, unreadable.rejections, now, run_id=ctx.run_id, secrets=ctx.secrets, account_id=ctx.account.id)
     dialect.drop_stage(conn, stage)
     counts = RunResult(added=added, changed=changed + adopted, removed=removed)
     return _finish(ctx, conn, counts, staged=staged, open_count=open_count, adopted=adopted, unreadable=unreadable)
