@@ -87,6 +87,9 @@ def write_config(base_url: str, seed: dict[str, Any]) -> None:
 
             [daemon]
             log_format = "text"
+
+            [accounts]
+            discover = true       # follow every sub-account subaccount/list returns (keys in memory only)
             """
         )
         + rentals,
@@ -164,6 +167,10 @@ def what_landed() -> None:
     with engine.connect() as conn:
         tables = sorted(t for t in inspect(conn).get_table_names() if t != "alembic_version")
         table_counts(conn, tables)
+        show(conn, "accounts: the parent and the sub-accounts discovered (their keys are never stored)",
+             "SELECT id, label, type, email, parent_id, gone_since FROM accounts ORDER BY id")
+        show(conn, "current_stops per account (view)",
+             "SELECT account_label, COUNT(*) AS stops FROM current_stops GROUP BY account_label ORDER BY account_label")
         show(
             conn, "current_stops (view): who may not be texted",
             "SELECT api_stop_id, phone_e164, api_created_at, first_seen_at, source FROM current_stops ORDER BY first_seen_at DESC, api_stop_id", 5,
@@ -200,13 +207,14 @@ def main() -> None:
     env = {**os.environ, "SMSPARTNER_API_KEY": sim.api_key, "SMSPARTNER_ETL_CONFIG": ""}
     with SimulatorServer(sim, port=0) as server:
         step(f"simulator: a seeded SMS Partner account on {server.base_url}")
-        print(f"   {len(sim.stops())} stops, {len(sim.rentals)} rentals, {len(sim.messages)} sends")
+        print(f"   {len(sim.stops())} stops, {len(sim.rentals)} rentals, {len(sim.messages)} sends, "
+              f"{len(sim.subaccounts.by_token)} sub-accounts")
         write_config(server.base_url, seed)
 
         step("create the schema (Alembic)")
         etl("db", "upgrade", env=env)
 
-        step("run every job once (stops, statuses via the configured tags, finance, rentals, actions)")
+        step("run every job once, for the parent and each sub-account (accounts first: it discovers them)")
         etl("sync", "--once", env=env, check=False)
 
         step("track untagged sends by message id (recipients discovered with bulk-status)")
