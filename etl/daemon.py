@@ -48,14 +48,14 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from etl.accounts import AccountSource, Followed, OneAccount
+from etl.accounts import PARENT, AccountRef, AccountSource, Followed, OneAccount
 from etl.api.protocol import ApiClient
 from etl.clock import utcnow
 from etl.config import Config, JobSchedule, Secret
 from etl.health import Health, HealthServer, evaluate
 from etl.jobs import PARENT_ONLY_JOBS, job_names
 from etl.locking import default_owner, give_back_leases
-from etl.metrics import Metrics, last_successes
+from etl.metrics import Metrics, last_successes, last_successes_by_account
 from etl.runner import RunReport, run_job
 
 if TYPE_CHECKING:
@@ -161,6 +161,8 @@ class Daemon:
         self.client_factory = client_factory
         #: Who to run each job for; without one, the parent alone (its key read at the first run).
         self._accounts = accounts
+        #: The accounts of the latest fan-out: what /healthz reports on (the parent until a first run).
+        self._fanned_out: list[AccountRef] = [PARENT]
         self.metrics = metrics or Metrics()
         self.schedules = scheduled_jobs(config, jobs)
         self.owner = owner or default_owner()
@@ -178,11 +180,18 @@ class Daemon:
     # health ---------------------------------------------------------------------------------------
 
     def health(self) -> Health:
+        """Each job's freshness for each account of the last fan-out (``stops``, ``stops@shop-1``...)."""
         try:
-            last = last_successes(self.engine, self.schedules)
+            by_account = last_successes_by_account(self.engine, self.schedules)
         except Exception as exc:  # noqa: BLE001 - the daemon is one of the two places allowed to
             return Health(False, [f"database not readable: {type(exc).__name__}"])
-        result = evaluate(last, self.schedules, self.started_at, self.job_clock())
+        schedules: dict[str, JobSchedule] = {}
+        last: dict[str, datetime | None] = {}
+        for name, schedule in self.schedules.items():
+            for ref in [PARENT] if name in PARENT_ONLY_JOBS else self._fanned_out:
+                schedules[ref.shown(name)] = schedule
+                last[ref.shown(name)] = by_account.get((name, ref.label))
+        result = evaluate(last, schedules, self.started_at, self.job_clock())
         if self.stopping.is_set():
             return Health(False, ["shutting down", *result.reasons], result.jobs)
         return result
@@ -236,6 +245,7 @@ class Daemon:
         reports: list[RunReport] = []
         try:
             followed = self.accounts.followed()
+            self._fanned_out = [account.ref for account in followed]
             for account in followed[:1] if name in PARENT_ONLY_JOBS else followed:
                 if self.stopping.is_set():
                     break
