@@ -65,3 +65,31 @@ def test_accounts_list_shows_the_parent_and_each_discovered_sub_account_with_its
     assert [line.split()[1] for line in everything[1:]] == ["main", "shop-1"]
     assert "10.245 EUR" in everything[2] and "gone since" in everything[2]
     assert shop.api_key not in "".join(everything)
+
+
+def test_no_sub_account_key_in_any_table_or_output_after_every_job_ran_for_every_account(invoke, tmp_path, simulator,
+                                                                                          migrated_db_url):
+    from sqlalchemy import select
+
+    from etl.db.schema.base import Base
+    from etl.simulator.seedfile import add_group
+
+    sim = simulator.sim
+    subs = [add_subaccount(sim, {"email": f"s{n}@example.com", "token": f"tok-{n}", "stops": {"generate": 3, "seed": n}})
+            for n in range(2)]
+    add_group(subs[0].account, {"name": "VIP", "generate": 5, "stop_share": 0.4})
+    sim.faults.inject("subaccount/list", "key_echo")
+    (tmp_path / "config.toml").write_text("[accounts]\ndiscover = true\n[contacts]\nmax_calls_per_minute = 0\n")
+
+    result = invoke("sync")
+
+    keys = [sub.api_key for sub in subs]
+    assert not any(key in result.output for key in keys)
+    engine = make_engine(migrated_db_url)
+    try:
+        with engine.connect() as conn:
+            for table in Base.metadata.sorted_tables:
+                for row in conn.execute(select(table)):
+                    assert not any(key in str(value) for value in row for key in keys), table.name
+    finally:
+        engine.dispose()
