@@ -259,7 +259,10 @@ def test_a_sub_accounts_rental_cost_is_its_own_spend(job_env, tmp_path, monkeypa
     shop_client = SmsPartnerClient(config.api.base_url, Secret(shop.api_key), sleep=lambda _seconds: None)
 
     report = run("rentals", engine, config, shop_client, now=clock, account=AccountRef(shop_id, "shop"))
+    shop.account.set_rental_unit_cost("tok-shop-rental", Decimal("0.0000000001"))  # unreadable: quarantined as shop's
+    run("rentals", engine, config, shop_client, now=clock, account=AccountRef(shop_id, "shop"))
 
     assert report.outcome == "success", report.error
     rows = query(engine, "SELECT account_id, account_label, kind, amount, count FROM spend_by_day")
     assert [(a, lbl, k, money(v), n) for a, lbl, k, v, n in rows] == [(shop_id, "shop", "rental", money("0.18"), 1)]
+    assert query(engine, "SELECT account_id, endpoint FROM rejected_items") == [(shop_id, "location/status")]

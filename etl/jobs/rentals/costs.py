@@ -49,7 +49,7 @@ def record(ctx: JobContext, rental: FollowedRental, status: RentalStatus) -> boo
             item = {"token_tail": rental.token[-4:], "rental_id": rental.id}
             reason = f"rental cost unreadable: {status.cost_error}"
             rejection = quarantine.Rejection(ENDPOINT, item, reason, ref_kind="rental", ref=str(rental.id))
-            quarantine.record(conn, [rejection], now, run_id=ctx.run_id, secrets=ctx.secrets)
+            quarantine.record(conn, [rejection], now, run_id=ctx.run_id, secrets=ctx.secrets, account_id=ctx.account.id)
             return False
         return _store(conn, ctx, rental.id, status.cost, now)
 
