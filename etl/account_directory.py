@@ -56,7 +56,6 @@ class AccountDirectory:
         self.engine = engine
         self.parent = Followed(PARENT, parent_key)
         self._configured = dict(followed_keys if followed_keys is not None else config.followed_keys())
-        self._tokens = {entry.label: entry.token for entry in config.accounts.follow if entry.token}
         self._discovered: dict[str, Secret] = {}  # by sub-account token
         self._lock = threading.Lock()
         #: Shared by every client this process builds, so no account's text carries another's key.
@@ -145,13 +144,6 @@ class AccountDirectory:
                     out.append(Followed(ref, key) if key else None)
         return out
 
-    def configured_token(self, label: str) -> str | None:
-        """The token a ``[[accounts.follow]]`` entry names, if any."""
-        return self._tokens.get(label)
-
-    def configured_labels(self) -> list[str]:
-        return list(self._configured)
-
 
 def wire(
     config: Config, engine: Engine, *, on_secret: Callable[[str], None] = lambda _secret: None,
@@ -163,11 +155,12 @@ def wire(
     """
     from etl.api.factory import make_client
 
-    book = SecretBook([config.api_key().reveal()])
+    parent_key = config.api_key()
+    book = SecretBook([parent_key.reveal()])
 
     def factory(key: Secret) -> ApiClient:
         return make_client(config, key, observer=observer, secrets=book)
 
     if not config.accounts.discover and not config.accounts.follow:
-        return OneAccount(config.api_key()), factory
-    return AccountDirectory(config, engine, config.api_key(), on_secret=on_secret, client_factory=factory, book=book), factory
+        return OneAccount(parent_key), factory
+    return AccountDirectory(config, engine, parent_key, on_secret=on_secret, client_factory=factory, book=book), factory

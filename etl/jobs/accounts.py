@@ -59,13 +59,14 @@ def run(ctx: JobContext) -> RunResult:
     now = ctx.now()
     with ctx.engine.begin() as conn:
         added, changed = upsert_listed(conn, chosen, followed_tokens, excluded, now)
-        removed = mark_unlisted_gone(conn, {sub.token for sub in listed}, now) if not unreadable else 0
+        listed_tokens = {sub.token for sub in listed}
+        removed = mark_unlisted_gone(conn, listed_tokens, now) if not unreadable else 0
         _snapshot_balances(conn, chosen, ctx.run_id, now)
         bad = quarantine.record(
             conn, [quarantine.Rejection(u.endpoint, u.item, u.reason) for u in unreadable], now,
             run_id=ctx.run_id, secrets=ctx.secrets,
         )
-        missing = sorted(label for token, label in followed_tokens.items() if token not in {s.token for s in listed})
+        missing = sorted(label for token, label in followed_tokens.items() if token not in listed_tokens)
         detail = f"listed {len(listed)}, followed {len(chosen)}"
         if missing:
             detail += f"; [[accounts.follow]] not in the list: {', '.join(missing)}"
