@@ -35,7 +35,9 @@ def fresh_database(kind: str, name: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
-def measure(argv: list[str], *, env: dict[str, str] | None = None, timeout: float | None = None) -> dict[str, Any]:
+def measure(
+    argv: list[str], *, env: dict[str, str] | None = None, timeout: float | None = None, json_result: bool = True
+) -> dict[str, Any]:
     """Run one child; its last stdout line (JSON) plus wall time and its own peak RSS (``wait4``).
 
     The wait blocks (no polling: a 0.2 s poll made every wall time up to 0.2 s long); a timer
@@ -43,7 +45,9 @@ def measure(argv: list[str], *, env: dict[str, str] | None = None, timeout: floa
     Its stdout is drained meanwhile, so a chatty child never blocks on a full pipe.
     """
     started = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, **(env or {})})
+    # A command's own logs (stderr) are not figures: dropped for an operator-style run.
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=None if json_result else subprocess.DEVNULL, cwd=ROOT,
+                             env={**os.environ, **(env or {})})
     chunks: list[bytes] = []
     reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: child.stdout.read(65536), b"")), daemon=True)
     reader.start()
@@ -68,6 +72,8 @@ def measure(argv: list[str], *, env: dict[str, str] | None = None, timeout: floa
     output = b"".join(chunks).decode()
     if status != 0:
         raise SystemExit(f"{' '.join(argv[1:4])} failed (status {status}):\n{output}")
+    if not json_result:  # a command run as an operator runs it: its output lines, not a JSON line
+        return {**figures, "lines": output.splitlines()}
     result = json.loads(output.strip().splitlines()[-1]) if output.strip() else {}
     result.update(figures)
     return result

@@ -19,14 +19,12 @@ import argparse
 import math
 import multiprocessing as mp
 import os
-import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from _shared import OUT, ROOT, fresh_database  # noqa: E402 - bench/ is the script's own directory
+from _shared import OUT, fresh_database, measure  # noqa: E402 - bench/ is the script's own directory
 
 KEY = "sim-bench-key-not-a-secret"
 JOBS = ["accounts", "stops", "contacts"]
@@ -76,16 +74,7 @@ def _config_file(name: str, db_url: str, base_url: str, discover: bool) -> Path:
 
 def run_cli(argv: list[str]) -> dict[str, Any]:
     """One command as an operator runs it: wall time, its peak RSS (``wait4``), its output lines."""
-    started = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT,
-                             env={**os.environ, "SMSPARTNER_API_KEY": KEY})
-    output = child.stdout.read() if child.stdout else b""
-    _pid, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise SystemExit(f"{' '.join(argv[3:])} exited {child.returncode}:\n{output.decode()}")
-    return {"seconds": seconds, "rss_mb": usage.ru_maxrss / 1024, "lines": output.decode().splitlines()}
+    return measure(argv, env={"SMSPARTNER_API_KEY": KEY}, json_result=False)
 
 
 def contact_pages(contacts: int) -> int:
