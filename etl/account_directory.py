@@ -28,7 +28,7 @@ from etl.secrets import Secret
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AccountDirectory", "ClientFactory", "REFRESH_SECONDS", "wire"]
+__all__ = ["AccountDirectory", "ClientFactory", "REFRESH_SECONDS", "key_of", "named", "wire"]
 
 ClientFactory = Callable[[Secret], ApiClient]
 """Builds the client of one account's key."""
@@ -164,3 +164,36 @@ def wire(
     if not config.accounts.discover and not config.accounts.follow:
         return OneAccount(parent_key), factory
     return AccountDirectory(config, engine, parent_key, on_secret=on_secret, client_factory=factory, book=book), factory
+
+
+def named(engine: Engine, label: str) -> AccountRef:
+    """The account labelled ``label`` (``main``: the parent), for a command acting on one account.
+
+    `InputError` for a label ``accounts`` does not hold and for a sub-account gone from the list (its
+    key answers code 10): one sentence, before any call or row."""
+    from etl.errors import InputError
+
+    if label == PARENT.label:
+        return PARENT
+    a = accounts_table.c
+    with engine.connect() as conn:
+        row = conn.execute(select(a.id, a.label, a.gone_since).where(a.label == label)).first()
+        conn.rollback()
+    if row is None:
+        raise InputError(f"--account: {label!r} is not the label of an account here (`smspartner-etl accounts list` shows them)")
+    if row.gone_since is not None:
+        raise InputError(f"--account: {row.label} left subaccount/list on {row.gone_since:%Y-%m-%d %H:%M} UTC (removed): nothing sent")
+    return AccountRef(int(row.id), str(row.label))
+
+
+def key_of(source: AccountSource, account: AccountRef) -> Secret:
+    """The key ``source`` follows ``account`` with; `ConfigError` when it does not follow it (no key known)."""
+    from etl.errors import ConfigError
+
+    for followed in source.followed():
+        if followed.ref.id == account.id:
+            return followed.key
+    raise ConfigError(
+        f"--account: {account.label} is not followed, so its key is unknown: set [accounts] discover = true "
+        "or give it an [[accounts.follow]] entry (docs/accounts.md)"
+    )

@@ -232,6 +232,16 @@ def migrated_db_url(db_url: str) -> str:
     return db_url
 
 
+@pytest.fixture
+def migrated_engine(migrated_db_url: str) -> Iterator[Any]:
+    """An engine on ``migrated_db_url``, disposed afterwards."""
+    from etl.db.engine import make_engine
+
+    engine = make_engine(migrated_db_url)
+    yield engine
+    engine.dispose()
+
+
 # --- simulator ----------------------------------------------------------------------------------------------------
 
 

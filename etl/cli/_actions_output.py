@@ -1,4 +1,5 @@
-"""How the write commands (`stops add/remove`, `messages cancel`) report a result and pick an exit code."""
+"""What the write commands (`stops add/remove`, `messages cancel`) share: ``--account``, and how they report a
+result and pick an exit code."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ from etl.outcome import ExitCode
 if TYPE_CHECKING:
     from etl.config import Config
     from etl.jobs.actions import ActionResult
+
+
+#: Whose list (and key) the write is for: the parent unless named (docs/rentals-and-actions.md, "Which account").
+account_option = click.option(
+    "--account", "account_label", default="main", show_default=True, metavar="LABEL",
+    help="The account to act on (a label from `accounts list`); its own key makes the call.",
+)
 
 
 def report(result: ActionResult) -> None:

@@ -11,6 +11,7 @@ from etl.clock import Clock
 from etl.config import Config, load_config
 
 if TYPE_CHECKING:
+    from etl.accounts import AccountRef
     from etl.api.protocol import ApiClient
 
 
@@ -49,3 +50,20 @@ def get_client(ctx: click.Context) -> ApiClient:
         config = get_config(ctx)
         obj["client"] = make_client(config, config.api_key())
     return obj["client"]  # type: ignore[no-any-return]
+
+
+def get_account_client(ctx: click.Context, label: str, *, dry_run: bool) -> tuple[AccountRef, ApiClient | None]:
+    """The account ``--account LABEL`` names and a client with its key (``None`` for a dry run, which
+    sends nothing). An unknown or removed label is `InputError`, one not followed `ConfigError`."""
+    from etl.account_directory import key_of, named, wire
+    from etl.accounts import PARENT
+
+    account = named(get_engine(ctx), label)
+    if dry_run:
+        return account, None
+    if account == PARENT:
+        return account, get_client(ctx)
+    source, factory = wire(get_config(ctx), get_engine(ctx))
+    obj: dict[str, Any] = ctx.find_root().obj
+    client = obj["client"] = factory(key_of(source, account))
+    return account, client

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from etl.cli._actions_output import region, report
-from etl.cli._context import get_client, get_clock, get_config, get_engine
+from etl.cli._actions_output import account_option, region, report
+from etl.cli._context import get_account_client, get_clock, get_config, get_engine
 
 #: Stop ids are stored as BIGINT (write_actions.api_stop_id, stop_periods.api_stop_id).
 MAX_STOP_ID = 2**63 - 1
@@ -17,7 +17,7 @@ _dry_run = click.option("--dry-run", is_flag=True, help="Show what would be done
 
 @click.group("stops")
 def command() -> None:
-    """Add or remove numbers in the account's STOP list (each write is audited in write_actions)."""
+    """Add or remove numbers in an account's STOP list (each write is audited in write_actions)."""
 
 
 @command.command("add")
@@ -26,8 +26,11 @@ def command() -> None:
 @_reason
 @_dry_run
 @click.option("--force", is_flag=True, help="Send even when the synced stop list already has NUMBER (the API would hold two stops).")
+@account_option
 @click.pass_context
-def add_cmd(ctx: click.Context, number: str, actor: str | None, reason: str | None, dry_run: bool, force: bool) -> None:
+def add_cmd(
+    ctx: click.Context, number: str, actor: str | None, reason: str | None, dry_run: bool, force: bool, account_label: str
+) -> None:
     """Add NUMBER (any common format; national numbers are read in api.default_region).
 
     A number already open in the synced stop list is refused (exit 65), nothing sent; --force sends anyway."""
@@ -35,9 +38,12 @@ def add_cmd(ctx: click.Context, number: str, actor: str | None, reason: str | No
     from etl.jobs import actions
 
     e164 = phones.normalize(number, region(get_config(ctx)))  # refused here, before any call or row
-    client = None if dry_run else get_client(ctx)
+    account, client = get_account_client(ctx, account_label, dry_run=dry_run)
     report(
-        actions.add_stop(client, get_engine(ctx), e164, actor=actor, reason=reason, dry_run=dry_run, force=force, now=get_clock(ctx))
+        actions.add_stop(
+            client, get_engine(ctx), e164, actor=actor, reason=reason, dry_run=dry_run, force=force, now=get_clock(ctx),
+            account=account,
+        )
     )
 
 
@@ -47,9 +53,11 @@ def add_cmd(ctx: click.Context, number: str, actor: str | None, reason: str | No
 @_actor
 @_reason
 @_dry_run
+@account_option
 @click.pass_context
 def remove_cmd(
-    ctx: click.Context, number: str | None, stop_id: int | None, actor: str | None, reason: str | None, dry_run: bool
+    ctx: click.Context, number: str | None, stop_id: int | None, actor: str | None, reason: str | None, dry_run: bool,
+    account_label: str,
 ) -> None:
     """Remove NUMBER (or --id ID) from the stop list; its stop period is closed as removed by this tool."""
     from etl import phones
@@ -61,7 +69,10 @@ def remove_cmd(
     if stop_id is not None and not 0 < stop_id <= MAX_STOP_ID:
         raise InputError(f"--id: a stop id is a whole number from 1 to {MAX_STOP_ID}, got {stop_id}")
     e164 = phones.normalize(number, region(get_config(ctx))) if number is not None else None
-    client = None if dry_run else get_client(ctx)
+    account, client = get_account_client(ctx, account_label, dry_run=dry_run)
     report(
-        actions.remove_stop(client, get_engine(ctx), e164, stop_id=stop_id, actor=actor, reason=reason, dry_run=dry_run, now=get_clock(ctx))
+        actions.remove_stop(
+            client, get_engine(ctx), e164, stop_id=stop_id, actor=actor, reason=reason, dry_run=dry_run, now=get_clock(ctx),
+            account=account,
+        )
     )

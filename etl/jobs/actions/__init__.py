@@ -37,6 +37,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine
 
 from etl import phones, runlog
+from etl.accounts import PARENT, AccountRef
 from etl.api.parse import WriteResult
 from etl.api.protocol import ApiClient
 from etl.clock import Clock, utcnow
@@ -85,40 +86,41 @@ def add_stop(
     now: Clock = utcnow,
     dry_run: bool = False,
     force: bool = False,
+    account: AccountRef = PARENT,
 ) -> ActionResult:
-    """Add ``number`` (any common format) to the account's stop list and open its stop period.
+    """Add ``number`` (any common format) to ``account``'s stop list and open its stop period there
+    (``client`` holds that account's key).
 
     A number our copy already lists as stopped is refused with `InputError`, no call and no row: the API
     accepts the same number twice and then holds two stops for it (issue 16). ``force`` sends anyway."""
     engine = writer(engine)
     e164 = phones.normalize(number)
+    listed = _list_of(account)
     if not dry_run and not force:
         with engine.connect() as conn:
-            already = _open_stop(conn, e164)
+            already = _open_stop(conn, account.id, e164)
             conn.rollback()
         if already is not None:
             since, known_id, source = already
             how = f"stop id {known_id}" if known_id is not None else "not yet confirmed by a stop sync"
             raise InputError(
-                f"{e164} is already in the stop list since {since:%Y-%m-%d %H:%M} UTC ({how}, source {source}): "
+                f"{e164} is already in {listed} since {since:%Y-%m-%d %H:%M} UTC ({how}, source {source}): "
                 "nothing sent; --force sends it anyway"
             )
     if dry_run:
         with engine.connect() as conn:
-            known = _open_stops_of(conn, e164)
+            known = _open_stops_of(conn, account.id, e164)
             conn.rollback()
         note = f" (our copy already lists it: stop id {known[0]})" if known else ""
-        return _dry_run(
-            "stop_add", e164, f"would add {e164} to the account's stop list (POST stop-sms/add) and open its stop period{note}"
-        )
+        return _dry_run("stop_add", e164, f"would add {e164} to {_owned(account)} (POST stop-sms/add) and open its stop period{note}")
     assert client is not None, "only a dry run goes without a client"
-    action_id = _open_action(engine, "stop_add", e164, actor, reason, now())
+    action_id = _open_action(engine, "stop_add", e164, actor, reason, now(), account_id=account.id)
 
     def effect(conn: Connection, answer: WriteResult, at: datetime) -> tuple[str, int | None]:
         if answer.stop_id is None:
-            return f"{e164} added to the stop list (the answer carried no stop id; the next stop sync records it)", None
-        _open_period(conn, e164, answer.stop_id, at)
-        return f"{e164} added to the stop list (stop id {answer.stop_id})", answer.stop_id
+            return f"{e164} added to {listed} (the answer carried no stop id; the next stop sync records it)", None
+        _open_period(conn, account.id, e164, answer.stop_id, at)
+        return f"{e164} added to {listed} (stop id {answer.stop_id})", answer.stop_id
 
     return _call(engine, client, action_id, "stop_add", e164, lambda: client.add_stop(e164), effect, now)
 
@@ -133,32 +135,35 @@ def remove_stop(
     reason: str | None = None,
     now: Clock = utcnow,
     dry_run: bool = False,
+    account: AccountRef = PARENT,
 ) -> ActionResult:
-    """Remove a stop by number or by the list's id; closes its period as removed by this tool."""
+    """Remove a stop from ``account``'s list by number or by the list's id; closes its period there as
+    removed by this tool (``client`` holds that account's key)."""
     engine = writer(engine)
+    listed = _list_of(account)
     if (number is None) == (stop_id is None):
         raise InputError("give either a number or a stop id, not both")
     e164: str | None = None
     with engine.connect() as conn:
         if number is not None:
             e164 = phones.normalize(number)
-            known = _open_stops_of(conn, e164)
+            known = _open_stops_of(conn, account.id, e164)
             if len(known) > 1:
                 raise InputError(f"{e164} has several open stops ({', '.join(map(str, known))}): remove one with --id")
             stop_id = known[0] if known else None
         else:
-            e164 = _phone_of_stop(conn, int(stop_id))  # type: ignore[arg-type]
+            e164 = _phone_of_stop(conn, account.id, int(stop_id))  # type: ignore[arg-type]
         conn.rollback()
     if dry_run:
         if stop_id is None:
             return _dry_run(
                 "stop_remove", e164 or "",
-                f"{e164} is not in our copy of the stop list; a real run would look it up in the account's list "
+                f"{e164} is not in our copy of {listed}; a real run would look it up in {_owned(account)} "
                 "and remove it if found (GET stop-sms/delete)",
             )
         return _dry_run(
             "stop_remove", e164 or str(stop_id),
-            f"would remove stop id {stop_id}{f' ({e164})' if e164 else ''} from the account's stop list "
+            f"would remove stop id {stop_id}{f' ({e164})' if e164 else ''} from {_owned(account)} "
             "(GET stop-sms/delete) and close its stop period as removed by this tool",
             stop_id=stop_id,
         )
@@ -167,16 +172,16 @@ def remove_stop(
         assert e164 is not None
         found = client.find_stop_by_phone(e164)  # a read: our copy may be behind the account
         if found is None:
-            raise InputError(f"{e164} is not in the account's stop list: nothing to remove")
+            raise InputError(f"{e164} is not in {_owned(account)}: nothing to remove")
         stop_id = found.stop_id
     sid = int(stop_id)
     target = e164 or str(sid)
-    action_id = _open_action(engine, "stop_remove", target, actor, reason, now(), stop_id=sid)
+    action_id = _open_action(engine, "stop_remove", target, actor, reason, now(), stop_id=sid, account_id=account.id)
 
     def effect(conn: Connection, answer: WriteResult, at: datetime) -> tuple[str, int | None]:
-        closed = _close_period(conn, sid, action_id, at)
+        closed = _close_period(conn, account.id, sid, action_id, at)
         note = "" if closed else " (no open period in our copy to close)"
-        return f"stop id {sid}{f' ({e164})' if e164 else ''} removed from the stop list{note}", sid
+        return f"stop id {sid}{f' ({e164})' if e164 else ''} removed from {listed}{note}", sid
 
     return _call(engine, client, action_id, "stop_remove", target, lambda: client.delete_stop(sid), effect, now)
 
@@ -190,26 +195,42 @@ def cancel_message(
     reason: str | None = None,
     now: Clock = utcnow,
     dry_run: bool = False,
+    account: AccountRef = PARENT,
 ) -> ActionResult:
-    """Cancel a scheduled send. Within 5 minutes of its time the API answers code 6 (reported plainly)."""
+    """Cancel ``account``'s scheduled send (``client`` holds its key). Within 5 minutes of its time the API
+    answers code 6 (reported plainly)."""
     engine = writer(engine)
     mid = str(message_id).strip()
     if not mid or any(ch.isspace() for ch in mid) or len(mid) > 64:
         raise InputError(f"{message_id!r} is not a message id")
     if dry_run:
-        return _dry_run("message_cancel", mid, f"would cancel the scheduled send {mid} (GET message-cancel)")
+        return _dry_run("message_cancel", mid, f"would cancel the scheduled send {mid}{_of(account)} (GET message-cancel)")
     assert client is not None, "only a dry run goes without a client"
-    action_id = _open_action(engine, "message_cancel", mid, actor, reason, now())
+    action_id = _open_action(engine, "message_cancel", mid, actor, reason, now(), account_id=account.id)
 
     def effect(conn: Connection, answer: WriteResult, at: datetime) -> tuple[str, int | None]:
-        return f"send {mid} cancelled" + (f" ({answer.message})" if answer.message else ""), None
+        return f"send {mid}{_of(account)} cancelled" + (f" ({answer.message})" if answer.message else ""), None
 
     return _call(engine, client, action_id, "message_cancel", mid, lambda: client.cancel_message(mid), effect, now)
 
 
+def _of(account: AccountRef) -> str:
+    """`` of shop-1`` after what a sub-account's write names; nothing for the parent (its texts as before)."""
+    return "" if account.is_parent else f" of {account.label}"
+
+
+def _list_of(account: AccountRef) -> str:
+    return f"the stop list{_of(account)}"
+
+
+def _owned(account: AccountRef) -> str:
+    """Where the texts that said "the account's stop list" before sub-accounts still say so for the parent."""
+    return "the account's stop list" if account.is_parent else _list_of(account)
+
+
 def run(ctx: JobContext) -> RunResult:
     """The ``actions`` job: settle unknown write outcomes by re-reading the account."""
-    summary = resolve_unknown_actions(ctx.client, ctx.engine, ctx.now, subaccount_writes=ctx.account.is_parent)
+    summary = resolve_unknown_actions(ctx.client, ctx.engine, ctx.now, account=ctx.account)
     result = RunResult(
         changed=summary.resolved,
         detail=f"resolved={summary.resolved} still_unknown={summary.still_unknown}"

@@ -2,7 +2,9 @@
 effects on ``accounts`` are in `listing`).
 
 A row is opened (``pending``) and committed before the call; it is completed in the same
-transaction as its effect on ``stop_periods``. Helpers that take a connection never commit.
+transaction as its effect on ``stop_periods``. Helpers that take a connection never commit. Every
+row and every lookup names the account the write was made for (``account_id``): a number stopped
+in one account says nothing about another's list (docs/rentals-and-actions.md, "Which account").
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from etl.accounts import PARENT_ID
 from etl.db import dialect
 from etl.db.schema import stop_periods, write_actions
 from etl.outcome import ActionOutcome
@@ -31,15 +34,15 @@ def default_actor() -> str:
 
 def _open_action(
     engine: Engine, action: str, target: str, actor: str | None, reason: str | None, now: datetime, stop_id: int | None = None,
-    *, amount: Decimal | None = None, balance_before: Decimal | None = None,
+    *, amount: Decimal | None = None, balance_before: Decimal | None = None, account_id: int = PARENT_ID,
 ) -> int:
-    """The ``pending`` row, committed before the call."""
+    """The ``pending`` row, committed before the call; ``account_id`` the account whose key makes it."""
     with engine.begin() as conn:
         result = conn.execute(
             insert(write_actions).values(
                 action=action, target=target[:64], actor=(actor or default_actor())[:128], reason=reason,
                 requested_at=now, outcome=ActionOutcome.PENDING.value, api_stop_id=stop_id,
-                amount=amount, balance_before=balance_before,
+                amount=amount, balance_before=balance_before, account_id=account_id,
             )
         )
         return dialect.inserted_id(result)
@@ -65,10 +68,10 @@ def _complete(
     return bool(conn.execute(stmt.values(**values)).rowcount)
 
 
-def _open_period(conn: Connection, phone_e164: str, stop_id: int, now: datetime) -> None:
+def _open_period(conn: Connection, account_id: int, phone_e164: str, stop_id: int, now: datetime) -> None:
     """Open a ``tool`` stop period for a stop this tool added, unless one is already open for it."""
     p = stop_periods.c
-    is_open = p.removed_at.is_(None)
+    is_open = (p.account_id == account_id) & p.removed_at.is_(None)
     if conn.execute(select(p.id).where(is_open, p.api_stop_id == stop_id)).first() is not None:
         return  # the stop sync got there first
     pushed = conn.execute(
@@ -79,48 +82,51 @@ def _open_period(conn: Connection, phone_e164: str, stop_id: int, now: datetime)
         return
     conn.execute(
         insert(stop_periods).values(
-            api_stop_id=stop_id, phone_e164=phone_e164, phone_raw=phone_e164, first_seen_at=now, source="tool"
+            api_stop_id=stop_id, phone_e164=phone_e164, phone_raw=phone_e164, first_seen_at=now, source="tool",
+            account_id=account_id,
         )
     )
 
 
-def _close_period(conn: Connection, stop_id: int, action_id: int, now: datetime) -> int:
+def _close_period(conn: Connection, account_id: int, stop_id: int, action_id: int, now: datetime) -> int:
     p = stop_periods.c
     return int(
         conn.execute(
             update(stop_periods)
-            .where(p.removed_at.is_(None), p.api_stop_id == stop_id)
+            .where(p.account_id == account_id, p.removed_at.is_(None), p.api_stop_id == stop_id)
             .values(removed_at=now, removed_how="tool", removed_by_action_id=action_id, last_seen_at=now)
         ).rowcount
         or 0
     )
 
 
-def _open_stops_of(conn: Connection, phone_e164: str) -> list[int]:
+def _open_stops_of(conn: Connection, account_id: int, phone_e164: str) -> list[int]:
     p = stop_periods.c
     return [
         int(i)
         for i in conn.execute(
-            select(p.api_stop_id).where(p.removed_at.is_(None), p.phone_e164 == phone_e164, p.api_stop_id.is_not(None))
+            select(p.api_stop_id).where(
+                p.account_id == account_id, p.removed_at.is_(None), p.phone_e164 == phone_e164, p.api_stop_id.is_not(None)
+            )
         ).scalars()
     ]
 
 
-def _open_stop(conn: Connection, phone_e164: str) -> tuple[datetime, int | None, str] | None:
+def _open_stop(conn: Connection, account_id: int, phone_e164: str) -> tuple[datetime, int | None, str] | None:
     """The earliest open stop period of a number in our copy: (since, its stop id, where it came from)."""
     p = stop_periods.c
     since = func.coalesce(p.api_created_at, p.first_seen_at)
     row = conn.execute(
         select(since, p.api_stop_id, p.source)
-        .where(p.removed_at.is_(None), p.phone_e164 == phone_e164)
+        .where(p.account_id == account_id, p.removed_at.is_(None), p.phone_e164 == phone_e164)
         .order_by(since, p.id)
         .limit(1)
     ).first()
     return None if row is None else (row[0], row[1], row[2])
 
 
-def _phone_of_stop(conn: Connection, stop_id: int) -> str | None:
+def _phone_of_stop(conn: Connection, account_id: int, stop_id: int) -> str | None:
     p = stop_periods.c
     return conn.execute(
-        select(p.phone_e164).where(p.api_stop_id == stop_id).order_by(p.removed_at.is_(None).desc(), p.id.desc()).limit(1)
+        select(p.phone_e164).where(p.account_id == account_id, p.api_stop_id == stop_id).order_by(p.removed_at.is_(None).desc(), p.id.desc()).limit(1)
     ).scalar()

@@ -3,7 +3,9 @@
 An ``unknown`` row (no answer came) or a ``pending`` one left by a crash mid-call is decided from
 the stop list (add, remove), the message's statuses (cancel) or ``subaccount/list`` (the sub-account
 writes: `listing.reread`); rows the re-read cannot decide yet
-stay as they are and are read again next cycle, for `RESOLVE_WINDOW`.
+stay as they are and are read again next cycle, for `RESOLVE_WINDOW`. Each account's ``actions`` run
+settles that account's rows with that account's key (a stop added with a sub-account's key is looked
+for in the sub-account's list); the sub-account writes are the parent's rows.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, or_, select
 
+from etl.accounts import PARENT, AccountRef
 from etl.api.protocol import ApiClient
 from etl.clock import Clock
 from etl.db.engine import writer
@@ -106,9 +109,9 @@ def _resolve_row(client: ApiClient, engine: Engine, row: Any, now: datetime) -> 
             if effect is not None:
                 effect(conn, now)
             elif row.action == "stop_add" and stop_id is not None:
-                _open_period(conn, row.target, stop_id, now)
+                _open_period(conn, int(row.account_id), row.target, stop_id, now)
             elif row.action == "stop_remove" and stop_id is not None:
-                _close_period(conn, stop_id, row.id, now)
+                _close_period(conn, int(row.account_id), stop_id, row.id, now)
     return outcome, message
 
 
@@ -120,20 +123,22 @@ def _load_row(engine: Engine, action_id: int) -> Any:
 
 
 def resolve_unknown_actions(
-    client: ApiClient, engine: Engine, now: datetime | Clock, *, subaccount_writes: bool = True
+    client: ApiClient, engine: Engine, now: datetime | Clock, *, account: AccountRef = PARENT
 ) -> ResolveSummary:
-    """Re-read every ``unknown`` row (and ``pending`` rows left by a crash) and settle them.
+    """Re-read ``account``'s ``unknown`` rows (and ``pending`` rows left by a crash) and settle them;
+    ``client`` holds that account's key.
 
-    ``subaccount_writes``: whether ``client`` holds the parent's key, the only one whose ``subaccount/list``
-    shows the sub-accounts (a sub-account's key lists none, which would read as "not created", "removed")."""
+    The sub-account writes are the parent's rows: only the parent's ``subaccount/list`` shows the
+    sub-accounts (a sub-account's key lists none, which would read as "not created", "removed")."""
     engine = writer(engine)
     at = now() if callable(now) else now
     w = write_actions.c
     query = select(write_actions).where(
+        w.account_id == account.id,
         w.requested_at >= at - RESOLVE_WINDOW,
         or_(w.outcome == ActionOutcome.UNKNOWN.value, (w.outcome == ActionOutcome.PENDING.value) & (w.requested_at < at - PENDING_GRACE)),
     )
-    if not subaccount_writes:
+    if not account.is_parent:
         query = query.where(w.action.not_in(sorted(SUBACCOUNT_ACTIONS)))
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(w.id)).all()
