@@ -30,6 +30,7 @@ from typing import Any, Mapping
 
 from etl.config_accounts import PARENT_LABEL as PARENT_LABEL  # re-exported
 from etl.config_accounts import AccountsConfig, validate_accounts
+from etl.config_compliance import ComplianceConfig, validate_compliance
 from etl.durations import Duration as Duration  # re-exported, with parse_duration, for the settings' callers
 from etl.durations import parse_duration as parse_duration
 from etl.errors import ConfigError
@@ -125,6 +126,7 @@ def _default_jobs() -> dict[str, JobSchedule]:
         "finance": JobSchedule(cron="17 6 * * *", every=0.0, staleness=3 * 86400.0),
         "actions": JobSchedule(every=900.0, staleness=7200.0),
         "contacts": JobSchedule(every=6 * 3600.0, staleness=2 * 86400.0),
+        "retention": JobSchedule(cron="43 3 * * *", every=0.0, staleness=3 * 86400.0),
     }
 
 
@@ -191,6 +193,7 @@ class Config:
     audience: AudienceConfig = field(default_factory=AudienceConfig)
     push: PushConfig = field(default_factory=PushConfig)
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
+    compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
     #: Where the file came from, for messages; not a setting.
     source: str = "<defaults>"
 
@@ -374,6 +377,7 @@ def _validate(config: Config) -> None:
             _validate_cron(f"jobs.{name}.cron", schedule.cron)
     _validate_push(config.push)
     validate_accounts(config.accounts)
+    validate_compliance(config.compliance)
     seen = set()
     for rental in config.rentals.tokens:
         if not rental.token.strip():

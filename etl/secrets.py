@@ -44,13 +44,16 @@ class Secret:
 
 
 def read_secret(
-    environ: Mapping[str, str], *, env_name: str, key_file: str, credential: str, setting: str
+    environ: Mapping[str, str], *, env_name: str, key_file: str, credential: str, setting: str,
+    file_key: str = "",
 ) -> Secret:
     """The key from ``$env_name``, else ``key_file``, else ``$CREDENTIALS_DIRECTORY/credential``.
 
-    ``setting`` names the config keys in messages (``api`` or ``accounts.follow[2]``). No message
-    ever quotes the file's bytes: they are (part of) the key.
+    ``setting`` names the config keys in messages (``api`` or ``accounts.follow[2]``); ``file_key``,
+    when given, is the full name of the file setting's key (``hash_key_file``). No message ever
+    quotes the file's bytes: they are (part of) the key.
     """
+    file_setting = f"{setting.rpartition('.')[0] or setting}.{file_key}" if file_key else f"{setting}.key_file"
     value = environ.get(env_name, "").strip() if env_name else ""
     if value:
         return Secret(value)
@@ -64,18 +67,18 @@ def read_secret(
             text = path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             if key_file and path == Path(key_file):
-                raise ConfigError(f"{setting}.key_file: {path} does not exist") from None
+                raise ConfigError(f"{file_setting}: {path} does not exist") from None
             continue
         except OSError as exc:
-            raise ConfigError(f"{setting}.key_file: cannot read {path}: {exc.strerror}") from None
+            raise ConfigError(f"{file_setting}: cannot read {path}: {exc.strerror}") from None
         except UnicodeDecodeError:
-            raise ConfigError(f"{setting}.key_file: {path} is not UTF-8 text (an API key is plain ASCII)") from None
+            raise ConfigError(f"{file_setting}: {path} is not UTF-8 text (an API key is plain ASCII)") from None
         if not text:
-            raise ConfigError(f"{setting}.key_file: {path} is empty")
+            raise ConfigError(f"{file_setting}: {path} is empty")
         _warn_if_readable_by_others(path)
         return Secret(text)
     sources = [f"the environment variable {env_name}"] if env_name else []
-    sources.append(f"{setting}.key_file")
+    sources.append(file_setting)
     if credential:
         sources.append(f"a systemd credential named {credential}")
     raise ConfigError(f"{setting} key: set {', or '.join(sources)}")

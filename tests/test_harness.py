@@ -165,7 +165,7 @@ def test_leak_check_fails_a_test_that_logs_or_prints_the_key(pytester: pytest.Py
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(here), str(here.parent), os.environ.get("PYTHONPATH", "")]))
     result = pytester.runpytest_subprocess("-p", "harness.leakcheck", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3, failed=3, errors=1)
-    result.stdout.fnmatch_lines(["*_ test_logs_it _*", "*the test API key or a sub-account key leaked into: Captured log call*"])
+    result.stdout.fnmatch_lines(["*_ test_logs_it _*", "*the test API key, hash key or a sub-account key leaked into: Captured log call*"])
     result.stdout.fnmatch_lines(["*_ test_prints_it _*", "*leaked into: Captured stdout call*"])
     result.stdout.fnmatch_lines(["*_ test_logs_a_subaccount_key _*", "*leaked into: Captured log call*", "*sim-sub-0123*"])
 

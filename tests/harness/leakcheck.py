@@ -9,6 +9,8 @@ the full URL, ``apiKey=`` included). This plugin turns a leak into a test failur
 - After each phase (setup, call, teardown), ``pytest_runtest_makereport`` searches that phase's captured sections
   ("Captured log", "Captured stdout", "Captured stderr"; threads included) and fails the report when the key is there.
 
+The compliance hash key (``TEST_HASH_KEY``, issue 18) is searched the same way: a hash may be shown, its key never.
+
 Sub-account keys (``sim-sub-<hex>``, issue 17) are searched by pattern (`SUBACCOUNT_KEY_PATTERN`): every key the
 simulator makes, whichever sub-account and test made it.
 
@@ -24,7 +26,7 @@ from collections.abc import Generator, Iterator
 
 import pytest
 
-from . import SUBACCOUNT_KEY_PATTERN, TEST_API_KEY
+from . import SUBACCOUNT_KEY_PATTERN, TEST_API_KEY, TEST_HASH_KEY
 
 DEBUG_LOGGERS = ("etl",)
 
@@ -50,7 +52,8 @@ def leaked_sections(report: pytest.TestReport, secret: str = TEST_API_KEY) -> li
     return [
         title
         for title, content in report.sections
-        if title.endswith(suffix) and (secret in content or SUBACCOUNT_KEY_PATTERN.search(content))
+        if title.endswith(suffix)
+        and (secret in content or TEST_HASH_KEY in content or SUBACCOUNT_KEY_PATTERN.search(content))
     ]
 
 
@@ -62,7 +65,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     leaks = leaked_sections(report)
     if not leaks:
         return report
-    message = f"the test API key or a sub-account key leaked into: {', '.join(leaks)} (see tests/harness/leakcheck.py)"
+    message = f"the test API key, hash key or a sub-account key leaked into: {', '.join(leaks)} (see tests/harness/leakcheck.py)"
     if report.failed:
         report.sections.append(("API key leak", message))
     else:

@@ -1,0 +1,46 @@
+"""``[compliance]``: the keyed hash of numbers and how long personal data is kept (docs/compliance.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from etl.durations import Duration
+from etl.errors import ConfigError
+
+__all__ = ["ComplianceConfig", "HASH_KEY_CREDENTIAL", "MIN_OPTOUT_AGE", "validate_compliance"]
+
+#: The systemd credential read when ``hash_key_env`` is unset and there is no ``hash_key_file``.
+HASH_KEY_CREDENTIAL = "smspartner-etl-hash-key"
+_DAY = 86400.0
+#: CNIL practice keeps opt-outs at least 3 years; 1096 days covers a leap year (docs/compliance.md).
+MIN_OPTOUT_AGE = 1096 * _DAY
+
+
+@dataclass(frozen=True)
+class ComplianceConfig:
+    """The hash key's sources (never its value) and the retention ages (docs/compliance.md)."""
+
+    #: Environment variable holding the HMAC key that hashes numbers (``""``: not read from the environment).
+    hash_key_env: str = "SMSPARTNER_ETL_HASH_KEY"
+    #: A file holding the key (chmod 600), read when the environment variable is unset.
+    hash_key_file: str = ""
+    #: Fail ``filter-audience`` when no key is configured, instead of recording counts without hashes.
+    require_hash_key: bool = False
+    #: Reply texts (``replies``) and raw callback bodies (``push_inbox``) are purged after this age.
+    reply_text_age: Duration = 90 * _DAY
+    #: Numbers of rental files no longer followed are purged this long after their last sighting.
+    rental_numbers_age: Duration = 90 * _DAY
+    #: Closed opt-out periods keep their readable number this long, then only a keyed hash (≥ 3 years).
+    optout_age: Duration = MIN_OPTOUT_AGE
+    #: Rows per delete/update statement in the retention job (bounded transactions and memory).
+    batch_size: int = 5000
+
+
+def validate_compliance(compliance: ComplianceConfig) -> None:
+    if compliance.optout_age < MIN_OPTOUT_AGE:
+        raise ConfigError("compliance.optout_age: opt-outs are kept at least 3 years (1096d); set 1096d or more")
+    for name in ("reply_text_age", "rental_numbers_age"):
+        if getattr(compliance, name) <= 0:
+            raise ConfigError(f"compliance.{name}: must be greater than 0")
+    if not 1 <= compliance.batch_size <= 100_000:
+        raise ConfigError("compliance.batch_size: must be between 1 and 100000")
