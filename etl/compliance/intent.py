@@ -67,7 +67,8 @@ def _rx(*patterns: str) -> tuple[re.Pattern[str], ...]:
 #: Phrases over the whole normalised text (space-joined tokens, squeezed).
 _PHRASES = _rx(
     r"\bne plus (?:rien )?(?:recevoir|me contacter|m envoyer)\b",
-    r"\b(?:veux|veut|souhaite|desire|voudrais) plus (?:rien )?(?:recevoir|etre contacte|de (?:vos |ces |les |tes )?(?:sms|messages?|pubs?|publicites?|offres|promos|textos))\b",
+    r"\b(?:veux|veut|souhaite|desire|voudrais) plus (?:rien )?"
+    r"(?:recevoir|etre contacte|de (?:vos |ces |les |tes )?(?:sms|messages?|pubs?|publicites?|offres|promos|textos))\b",
     r"\bne m envoyez plus\b",
     r"\bne (?:me )?contactez plus\b",
     r"\barret(?:e|ez|er)? (?:de |d )?(?:m envoyer|m ecrire|me contacter|me texter|me spammer)\b",
