@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 
 from etl.api.parse import is_final
+from etl.compliance.intent import classify
 from etl.db import backends
 from etl.db.schema import push_inbox, recipients, replies, status_events, stop_periods
 from etl.locking import end_transaction_lock, try_transaction_lock
@@ -230,6 +231,7 @@ def _store_replies(conn: Connection, rows: list[_Row]) -> None:
                 "concat_ref": cb.concat_ref,
                 "concat_part": cb.concat_part,
                 "concat_total": cb.concat_total,
+                "stop_intent": classify(cb.text).stop,
             }
         )
     backends.of(conn).insert_rows(conn, replies, values)

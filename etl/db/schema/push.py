@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from etl.db.schema.accounts import account_id_column
@@ -73,6 +73,8 @@ class Reply(Base):
     concat_ref: Mapped[str | None] = mapped_column(String(64))
     concat_part: Mapped[int | None] = mapped_column(Integer)
     concat_total: Mapped[int | None] = mapped_column(Integer)
+    #: The text asks to stop receiving messages (`etl.compliance.intent.classify`, at intake; migration 0014).
+    stop_intent: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (
         Index("uq_replies_inbox_id", "inbox_id", unique=True),
