@@ -31,6 +31,7 @@ from typing import Any, Mapping
 from etl.config_accounts import PARENT_LABEL as PARENT_LABEL  # re-exported
 from etl.config_accounts import AccountsConfig, validate_accounts
 from etl.config_compliance import ComplianceConfig, validate_compliance
+from etl.config_console import ConsoleConfig, validate_console
 from etl.durations import Duration as Duration  # re-exported, with parse_duration, for the settings' callers
 from etl.durations import parse_duration as parse_duration
 from etl.errors import ConfigError
@@ -194,6 +195,7 @@ class Config:
     push: PushConfig = field(default_factory=PushConfig)
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
     compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     #: Where the file came from, for messages; not a setting.
     source: str = "<defaults>"
 
@@ -378,6 +380,7 @@ def _validate(config: Config) -> None:
     _validate_push(config.push)
     validate_accounts(config.accounts)
     validate_compliance(config.compliance)
+    validate_console(config.console)
     seen = set()
     for rental in config.rentals.tokens:
         if not rental.token.strip():

@@ -18,6 +18,13 @@ from etl.db.schema.accounts import (
     accounts,
 )
 from etl.db.schema.base import NAMING_CONVENTION, Base, table_of
+from etl.db.schema.console import (
+    ROLES,
+    ConsoleSession,
+    ConsoleUser,
+    console_sessions,
+    console_users,
+)
 from etl.db.schema.contacts import (
     Contact,
     ContactEvent,
@@ -136,4 +143,9 @@ __all__ = [
     "contact_groups",
     "contacts",
     "contact_events",
+    "ROLES",
+    "ConsoleUser",
+    "ConsoleSession",
+    "console_users",
+    "console_sessions",
 ]

@@ -1,0 +1,94 @@
+"""The console's pages: overview, runs, a run, number lookup, and the admin's user sessions (docs/console.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from etl.console import charts, queries, sessions
+from etl.console.app import page
+from etl.console.auth import Principal
+
+if TYPE_CHECKING:
+    from etl.console.app import Console
+
+#: Days of spend and funnel the overview charts.
+CHART_DAYS = 30
+MAX_NUMBER_CHARS = 64
+
+
+@page("viewer")
+async def overview(console: Console, request: Request, user: Principal) -> Response:
+    now = console.now()
+    since = queries.days_ago(now.date(), CHART_DAYS)
+    spend = [charts.bar_chart(f"{account} · {currency}", points)
+             for (account, currency), points in queries.spend(console.engine, since).items()]
+    funnel = {account: charts.funnel_segments(counts) for account, counts in queries.funnel(console.engine, since).items()}
+    return console.render(request, "overview.html", user=user, jobs=queries.job_rows(console.engine, console.config.jobs, now),
+                          quarantined=queries.quarantined(console.engine), spend=spend, funnel=funnel, days=CHART_DAYS,
+                          chart=charts)
+
+
+def _choice(request: Request, name: str, allowed: list[str] | tuple[str, ...]) -> str | None:
+    value = request.query_params.get(name) or None
+    return value if value in allowed else None
+
+
+@page("viewer")
+async def runs(console: Console, request: Request, user: Principal) -> Response:
+    jobs = sorted(console.config.jobs)
+    accounts = queries.accounts(console.engine)
+    chosen = {"job": _choice(request, "job", jobs), "account": _choice(request, "account", accounts),
+              "outcome": _choice(request, "outcome", queries.RUN_OUTCOMES)}
+    return console.render(request, "runs.html", user=user, runs=queries.runs(console.engine, **chosen), chosen=chosen,
+                          jobs=jobs, accounts=accounts, outcomes=queries.RUN_OUTCOMES, limit=queries.RUNS_SHOWN)
+
+
+@page("viewer")
+async def run_detail(console: Console, request: Request, user: Principal) -> Response:
+    found = queries.run(console.engine, int(request.path_params["run_id"]))
+    if found is None:
+        return console.refuse(request, user, 404, "There is no run with that id.")
+    return console.render(request, "run.html", user=user, run=found)
+
+
+@page("viewer")
+async def lookup(console: Console, request: Request, user: Principal) -> Response:
+    from etl.phones import canonicalize
+
+    raw = request.query_params.get("number", "")
+    if not raw.strip():
+        return console.render(request, "lookup.html", user=user, number="", e164=None, history=None, message="")
+    e164 = canonicalize(raw[:MAX_NUMBER_CHARS], console.config.api.default_region) if len(raw) <= MAX_NUMBER_CHARS else None
+    if e164 is None:
+        return console.render(request, "lookup.html", status=400, user=user, number=raw[:MAX_NUMBER_CHARS], e164=None,
+                              history=None, message="That is not a phone number; try +33612345678 or 06 12 34 56 78.")
+    return console.render(request, "lookup.html", user=user, number=raw, e164=e164,
+                          history=queries.number_history(console.engine, e164), message="")
+
+
+@page("admin")
+async def users_page(console: Console, request: Request, user: Principal) -> Response:
+    from etl.console import users
+
+    return console.render(request, "users.html", user=user, users=users.list_users(console.engine),
+                          message=request.query_params.get("ended", ""))
+
+
+@page("admin")
+async def end_sessions(console: Console, request: Request, user: Principal) -> Response:
+    ended = sessions.end_all(console.engine, str(request.path_params["name"]))
+    return RedirectResponse(f"/users?ended={ended}", status_code=303)
+
+
+ROUTES: list[tuple[str, Callable[[Console], Callable[[Request], Awaitable[Response]]], list[str]]] = [
+    ("/", overview, ["GET"]),
+    ("/runs", runs, ["GET"]),
+    ("/runs/{run_id:int}", run_detail, ["GET"]),
+    ("/lookup", lookup, ["GET"]),
+    ("/users", users_page, ["GET"]),
+    ("/users/{name}/sessions/end", end_sessions, ["POST"]),
+]
