@@ -21,7 +21,8 @@ def test_migration_0014_adds_the_console_tables_and_keeps_every_row(db_url: str)
     engine = make_engine(db_url, pool=False)
     try:
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO sync_runs (job, started_at, outcome, rows_added, rows_changed, rows_removed) VALUES ('stops', :n, 'success', 0, 0, 0)"), {"n": NOW})
+            conn.execute(text("INSERT INTO sync_runs (job, started_at, outcome, rows_added, rows_changed, rows_removed) "
+                              "VALUES ('stops', :n, 'success', 0, 0, 0)"), {"n": NOW})
         upgrade(db_url)
         with engine.begin() as conn:
             assert conn.execute(text("SELECT job, outcome FROM sync_runs")).all() == [("stops", "success")]
