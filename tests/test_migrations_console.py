@@ -1,4 +1,4 @@
-"""Migration 0014 (console users and sessions): new tables beside the existing rows, matches the models, both ways."""
+"""Migration 0015 (console users and sessions): new tables beside the existing rows, matches the models, both ways."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ NOW = datetime(2026, 12, 3, tzinfo=timezone.utc)
 TABLES = {"console_users", "console_sessions"}
 
 
-def test_migration_0014_adds_the_console_tables_and_keeps_every_row(db_url: str) -> None:
-    upgrade(db_url, "0013")
+def test_migration_0015_adds_the_console_tables_and_keeps_every_row(db_url: str) -> None:
+    upgrade(db_url, "0014")
     engine = make_engine(db_url, pool=False)
     try:
         with engine.begin() as conn:
@@ -33,7 +33,7 @@ def test_migration_0014_adds_the_console_tables_and_keeps_every_row(db_url: str)
                               "VALUES ('a', 'viewer', 'h', :n, :n)"), {"n": NOW})
             conn.execute(text("INSERT INTO console_sessions (id, user_id, csrf_token, created_at, last_seen_at, expires_at) "
                               "VALUES ('s', (SELECT id FROM console_users), 'c', :n, :n, :n)"), {"n": NOW})
-        downgrade(db_url, "0013")
+        downgrade(db_url, "0014")
         with engine.connect() as conn:
             assert not TABLES & set(inspect(conn).get_table_names())
             assert conn.execute(text("SELECT COUNT(*) FROM sync_runs")).scalar() == 1

@@ -1,4 +1,4 @@
-"""The web console's users and their sessions (migration 0014; docs/console.md, docs/schema.md)."""
+"""The web console's users and their sessions (migration 0015; docs/console.md, docs/schema.md)."""
 
 from __future__ import annotations
 
