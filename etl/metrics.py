@@ -14,17 +14,18 @@ and two daemons in one interpreter never clash. Two sources:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timezone
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from etl.accounts import PARENT, PARENT_ID, AccountRef
+from etl.compliance import propagation
 from etl.db.schema import accounts, rejected_items, sync_runs
 from etl.outcome import SYNCED, Outcome, RunResult
 
@@ -122,9 +123,9 @@ class Metrics:
     def record_skip(self, job: str, reason: str, account: str = PARENT.label) -> None:
         self.skipped.labels(job=job, reason=reason, account=account).inc()
 
-    def watch_database(self, engine: Engine, jobs: Sequence[str]) -> None:
-        """Export the database figures at every scrape."""
-        self.registry.register(DatabaseCollector(engine, jobs))
+    def watch_database(self, engine: Engine, jobs: Sequence[str], *, now: Callable[[], datetime] | None = None) -> None:
+        """Export the database figures at every scrape (``now``: the clock of time windows, UTC by default)."""
+        self.registry.register(DatabaseCollector(engine, jobs, now=now))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -167,9 +168,10 @@ def last_successes_by_account(engine: Engine, jobs: Iterable[str]) -> dict[tuple
 class DatabaseCollector(Collector):
     """Gauges computed from the database at scrape time."""
 
-    def __init__(self, engine: Engine, jobs: Sequence[str]) -> None:
+    def __init__(self, engine: Engine, jobs: Sequence[str], *, now: Callable[[], datetime] | None = None) -> None:
         self.engine = engine
         self.jobs = list(jobs)
+        self.now = now or (lambda: datetime.now(timezone.utc))
 
     def describe(self) -> list[Metric]:
         return []  # unchecked collector: its families vary with the schema present
@@ -204,6 +206,7 @@ class DatabaseCollector(Collector):
             gauge.add_metric([], float(value or 0))
             yield gauge
         yield from self._rejected()
+        yield from self._propagation()
 
     def _rejected(self) -> Iterator[Metric]:
         """Items quarantined, by endpoint: ``times_seen`` summed, so a repeat counts (etl/quarantine.py)."""
@@ -220,4 +223,23 @@ class DatabaseCollector(Collector):
         )
         for endpoint, seen in rows:
             family.add_metric([endpoint], float(seen or 0))
+        yield family
+
+    def _propagation(self) -> Iterator[Metric]:
+        """Seconds from each STOP to its stop being effective here, per account, over the last 30 days
+        (etl/compliance/propagation.py; docs/compliance.md, "Attribution and propagation")."""
+        try:
+            with self.engine.connect() as conn:
+                delays = propagation.delays_by_account(conn, self.now())
+                conn.rollback()
+        except SQLAlchemyError:
+            return  # not migrated to 0014 yet
+        family = HistogramMetricFamily(
+            f"{PREFIX}_optout_propagation_seconds",
+            "Seconds from a STOP (callback receipt or the list's createdAt) to its stop being effective here, opt-outs of the last 30 days.",
+            labels=["account"],
+        )
+        for account, values in sorted(delays.items()):
+            buckets, total = propagation.histogram(values)
+            family.add_metric([account], buckets, total)
         yield family

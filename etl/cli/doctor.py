@@ -129,5 +129,20 @@ def _check_database(out: Report, config: Any) -> None:
             status = "ok" if age <= schedule.staleness else "warn"
             note = "" if status == "ok" else f", older than its staleness of {_age(schedule.staleness)}: is the daemon running?"
             out.line(status, f"job {name}", f"last success {_age(age)} ago{note}")
+        _check_propagation(out, engine, now)
     finally:
         engine.dispose()
+
+
+def _check_propagation(out: Report, engine: Any, now: datetime) -> None:
+    """The p99 of STOP → effective here, per account, over the last 30 days (docs/compliance.md)."""
+    from etl.compliance import propagation
+
+    with engine.connect() as conn:
+        delays = propagation.delays_by_account(conn, now)
+        conn.rollback()
+    if not delays:
+        out.line("ok", "opt-out propagation", "no opt-out in the last 30 days")
+    for account, values in sorted(delays.items()):
+        p99 = propagation.p99(values) or 0.0
+        out.line("ok", f"opt-out propagation ({account})", f"p99 {_age(p99)} over {len(values)} opt-outs in the last 30 days")
