@@ -34,6 +34,9 @@ class ComplianceConfig:
     optout_age: Duration = MIN_OPTOUT_AGE
     #: Rows per delete/update statement in the retention job (bounded transactions and memory).
     batch_size: int = 5000
+    #: The actions job adds the number of each reply flagged as a STOP intent to the account's stop list
+    #: (audited, actor ``reply-intent``; docs/compliance.md, "STOP intent in replies"). Off: they are only listed.
+    reply_intent_adds_stop: bool = False
 
 
 def validate_compliance(compliance: ComplianceConfig) -> None:

@@ -87,9 +87,11 @@ def add_stop(
     dry_run: bool = False,
     force: bool = False,
     account: AccountRef = PARENT,
+    period_source: str = "tool",
 ) -> ActionResult:
     """Add ``number`` (any common format) to ``account``'s stop list and open its stop period there
-    (``client`` holds that account's key).
+    (``client`` holds that account's key; ``period_source`` names who asked, ``reply-intent`` for
+    `etl.jobs.actions.reply_intent`).
 
     A number our copy already lists as stopped is refused with `InputError`, no call and no row: the API
     accepts the same number twice and then holds two stops for it (issue 16). ``force`` sends anyway."""
@@ -119,7 +121,7 @@ def add_stop(
     def effect(conn: Connection, answer: WriteResult, at: datetime) -> tuple[str, int | None]:
         if answer.stop_id is None:
             return f"{e164} added to {listed} (the answer carried no stop id; the next stop sync records it)", None
-        _open_period(conn, account.id, e164, answer.stop_id, at)
+        _open_period(conn, account.id, e164, answer.stop_id, at, period_source)
         return f"{e164} added to {listed} (stop id {answer.stop_id})", answer.stop_id
 
     return _call(engine, client, action_id, "stop_add", e164, lambda: client.add_stop(e164), effect, now)
@@ -229,13 +231,20 @@ def _owned(account: AccountRef) -> str:
 
 
 def run(ctx: JobContext) -> RunResult:
-    """The ``actions`` job: settle unknown write outcomes by re-reading the account."""
+    """The ``actions`` job: settle unknown write outcomes by re-reading the account; with
+    ``[compliance] reply_intent_adds_stop``, add the numbers of flagged replies to the stop list."""
     summary = resolve_unknown_actions(ctx.client, ctx.engine, ctx.now, account=ctx.account)
+    added = 0
+    if ctx.config.compliance.reply_intent_adds_stop:
+        from etl.jobs.actions.reply_intent import add_flagged_replies
+
+        added = add_flagged_replies(ctx.client, ctx.engine, ctx.now, account=ctx.account)
     result = RunResult(
+        added=added,
         changed=summary.resolved,
-        detail=f"resolved={summary.resolved} still_unknown={summary.still_unknown}"
+        detail=f"resolved={summary.resolved} still_unknown={summary.still_unknown} reply_intent_added={added}"
         + (f"; {', '.join(summary.details)}" if summary.details else ""),
-        figures={"resolved": summary.resolved, "still_unknown": summary.still_unknown},
+        figures={"resolved": summary.resolved, "still_unknown": summary.still_unknown, "reply_intent_added": added},
     )
     with ctx.engine.begin() as conn:
         runlog.finish_run(conn, ctx.run_id, result, ctx.now())

@@ -68,8 +68,8 @@ def _complete(
     return bool(conn.execute(stmt.values(**values)).rowcount)
 
 
-def _open_period(conn: Connection, account_id: int, phone_e164: str, stop_id: int, now: datetime) -> None:
-    """Open a ``tool`` stop period for a stop this tool added, unless one is already open for it."""
+def _open_period(conn: Connection, account_id: int, phone_e164: str, stop_id: int, now: datetime, source: str = "tool") -> None:
+    """Open a stop period (``source``: ``tool``, or ``reply-intent``) for a stop this tool added, unless one is already open for it."""
     p = stop_periods.c
     is_open = (p.account_id == account_id) & p.removed_at.is_(None)
     if conn.execute(select(p.id).where(is_open, p.api_stop_id == stop_id)).first() is not None:
@@ -82,7 +82,7 @@ def _open_period(conn: Connection, account_id: int, phone_e164: str, stop_id: in
         return
     conn.execute(
         insert(stop_periods).values(
-            api_stop_id=stop_id, phone_e164=phone_e164, phone_raw=phone_e164, first_seen_at=now, source="tool",
+            api_stop_id=stop_id, phone_e164=phone_e164, phone_raw=phone_e164, first_seen_at=now, source=source,
             account_id=account_id,
         )
     )
