@@ -59,6 +59,7 @@ from etl.metrics import Metrics, last_successes, last_successes_by_account
 from etl.runner import RunReport, run_job
 
 if TYPE_CHECKING:
+    from etl.console.server import ConsoleServer  # imported when the console is enabled (starlette, uvicorn)
     from etl.push.receiver import PushReceiver  # imported when push is enabled (aiohttp)
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,24 @@ class Daemon:
             self.push_receiver = None
     # --- end of the push receiver hook -----------------------------------------------------------
 
+    # --- web console (issue 19, etl/console; docs/console.md) -----------------------------------
+    console_server: ConsoleServer | None = None
+
+    def start_console(self) -> ConsoleServer | None:
+        """Serve the console beside the scheduler when ``console.enabled`` (off by default)."""
+        if not self.config.console.enabled:
+            return None
+        from etl.console.server import ConsoleServer
+
+        self.console_server = ConsoleServer(self.config, self.engine).start()
+        log.info("console on http://%s:%d/", self.config.console.host, self.console_server.port)
+        return self.console_server
+
+    def stop_console(self) -> None:
+        if self.console_server is not None:
+            self.console_server.stop()
+            self.console_server = None
+
     # scheduling -----------------------------------------------------------------------------------
 
     @property
@@ -353,6 +372,7 @@ class Daemon:
         self.install_signal_handlers()
         self.start_health_server(health_port)
         self.start_push_receiver()
+        self.start_console()
         scheduler = self.build_scheduler()
         scheduler.start()
         log.info("daemon started (owner %s, %d job(s))", self.owner, len(self.schedules))
@@ -369,6 +389,7 @@ class Daemon:
             time.sleep(0.05)
         still = self.active_jobs()
         self.stop_push_receiver()
+        self.stop_console()
         if self.health_server is not None:
             self.health_server.stop()
         if still:

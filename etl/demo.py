@@ -28,17 +28,19 @@ from etl.simulator.seedfile import build, load
 ROOT = Path.cwd()
 DEMO = ROOT / "demo"
 DB_PATH = DEMO / "smspartner.db"
+#: The demo database's console user: printed at the end, since it exists only in demo/ (never a real password).
+DEMO_USER, DEMO_PASSWORD = "demo", "demo-console-1"
 
 
 def step(title: str) -> None:
     print(f"\n\033[1m== {title}\033[0m" if sys.stdout.isatty() else f"\n== {title}", flush=True)
 
 
-def etl(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+def etl(*args: str, env: dict[str, str], check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``smspartner-etl ARGS`` as a user would, echoing the command and its output."""
     command = [sys.executable, "-m", "etl.cli", "--config", str(DEMO / "config.toml"), *args]
     print(f"$ smspartner-etl {' '.join(args)}", flush=True)
-    done = subprocess.run(command, env=env, text=True, capture_output=True)
+    done = subprocess.run(command, env=env, text=True, capture_output=True, input=stdin)
     output = (done.stdout + done.stderr).strip()
     if output:
         print(textwrap.indent(output, "  "), flush=True)
@@ -245,9 +247,15 @@ def main() -> None:
         step("the daemon, briefly: `smspartner-etl run` with 2-second intervals, then SIGTERM")
         run_daemon(env)
 
+        step("a web console user (docs/console.md)")
+        etl("users", "add", DEMO_USER, "--role", "admin", "--password-stdin", env=env, stdin=DEMO_PASSWORD + "\n")
+
         what_landed()
     print(f"\nDone. The database is {DB_PATH}; query it with any SQLite client, e.g.\n"
           f"  sqlite3 {DB_PATH.relative_to(ROOT)} 'SELECT * FROM current_stops LIMIT 5'")
+    print(f"\nOpen the web console on it (Ctrl-C stops it):\n"
+          f"  .venv/bin/smspartner-etl --config {(DEMO / 'config.toml').relative_to(ROOT)} console\n"
+          f"  then http://127.0.0.1:8090/ as {DEMO_USER}, password {DEMO_PASSWORD} (a demo-only user of this demo file)")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from etl.cli._context import get_clock, get_config, get_engine
+from etl.cli._context import get_config, get_engine
 from etl.cli._listen import check_free
 
 
@@ -30,4 +30,4 @@ def command(ctx: click.Context, host: str | None, port: int | None) -> None:
     port = config.console.port if port is None else port
     check_free("--port" if port != config.console.port else "console.port", host, port)
     click.echo(f"console on http://{host}:{port}/ (sign in with a user from `smspartner-etl users add`)")
-    uvicorn.Server(uvicorn_config(config, engine, host=host, port=port, now=get_clock(ctx))).run()
+    uvicorn.Server(uvicorn_config(config, engine, host=host, port=port)).run()  # wall-clock time: sessions expire in real time

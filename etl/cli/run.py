@@ -24,6 +24,8 @@ def _listeners(config: Config, health_port: int | None) -> list[tuple[str, str, 
     out = [("daemon.health_port", config.daemon.health_host, port)] if port else []
     if config.push.enabled:
         out.append(("push.port", config.push.host, config.push.port))
+    if config.console.enabled:
+        out.append(("console.port", config.console.host, config.console.port))
     return out
 
 

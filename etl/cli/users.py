@@ -1,7 +1,8 @@
 """`smspartner-etl users add|list|remove|passwd`: who may sign in to the web console (docs/console.md).
 
 A password is read from a hidden prompt (asked twice) or, with ``--password-stdin``, from the first line of
-standard input (for scripts); never from the command line, where ``ps`` and shell history would show it.
+standard input (for scripts); never from the command line, where ``ps`` and shell history would show it. Times are wall-clock UTC
+(``api.clock`` is the jobs' time; people sign in in real time).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import sys
 
 import click
 
-from etl.cli._context import get_clock, get_engine
+from etl.cli._context import get_engine
+from etl.clock import utcnow
 from etl.db.schema import ROLES
 
 _password_stdin = click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
@@ -37,7 +39,7 @@ def add_cmd(ctx: click.Context, name: str, role: str, password_stdin: bool) -> N
     from etl.console import users
 
     users.check_name(name)  # refused before the prompt
-    user = users.add(get_engine(ctx), name, role, _read_password(password_stdin), get_clock(ctx)())
+    user = users.add(get_engine(ctx), name, role, _read_password(password_stdin), utcnow())
     click.echo(f"user {user.name} added ({user.role})")
 
 
@@ -77,5 +79,5 @@ def passwd_cmd(ctx: click.Context, name: str, password_stdin: bool) -> None:
         from etl.errors import InputError
 
         raise InputError(f"no user named {name!r}")
-    users.set_password(get_engine(ctx), name, _read_password(password_stdin), get_clock(ctx)())
+    users.set_password(get_engine(ctx), name, _read_password(password_stdin), utcnow())
     click.echo(f"password of {name} changed; their sessions have ended")

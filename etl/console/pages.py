@@ -23,12 +23,12 @@ MAX_NUMBER_CHARS = 64
 @page("viewer")
 async def overview(console: Console, request: Request, user: Principal) -> Response:
     now = console.now()
-    since = queries.days_ago(now.date(), CHART_DAYS)
+    since, last = queries.chart_window(console.engine, CHART_DAYS, now.date())
     spend = [charts.bar_chart(f"{account} · {currency}", points)
              for (account, currency), points in queries.spend(console.engine, since).items()]
     funnel = {account: charts.funnel_segments(counts) for account, counts in queries.funnel(console.engine, since).items()}
     return console.render(request, "overview.html", user=user, jobs=queries.job_rows(console.engine, console.config.jobs, now),
-                          quarantined=queries.quarantined(console.engine), spend=spend, funnel=funnel, days=CHART_DAYS,
+                          quarantined=queries.quarantined(console.engine), spend=spend, funnel=funnel, since=since, last=last,
                           chart=charts)
 
 

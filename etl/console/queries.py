@@ -128,5 +128,12 @@ def number_history(engine: Engine, e164: str) -> dict[str, list[dict[str, Any]]]
                 for name, sql in (("periods", periods), ("writes", writes), ("flags", flags))}
 
 
-def days_ago(today: date, days: int) -> date:
-    return today - timedelta(days=days)
+def chart_window(engine: Engine, days: int, today: date) -> tuple[date, date]:
+    """(first, last) day charted: the ``days`` up to the latest day with spend or sends, so a mirror that
+    stopped receiving data (or the demo, in the simulator's time) still shows its last month."""
+    sql = text("SELECT MAX(d) FROM (SELECT MAX(day) AS d FROM spend_by_day UNION ALL "
+               "SELECT MAX(sent_day) AS d FROM status_funnel) latest")
+    with engine.connect() as conn:
+        latest = conn.execute(sql).scalar()
+    last = date.fromisoformat(str(latest)[:10]) if latest else today
+    return last - timedelta(days=days - 1), last
