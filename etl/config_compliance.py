@@ -7,13 +7,17 @@ from dataclasses import dataclass
 from etl.durations import Duration
 from etl.errors import ConfigError
 
-__all__ = ["ComplianceConfig", "HASH_KEY_CREDENTIAL", "MIN_OPTOUT_AGE", "validate_compliance"]
+__all__ = ["ComplianceConfig", "DEFAULT_BREACH_GRACE", "HASH_KEY_CREDENTIAL", "MIN_OPTOUT_AGE", "validate_compliance"]
 
 #: The systemd credential read when ``hash_key_env`` is unset and there is no ``hash_key_file``.
 HASH_KEY_CREDENTIAL = "smspartner-etl-hash-key"
 _DAY = 86400.0
 #: CNIL practice keeps opt-outs at least 3 years; 1096 days covers a leap year (docs/compliance.md).
 MIN_OPTOUT_AGE = 1096 * _DAY
+#: One hour: a STOP recorded by SMS Partner reaches this tool at the next stop sync (hourly by default) or at
+#: once by callback, and a campaign already queued on the provider's side may still leave (docs/compliance.md,
+#: "Breaches").
+DEFAULT_BREACH_GRACE = 3600.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class ComplianceConfig:
     optout_age: Duration = MIN_OPTOUT_AGE
     #: Rows per delete/update statement in the retention job (bounded transactions and memory).
     batch_size: int = 5000
+    #: A send this long after the opt-out's time is a breach; earlier ones are the propagation delay.
+    breach_grace: Duration = DEFAULT_BREACH_GRACE
     #: The actions job adds the number of each reply flagged as a STOP intent to the account's stop list
     #: (audited, actor ``reply-intent``; docs/compliance.md, "STOP intent in replies"). Off: they are only listed.
     reply_intent_adds_stop: bool = False

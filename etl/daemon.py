@@ -47,12 +47,14 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from etl.accounts import PARENT, AccountRef, AccountSource, Followed, OneAccount
 from etl.api.protocol import ApiClient
 from etl.clock import utcnow
+from etl.compliance import breaches
 from etl.config import Config, JobSchedule, Secret
-from etl.health import Health, HealthServer, evaluate
+from etl.health import Health, HealthServer, evaluate, with_breaches
 from etl.jobs import PARENT_ONLY_JOBS, job_names
 from etl.locking import default_owner, give_back_leases
 from etl.metrics import Metrics, last_successes, last_successes_by_account
@@ -192,10 +194,18 @@ class Daemon:
             for ref in [PARENT] if name in PARENT_ONLY_JOBS else self._fanned_out:
                 schedules[ref.shown(name)] = schedule
                 last[ref.shown(name)] = by_account.get((name, ref.label))
-        result = evaluate(last, schedules, self.started_at, self.job_clock())
+        result = with_breaches(evaluate(last, schedules, self.started_at, self.job_clock()), self._open_breaches())
         if self.stopping.is_set():
             return Health(False, ["shutting down", *result.reasons], result.jobs)
         return result
+
+    def _open_breaches(self) -> dict[str, int]:
+        """Unacknowledged breaches per account; none when the table is not there yet (not migrated)."""
+        try:
+            with self.engine.connect() as conn:
+                return breaches.open_counts(conn)
+        except SQLAlchemyError:
+            return {}
 
     def start_health_server(self, port: int | None = None) -> HealthServer | None:
         port = self.config.daemon.health_port if port is None else port

@@ -4,7 +4,8 @@
 within its* ``jobs.<name>.staleness`` — by any instance, since the figure comes from ``sync_runs`` —
 and 503 with the reasons otherwise. A job that never succeeded is given the staleness from the
 daemon's start before it counts against health (a fresh install is not "down"). The database being
-unreadable is unhealthy too. The decision is the pure function `evaluate`.
+unreadable is unhealthy too. The decision is the pure function `evaluate`. Unacknowledged breaches make it
+``degraded`` (still 200: the daemon works, a person must look; `with_breaches`).
 """
 
 from __future__ import annotations
@@ -30,9 +31,25 @@ class Health:
     ok: bool
     reasons: list[str] = field(default_factory=list)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: What needs a person without the daemon being down (unacknowledged breaches): answered 200, ``degraded``.
+    degraded: list[str] = field(default_factory=list)
 
     def body(self) -> dict[str, Any]:
-        return {"status": "ok" if self.ok else "unhealthy", "reasons": self.reasons, "jobs": self.jobs}
+        status = "unhealthy" if not self.ok else "degraded" if self.degraded else "ok"
+        body: dict[str, Any] = {"status": status, "reasons": self.reasons, "jobs": self.jobs}
+        if self.degraded:
+            body["degraded"] = self.degraded
+        return body
+
+
+def with_breaches(health: Health, open_by_account: Mapping[str, int]) -> Health:
+    """``health`` degraded by each account's unacknowledged breaches (docs/compliance.md, "Breaches")."""
+    notes = [
+        f"account {label}: {count} unacknowledged breach(es) (smspartner-etl breaches list)"
+        for label, count in sorted(open_by_account.items())
+        if count
+    ]
+    return Health(health.ok, health.reasons, health.jobs, [*health.degraded, *notes])
 
 
 def evaluate(

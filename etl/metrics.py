@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from etl.accounts import PARENT, PARENT_ID, AccountRef
 from etl.compliance import propagation
+from etl.compliance import breaches
 from etl.db.schema import accounts, rejected_items, sync_runs
 from etl.outcome import SYNCED, Outcome, RunResult
 
@@ -207,6 +208,25 @@ class DatabaseCollector(Collector):
             yield gauge
         yield from self._rejected()
         yield from self._propagation()
+        yield from self._breaches()
+
+    def _breaches(self) -> Iterator[Metric]:
+        """Unacknowledged breaches per account (docs/compliance.md, "Breaches"); every known account gets a value."""
+        try:
+            with self.engine.connect() as conn:
+                labels = [label for (label,) in conn.execute(select(accounts.c.label).order_by(accounts.c.label))]
+                counts = breaches.open_counts(conn)
+                conn.rollback()
+        except SQLAlchemyError:
+            return  # not migrated to 0016 yet
+        family = GaugeMetricFamily(
+            f"{PREFIX}_breaches_unacknowledged",
+            "Sends to numbers on the account's stop list (past the grace) no one has acknowledged yet.",
+            labels=["account"],
+        )
+        for label in labels:
+            family.add_metric([label], float(counts.get(label, 0)))
+        yield family
 
     def _rejected(self) -> Iterator[Metric]:
         """Items quarantined, by endpoint: ``times_seen`` summed, so a repeat counts (etl/quarantine.py)."""
@@ -233,7 +253,7 @@ class DatabaseCollector(Collector):
                 delays = propagation.delays_by_account(conn, self.now())
                 conn.rollback()
         except SQLAlchemyError:
-            return  # not migrated to 0014 yet
+            return  # not migrated to 0016 yet
         family = HistogramMetricFamily(
             f"{PREFIX}_optout_propagation_seconds",
             "Seconds from a STOP (callback receipt or the list's createdAt) to its stop being effective here, opt-outs of the last 30 days.",

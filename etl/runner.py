@@ -34,6 +34,7 @@ from etl import runlog
 from etl.accounts import PARENT, AccountRef
 from etl.api.protocol import ApiClient
 from etl.clock import utcnow
+from etl.compliance import breaches
 from etl.config import Config
 from etl.db.engine import writer
 from etl.errors import EtlError, LockHeld, SyncRefused
@@ -103,6 +104,8 @@ def run_job(
                 should_stop=lambda: should_stop() or lock.lost, secret=secret, started=started,
                 account=account, learn_keys=learn_keys,
             )
+            if report.ok and name in breaches.DETECT_AFTER:
+                _detect_breaches(engine, config, account, now())
     except LockHeld as exc:
         log.info("job %s skipped: %s", shown, exc, extra={"job": name, "account": account.label, "outcome": Outcome.SKIPPED.value, "reason": "locked"})
         return _skipped(name, account, "locked", started, metrics)
@@ -114,6 +117,21 @@ def run_job(
     if metrics is not None:
         metrics.record_run(report)
     return report
+
+
+def _detect_breaches(engine: Engine, config: Config, account: AccountRef, at: datetime) -> None:
+    """After a stops or statuses run, record the account's new breaches (docs/compliance.md, "Breaches").
+
+    Its own transaction: a failure here is logged and never turns the sync it follows into a failure."""
+    try:
+        with writer(engine).begin() as conn:
+            added = breaches.detect(conn, grace_seconds=config.compliance.breach_grace, now=at, account_id=account.id)
+    except SQLAlchemyError as exc:
+        log.error("breach detection for %s failed: %s", account.label, type(exc).__name__, extra={"account": account.label})
+        return
+    if added:
+        log.warning("%d new breach(es) for account %s: sends to numbers on its stop list (smspartner-etl breaches list)",
+                    added, account.label, extra={"account": account.label, "breaches": added})
 
 
 def _skipped(name: str, account: AccountRef, reason: str, started: float, metrics: Metrics | None) -> RunReport:

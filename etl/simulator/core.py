@@ -276,7 +276,7 @@ class Simulator:
                     failed.append((str(raw), 9))
                     continue
                 raise ApiFailure(9, errors=[{"elementId": "phoneNumbers", "message": f"Numéro invalide : {raw}"}])
-            if self.is_stopped(e164):
+            if self.is_stopped(e164) and self.quirks.send_to_stopped != "deliver":
                 failed.append((e164, 14))
                 continue
             good.append((e164, text, parts))

@@ -48,6 +48,9 @@ class Quirks:
     stop_add_plural_param: bool = True
     # quirk 15: a number already in the stop list gives code 3 (WEB) or is idempotent.
     stop_add_duplicate: str = "error"  # "error" | "idempotent"
+    # Our choice, for compliance tests: a send to a number on the STOP list is refused (code 14, the documented
+    # behaviour) or goes out anyway ("deliver": a lapse on the provider's side, what a breach is; docs/simulator.md).
+    send_to_stopped: str = "refuse"  # "refuse" | "deliver"
     # quirk 24: commercial night hold 20:00-08:00 weekdays, Sundays and holidays.
     commercial_night_hold: bool = False
     # quirk 24: sandbox messages are purged daily (lookups then give code 4).

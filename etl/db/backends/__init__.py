@@ -158,6 +158,10 @@ class Backend:
         """SQL text of the ``YYYY-MM`` month of the DATE expression ``date_sql`` (views group by it)."""
         raise NotImplementedError(f"{self.name}: no month expression")
 
+    def later_by_sql(self, later_sql: str, earlier_sql: str, seconds: int) -> str:
+        """SQL text of "timestamp ``later_sql`` is more than ``seconds`` after ``earlier_sql``" (breach grace)."""
+        return f"{later_sql} > {earlier_sql} + make_interval(secs => {int(seconds)})"
+
     # --- session tuning (no-ops where the server needs none) -----------------------------------------
 
     @contextmanager

@@ -38,6 +38,9 @@ class MariaDB(Backend):
     def month_sql(self, date_sql: str) -> str:
         return f"DATE_FORMAT({date_sql}, '%Y-%m')"
 
+    def later_by_sql(self, later_sql: str, earlier_sql: str, seconds: int) -> str:
+        return f"{later_sql} > DATE_ADD({earlier_sql}, INTERVAL {int(seconds)} SECOND)"
+
     def create_temp(self, conn: Connection, table: Table) -> None:
         conn.exec_driver_sql(f"DROP TEMPORARY TABLE IF EXISTS {table.name}")
         super().create_temp(conn, table)

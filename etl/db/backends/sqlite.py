@@ -45,6 +45,10 @@ class SQLite(Backend):
     def month_sql(self, date_sql: str) -> str:
         return f"strftime('%Y-%m', {date_sql})"
 
+    def later_by_sql(self, later_sql: str, earlier_sql: str, seconds: int) -> str:
+        # Timestamps are text here; julianday reads both the space and the ``T`` spelling.
+        return f"julianday({later_sql}) > julianday({earlier_sql}) + {int(seconds)} / 86400.0"
+
     def stage_then_apply(
         self, conn: Connection, load: Callable[[], _T], apply: Callable[[_T], _R], *, cache_mb: int, work_mem_mb: int
     ) -> _R:

@@ -25,6 +25,10 @@ from etl.db.schema.console import (
     console_sessions,
     console_users,
 )
+from etl.db.schema.compliance import (
+    Breach,
+    breaches,
+)
 from etl.db.schema.contacts import (
     Contact,
     ContactEvent,
@@ -148,4 +152,6 @@ __all__ = [
     "ConsoleSession",
     "console_users",
     "console_sessions",
+    "Breach",
+    "breaches",
 ]

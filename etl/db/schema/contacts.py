@@ -98,6 +98,7 @@ class ContactEvent(Base):
         CheckConstraint("kind IN ('appeared', 'gone', 'stop_on', 'stop_off')", name="kind"),
         Index(None, "account_id", "group_id", "contact_id", "at"),
         Index(None, "at"),
+        Index(None, "phone_e164"),
     )
 
 

@@ -71,7 +71,7 @@ class WriteAction(Base):
     balance_before: Mapped[Decimal | None] = mapped_column(Money)
     account_id: Mapped[int] = account_id_column()
 
-    __table_args__ = (Index(None, "account_id", "action", "requested_at"), Index(None, "account_id", "outcome"))
+    __table_args__ = (Index(None, "account_id", "action", "requested_at"), Index(None, "account_id", "outcome"), Index(None, "target"))
 
 
 class JobLease(Base):

@@ -97,6 +97,8 @@ class Recipient(Base):
         Index(None, "send_id"),
         Index(None, "account_id", "sent_day", "country", "currency"),
         Index(None, "account_id", "final", "expired"),
+        # Evidence and breaches look a number up across sends (migration 0016).
+        Index(None, "phone_e164"),
     )
 
 
