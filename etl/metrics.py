@@ -25,8 +25,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from etl.accounts import PARENT, PARENT_ID, AccountRef
-from etl.compliance import propagation
-from etl.compliance import breaches
+from etl.compliance import breaches, propagation
 from etl.db.schema import accounts, rejected_items, sync_runs
 from etl.outcome import SYNCED, Outcome, RunResult
 

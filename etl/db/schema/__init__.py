@@ -18,16 +18,16 @@ from etl.db.schema.accounts import (
     accounts,
 )
 from etl.db.schema.base import NAMING_CONVENTION, Base, table_of
+from etl.db.schema.compliance import (
+    Breach,
+    breaches,
+)
 from etl.db.schema.console import (
     ROLES,
     ConsoleSession,
     ConsoleUser,
     console_sessions,
     console_users,
-)
-from etl.db.schema.compliance import (
-    Breach,
-    breaches,
 )
 from etl.db.schema.contacts import (
     Contact,
