@@ -164,7 +164,7 @@ class PushConfig:
 
 
 def _validate_push(push: PushConfig) -> None:
-    import ipaddress
+    from etl.networks import parse_networks
 
     if push.enabled and len(push.path_token.reveal()) < 16:
         raise ConfigError("push.path_token: needs at least 16 characters when push.enabled (it is the only secret)")
@@ -174,11 +174,7 @@ def _validate_push(push: PushConfig) -> None:
         raise ConfigError("push.port: must be a port number (0 = any free port)")
     if push.max_body_bytes < 256:
         raise ConfigError("push.max_body_bytes: must be at least 256")
-    for net in push.allowed_networks:
-        try:
-            ipaddress.ip_network(net, strict=False)
-        except ValueError:
-            raise ConfigError(f"push.allowed_networks: {net!r} is not a network like 10.0.0.0/8") from None
+    parse_networks("push.allowed_networks", push.allowed_networks)
 
 
 @dataclass(frozen=True)

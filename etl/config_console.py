@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 
 from etl.durations import Duration
 from etl.errors import ConfigError
+from etl.networks import parse_networks
 
 __all__ = ["ConsoleConfig", "validate_console"]
 
@@ -44,11 +44,7 @@ def validate_console(console: ConsoleConfig) -> None:
         raise ConfigError("console.session_lifetime and console.session_idle: must be greater than 0")
     if console.login_attempts < 1:
         raise ConfigError("console.login_attempts: must be at least 1")
-    for net in console.allowed_networks:
-        try:
-            ipaddress.ip_network(net, strict=False)
-        except ValueError:
-            raise ConfigError(f"console.allowed_networks: {net!r} is not a network like 10.0.0.0/8") from None
+    parse_networks("console.allowed_networks", console.allowed_networks)
     if console.trusted_header:
         if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", console.trusted_header):
             raise ConfigError("console.trusted_header: a header name (letters, digits and -)")

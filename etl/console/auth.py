@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +20,7 @@ from starlette.requests import Request
 from etl.config_console import ConsoleConfig
 from etl.console import sessions, users
 from etl.db.schema import ROLES
+from etl.networks import contains, parse_networks
 from etl.secrets import Secret
 
 
@@ -37,16 +37,6 @@ def allows(role: str, needed: str) -> bool:
     return ROLES.index(role) >= ROLES.index(needed)
 
 
-def client_in(networks: tuple[str, ...], address: str | None) -> bool:
-    if not address:
-        return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
-
-
 def csrf_ok(principal: Principal, sent: str | None) -> bool:
     return bool(sent) and hmac.compare_digest(principal.csrf_token.encode(), str(sent).encode())
 
@@ -57,6 +47,7 @@ class Authenticator:
         self.engine = engine
         self.key = key
         self.now = now
+        self.networks = parse_networks("console.allowed_networks", console.allowed_networks)
 
     def principal(self, request: Request) -> Principal | None:
         if self.console.trusted_header and request.headers.get(self.console.trusted_header):
@@ -70,7 +61,7 @@ class Authenticator:
 
     def _from_header(self, request: Request) -> Principal | None:
         address = request.client.host if request.client else None
-        if not client_in(self.console.allowed_networks, address):
+        if not contains(self.networks, address):
             return None
         user = users.find(self.engine, request.headers[self.console.trusted_header])
         if user is None:

@@ -48,7 +48,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hmac
-import ipaddress
 import logging
 import socket
 import threading
@@ -67,6 +66,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from etl.clock import utcnow
 from etl.config import PushConfig
 from etl.db.engine import writer
+from etl.networks import contains, parse_networks
 from etl.push.apply import ApplyResult, apply_pass, resolve_pending
 from etl.push.parse import CHANNELS, Callback, CallbackRejected, parse_callback
 from etl.push.store import store
@@ -263,7 +263,7 @@ class PushReceiver:
         self.answer_timeout = answer_timeout
         self.default_region = default_region
         self._token = config.path_token.reveal().encode()
-        self._networks = [ipaddress.ip_network(n, strict=False) for n in config.allowed_networks]
+        self._networks = parse_networks("push.allowed_networks", config.allowed_networks)
         self._parsed: dict[str, Callback] = {}
         self._parsed_lock = threading.Lock()
         self._applier = _Applier(self)
@@ -353,13 +353,7 @@ class PushReceiver:
     # --- decisions for one request (no I/O) ---------------------------------------------------------
 
     def allowed_source(self, ip: str) -> bool:
-        if not self._networks:
-            return True
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(address in net for net in self._networks)
+        return not self._networks or contains(self._networks, ip)
 
     def route(self, path: str) -> str | None:
         """The channel for a request path, or None when the token does not match."""

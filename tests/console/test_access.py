@@ -150,3 +150,17 @@ def test_the_trusted_header_is_believed_only_from_allowed_networks(
     client = TestClient(make_app(config), follow_redirects=False, client=("127.0.0.1", 5000))
     assert client.get("/users", headers={"X-Remote-User": "sso-user"}).status_code == status
     assert client.get("/users", headers={"X-Remote-User": "nobody"}).status_code == 303, "only an existing user"
+
+
+def test_a_configured_session_key_keeps_sessions_across_a_restart_and_a_random_one_does_not(
+        engine: Any, clock: Clock, console_config: Config, add_user: Callable[[str, str], None]) -> None:
+    from etl.console.app import build
+
+    add_user("ann", "viewer")
+    keyed = {"SMSPARTNER_ETL_CONSOLE_KEY": "a-console-session-key-for-tests"}
+    for environ, survives in ((keyed, True), ({}, False)):
+        first = TestClient(build(console_config, engine, now=clock, environ=environ), follow_redirects=False)
+        first.post("/login", data={"name": "ann", "password": PASSWORD, "csrf": login_token(first)})
+        restarted = build(console_config, engine, now=clock, environ=environ)
+        again = TestClient(restarted, follow_redirects=False, cookies={COOKIE: first.cookies[COOKIE]})
+        assert (again.get("/").status_code == 200) is survives
