@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -24,7 +26,8 @@ MAX_NUMBER_CHARS = 64
 async def overview(console: Console, request: Request, user: Principal) -> Response:
     now = console.now()
     since, last = queries.chart_window(console.engine, CHART_DAYS, now.date())
-    spend = [charts.bar_chart(f"{account} · {currency}", points)
+    days = [(since + timedelta(days=i)).isoformat() for i in range((last - since).days + 1)]
+    spend = [charts.bar_chart(f"{account} · {currency}", [(day, dict(points).get(day, Decimal(0))) for day in days])
              for (account, currency), points in queries.spend(console.engine, since).items()]
     funnel = {account: charts.funnel_segments(counts) for account, counts in queries.funnel(console.engine, since).items()}
     return console.render(request, "overview.html", user=user, jobs=queries.job_rows(console.engine, console.config.jobs, now),
