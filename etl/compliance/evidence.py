@@ -1,0 +1,147 @@
+"""Everything the database knows about one number, across accounts, as plain data (docs/compliance.md,
+"Answering a complaint with `evidence`").
+
+Deterministic: every section is ordered by time then id, values are text (UTC ISO 8601, exact decimals), and
+the SHA-256 digest covers the canonical JSON of the sections and the database's time range, never the time the
+report was made: the same database gives the same report and digest. Reads only; `evidence_render` formats it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from etl.compliance import breaches as breach_rows
+from etl.db.schema import (
+    accounts,
+    contact_events,
+    recipients,
+    rental_number_events,
+    rentals,
+    replies,
+    sends,
+    stop_periods,
+    sync_runs,
+    write_actions,
+)
+
+Report = dict[str, Any]
+
+#: The audited writes that name a number in ``write_actions.target``.
+NUMBER_ACTIONS = ("stop_add", "stop_remove")
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral_value() else str(value)
+    return value
+
+
+def _rows(conn: Connection, query: Any) -> list[dict[str, Any]]:
+    return [{k: _value(v) for k, v in row._mapping.items()} for row in conn.execute(query)]
+
+
+def _stop_periods(conn: Connection, e164: str) -> list[dict[str, Any]]:
+    p, w, a = stop_periods.c, write_actions.c, accounts.c
+    return _rows(conn, select(
+        p.id, a.label.label("account"), p.api_stop_id, p.source, p.api_created_at, p.first_seen_at, p.removed_at,
+        p.removed_how, w.actor.label("removed_by"), w.reason.label("removal_reason"),
+    ).select_from(stop_periods.join(accounts, a.id == p.account_id).outerjoin(write_actions, w.id == p.removed_by_action_id))
+        .where(p.phone_e164 == e164).order_by(p.first_seen_at, p.id))
+
+
+def _writes(conn: Connection, e164: str) -> list[dict[str, Any]]:
+    w, a = write_actions.c, accounts.c
+    return _rows(conn, select(
+        w.id, a.label.label("account"), w.action, w.actor, w.reason, w.requested_at, w.completed_at, w.outcome,
+        w.api_stop_id,
+    ).select_from(write_actions.join(accounts, a.id == w.account_id))
+        .where(w.target == e164, w.action.in_(NUMBER_ACTIONS)).order_by(w.requested_at, w.id))
+
+
+def _replies(conn: Connection, e164: str) -> list[dict[str, Any]]:
+    r = replies.c
+    return _rows(conn, select(r.id, r.kind, r.text, r.keyword, r.message_id, r.sent_at, r.received_at)
+                 .where(r.phone_e164 == e164).order_by(r.received_at, r.id))
+
+
+def _sends(conn: Connection, e164: str) -> list[dict[str, Any]]:
+    r, s, a, p = recipients.c, sends.c, accounts.c, stop_periods.c
+    opted_out = (
+        select(func.count()).select_from(stop_periods)
+        .where(p.account_id == r.account_id, p.phone_e164 == r.phone_e164,
+               func.coalesce(p.api_created_at, p.first_seen_at) <= s.started_at,
+               (p.removed_at.is_(None)) | (p.removed_at > s.started_at))
+        .scalar_subquery()
+    )
+    found = _rows(conn, select(
+        r.id.label("recipient_id"), a.label.label("account"), r.message_id, s.tag, s.started_at, r.status, r.status_at,
+        r.final, r.cost, r.currency, opted_out.label("opted_out"),
+    ).select_from(recipients.join(sends, s.id == r.send_id).join(accounts, a.id == r.account_id))
+        .where(r.phone_e164 == e164).order_by(s.started_at, r.id))
+    for row in found:
+        row["opted_out"] = bool(row["opted_out"])
+        row["final"] = bool(row["final"])
+    return found
+
+
+def _rental_events(conn: Connection, e164: str) -> list[dict[str, Any]]:
+    e, r = rental_number_events.c, rentals.c
+    found = _rows(conn, select(e.id, r.label.label("rental"), e.event, e.stop, e.observed_at)
+                  .select_from(rental_number_events.join(rentals, r.id == e.rental_id))
+                  .where(e.phone_e164 == e164).order_by(e.observed_at, e.id))
+    for row in found:
+        row["stop"] = bool(row["stop"])
+    return found
+
+
+def _contact_events(conn: Connection, e164: str) -> list[dict[str, Any]]:
+    e, a = contact_events.c, accounts.c
+    return _rows(conn, select(e.id, a.label.label("account"), e.group_id, e.contact_id, e.kind, e.at)
+                 .select_from(contact_events.join(accounts, a.id == e.account_id))
+                 .where(e.phone_e164 == e164).order_by(e.at, e.id))
+
+
+def _breaches(conn: Connection, e164: str) -> list[dict[str, Any]]:
+    return [
+        {k: _value(v) for k, v in vars(row).items()}
+        for row in breach_rows.list_breaches(conn, include_acknowledged=True, phone_e164=e164)
+    ]
+
+
+def _coverage(conn: Connection) -> dict[str, Any]:
+    """The time range the database covers: its first and latest job run."""
+    first, last = conn.execute(select(func.min(sync_runs.c.started_at), func.max(sync_runs.c.started_at))).one()
+    return {"first_run_at": _value(first), "last_run_at": _value(last)}
+
+
+SECTIONS = (
+    ("stop_periods", _stop_periods),
+    ("stop_writes", _writes),
+    ("replies", _replies),
+    ("sends", _sends),
+    ("breaches", _breaches),
+    ("rental_events", _rental_events),
+    ("contact_events", _contact_events),
+)
+
+
+def digest_of(content: Report) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def gather(conn: Connection, e164: str) -> Report:
+    """The report for ``e164`` (already E.164): the number, the coverage, each section, and the digest of all three."""
+    content: Report = {"number": e164, "coverage": _coverage(conn)}
+    for name, read in SECTIONS:
+        content[name] = read(conn, e164)
+    content["sends_while_opted_out"] = sum(1 for row in content["sends"] if row["opted_out"])
+    return {**content, "digest": digest_of(content)}
