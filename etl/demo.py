@@ -163,6 +163,24 @@ def audience_filter(sim: Simulator, env: dict[str, str]) -> None:
     print(textwrap.indent((DEMO / "blocked.csv").read_text(encoding="utf-8"), "  blocked.csv | "))
 
 
+#: Opted out in the demo's second sync, then texted two hours later (the provider lets it through: a breach).
+TEXTED_AFTER_STOP = "+33699000111"
+
+
+def texted_after_stop(sim: Simulator, env: dict[str, str]) -> None:
+    step(f"a campaign reaches {TEXTED_AFTER_STOP} two hours after its STOP: a breach (docs/compliance.md)")
+    sim.clock.advance(timedelta(hours=2))
+    sim.quirks.send_to_stopped = "deliver"  # the simulator refuses stopped numbers otherwise, as the API documents
+    message_id = sim.send([TEXTED_AFTER_STOP, "+33612345678"], tag="relance")
+    sim.quirks.send_to_stopped = "refuse"
+    sends = DEMO / "sends.csv"
+    sends.write_text(f"message_id,phone,tag\n{message_id},{TEXTED_AFTER_STOP},relance\n{message_id},+33612345678,relance\n")
+    etl("track", str(sends), env=env)
+    sim.clock.advance(timedelta(minutes=10))
+    etl("sync", "statuses", "--once", env=env)
+    etl("breaches", "list", env=env)
+
+
 def what_landed() -> None:
     step("what landed")
     engine = create_engine(f"sqlite:///{DB_PATH}")
@@ -243,6 +261,7 @@ def main() -> None:
         contact_flags(sim, env)
         audited_writes(sim, env)
         audience_filter(sim, env)
+        texted_after_stop(sim, env)
 
         step("the daemon, briefly: `smspartner-etl run` with 2-second intervals, then SIGTERM")
         run_daemon(env)
@@ -251,6 +270,8 @@ def main() -> None:
         etl("users", "add", DEMO_USER, "--role", "admin", "--password-stdin", env=env, stdin=DEMO_PASSWORD + "\n")
 
         what_landed()
+        step(f"evidence for {TEXTED_AFTER_STOP}: what the database can prove about it")
+        etl("evidence", "06 99 00 01 11", env=env)
     print(f"\nDone. The database is {DB_PATH}; query it with any SQLite client, e.g.\n"
           f"  sqlite3 {DB_PATH.relative_to(ROOT)} 'SELECT * FROM current_stops LIMIT 5'")
     print(f"\nOpen the web console on it (Ctrl-C stops it):\n"
