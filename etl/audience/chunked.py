@@ -87,6 +87,9 @@ class ChunkResult:
     rental_stop: int
     contact_stop: int
     duplicate: int
+    #: Numbers blocked for an opt-out reason (stop_list, rental_stop, contact_stop), and their codes (filter runs).
+    opted_out: np.ndarray  # int64
+    opted_out_reasons: np.ndarray  # uint8
 
 
 _PLAN: Plan | None = None
@@ -174,6 +177,7 @@ def filter_chunk(bounds: tuple[int, int]) -> ChunkResult:
     blocked_offsets = np.concatenate(([0], np.cumsum(body_ends - body_starts + tail_lengths[keys])))
     blocked_before = np.cumsum(blocked_mask)[allowed_rows]
     counts = np.bincount(reasons, minlength=len(vec.CODES))
+    opted_out = (reasons >= vec.STOP_LIST) & (reasons <= vec.CONTACT_STOP)
     return ChunkResult(
         allowed,
         blocked,
@@ -188,6 +192,8 @@ def filter_chunk(bounds: tuple[int, int]) -> ChunkResult:
         int(counts[vec.RENTAL_STOP]),
         int(counts[vec.CONTACT_STOP]),
         int(counts[vec.DUPLICATE]),
+        verdicts.numbers[opted_out],
+        reasons[opted_out],
     )
 
 

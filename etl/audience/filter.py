@@ -46,7 +46,7 @@ from etl.audience.freshness import Freshness
 from etl.audience.injection import neutralise
 from etl.audience.numbers import NumberSet
 from etl.audience.outputs import atomic_outputs, clash
-from etl.audience.rowloop import REASON_COLUMN, Progress, run_rows
+from etl.audience.rowloop import REASON_COLUMN, OptedOutSink, Progress, run_rows
 from etl.audience.stops import StopSet
 from etl.errors import EtlError, InputError
 from etl.phones import e164_int_parser, int_parser_tables
@@ -185,6 +185,7 @@ def filter_audience(
     progress: TextIO | None | bool = None,
     workers: int | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    on_opted_out: OptedOutSink | None = None,
 ) -> Summary:
     """Split ``input_path`` into allowed and blocked rows; see the module docstring.
 
@@ -193,6 +194,9 @@ def filter_audience(
     ``workers``: processes for the chunked path (default: the usable cores; 0: stream in this
     process, the reference the chunked path is tested against); files of one chunk,
     or shapes the chunked path declines (`etl.audience.chunked`), are streamed in this process.
+    ``on_opted_out``: called with the numbers blocked for each opt-out reason, in batches, for the
+    filter-run record (`etl.compliance.filter_runs`); when the chunked path gives way to the row
+    loop midway, it is first called with the reason ``""`` and no numbers: forget what came so far.
     """
     source = Path(input_path)
     refused = clash(source, [("allowed", Path(allowed_path)), ("blocked", Path(blocked_path))])
@@ -225,10 +229,13 @@ def filter_audience(
     if workers != 0 and layout.encoding.lower() in ASCII_COMPATIBLE and layout.newline != "\r":
         try:
             _run_chunked(source, Path(allowed_path), Path(blocked_path), layout, stops, default_region, summary,
-                         Progress(source.stat().st_size, stream), usable_workers(workers), chunk_bytes)
+                         Progress(source.stat().st_size, stream), usable_workers(workers), chunk_bytes,
+                         on_opted_out)
         except NeedsSequential as exc:
             log.info("%s: %s; filtering in one stream", source, exc)
             _reset_counts(summary)
+            if on_opted_out:
+                on_opted_out("", ())
         else:
             summary.seconds = time.perf_counter() - started
             return summary
@@ -240,7 +247,7 @@ def filter_audience(
             blocked_out = io.TextIOWrapper(blocked_raw, encoding=out_encoding, newline="")
             try:
                 run_rows(text, raw, allowed_out, blocked_out, layout, stops, default_region, summary,
-                     Progress(source.stat().st_size, stream))
+                         Progress(source.stat().st_size, stream), on_opted_out)
             except UnicodeDecodeError as exc:
                 # The text reader's offsets are within its own read, so name where it was reading.
                 raise InputError(undecodable(source, layout.encoding, exc.reason, raw.tell(), near=True)) from None
@@ -257,6 +264,17 @@ def _reset_counts(summary: Summary) -> None:
     summary.blocked = dict.fromkeys(REASONS, 0)
 
 
+def _hand_over_chunk(result: Any, sink: OptedOutSink) -> None:
+    from etl.audience import vectorized as vec
+
+    reasons = result.opted_out_reasons
+    for code in (vec.STOP_LIST, vec.RENTAL_STOP, vec.CONTACT_STOP):
+        name = vec.REASON_NAMES[code]
+        numbers = result.opted_out[reasons == code]
+        if len(numbers):
+            sink(name, numbers.tolist())
+
+
 def _run_chunked(
     source: Path,
     allowed_path: Path,
@@ -268,6 +286,7 @@ def _run_chunked(
     progress: Progress,
     workers: int,
     chunk_bytes: int,
+    on_opted_out: OptedOutSink | None = None,
 ) -> None:
     """The filter over byte ranges (`etl.audience.chunked`); raises `NeedsSequential` before or while writing."""
     import phonenumbers
@@ -330,6 +349,8 @@ def _run_chunked(
                 counts["rental_stop"] += result.rental_stop
                 counts["contact_stop"] += result.contact_stop
                 counts["duplicate"] += result.duplicate + len(again)
+                if on_opted_out and len(result.opted_out):
+                    _hand_over_chunk(result, on_opted_out)
                 progress.update(item[1], summary.rows)
     finally:
         seen.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from etl.audience import injection
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from etl.audience.filter import Summary
 
 REASON_COLUMN = "reason"
+#: Receives the E.164 numbers (as integers, without "+") blocked for one opt-out reason (`etl.compliance.filter_runs`).
+OptedOutSink = Callable[[str, Sequence[int]], None]
 _FLUSH_ROWS = 8192
 
 
@@ -82,6 +84,7 @@ def run_rows(
     default_region: str,
     summary: Summary,
     progress: Progress,
+    on_opted_out: OptedOutSink | None = None,
 ) -> None:
     """The one-process filter: every record classified and copied, as `chunked` does on every core.
 
@@ -112,6 +115,11 @@ def run_rows(
     has_rental = len(rental) > 0
     has_contact = len(contact) > 0
     invalid = stop_list = rental_stop = contact_stop = duplicate = 0
+    # Opt-out blocks for the filter-run record, by reason; handed over with each flush of the blocked rows.
+    opted_out: dict[str, list[int]] = {"stop_list": [], "rental_stop": [], "contact_stop": []}
+    keep_stop_list = opted_out["stop_list"].append if on_opted_out else None
+    keep_rental = opted_out["rental_stop"].append if on_opted_out else None
+    keep_contact = opted_out["contact_stop"].append if on_opted_out else None
     allowed_buf: list[str] = []
     blocked_buf: list[str] = []
     records = _records(text, '"')
@@ -160,12 +168,18 @@ def run_rows(
             if stopped:
                 reason = "stop_list"
                 stop_list += 1
+                if keep_stop_list:
+                    keep_stop_list(number)
             elif has_rental and number in rental:
                 reason = "rental_stop"
                 rental_stop += 1
+                if keep_rental:
+                    keep_rental(number)
             elif has_contact and number in contact:
                 reason = "contact_stop"
                 contact_stop += 1
+                if keep_contact:
+                    keep_contact(number)
             else:
                 offset = number - seen_base
                 if 0 <= offset < seen_span:
@@ -195,13 +209,24 @@ def run_rows(
         if len(blocked_buf) >= _FLUSH_ROWS:
             blocked_out.write("".join(blocked_buf))
             blocked_buf.clear()
+            if on_opted_out:
+                _hand_over(opted_out, on_opted_out)
     allowed_out.write("".join(allowed_buf))
     blocked_out.write("".join(blocked_buf))
+    if on_opted_out:
+        _hand_over(opted_out, on_opted_out)
     progress.update(raw.tell(), rows)
     progress.close()
     _tally(summary, rows, allowed, blank, invalid=invalid, stop_list=stop_list, rental_stop=rental_stop,
            contact_stop=contact_stop, duplicate=duplicate)
     seen.close()
+
+
+def _hand_over(opted_out: dict[str, list[int]], sink: OptedOutSink) -> None:
+    for reason, numbers in opted_out.items():
+        if numbers:
+            sink(reason, numbers)
+            numbers.clear()
 
 
 def _copy_header(records: Iterator[str], delimiter: str, newline: str, allowed_buf: list[str], blocked_buf: list[str]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from etl.cli._context import get_clock, get_config, get_engine
-from etl.errors import EtlError
+from etl.errors import EtlError, StaleData
 
 
 @click.command("filter-audience")
@@ -25,6 +25,7 @@ from etl.errors import EtlError
               help="Filter even if the stop list is older than audience.max_stop_age (recorded in the report).")
 @click.option("--delimiter", default=None, help="Field separator (default: sniffed; 'tab' for a tab).")
 @click.option("--encoding", default=None, help="Input encoding (default: sniffed; BOMs honoured).")
+@click.option("--actor", default=None, help="Who runs it, recorded in filter_runs (default: the OS user).")
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -37,17 +38,19 @@ def command(
     allow_stale: bool,
     delimiter: str | None,
     encoding: str | None,
+    actor: str | None,
 ) -> None:
     """Check INPUT against the synced stop list: fail closed, every column kept.
 
     Exit status 2 for an output that is the input or another output (or whose folder is missing),
     4 when the stop list is stale or dated in the future (see --allow-stale), 65 for an unreadable
     CSV, 78 when the database cannot be reached or is not migrated. Outputs appear only when the
-    run succeeded.
+    run succeeded. Every run is recorded in ``filter_runs`` (docs/compliance.md, "Filter runs").
     """
     from etl.audience import filter_audience
     from etl.audience.outputs import clash, write_whole
     from etl.audience.stops import read_stop_list
+    from etl.compliance.filter_runs import FileDigest, FilterRunRecorder, default_actor, filter_run_hasher
 
     # Before anything is read or written: an output onto the input (or onto the other output)
     # would destroy it (issue 16).
@@ -58,21 +61,28 @@ def command(
     config = get_config(ctx)
     region = (default_region or config.api.default_region).upper()
     engine = get_engine(ctx)
-    now = get_clock(ctx)()
-    freshness, stops = read_stop_list(
-        engine, now=now, max_age=config.audience.max_stop_age, allow_stale=allow_stale, default_region=region
-    )
-    summary = filter_audience(
-        input_path,
-        allowed_path,
-        blocked_path,
-        stops,
-        column=column,
-        default_region=region,
-        delimiter=delimiter,
-        encoding=encoding,
-        freshness=freshness,
-    )
+    clock = get_clock(ctx)
+    recorder = FilterRunRecorder(engine, filter_run_hasher(config.compliance), clock)
+    who = actor or default_actor()
+    try:
+        freshness, stops = read_stop_list(
+            engine, now=clock(), max_age=config.audience.max_stop_age, allow_stale=allow_stale, default_region=region
+        )
+    except StaleData as exc:  # a refusal is a run too; an unreachable database is not recorded
+        recorder.start(actor=who, input_path=input_path, allow_stale=allow_stale, freshness=None)
+        recorder.fail(exc)
+        raise
+    recorder.start(actor=who, input_path=input_path, allow_stale=allow_stale, freshness=freshness)
+    digest = FileDigest(input_path)
+    try:
+        summary = filter_audience(
+            input_path, allowed_path, blocked_path, stops, column=column, default_region=region,
+            delimiter=delimiter, encoding=encoding, freshness=freshness, on_opted_out=recorder.add,
+        )
+        recorder.finish(summary, digest)
+    except BaseException as exc:
+        recorder.fail(exc, digest)
+        raise
     report = summary.as_report()
     if report_path is not None:
         try:

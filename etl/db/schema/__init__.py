@@ -22,6 +22,14 @@ from etl.db.schema.compliance import (
     Breach,
     breaches,
 )
+from etl.db.schema.compliance_records import (
+    FilterRun,
+    FilterRunBlock,
+    OptoutHash,
+    filter_run_blocks,
+    filter_runs,
+    optout_hashes,
+)
 from etl.db.schema.console import (
     ROLES,
     ConsoleSession,
@@ -93,6 +101,12 @@ from etl.db.schema.stops import (
 )
 
 __all__ = [
+    "FilterRun",
+    "FilterRunBlock",
+    "OptoutHash",
+    "filter_runs",
+    "filter_run_blocks",
+    "optout_hashes",
     "NAMING_CONVENTION",
     "Base",
     "table_of",

@@ -41,6 +41,8 @@ class PushInbox(Base):
     #: What applying did or why it could not (opened, already_stopped, stale, unparseable number...).
     detail: Mapped[str | None] = mapped_column(String(255))
     stop_period_id: Mapped[int | None] = mapped_column(Id, ForeignKey("stop_periods.id"))
+    #: Set when the retention job emptied ``body`` (docs/compliance.md, "Retention"; migration 0017).
+    body_purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     #: The account whose callback URL was called (docs/schema.md, "Accounts"); ``content_hash``
     #: stays unique on its own: another account's hash covers its account too.
     account_id: Mapped[int] = account_id_column()
@@ -65,6 +67,8 @@ class Reply(Base):
     phone_raw: Mapped[str] = mapped_column(String(64))
     message_id: Mapped[str | None] = mapped_column(String(64))
     text: Mapped[str | None] = mapped_column(Text)
+    #: Set when the retention job set ``text`` to NULL (migration 0017).
+    text_purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     keyword: Mapped[str | None] = mapped_column(String(64))
     to_number: Mapped[str | None] = mapped_column(String(32))
     #: ``message-timestamp`` (long number; Europe/Paris local in the API, stored UTC).
