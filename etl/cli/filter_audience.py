@@ -45,7 +45,7 @@ def command(
     Exit status 2 for an output that is the input or another output (or whose folder is missing),
     4 when the stop list is stale or dated in the future (see --allow-stale), 65 for an unreadable
     CSV, 78 when the database cannot be reached or is not migrated. Outputs appear only when the
-    run succeeded. Every run is recorded in ``filter_runs`` (docs/compliance.md, "Filter runs").
+    run succeeded. Every run is recorded in ``filter_runs`` (docs/audience.md, "Filter runs are recorded").
     """
     from etl.audience import filter_audience
     from etl.audience.outputs import clash, write_whole

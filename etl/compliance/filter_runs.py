@@ -1,7 +1,7 @@
 """The record of one ``filter-audience`` run: a ``filter_runs`` row and the keyed hashes of the numbers it blocked.
 
 Why: `evidence` must be able to say "blocked from campaign file X on date Y" without keeping the file
-(docs/compliance.md, "Filter runs"). The row is written before filtering (outcome ``running``) and
+(docs/audience.md, "Filter runs are recorded"). The row is written before filtering (outcome ``running``) and
 completed after; a run that fails keeps its row with the failure, and the blocks of a failed run are
 deleted (no output was written, so nothing was blocked). Blocks arrive in batches from the filter
 and are hashed and inserted set-based, one transaction per batch, so memory stays bounded.
