@@ -19,6 +19,7 @@ JOB_MODULES: dict[str, str] = {
     "rentals": "etl.jobs.rentals",
     "contacts": "etl.jobs.contacts",
     "actions": "etl.jobs.actions",
+    "retention": "etl.jobs.retention",
 }
 
 #: Jobs about the whole login, run once per cycle for the parent account (not for each sub-account).

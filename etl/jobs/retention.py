@@ -1,0 +1,104 @@
+"""Retention (issue 18): purge reply texts and raw callback bodies past their age; closed opt-outs past
+``compliance.optout_age`` (≥ 3 years) reduced to a keyed hash in ``optout_hashes`` (docs/compliance.md, "Retention").
+
+Set-based, in batches of ``compliance.batch_size`` ids, one transaction each, for this run's account. Open stop
+periods are never touched: they are current opt-outs. Without a hash key the opt-outs are kept readable (nothing
+is lost) and the run says so. Rental numbers are not purged yet (docs/compliance.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy.engine import Connection, Row
+
+from etl.compliance.hashing import NumberHasher, optional_hasher
+from etl.db.schema import breaches, optout_hashes, push_inbox, replies, stop_periods
+from etl.jobs.base import JobContext, RunResult
+
+NAME = "retention"
+
+
+def run(ctx: JobContext) -> RunResult:
+    compliance = ctx.config.compliance
+    now = ctx.now()
+    texts = _purge_replies(ctx, now - timedelta(seconds=compliance.reply_text_age))
+    bodies = _purge_bodies(ctx, now - timedelta(seconds=compliance.reply_text_age))
+    hasher = optional_hasher(compliance)
+    hashed = _hash_optouts(ctx, hasher, now - timedelta(seconds=compliance.optout_age)) if hasher else 0
+    note = "" if hasher else "; no hash key: old opt-outs kept readable"
+    return RunResult(changed=texts + bodies, removed=hashed,
+                     detail=f"reply_texts={texts} callback_bodies={bodies} optouts_hashed={hashed}{note}")
+
+
+def _purge_replies(ctx: JobContext, before: datetime) -> int:
+    inbox = push_inbox.c
+    r = replies.c
+    done = 0
+    while not ctx.should_stop():
+        with ctx.engine.begin() as conn:
+            ids = conn.execute(
+                select(r.id).join(push_inbox, inbox.id == r.inbox_id)
+                .where(inbox.account_id == ctx.account.id, r.received_at < before, r.text.is_not(None))
+                .limit(ctx.config.compliance.batch_size)
+            ).scalars().all()
+            if not ids:
+                break
+            conn.execute(update(replies).where(r.id.in_(ids)).values(text=None, text_purged_at=ctx.now()))
+        done += len(ids)
+    return done
+
+
+def _purge_bodies(ctx: JobContext, before: datetime) -> int:
+    inbox = push_inbox.c
+    done = 0
+    while not ctx.should_stop():
+        with ctx.engine.begin() as conn:
+            ids = conn.execute(
+                select(inbox.id).where(inbox.account_id == ctx.account.id, inbox.received_at < before,
+                                       inbox.body_purged_at.is_(None), inbox.state != "new")
+                .limit(ctx.config.compliance.batch_size)
+            ).scalars().all()
+            if not ids:
+                break
+            conn.execute(update(push_inbox).where(inbox.id.in_(ids)).values(body="", body_purged_at=ctx.now()))
+        done += len(ids)
+    return done
+
+
+def _hash_optouts(ctx: JobContext, hasher: NumberHasher, before: datetime) -> int:
+    p = stop_periods.c
+    done = 0
+    while not ctx.should_stop():
+        with ctx.engine.begin() as conn:
+            rows = conn.execute(
+                select(stop_periods).where(p.account_id == ctx.account.id, p.removed_at.is_not(None),
+                                           p.removed_at < before, p.phone_e164.is_not(None),
+                                           # a breach's period stays readable: it is evidence of a finding
+                                           ~exists().where(breaches.c.stop_period_id == p.id))
+                .order_by(p.id).limit(ctx.config.compliance.batch_size)
+            ).all()
+            if not rows:
+                break
+            _move(conn, ctx, hasher, rows)
+        done += len(rows)
+    return done
+
+
+def _move(conn: Connection, ctx: JobContext, hasher: NumberHasher, rows: Sequence[Row[Any]]) -> None:
+    hashes = hasher.hash_many([row.phone_e164 for row in rows])
+    now = ctx.now()
+    conn.execute(insert(optout_hashes), [
+        dict(stop_period_id=row.id, phone_hash=h, hash_key_id=hasher.key_id, api_stop_id=row.api_stop_id,
+             api_created_at=row.api_created_at, first_seen_at=row.first_seen_at, last_seen_at=row.last_seen_at,
+             removed_at=row.removed_at, removed_how=row.removed_how, removed_by_action_id=row.removed_by_action_id,
+             source=row.source, hashed_at=now, account_id=row.account_id)
+        for row, h in zip(rows, hashes)
+    ])
+    ids = [row.id for row in rows]
+    # Rows that point at the period lose the pointer; the period lives on in optout_hashes.stop_period_id.
+    conn.execute(update(push_inbox).where(push_inbox.c.stop_period_id.in_(ids)).values(stop_period_id=None))
+    conn.execute(delete(stop_periods).where(stop_periods.c.id.in_(ids)))
