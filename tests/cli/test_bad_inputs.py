@@ -282,7 +282,7 @@ CASES = [
         "jobs-table-misspelt",
         ("--config", "{tmp}/stpos.toml", "rentals", "list"),
         CONFIG,
-        "jobs.stpos: unknown job table [jobs.stpos]; known jobs: accounts, actions, contacts, finance, rentals, statuses, stops",
+        "jobs.stpos: unknown job table [jobs.stpos]; known jobs: accounts, actions, contacts, finance, rentals, retention, statuses, stops",
         files=_write("stpos.toml", b'[jobs.stpos]\nevery = "5m"\n'),
     ),
 ]
