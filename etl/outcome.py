@@ -32,6 +32,8 @@ class ExitCode(IntEnum):
     REFUSED = 3
     #: Data a safety decision needs is older than allowed.
     STALE = 4
+    #: ``verify-audit``: the audit chain or an audited row was changed behind the tool's back.
+    TAMPERED = 5
     #: EX_DATAERR: bad input (a phone number, a CSV line, an argument).
     DATAERR = 65
     #: EX_UNAVAILABLE: the database cannot be reached.

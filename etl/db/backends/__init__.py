@@ -17,7 +17,7 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, select
 from sqlalchemy.schema import CreateTable, DropTable
 from sqlalchemy.types import TypeEngine
 
@@ -206,6 +206,13 @@ class Backend:
     def end_transaction_lock(self, conn: Connection, name: str) -> None:
         """Release what `try_transaction_lock` took, where the server does not at commit."""
         return None
+
+    # --- row locks -------------------------------------------------------------------------------------
+
+    def locked(self, stmt: Select[Any]) -> Select[Any]:
+        """``stmt`` locking the rows it reads until the transaction ends (``SELECT … FOR UPDATE``): a
+        second transaction reading them so waits for the first's commit (the audit chain's head row)."""
+        return stmt.with_for_update()
 
     # --- batch writes through the driver (the push inbox and its applier) ------------------------------
     #

@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Boolean, Connection, Date, Numeric, Table
+from sqlalchemy import Boolean, Connection, Date, Numeric, Select, Table
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import TypeEngine
 
@@ -48,6 +48,11 @@ class SQLite(Backend):
     def later_by_sql(self, later_sql: str, earlier_sql: str, seconds: int) -> str:
         # Timestamps are text here; julianday reads both the space and the ``T`` spelling.
         return f"julianday({later_sql}) > julianday({earlier_sql}) + {int(seconds)} / 86400.0"
+
+    def locked(self, stmt: Select[Any]) -> Select[Any]:
+        # No row locks: a writer's transaction began IMMEDIATE (etl.db.engine.writer), so it already
+        # holds the database's one write lock and no other writer can read-then-write between.
+        return stmt
 
     def stage_then_apply(
         self, conn: Connection, load: Callable[[], _T], apply: Callable[[_T], _R], *, cache_mb: int, work_mem_mb: int

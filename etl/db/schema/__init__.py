@@ -17,6 +17,7 @@ from etl.db.schema.accounts import (
     Account,
     accounts,
 )
+from etl.db.schema.audit_chain import AuditChainEntry, AuditChainHead, audit_chain, audit_chain_head
 from etl.db.schema.base import NAMING_CONVENTION, Base, table_of
 from etl.db.schema.compliance import (
     Breach,
@@ -168,4 +169,8 @@ __all__ = [
     "console_sessions",
     "Breach",
     "breaches",
+    "AuditChainEntry",
+    "AuditChainHead",
+    "audit_chain",
+    "audit_chain_head",
 ]

@@ -5,6 +5,8 @@ A row is opened (``pending``) and committed before the call; it is completed in 
 transaction as its effect on ``stop_periods``. Helpers that take a connection never commit. Every
 row and every lookup names the account the write was made for (``account_id``): a number stopped
 in one account says nothing about another's list (docs/rentals-and-actions.md, "Which account").
+Each insert, completion and closure of a stop period appends its entry to the audit chain in the same
+transaction (`etl.compliance.chain`; docs/compliance.md).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from etl.accounts import PARENT_ID
+from etl.compliance import chain
 from etl.db import dialect
 from etl.db.schema import stop_periods, write_actions
 from etl.outcome import ActionOutcome
@@ -38,6 +41,7 @@ def _open_action(
 ) -> int:
     """The ``pending`` row, committed before the call; ``account_id`` the account whose key makes it."""
     with engine.begin() as conn:
+        chain.lock_head(conn)  # before the insert: write ids then follow the chain's order (chain.AUDITED)
         result = conn.execute(
             insert(write_actions).values(
                 action=action, target=target[:64], actor=(actor or default_actor())[:128], reason=reason,
@@ -45,7 +49,9 @@ def _open_action(
                 amount=amount, balance_before=balance_before, account_id=account_id,
             )
         )
-        return dialect.inserted_id(result)
+        action_id = dialect.inserted_id(result)
+        chain.append_row(conn, "action_open", write_actions, action_id, at=now)
+        return action_id
 
 
 def _complete(
@@ -65,7 +71,10 @@ def _complete(
     stmt = update(write_actions).where(write_actions.c.id == action_id)
     if only_if is not None:
         stmt = stmt.where(write_actions.c.outcome.in_([o.value for o in only_if]))
-    return bool(conn.execute(stmt.values(**values)).rowcount)
+    if not conn.execute(stmt.values(**values)).rowcount:
+        return False
+    chain.append_row(conn, "action_complete", write_actions, action_id, at=now)
+    return True
 
 
 def _open_period(conn: Connection, account_id: int, phone_e164: str, stop_id: int, now: datetime, source: str = "tool") -> None:
@@ -90,14 +99,17 @@ def _open_period(conn: Connection, account_id: int, phone_e164: str, stop_id: in
 
 def _close_period(conn: Connection, account_id: int, stop_id: int, action_id: int, now: datetime) -> int:
     p = stop_periods.c
-    return int(
-        conn.execute(
-            update(stop_periods)
-            .where(p.account_id == account_id, p.removed_at.is_(None), p.api_stop_id == stop_id)
-            .values(removed_at=now, removed_how="tool", removed_by_action_id=action_id, last_seen_at=now)
-        ).rowcount
-        or 0
+    ids = [int(i) for i in conn.execute(select(p.id).where(p.account_id == account_id, p.removed_at.is_(None), p.api_stop_id == stop_id)).scalars()]
+    if not ids:
+        return 0
+    conn.execute(
+        update(stop_periods)
+        .where(p.id.in_(ids))
+        .values(removed_at=now, removed_how="tool", removed_by_action_id=action_id, last_seen_at=now)
     )
+    for period_id in ids:
+        chain.append_row(conn, "stop_closed_by_tool", stop_periods, period_id, at=now, columns=chain.STOP_CLOSURE_COLUMNS)
+    return len(ids)
 
 
 def _open_stops_of(conn: Connection, account_id: int, phone_e164: str) -> list[int]:
