@@ -5,6 +5,7 @@
 # - PostgreSQL server binaries (`apt-get install -y postgresql`) likewise.
 # - The unprivileged system user `smsetl-test` that PostgreSQL runs as when the tests run as root
 #   (initdb and postgres refuse root). tests/harness creates it too if this script was skipped.
+# - Headless Chromium and its driver for the browser tests (scripts/deps-browser.sh).
 #
 # Never fails the build for want of these: without a server the tests skip with the reason locally, and fail under
 # CI=true, so a missing server is reported where it matters, by the tests themselves.
@@ -33,4 +34,6 @@ if is_root && ! id -u "$TEST_USER" >/dev/null 2>&1; then
     PATH="$SBIN_PATH" useradd --system --no-create-home --shell /usr/sbin/nologin "$TEST_USER" \
         || echo "deps-test: could not create user $TEST_USER" >&2
 fi
+
+"$(dirname "$0")/deps-browser.sh"
 exit 0

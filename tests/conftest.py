@@ -43,7 +43,7 @@ import secrets
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
@@ -59,15 +59,12 @@ from harness import (  # noqa: E402 - importable only after the path above
     ServerUnavailable,
     ThrowawayServer,
 )
+from harness.availability import unavailable  # noqa: E402
 
 pytest_plugins = ("harness.leakcheck", "pytester")
 
 BACKENDS = ("sqlite", "postgresql", "mariadb")
 LABELS = {"postgresql": "PostgreSQL", "mariadb": "MariaDB"}
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
 # --- options, markers, parametrisation ----------------------------------------------------------------------------
@@ -129,13 +126,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # --- servers ------------------------------------------------------------------------------------------------------
 
 
-def _unavailable(label: str, reason: str) -> NoReturn:
-    message = f"{label} unavailable: {reason}"
-    if in_ci():
-        pytest.fail(f"{message} (CI=true: failing instead of skipping)", pytrace=False)
-    pytest.skip(message)
-
-
 def _timings_file(factory: pytest.TempPathFactory) -> Path:
     base = factory.getbasetemp()
     # Under xdist a worker's basetemp is <controller basetemp>/popen-gwN: write where the controller will look.
@@ -147,7 +137,7 @@ def _serve(server: ThrowawayServer, label: str, factory: pytest.TempPathFactory)
         server.start()
     except (ServerUnavailable, OSError) as exc:
         server.close()
-        _unavailable(label, str(exc))
+        unavailable(label, str(exc))
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     with open(_timings_file(factory), "a") as out:
         out.write(f"{worker}: {label} started in {server.startup_seconds:.2f}s on port {server.port}\n")
@@ -217,7 +207,7 @@ def db_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Iter
         server.start()  # no-op unless an earlier test left it stopped
         url = server.create_database(name)
     except Exception as exc:  # noqa: BLE001 - reported as the skip/fail reason
-        _unavailable(LABELS[backend], f"cannot create database {name}: {exc}")
+        unavailable(LABELS[backend], f"cannot create database {name}: {exc}")
     yield url
     server.start()
     server.drop_database(name)
