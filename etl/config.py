@@ -138,6 +138,8 @@ class DaemonConfig:
     log_format: str = "auto"
     lease: Duration = 900.0
     jitter: Duration = 20.0
+    #: Each account's runs of a job fire at a stable offset below this (and a quarter of the period): etl.cadence.
+    account_spread: Duration = 300.0
     misfire_grace: Duration = 3600.0
     shutdown_timeout: Duration = 60.0
 

@@ -8,6 +8,11 @@ database lock: two daemons on one database never run one job at once.
 
 Choices worth knowing:
 
+- **One entry per (job, account)** (`etl.cadence`): each account fires at a stable offset after
+  the job's tick (a hash of job and account id, below ``daemon.account_spread`` and a quarter of
+  the period), so sub-accounts do not call the API at the same second; ``max_instances=1`` per
+  entry, so one job never runs twice at once for one account. Entries follow the accounts: added
+  and removed by `Daemon.reconcile`, after each accounts run and every minute.
 - **Jitter.** ``daemon.jitter`` seconds at most, capped at a quarter of an interval job's period,
   so instances started together do not hit the API and the lock at the same instant.
 - **Catch-up after a restart** (APScheduler's misfire grace dies with the process, its memory
@@ -51,13 +56,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from etl.accounts import PARENT, AccountRef, AccountSource, Followed, OneAccount
 from etl.api.protocol import ApiClient
+from etl.cadence import OffsetTrigger, account_offset, entry_id
 from etl.clock import utcnow
 from etl.compliance import breaches
 from etl.config import Config, JobSchedule, Secret
 from etl.health import Health, HealthServer, evaluate, with_breaches
 from etl.jobs import PARENT_ONLY_JOBS, job_names
 from etl.locking import default_owner, give_back_leases
-from etl.metrics import Metrics, last_successes, last_successes_by_account
+from etl.metrics import Metrics, last_successes_by_account
 from etl.runner import RunReport, run_job
 
 if TYPE_CHECKING:
@@ -68,6 +74,10 @@ log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[Secret], ApiClient]
 """Builds a client for one account's key (`etl.api.factory.make_client` with the daemon's metrics)."""
+
+RECONCILE_ENTRY = "_accounts"
+RECONCILE_SECONDS = 60.0
+"""How often the schedule is matched to the followed accounts (besides after each accounts run)."""
 
 
 # --- pure decisions ------------------------------------------------------------------------------
@@ -166,6 +176,11 @@ class Daemon:
         self._accounts = accounts
         #: The accounts of the latest fan-out: what /healthz reports on (the parent until a first run).
         self._fanned_out: list[AccountRef] = [PARENT]
+        #: The followed accounts by id, as the latest fan-out or reconcile read them (their keys).
+        self._following: dict[int, Followed] = {}
+        #: The scheduler's (job, account) entries by entry id; the lock keeps two reconciles apart.
+        self._entries: dict[str, tuple[str, AccountRef]] = {}
+        self._entries_lock = threading.Lock()
         self.metrics = metrics or Metrics()
         self.schedules = scheduled_jobs(config, jobs)
         self.owner = owner or default_owner()
@@ -262,31 +277,52 @@ class Daemon:
         return self._accounts
 
     def fire(self, name: str) -> list[RunReport]:
-        """One scheduled run of ``name`` for each followed account, one after the other (a worker thread).
+        """``name`` for each followed account, one after the other (tests and manual runs; the
+        scheduler fires each account on its own entry, `fire_account`).
 
         One account's failure (a revoked key, an outage of its runs) is its run's outcome; the next
         account runs all the same.
         """
-        if self.stopping.is_set():
-            return []
-        with self._active_lock:
-            self._active[name] = time.monotonic()
         reports: list[RunReport] = []
         try:
-            followed = self.accounts.followed()
-            self._fanned_out = [account.ref for account in followed]
+            followed = self._follow()
             for account in followed[:1] if name in PARENT_ONLY_JOBS else followed:
                 if self.stopping.is_set():
                     break
-                report = self._fire_one(name, account)
+                report = self._fire_tracked(name, account)
                 if report is not None:
                     reports.append(report)
         except Exception:  # noqa: BLE001 - never let one run kill the scheduler thread
             log.exception("job %s: unexpected error around the runs", name)
+        return reports
+
+    def fire_account(self, name: str, account_id: int) -> RunReport | None:
+        """One scheduled run of ``name`` for one account: its own entry, offset, lock and run row."""
+        account = self._following.get(account_id)
+        if account is None or self.stopping.is_set():
+            return None  # lost since its entry was made: the next reconcile removes the entry
+        report = self._fire_tracked(name, account)
+        if name in PARENT_ONLY_JOBS and not self.stopping.is_set():
+            self.reconcile()  # the accounts job found or lost sub-accounts: their entries now, not in a minute
+        return report
+
+    def _follow(self) -> list[Followed]:
+        followed = self.accounts.followed()
+        self._following = {account.ref.id: account for account in followed}
+        self._fanned_out = [account.ref for account in followed]
+        return followed
+
+    def _fire_tracked(self, name: str, account: Followed) -> RunReport | None:
+        if self.stopping.is_set():
+            return None
+        shown = account.ref.shown(name)
+        with self._active_lock:
+            self._active[shown] = time.monotonic()
+        try:
+            return self._fire_one(name, account)
         finally:
             with self._active_lock:
-                self._active.pop(name, None)
-        return reports
+                self._active.pop(shown, None)
 
     def _fire_one(self, name: str, account: Followed) -> RunReport | None:
         client = None
@@ -326,34 +362,72 @@ class Daemon:
             },
             timezone=timezone.utc,
         )
+        scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
+        self.scheduler = scheduler
+        self.reconcile()
+        scheduler.add_job(self.reconcile, IntervalTrigger(seconds=RECONCILE_SECONDS, timezone=timezone.utc),
+                          id=RECONCILE_ENTRY, name=RECONCILE_ENTRY, replace_existing=True)
+        return scheduler
+
+    def reconcile(self) -> None:
+        """One scheduler entry per (job, followed account): add the new accounts', remove the lost ones'."""
+        try:
+            followed = self._follow()
+        except Exception:  # noqa: BLE001 - DB or API down: the entries stand until the next reconcile
+            log.exception("accounts: cannot read the followed accounts; the schedule stays as it is")
+            return
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        wanted = {
+            entry_id(name, account.ref.id): (name, account.ref)
+            for name in self.schedules
+            for account in (followed[:1] if name in PARENT_ONLY_JOBS else followed)
+        }
+        with self._entries_lock:
+            for gone in sorted(self._entries.keys() - wanted.keys()):
+                name, ref = self._entries.pop(gone)
+                scheduler.remove_job(gone)
+                log.info("unscheduled job %s: account no longer followed", ref.shown(name))
+            self._add_entries(scheduler, [wanted[e] for e in sorted(wanted.keys() - self._entries.keys())])
+
+    def _add_entries(self, scheduler: BackgroundScheduler, entries: list[tuple[str, AccountRef]]) -> None:
+        if not entries:
+            return
+        cfg = self.config.daemon
         now = self.job_clock()
         # Catch-up is decided in job time (the run log's); APScheduler fires in wall time.
         to_wall = self.wall_clock() - now
         try:
-            last = last_successes(self.engine, self.schedules)
+            last = last_successes_by_account(self.engine, self.schedules)
         except Exception as exc:  # noqa: BLE001 - DB down at start: run everything once it answers
             log.warning("cannot read the run log (%s); every job runs at once", type(exc).__name__)
-            last = {name: None for name in self.schedules}
-        for name, schedule in self.schedules.items():
-            trigger = build_trigger(schedule, cfg.jitter)
-            first = first_run_at(schedule, last.get(name), now, cfg.misfire_grace)
+            last = {}
+        for name, ref in entries:
+            schedule = self.schedules[name]
+            offset = account_offset(name, ref.id, period_seconds(schedule, now), cfg.account_spread)
+            trigger = OffsetTrigger(build_trigger(schedule, cfg.jitter), offset)
+            first = first_run_at(schedule, last.get((name, ref.label)), now, cfg.misfire_grace)
             options: dict[str, Any] = {}
             if first is not None:
+                # Due now: at the account's offset. Due later: last success + period keeps its phase.
+                first += timedelta(seconds=offset if first <= now else 0.0)
                 options["next_run_time"] = first + to_wall + timedelta(seconds=random.uniform(0, capped_jitter(schedule, cfg.jitter)))
-            scheduler.add_job(self.fire, trigger, args=[name], id=name, name=name, replace_existing=True, **options)
+            scheduler.add_job(self.fire_account, trigger, args=[name, ref.id], id=entry_id(name, ref.id),
+                              name=ref.shown(name), replace_existing=True, **options)
+            self._entries[entry_id(name, ref.id)] = (name, ref)
             log.info(
-                "scheduled job %s: %s; first run %s",
-                name,
+                "scheduled job %s: %s, offset %.1fs; first run %s",
+                ref.shown(name),
                 f"cron '{schedule.cron}' UTC" if schedule.cron else f"every {schedule.every:g}s",
+                offset,
                 options["next_run_time"].isoformat(timespec="seconds") if options else "at its next fire time",
             )
-        scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
-        self.scheduler = scheduler
-        return scheduler
 
     def _on_max_instances(self, event: JobSubmissionEvent) -> None:
-        # The previous run of this job (in this process) is still going: APScheduler skips the fire.
-        self.metrics.record_skip(str(event.job_id), "running")
+        # The previous run of this job for this account (in this process) is still going: APScheduler skips the fire.
+        name, ref = self._entries.get(str(event.job_id), (str(event.job_id), PARENT))
+        self.metrics.record_skip(name, "running", ref.label)
 
     # lifecycle ------------------------------------------------------------------------------------
 
