@@ -9,8 +9,6 @@ the grace comparison is the only backend-specific text (`Backend.later_by_sql`).
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, text, update
 
+from etl.compliance import chain
 from etl.db import backends
 from etl.db.schema import accounts, breaches, recipients, stop_periods
 from etl.db.types import UtcDateTime
@@ -130,7 +129,7 @@ def acknowledge(conn: Connection, breach_id: int, *, actor: str, reason: str, no
         .values(acknowledged_at=now, acknowledged_by=actor[:64], ack_note=reason[:255])
     )
     account_id = conn.execute(select(breaches.c.account_id).where(breaches.c.id == breach_id)).scalar_one()
-    _audit(conn, account_id, breach_id, {"actor": actor[:64], "note": reason[:255], "at": now.isoformat()})
+    _audit(conn, account_id, breach_id, {"actor": actor[:64], "note": reason[:255], "at": now.isoformat()}, at=now)
     return _one(conn, breach_id)
 
 
@@ -138,9 +137,6 @@ def _one(conn: Connection, breach_id: int) -> BreachRow:
     return BreachRow(*conn.execute(_query().where(breaches.c.id == breach_id)).one())
 
 
-def _audit(conn: Connection, account_id: int, breach_id: int, body: dict[str, str]) -> None:
-    """Chain the acknowledgement into the audit chain (issue 18) once `etl.compliance.chain` is installed."""
-    if importlib.util.find_spec("etl.compliance.chain") is None:
-        return
-    chain: Any = importlib.import_module("etl.compliance.chain")
-    chain.append(conn, "breach_ack", account_id, "breaches", breach_id, body)
+def _audit(conn: Connection, account_id: int, breach_id: int, body: dict[str, str], *, at: datetime) -> None:
+    """Chain the acknowledgement into the audit chain (issue 18), in the same transaction."""
+    chain.append(conn, "breach_ack", account_id, "breaches", breach_id, body, at=at)
