@@ -4,21 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
+from harness.sql import run_sql
 
 from etl.compliance.verify import verify
 from etl.db.engine import make_engine
 from etl.db.migrate import downgrade, upgrade
 
-
-def _sql(url: str, statement: str, **params: Any) -> list[tuple[Any, ...]]:
-    engine = make_engine(url, pool=False)
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(text(statement), params)
-            return [tuple(r) for r in result] if result.returns_rows else []
-    finally:
-        engine.dispose()
+_sql = run_sql
 
 
 def _verify(url: str) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from harness.sql import run_sql
 
 from etl.db.engine import make_engine
 from etl.db.migrate import downgrade, upgrade
@@ -17,14 +17,7 @@ from etl.db.schema import Base
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 
 
-def _sql(url: str, statement: str, **params: Any) -> list[tuple[Any, ...]]:
-    engine = make_engine(url, pool=False)
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(text(statement), params)
-            return [tuple(r) for r in result] if result.returns_rows else []
-    finally:
-        engine.dispose()
+_sql = run_sql
 
 
 def _seed(url: str) -> None:

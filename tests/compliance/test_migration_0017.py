@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
 
-from sqlalchemy import inspect, text
+from harness.sql import run_sql
+from sqlalchemy import inspect
 
 from etl.db.engine import make_engine
 from etl.db.migrate import downgrade, upgrade
@@ -13,14 +13,7 @@ from etl.db.migrate import downgrade, upgrade
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 
 
-def _sql(url: str, statement: str, **params: Any) -> list[tuple[Any, ...]]:
-    engine = make_engine(url, pool=False)
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(text(statement), params)
-            return [tuple(r) for r in result] if result.returns_rows else []
-    finally:
-        engine.dispose()
+_sql = run_sql
 
 
 def test_compliance_tables_arrive_and_replies_keep_their_text(db_url: str) -> None:
