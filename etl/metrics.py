@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from etl.accounts import PARENT, PARENT_ID, AccountRef
@@ -49,6 +49,8 @@ DB_GAUGES: tuple[tuple[str, str, str], ...] = (
     ),
 )
 
+
+_T = TypeVar("_T")
 
 class RunLike(Protocol):
     """What `Metrics.record_run` needs of a `etl.runner.RunReport`."""
@@ -209,15 +211,24 @@ class DatabaseCollector(Collector):
         yield from self._propagation()
         yield from self._breaches()
 
-    def _breaches(self) -> Iterator[Metric]:
-        """Unacknowledged breaches per account (docs/compliance.md, "Breaches"); every known account gets a value."""
+    def _read(self, read: Callable[[Connection], _T]) -> _T | None:
+        """``read`` on a short read-only connection; None while the tables it needs are not migrated yet."""
         try:
             with self.engine.connect() as conn:
-                labels = [label for (label,) in conn.execute(select(accounts.c.label).order_by(accounts.c.label))]
-                counts = breaches.open_counts(conn)
+                result = read(conn)
                 conn.rollback()
+                return result
         except SQLAlchemyError:
+            return None
+
+    def _breaches(self) -> Iterator[Metric]:
+        """Unacknowledged breaches per account (docs/compliance.md, "Breaches"); every known account gets a value."""
+        read = self._read(
+            lambda conn: ([label for (label,) in conn.execute(select(accounts.c.label).order_by(accounts.c.label))], breaches.open_counts(conn))
+        )
+        if read is None:
             return  # not migrated to 0016 yet
+        labels, counts = read
         family = GaugeMetricFamily(
             f"{PREFIX}_breaches_unacknowledged",
             "Sends to numbers on the account's stop list (past the grace) no one has acknowledged yet.",
@@ -229,13 +240,12 @@ class DatabaseCollector(Collector):
 
     def _rejected(self) -> Iterator[Metric]:
         """Items quarantined, by endpoint: ``times_seen`` summed, so a repeat counts (etl/quarantine.py)."""
-        try:
-            with self.engine.connect() as conn:
-                rows = conn.execute(
-                    select(rejected_items.c.endpoint, func.sum(rejected_items.c.times_seen)).group_by(rejected_items.c.endpoint)
-                ).all()
-                conn.rollback()
-        except SQLAlchemyError:
+        rows = self._read(
+            lambda conn: conn.execute(
+                select(rejected_items.c.endpoint, func.sum(rejected_items.c.times_seen)).group_by(rejected_items.c.endpoint)
+            ).all()
+        )
+        if rows is None:
             return  # not migrated to 0006 yet
         family = CounterMetricFamily(
             f"{PREFIX}_rejected_items", "API items and push bodies quarantined as unreadable, by endpoint.", labels=["endpoint"]
@@ -247,12 +257,9 @@ class DatabaseCollector(Collector):
     def _propagation(self) -> Iterator[Metric]:
         """Seconds from each STOP to its stop being effective here, per account, over the last 30 days
         (etl/compliance/propagation.py; docs/compliance.md, "Attribution and propagation")."""
-        try:
-            with self.engine.connect() as conn:
-                delays = propagation.delays_by_account(conn, self.now())
-                conn.rollback()
-        except SQLAlchemyError:
-            return  # not migrated to 0016 yet
+        delays = self._read(lambda conn: propagation.delays_by_account(conn, self.now()))
+        if delays is None:
+            return  # not migrated to 0014 yet
         family = HistogramMetricFamily(
             f"{PREFIX}_optout_propagation_seconds",
             "Seconds from a STOP (callback receipt or the list's createdAt) to its stop being effective here, opt-outs of the last 30 days.",
