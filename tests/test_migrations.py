@@ -100,3 +100,17 @@ def test_an_event_whose_rental_is_not_its_files_rental_is_refused(db_url: str) -
                          {"r": second, "f": file_id, "n": NOW})
     finally:
         engine.dispose()
+
+
+def test_the_migrations_have_one_head_numbered_like_their_file() -> None:
+    """Two branches landing the same migration number at once leave two heads; git does not flag it."""
+    import re
+
+    from alembic.script import ScriptDirectory
+
+    from etl.db.migrate import alembic_config, current_heads
+
+    assert len(current_heads()) == 1, f"several alembic heads: {sorted(current_heads())}"
+    for script in ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions():
+        number = re.match(r"(\d{4})_", script.path.rsplit("/", 1)[-1])
+        assert number is not None and number.group(1) == script.revision, script.path
