@@ -42,6 +42,8 @@ class Call:
     fault: str | None = None
     #: Whose key the call carried: "main" (the parent), a sub-account's token, or None (unknown key).
     account: str | None = "main"
+    #: When the request arrived, in wall-clock time (aware UTC): rates across processes are counted on it.
+    wall_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,12 @@ calls, or with probability ``rate`` drawn from a seeded RNG (reproducible chaos 
 
 from __future__ import annotations
 
+import math
 import random
 import threading
-from dataclasses import dataclass, field
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -29,6 +32,7 @@ KINDS = frozenset(
         "api_error",  # params: code (int), message (optional)
         "act_then_delay",  # write endpoints: apply the write, then sleep `seconds` before answering
         "key_echo",  # params: code (default 10), on ("error" | "success"), style (see KEY_ECHO_STYLES)
+        "rate_limit",  # params: limit (calls), window (wall seconds, default 60): HTTP 429 above it
     }
 )
 
@@ -76,6 +80,8 @@ class Fault:
     rate: float | None
     params: dict[str, Any] = field(default_factory=dict)
     fired: int = 0
+    #: ``rate_limit``: wall-clock times of the calls it let through in the current window.
+    admitted: deque[float] = field(default_factory=deque)
 
     def matches(self, endpoint: str) -> bool:
         return self.endpoint in ("*", endpoint)
@@ -110,6 +116,9 @@ class FaultInjector:
             params.get("style", "plain") not in (*KEY_ECHO_STYLES, "all") or params.get("on", "error") not in ("error", "success")
         ):
             raise ValueError(f"key_echo: style is one of {sorted(KEY_ECHO_STYLES)} or 'all', on is 'error' or 'success'")
+        if kind == "rate_limit":
+            _check_rate_limit(params)
+            count, rate = None, None  # a limiter stays until clear()
         if rate is not None and count == 1:
             count = None  # inject(kind, rate=0.1) means "forever at 10 %"
         fault = Fault(endpoint or "*", kind, count, rate, dict(params))
@@ -125,11 +134,18 @@ class FaultInjector:
         with self._lock:
             return list(self._faults)
 
-    def take(self, endpoint: str) -> Fault | None:
-        """The fault to apply to this call, if any (consumes one use of a counted fault)."""
+    def take(self, endpoint: str, *, wall: float | None = None) -> Fault | None:
+        """The fault to apply to this call, if any (consumes one use of a counted fault).
+
+        ``wall`` is the call's arrival (Unix seconds, the call log's ``wall_at``): every
+        ``rate_limit`` counts it first, and the first one over its limit answers for it.
+        """
         with self._lock:
+            limited = self._over_rate(endpoint, time.time() if wall is None else wall)
+            if limited is not None:
+                return limited
             for fault in self._faults:
-                if not fault.matches(endpoint):
+                if not fault.matches(endpoint) or fault.kind == "rate_limit":
                     continue
                 if fault.kind == "act_then_delay" and endpoint not in WRITE_ENDPOINTS:
                     continue
@@ -142,3 +158,27 @@ class FaultInjector:
                         self._faults.remove(fault)
                 return fault
         return None
+
+    def _over_rate(self, endpoint: str, wall: float) -> Fault | None:
+        """A copy of the first ``rate_limit`` this call exceeds, ``retry_after`` set to when its window
+        frees a call; else None, and every matching limiter has counted the call (under the lock)."""
+        limiters = [f for f in self._faults if f.kind == "rate_limit" and f.matches(endpoint)]
+        for fault in limiters:
+            window = float(fault.params.get("window", 60))
+            while fault.admitted and wall - fault.admitted[0] >= window:
+                fault.admitted.popleft()
+            if len(fault.admitted) >= int(fault.params["limit"]):
+                fault.fired += 1
+                wait = max(1, math.ceil(window - (wall - fault.admitted[0])))
+                return replace(fault, params={**fault.params, "retry_after": wait}, admitted=deque())
+        for fault in limiters:
+            fault.admitted.append(wall)
+        return None
+
+
+def _check_rate_limit(params: dict[str, Any]) -> None:
+    limit, window = params.get("limit"), params.get("window", 60)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ValueError("rate_limit needs limit, a whole number of calls >= 1")
+    if not isinstance(window, (int, float)) or isinstance(window, bool) or window <= 0:
+        raise ValueError("rate_limit: window is a number of seconds > 0")

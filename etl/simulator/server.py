@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections import deque
+from datetime import datetime, timezone
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -119,7 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
     # (docs/api-client.md, the `--keep-nagle` figure).
     disable_nagle_algorithm = True
     server: _Server
-    _pending: tuple[str, str, dict[str, Any]] | None = None
+    _pending: tuple[str, str, dict[str, Any], float] | None = None
     _fault: Fault | None = None
     _account: str | None = "main"
 
@@ -208,9 +209,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, render_json({"success": False, "code": 404, "message": "Not found"}), "application/json")
             return
         endpoint = path[len("/v1/") :].strip("/")
-        self._pending = (endpoint, method, mask(params))
+        wall = time.time()
+        self._pending = (endpoint, method, mask(params), wall)
         try:
-            self._serve(sim, method, endpoint, params, bad_json)
+            self._serve(sim, method, endpoint, params, bad_json, wall)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True
         finally:
@@ -227,19 +229,22 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._pending = None
         fault = getattr(self, "_fault", None)
-        endpoint, method, params = pending
+        endpoint, method, params, wall = pending
         sim = self.server.sim
         account = getattr(self, "_account", "main")
-        sim.record_call(Call(endpoint, method, params, status, sim.clock.now(), fault.kind if fault else None, account))
+        arrived = datetime.fromtimestamp(wall, timezone.utc)
+        sim.record_call(Call(endpoint, method, params, status, sim.clock.now(), fault.kind if fault else None, account, arrived))
 
-    def _serve(self, sim: Simulator, method: str, endpoint: str, params: dict[str, Any], bad_json: bool) -> tuple[int, Fault | None]:
-        fault = self._fault = sim.faults.take(endpoint)
+    def _serve(
+        self, sim: Simulator, method: str, endpoint: str, params: dict[str, Any], bad_json: bool, wall: float
+    ) -> tuple[int, Fault | None]:
+        fault = self._fault = sim.faults.take(endpoint, wall=wall)
         kind = fault.kind if fault else None
         if fault and kind in ("http_500", "http_502", "http_503"):
             code = int(kind[5:])
             self._send(code, HTML_ERROR.replace(b"502 Bad Gateway", f"{code} Error".encode()), "text/html; charset=utf-8")
             return code, fault
-        if fault and kind == "http_429":
+        if fault and kind in ("http_429", "rate_limit"):
             retry = fault.params.get("retry_after", 1)
             header = formatdate(time.time() + float(retry), usegmt=True) if fault.params.get("retry_after_date") else str(retry)
             body = render_json({"success": False, "code": 429, sim.quirks.error_key: text(endpoint, 429)})
