@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, column, func, select, table, true
 
 from etl.compliance import breaches as breach_rows
+from etl.compliance import intent
+from etl.compliance.evidence_rows import rows as _rows
+from etl.compliance.evidence_rows import value as _value
 from etl.db.schema import (
     accounts,
     contact_events,
+    push_inbox,
     recipients,
     rental_number_events,
     rentals,
@@ -34,18 +36,6 @@ Report = dict[str, Any]
 
 #: The audited writes that name a number in ``write_actions.target``.
 NUMBER_ACTIONS = ("stop_add", "stop_remove")
-
-
-def _value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral_value() else str(value)
-    return value
-
-
-def _rows(conn: Connection, query: Any) -> list[dict[str, Any]]:
-    return [{k: _value(v) for k, v in row._mapping.items()} for row in conn.execute(query)]
 
 
 def _stop_periods(conn: Connection, e164: str) -> list[dict[str, Any]]:
@@ -68,8 +58,36 @@ def _writes(conn: Connection, e164: str) -> list[dict[str, Any]]:
 
 def _replies(conn: Connection, e164: str) -> list[dict[str, Any]]:
     r = replies.c
-    return _rows(conn, select(r.id, r.kind, r.text, r.keyword, r.message_id, r.sent_at, r.received_at)
-                 .where(r.phone_e164 == e164).order_by(r.received_at, r.id))
+    found = _rows(conn, select(r.id, r.kind, r.text, r.keyword, r.message_id, r.sent_at, r.received_at, r.text_purged_at,
+                               r.stop_intent).where(r.phone_e164 == e164).order_by(r.received_at, r.id))
+    for row in found:
+        row["stop_intent"] = bool(row["stop_intent"])
+    return found
+
+
+_INTENTS_VIEW = table("reply_stop_intents", column("reply_id"), column("phone_e164"))
+
+
+def _stop_intents(conn: Connection, e164: str) -> list[dict[str, Any]]:
+    """Replies flagged at intake as asking to stop, with the rule that flags their text (`intent.classify`,
+    recomputed: the flag is stored, the rule is not; None once the text is purged), whether
+    `reply_stop_intents` still lists them (no open stop in the account yet) and the stop add they led to."""
+    from etl.jobs.actions.reply_intent import ACTOR, reason_of
+
+    r, i, a, w = replies.c, push_inbox.c, accounts.c, write_actions.c
+    found = _rows(conn, select(
+        r.id.label("reply_id"), a.label.label("account"), r.kind, r.message_id, r.text, r.received_at, r.text_purged_at,
+    ).select_from(replies.join(push_inbox, i.id == r.inbox_id).join(accounts, a.id == i.account_id))
+        .where(r.phone_e164 == e164, r.stop_intent == true()).order_by(r.received_at, r.id))
+    listed = set(conn.execute(select(_INTENTS_VIEW.c.reply_id).where(_INTENTS_VIEW.c.phone_e164 == e164)).scalars())
+    adds = {row.reason: row for row in conn.execute(
+        select(w.id, w.reason, w.outcome).where(w.target == e164, w.actor == ACTOR).order_by(w.id))}
+    for row in found:
+        row["rule"] = intent.classify(row["text"]).rule if row["text"] else None
+        row["listed"] = row["reply_id"] in listed
+        add = adds.get(reason_of(row["reply_id"]))
+        row["stop_add_action_id"], row["stop_add_outcome"] = (add.id, add.outcome) if add else (None, None)
+    return found
 
 
 def _sends(conn: Connection, e164: str) -> list[dict[str, Any]]:
@@ -126,6 +144,7 @@ SECTIONS = (
     ("stop_periods", _stop_periods),
     ("stop_writes", _writes),
     ("replies", _replies),
+    ("stop_intents", _stop_intents),
     ("sends", _sends),
     ("breaches", _breaches),
     ("rental_events", _rental_events),

@@ -12,7 +12,8 @@ from etl.compliance.evidence import SECTIONS, Report
 TITLES = {
     "stop_periods": "Stop periods (opt-outs) in every account",
     "stop_writes": "Stop adds and removals made with this tool (write_actions)",
-    "replies": "Replies and STOP callbacks from the number",
+    "replies": "Replies and STOP callbacks from the number (kind stop: the callback, its text and the message id it answered)",
+    "stop_intents": "Replies whose text asks to stop (rule: what flags it; listed: not on the account's stop list yet)",
     "sends": "Tracked sends to the number (opted_out: on the sending account's stop list then)",
     "breaches": "Breaches (sends past the grace while opted out)",
     "rental_events": "Rental file flags over time",
