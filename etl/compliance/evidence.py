@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import Connection, column, func, select, table, true
 
 from etl.compliance import breaches as breach_rows
-from etl.compliance import intent
+from etl.compliance import evidence_hashed, intent
 from etl.compliance.evidence_rows import rows as _rows
 from etl.compliance.evidence_rows import value as _value
+from etl.compliance.hashing import NumberHasher
 from etl.db.schema import (
     accounts,
     contact_events,
@@ -157,10 +158,31 @@ def digest_of(content: Report) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def gather(conn: Connection, e164: str) -> Report:
-    """The report for ``e164`` (already E.164): the number, the coverage, each section, and the digest of all three."""
-    content: Report = {"number": e164, "coverage": _coverage(conn)}
+def _hashed(conn: Connection, e164: str, hasher: NumberHasher | None, content: Report) -> None:
+    """The sections found by the number's keyed hash, what could not be checked, and the sends they put in a
+    hashed opt-out period."""
+    content["hashed_optouts"] = evidence_hashed.hashed_optouts(conn, e164, hasher)
+    content["filter_runs"] = evidence_hashed.runs_blocking(conn, e164, hasher)
+    runs = evidence_hashed.filter_run_checks(conn, content["filter_runs"], hasher)
+    optouts = evidence_hashed.hashed_optout_checks(conn, hasher)
+    key_id = hasher.key_id if hasher else None
+    content["hash_checks"] = {"key_id": key_id, "filter_runs": runs, "hashed_optouts": optouts}
+    content["notes"] += evidence_hashed.notes(key_id, runs, optouts)
+    evidence_hashed.mark_hashed_opt_outs(content["sends"], content["hashed_optouts"])
+
+
+#: Sections found by the number's keyed hash (`evidence_hashed`); shown after the others.
+HASHED_SECTIONS = ("hashed_optouts", "filter_runs")
+#: Every list section, in the order the renderers show them.
+SECTION_NAMES = tuple(name for name, _read in SECTIONS) + HASHED_SECTIONS
+
+
+def gather(conn: Connection, e164: str, hasher: NumberHasher | None = None) -> Report:
+    """The report for ``e164`` (already E.164): the number, the coverage, each section, what could not be
+    checked (``notes``) and the digest of it all. ``hasher``: the configured key, None when there is none."""
+    content: Report = {"number": e164, "coverage": _coverage(conn), "notes": []}
     for name, read in SECTIONS:
         content[name] = read(conn, e164)
+    _hashed(conn, e164, hasher, content)
     content["sends_while_opted_out"] = sum(1 for row in content["sends"] if row["opted_out"])
     return {**content, "digest": digest_of(content)}

@@ -7,7 +7,7 @@ import html
 import json
 from typing import Any
 
-from etl.compliance.evidence import SECTIONS, Report
+from etl.compliance.evidence import SECTION_NAMES, Report
 
 TITLES = {
     "stop_periods": "Stop periods (opt-outs) in every account",
@@ -18,6 +18,8 @@ TITLES = {
     "breaches": "Breaches (sends past the grace while opted out)",
     "rental_events": "Rental file flags over time",
     "contact_events": "Contact group flags over time",
+    "hashed_optouts": "Opt-outs older than the retention age, kept as a keyed hash (matched with the configured key)",
+    "filter_runs": "Audience-filter runs that blocked the number (matched by keyed hash; allowed numbers are not recorded)",
 }
 
 
@@ -30,7 +32,8 @@ def as_text(report: Report) -> str:
              f"database covers runs from {_text_value(report['coverage']['first_run_at'])} to "
              f"{_text_value(report['coverage']['last_run_at'])}",
              f"sends while opted out: {report['sends_while_opted_out']}"]
-    for name, _read in SECTIONS:
+    lines += [f"note: {note}" for note in report["notes"]]
+    for name in SECTION_NAMES:
         rows = report[name]
         lines.append("")
         lines.append(f"{TITLES[name]}: {len(rows)}")
@@ -61,8 +64,9 @@ def as_html(report: Report) -> str:
         f"<h1>Evidence for {number}</h1>",
         f"<p>Database covers runs from {html.escape(_text_value(cover['first_run_at']))} to "
         f"{html.escape(_text_value(cover['last_run_at']))}. Sends while opted out: {int(report['sends_while_opted_out'])}.</p>",
+        *(f"<p class=\"note\">{html.escape(note)}</p>" for note in report["notes"]),
     ]
-    for name, _read in SECTIONS:
+    for name in SECTION_NAMES:
         parts.append(f"<h2>{html.escape(TITLES[name])}</h2>{_table(report[name])}")
     parts.append(f"<p>SHA-256 of the report's content: <code>{html.escape(report['digest'])}</code></p></body></html>")
     return "".join(parts) + "\n"
