@@ -35,6 +35,13 @@ class ConsoleConfig:
     allowed_networks: tuple[str, ...] = ()
     #: Addresses of the TLS proxy whose X-Forwarded-For/-Proto uvicorn believes (empty: none).
     forwarded_allow_ips: tuple[str, ...] = ()
+    #: The audience check: the largest upload in bytes (413 above it), where each run's files live (a folder
+    #: per run; empty: ``smspartner-etl-console`` in the system's temporary folder), how long they are kept,
+    #: and the filter's worker processes (1: in the console's own process, no fork; docs/console.md).
+    upload_limit: int = 1 << 30
+    work_dir: str = ""
+    upload_keep: Duration = 86400.0
+    audience_workers: int = 1
 
 
 def validate_console(console: ConsoleConfig) -> None:
@@ -45,6 +52,10 @@ def validate_console(console: ConsoleConfig) -> None:
     if console.login_attempts < 1:
         raise ConfigError("console.login_attempts: must be at least 1")
     parse_networks("console.allowed_networks", console.allowed_networks)
+    if console.upload_limit < 1024:
+        raise ConfigError("console.upload_limit: must be at least 1024 bytes")
+    if console.upload_keep <= 0 or console.audience_workers < 1:
+        raise ConfigError("console.upload_keep and console.audience_workers: must be greater than 0")
     if console.trusted_header:
         if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", console.trusted_header):
             raise ConfigError("console.trusted_header: a header name (letters, digits and -)")

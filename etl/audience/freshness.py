@@ -27,7 +27,7 @@ from etl.outcome import SYNCED
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Freshness", "check_freshness", "last_syncs"]
+__all__ = ["ALLOW_STALE_HINT", "Freshness", "check_freshness", "last_syncs"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,12 @@ def last_syncs(conn: Connection, job: str, *, holding_contacts: bool = False) ->
     return {str(label): at for label, at in rows}
 
 
-def check_freshness(conn: Connection, *, now: datetime, max_age: float, allow_stale: bool = False) -> Freshness:
+#: How a refusal tells the CLI's user to go ahead anyway (the console names its checkbox instead).
+ALLOW_STALE_HINT = "pass --allow-stale to filter against whatever is stored"
+
+
+def check_freshness(conn: Connection, *, now: datetime, max_age: float, allow_stale: bool = False,
+                    hint: str = ALLOW_STALE_HINT) -> Freshness:
     """Refuse (`StaleData`) stop lists or contact flags older than ``max_age`` seconds, unless ``allow_stale``."""
     stops = last_syncs(conn, "stops")
     contacts = last_syncs(conn, "contacts", holding_contacts=True)
@@ -74,7 +79,7 @@ def check_freshness(conn: Connection, *, now: datetime, max_age: float, allow_st
     stalest = None if None in stops.values() or not known else min(known)
     age = (now - stalest).total_seconds() if stalest is not None else None
     if problems and not allow_stale:
-        raise StaleData(f"{problems[0]}; sync it, or pass --allow-stale to filter against whatever is stored")
+        raise StaleData(f"{problems[0]}; sync it, or {hint}")
     if problems:
         log.warning("filtering against stale data (%s), as --allow-stale asked", "; ".join(problems))
     return Freshness(stalest, age, max_age, bool(problems), allow_stale)

@@ -23,7 +23,7 @@ import phonenumbers
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from etl.audience.freshness import Freshness, check_freshness
+from etl.audience.freshness import ALLOW_STALE_HINT, Freshness, check_freshness
 from etl.audience.numbers import NumberSet
 from etl.db.engine import missing_database_file
 from etl.errors import ConfigError, EtlError
@@ -170,6 +170,7 @@ def load_stop_set(conn: Connection, *, default_region: str = "FR") -> StopSet:
 
 def read_stop_list(
     engine: Engine, *, now: datetime, max_age: float, allow_stale: bool = False, default_region: str = "FR",
+    stale_hint: str = ALLOW_STALE_HINT,
 ) -> tuple[Freshness, StopSet]:
     """`check_freshness`, then `load_stop_set`, on one connection; a database problem is one sentence.
 
@@ -194,7 +195,7 @@ def read_stop_list(
             if missing:
                 raise ConfigError(f"the database {shown} is not migrated (no {' or '.join(missing)}): "
                                   f"run `smspartner-etl db upgrade`")
-            freshness = check_freshness(conn, now=now, max_age=max_age, allow_stale=allow_stale)
+            freshness = check_freshness(conn, now=now, max_age=max_age, allow_stale=allow_stale, hint=stale_hint)
             stops = load_stop_set(conn, default_region=default_region)
         except SQLAlchemyError as exc:
             raise EtlError(f"reading the stop list from {shown} failed ({_reason(exc, url.password)})") from None

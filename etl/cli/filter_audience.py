@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from etl.cli._context import get_clock, get_config, get_engine
-from etl.errors import EtlError, StaleData
+from etl.errors import EtlError
 
 
 @click.command("filter-audience")
@@ -47,10 +47,9 @@ def command(
     CSV, 78 when the database cannot be reached or is not migrated. Outputs appear only when the
     run succeeded. Every run is recorded in ``filter_runs`` (docs/audience.md, "Filter runs are recorded").
     """
-    from etl.audience import filter_audience
     from etl.audience.outputs import clash, write_whole
-    from etl.audience.stops import read_stop_list
-    from etl.compliance.filter_runs import FileDigest, FilterRunRecorder, default_actor, filter_run_hasher
+    from etl.audience.recorded import AudienceCheck, run_check
+    from etl.compliance.filter_runs import default_actor
 
     # Before anything is read or written: an output onto the input (or onto the other output)
     # would destroy it (issue 16).
@@ -59,30 +58,11 @@ def command(
     if refused:
         raise click.UsageError(refused)
     config = get_config(ctx)
-    region = (default_region or config.api.default_region).upper()
-    engine = get_engine(ctx)
-    clock = get_clock(ctx)
-    recorder = FilterRunRecorder(engine, filter_run_hasher(config.compliance), clock)
-    who = actor or default_actor()
-    try:
-        freshness, stops = read_stop_list(
-            engine, now=clock(), max_age=config.audience.max_stop_age, allow_stale=allow_stale, default_region=region
-        )
-    except StaleData as exc:  # a refusal is a run too; an unreachable database is not recorded
-        recorder.start(actor=who, input_path=input_path, allow_stale=allow_stale, freshness=None)
-        recorder.fail(exc)
-        raise
-    recorder.start(actor=who, input_path=input_path, allow_stale=allow_stale, freshness=freshness)
-    digest = FileDigest(input_path)
-    try:
-        summary = filter_audience(
-            input_path, allowed_path, blocked_path, stops, column=column, default_region=region,
-            delimiter=delimiter, encoding=encoding, freshness=freshness, on_opted_out=recorder.add,
-        )
-        recorder.finish(summary, digest)
-    except BaseException as exc:
-        recorder.fail(exc, digest)
-        raise
+    check = AudienceCheck(input_path, allowed_path, blocked_path, actor=actor or default_actor(),
+                          region=(default_region or config.api.default_region).upper(), allow_stale=allow_stale,
+                          column=column, delimiter=delimiter, encoding=encoding)
+    summary, _run_id = run_check(get_engine(ctx), config, get_clock(ctx), check)
+    freshness = summary.freshness
     report = summary.as_report()
     if report_path is not None:
         try:
@@ -90,7 +70,7 @@ def command(
         except OSError as exc:
             raise EtlError(f"the outputs are written, but not the report {report_path}: {exc.strerror or exc}") from None
     reasons = ", ".join(f"{name} {count}" for name, count in summary.blocked.items() if count)
-    stale_note = " (stale stop list allowed)" if freshness.stale else ""
+    stale_note = " (stale stop list allowed)" if freshness and freshness.stale else ""
     click.echo(
         f"{summary.rows} rows: {summary.allowed} allowed, {summary.blocked_total} blocked"
         f"{' (' + reasons + ')' if reasons else ''}{stale_note}",

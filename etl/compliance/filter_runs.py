@@ -91,10 +91,12 @@ class FilterRunRecorder:
         self._pending: dict[str, list[int]] = {}
         self._held = 0
 
-    def start(self, *, actor: str, input_path: Path, allow_stale: bool, freshness: Freshness | None) -> int:
-        """Insert the ``running`` row; a database without ``filter_runs`` is one sentence."""
+    def start(self, *, actor: str, input_path: Path, allow_stale: bool, freshness: Freshness | None,
+              input_name: str | None = None) -> int:
+        """Insert the ``running`` row; a database without ``filter_runs`` is one sentence. ``input_name``:
+        what the record calls the input (the console's upload is stored under a name of its own)."""
         values: dict[str, Any] = dict(
-            started_at=self.now(), outcome="running", actor=actor[:128], input_name=input_path.name[:255],
+            started_at=self.now(), outcome="running", actor=actor[:128], input_name=(input_name or input_path.name)[:255],
             allow_stale=allow_stale, hash_key_id=self.hasher.key_id if self.hasher else None, blocks_recorded=0,
         )
         if freshness is not None:

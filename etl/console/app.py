@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 
 from etl.clock import utcnow
 from etl.config import Config
+from etl.console.audience_runs import AudienceRuns
 from etl.console.auth import Authenticator, Principal, allows, csrf_ok
 from etl.console.ratelimit import LoginLimiter
 from etl.console.sessions import session_key
@@ -53,6 +54,7 @@ class Console:
     limiter: LoginLimiter
     templates: Environment
     now: Callable[[], datetime]
+    runs: AudienceRuns
 
     def render(self, request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         body = self.templates.get_template(template).render(request=request, **values)
@@ -65,8 +67,11 @@ class Console:
         return self.config.console.secure_cookies or request.url.scheme == "https"
 
 
-def page(role: str) -> Callable[[Handler], Callable[["Console"], Callable[[Request], Awaitable[Response]]]]:
-    """A route for ``role`` and above; POSTs must carry the session's CSRF token (form field ``csrf``)."""
+def page(role: str, *, streamed: bool = False) -> Callable[[Handler], Callable[["Console"], Callable[[Request], Awaitable[Response]]]]:
+    """A route for ``role`` and above; POSTs must carry the session's CSRF token (form field ``csrf``).
+
+    ``streamed``: the handler reads the body itself (an upload, `etl.console.uploads`) and must check the
+    token there, before it stores anything; the role is still checked here, before a byte is read."""
 
     def wrap(handler: Handler) -> Callable[[Console], Callable[[Request], Awaitable[Response]]]:
         def bind(console: Console) -> Callable[[Request], Awaitable[Response]]:
@@ -78,7 +83,7 @@ def page(role: str) -> Callable[[Handler], Callable[["Console"], Callable[[Reque
                     return console.refuse(request, None, 401, "Sign in first.")
                 if not allows(principal.role, role):
                     return console.refuse(request, principal, 403, f"This page is for the {role} role; you are {principal.role}.")
-                if request.method == "POST":
+                if request.method == "POST" and not streamed:
                     form = await request.form()
                     sent = form.get("csrf")
                     if not csrf_ok(principal, sent if isinstance(sent, str) else None):
@@ -121,18 +126,20 @@ def _age(seconds: float | None) -> str:
 def build(config: Config, engine: Engine, *, now: Callable[[], datetime] = utcnow,
           environ: Mapping[str, str] | None = None, monotonic: Callable[[], float] = time.monotonic) -> Starlette:
     """The console for ``config`` on ``engine`` (migrated). ``now``: the time sessions and staleness use."""
-    from etl.console import login, pages
+    from etl.console import audience_pages, login, pages
 
     cfg = config.console
     console = Console(config, engine, Authenticator(cfg, engine, session_key(cfg, environ), now),
-                      LoginLimiter(cfg.login_attempts, cfg.login_window, monotonic), templates(), now)
+                      LoginLimiter(cfg.login_attempts, cfg.login_window, monotonic), templates(), now,
+                      AudienceRuns(config, engine, now))
     routes = [
         Route("/login", login.login_form(console), methods=["GET"]),
         Route("/login", login.login_submit(console), methods=["POST"]),
         Route("/logout", login.logout(console), methods=["POST"]),
         Route("/healthz", _healthz, methods=["GET"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
-        *[Route(path, bind(console), methods=methods) for path, bind, methods in pages.ROUTES],
+        *[Route(path, bind(console), methods=methods)
+          for path, bind, methods in (*pages.ROUTES, *audience_pages.ROUTES)],
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
     app.state.console = console

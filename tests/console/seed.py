@@ -44,3 +44,13 @@ def seed(engine: Engine, now: datetime, hostile: str = XSS) -> dict[str, int]:
                                               phone_e164=NUMBER, stop_sms=True, stop_since=now, first_seen_at=now,
                                               last_seen_at=now, account_id=2))
     return {"fresh": int(fresh), "stale": int(stale), "failed": int(failed)}
+
+
+def seed_stops(engine: Engine, now: datetime, numbers: list[str], synced_ago: timedelta = timedelta(minutes=10)) -> None:
+    """Open stop periods for ``numbers`` in the parent account and a successful stops sync ``synced_ago``."""
+    with engine.begin() as conn:
+        conn.execute(sync_runs.insert().values(job="stops", started_at=now - synced_ago, finished_at=now - synced_ago,
+                                               outcome="success", account_id=1))
+        for i, number in enumerate(numbers, start=100):
+            conn.execute(stop_periods.insert().values(api_stop_id=i, phone_e164=number, phone_raw=number,
+                                                      first_seen_at=now - timedelta(days=3), source="sync", account_id=1))

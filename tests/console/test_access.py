@@ -16,8 +16,9 @@ from etl.console.sessions import COOKIE
 
 from .conftest import PASSWORD, Clock, csrf_of, login_token
 
-PAGES = ["/", "/runs", "/runs/1", "/lookup", "/lookup?number=0612345678", "/users"]
-POSTS = ["/users/viewer/sessions/end"]
+PAGES = ["/", "/runs", "/runs/1", "/lookup", "/lookup?number=0612345678", "/users", "/audience",
+         "/audience/runs/" + "0" * 32, "/audience/runs/" + "0" * 32 + "/allowed"]
+POSTS = ["/users/viewer/sessions/end", "/audience"]
 
 
 def test_every_page_sends_an_anonymous_visitor_to_sign_in_and_every_form_answers_401(console_app: Any) -> None:
