@@ -37,8 +37,9 @@ def step(title: str) -> None:
 
 
 def etl(*args: str, env: dict[str, str], check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``smspartner-etl ARGS`` as a user would, echoing the command and its output."""
-    command = [sys.executable, "-m", "etl.cli", "--config", str(DEMO / "config.toml"), *args]
+    """Run ``smspartner-etl ARGS`` as a user would, echoing the command and its output (the config file is
+    ``$SMSPARTNER_ETL_CONFIG`` in ``env``: `populate` sets it)."""
+    command = [sys.executable, "-m", "etl.cli", *args]
     print(f"$ smspartner-etl {' '.join(args)}", flush=True)
     done = subprocess.run(command, env=env, text=True, capture_output=True, input=stdin)
     output = (done.stdout + done.stderr).strip()
@@ -63,13 +64,14 @@ def show(conn: Connection, title: str, sql: str, limit: int = 8) -> None:
         print("   " + "  ".join(v[:w].ljust(w) for v, w in zip(row, widths)))
 
 
-def write_config(base_url: str, seed: dict[str, Any]) -> None:
+def write_config(base_url: str, seed: dict[str, Any], directory: Path) -> Path:
     rentals = "".join(
         f'\n[[rentals.tokens]]\ntoken = "{r["token"]}"\nlabel = "demo rental {i + 1}"\n'
         for i, r in enumerate(seed.get("rentals", []))
     )
     tags = sorted({m["tag"] for m in seed.get("messages", []) if m.get("tag")})
-    (DEMO / "config.toml").write_text(
+    config = directory / "config.toml"
+    config.write_text(
         textwrap.dedent(
             f"""\
             # Written by `make demo`. The API key comes from $SMSPARTNER_API_KEY (the simulator's fake key).
@@ -79,7 +81,7 @@ def write_config(base_url: str, seed: dict[str, Any]) -> None:
             clock = "simulator"   # follow the simulator's clock, which this demo jumps forward
 
             [database]
-            url = "sqlite:///{DB_PATH}"
+            url = "sqlite:///{directory / DB_PATH.name}"
 
             [statuses]
             tags = {json.dumps(tags)}
@@ -97,12 +99,13 @@ def write_config(base_url: str, seed: dict[str, Any]) -> None:
         + rentals,
         encoding="utf-8",
     )
+    return config
 
 
 def run_daemon(env: dict[str, str], seconds: float = 7.0) -> None:
     fast = {f"SMSPARTNER_ETL__JOBS__{job}__EVERY": "2s" for job in ("STOPS", "STATUSES", "RENTALS", "ACTIONS")}
     fast.update({"SMSPARTNER_ETL__JOBS__FINANCE__ENABLED": "false", "SMSPARTNER_ETL__DAEMON__JITTER": "0"})
-    command = [sys.executable, "-m", "etl.cli", "--config", str(DEMO / "config.toml"), "run"]
+    command = [sys.executable, "-m", "etl.cli", "run"]
     print("$ smspartner-etl run   (jobs every 2 s; Ctrl-C or SIGTERM stops it cleanly)", flush=True)
     daemon = subprocess.Popen(command, env={**env, **fast}, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     time.sleep(seconds)
@@ -145,9 +148,9 @@ def contact_flags(sim: Simulator, env: dict[str, str]) -> None:
     etl("sync", "contacts", "--once", env=env)
 
 
-def audience_filter(sim: Simulator, env: dict[str, str]) -> None:
+def audience_filter(sim: Simulator, env: dict[str, str], directory: Path) -> None:
     step("filter a campaign audience file against the stops (fail closed)")
-    audience = DEMO / "audience.csv"
+    audience = directory / "audience.csv"
     stopped = [phone for _sid, phone, _at in sim.stops()[:3]]
     flagged = [c.phone for c in sim.contacts.contacts.values() if c.stop_sms][:1]  # stopSms in a contact group
     rows = ["nom;téléphone"] + [f"stop {i};0{p[3:4]} {p[4:6]} {p[6:8]} {p[8:10]} {p[10:12]}" for i, p in enumerate(stopped)]
@@ -156,24 +159,24 @@ def audience_filter(sim: Simulator, env: dict[str, str]) -> None:
     rows += ["Alice;06 12 34 56 78", "Bob;+33 (0)7 81 23 45 67", "Carol;0033612345679", "Dup;06.12.34.56.78", "Typo;06 12 34"]
     audience.write_text("\ufeff" + "\n".join(rows) + "\n", encoding="utf-8")
     etl(
-        "filter-audience", str(audience), "--allowed", str(DEMO / "allowed.csv"), "--blocked", str(DEMO / "blocked.csv"),
-        "--report", str(DEMO / "audience-report.json"), env=env,
+        "filter-audience", str(audience), "--allowed", str(directory / "allowed.csv"), "--blocked",
+        str(directory / "blocked.csv"), "--report", str(directory / "audience-report.json"), env=env,
     )
-    print(textwrap.indent((DEMO / "allowed.csv").read_text(encoding="utf-8"), "  allowed.csv | "))
-    print(textwrap.indent((DEMO / "blocked.csv").read_text(encoding="utf-8"), "  blocked.csv | "))
+    print(textwrap.indent((directory / "allowed.csv").read_text(encoding="utf-8"), "  allowed.csv | "))
+    print(textwrap.indent((directory / "blocked.csv").read_text(encoding="utf-8"), "  blocked.csv | "))
 
 
 #: Opted out in the demo's second sync, then texted two hours later (the provider lets it through: a breach).
 TEXTED_AFTER_STOP = "+33699000111"
 
 
-def texted_after_stop(sim: Simulator, env: dict[str, str]) -> None:
+def texted_after_stop(sim: Simulator, env: dict[str, str], directory: Path) -> None:
     step(f"a campaign reaches {TEXTED_AFTER_STOP} two hours after its STOP: a breach (docs/compliance.md)")
     sim.clock.advance(timedelta(hours=2))
     sim.quirks.send_to_stopped = "deliver"  # the simulator refuses stopped numbers otherwise, as the API documents
     message_id = sim.send([TEXTED_AFTER_STOP, "+33612345678"], tag="relance")
     sim.quirks.send_to_stopped = "refuse"
-    sends = DEMO / "sends.csv"
+    sends = directory / "sends.csv"
     sends.write_text(f"message_id,phone,tag\n{message_id},{TEXTED_AFTER_STOP},relance\n{message_id},+33612345678,relance\n")
     etl("track", str(sends), env=env)
     sim.clock.advance(timedelta(minutes=10))
@@ -219,49 +222,57 @@ def what_landed() -> None:
     engine.dispose()
 
 
+def populate(sim: Simulator, seed: dict[str, Any], base_url: str, directory: Path) -> dict[str, str]:
+    """The demo's database in ``directory`` (a config file and a SQLite file): the schema, every job against the
+    simulator at ``base_url`` over a few simulated hours, writes, a quarantined item, an audience check and a breach.
+    Returns the environment `etl` runs the CLI with on it. tests/browser seeds its console with this too."""
+    env = {**os.environ, "SMSPARTNER_API_KEY": sim.api_key,
+           "SMSPARTNER_ETL_CONFIG": str(write_config(base_url, seed, directory))}
+
+    step("create the schema (Alembic)")
+    etl("db", "upgrade", env=env)
+
+    step("run every job once, for the parent and each sub-account (accounts first: it discovers them)")
+    etl("sync", "--once", env=env, check=False)
+
+    step("track untagged sends by message id (recipients discovered with bulk-status)")
+    untagged = [m for m in sim.messages.values() if m.tag is None and not m.sandbox][:3]
+    for message in untagged:
+        etl("track", "--message-id", str(message.id), env=env)
+
+    step("three hours later: statuses and costs arrive; the account changes")
+    sim.clock.advance(timedelta(hours=3))
+    first = sim.stops()[0]
+    sim.remove_stop(first[0])
+    sim.add_stop("+33699000111")
+    etl("sync", "stops", "statuses", "--once", env=env)
+
+    step("four hours more: costs are read once statuses are final (message-status)")
+    sim.clock.advance(timedelta(hours=4))
+    etl("sync", "statuses", "--once", env=env)
+
+    step("one unreadable entry in the stop list: quarantined, the rest applied, the run `partial`")
+    sim.faults.inject("stop-sms/list", "malformed_item", index=1, field="createdAt", value="04/12/2026 07:00")
+    sim.clock.advance(timedelta(minutes=30))
+    etl("sync", "stops", "--once", env=env)
+
+    contact_flags(sim, env)
+    audited_writes(sim, env)
+    audience_filter(sim, env, directory)
+    texted_after_stop(sim, env, directory)
+    return env
+
+
 def main() -> None:
     shutil.rmtree(DEMO, ignore_errors=True)
     DEMO.mkdir(parents=True)
     seed = load(str(resources.files("etl.simulator").joinpath("demo_seed.json")))
     sim = build(seed)
-    env = {**os.environ, "SMSPARTNER_API_KEY": sim.api_key, "SMSPARTNER_ETL_CONFIG": ""}
     with SimulatorServer(sim, port=0) as server:
         step(f"simulator: a seeded SMS Partner account on {server.base_url}")
         print(f"   {len(sim.stops())} stops, {len(sim.rentals)} rentals, {len(sim.messages)} sends, "
               f"{len(sim.subaccounts.by_token)} sub-accounts")
-        write_config(server.base_url, seed)
-
-        step("create the schema (Alembic)")
-        etl("db", "upgrade", env=env)
-
-        step("run every job once, for the parent and each sub-account (accounts first: it discovers them)")
-        etl("sync", "--once", env=env, check=False)
-
-        step("track untagged sends by message id (recipients discovered with bulk-status)")
-        untagged = [m for m in sim.messages.values() if m.tag is None and not m.sandbox][:3]
-        for message in untagged:
-            etl("track", "--message-id", str(message.id), env=env)
-
-        step("three hours later: statuses and costs arrive; the account changes")
-        sim.clock.advance(timedelta(hours=3))
-        first = sim.stops()[0]
-        sim.remove_stop(first[0])
-        sim.add_stop("+33699000111")
-        etl("sync", "stops", "statuses", "--once", env=env)
-
-        step("four hours more: costs are read once statuses are final (message-status)")
-        sim.clock.advance(timedelta(hours=4))
-        etl("sync", "statuses", "--once", env=env)
-
-        step("one unreadable entry in the stop list: quarantined, the rest applied, the run `partial`")
-        sim.faults.inject("stop-sms/list", "malformed_item", index=1, field="createdAt", value="04/12/2026 07:00")
-        sim.clock.advance(timedelta(minutes=30))
-        etl("sync", "stops", "--once", env=env)
-
-        contact_flags(sim, env)
-        audited_writes(sim, env)
-        audience_filter(sim, env)
-        texted_after_stop(sim, env)
+        env = populate(sim, seed, server.base_url, DEMO)
 
         step("the daemon, briefly: `smspartner-etl run` with 2-second intervals, then SIGTERM")
         run_daemon(env)

@@ -5,6 +5,8 @@
 ``page``        The browser for one test, with every cookie and storage forgotten first; ``page.shot("label")``
                 saves a full-page screenshot as ``<artifacts>/<test>-<label>.png``.
 ``downloads``   The directory the browser saves downloads into (emptied before each test).
+``console_site`` Session fixture: the live console on the demo's database, a user per role
+                (harness/console_site.py); seeding takes about half a minute, once per process.
 
 Artifacts go to ``test-results/screenshots/`` (``SMSETL_SCREENSHOTS`` overrides), kept by make test and CI; a failed
 test also leaves its last page there as ``failures/<test>.png`` and ``.html`` (docs/console.md, "Browser tests").
@@ -22,6 +24,7 @@ from typing import Any
 import pytest
 from harness.availability import unavailable
 from harness.browser import forget_everything, missing, save_failure, screenshot, start_chromium
+from harness.console_site import LiveConsole, live_console
 
 
 def artifacts_dir(config: pytest.Config) -> Path:
@@ -62,6 +65,12 @@ def browser(browser_downloads: Path) -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture(scope="session")
+def console_site(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
+    with live_console(tmp_path_factory.mktemp("console")) as site:
+        yield site
 
 
 @pytest.fixture
