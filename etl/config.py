@@ -59,6 +59,14 @@ class ApiConfig:
     default_region: str = "FR"
     #: "system", or "simulator" to follow the bundled simulator's clock (demo, soak; see etl/clock.py).
     clock: str = "system"
+    #: One budget of calls per minute for the account, shared by every instance through the database
+    #: (docs/api-client.md, "Shared API budget"); 0: no shared budget.
+    max_calls_per_minute: int = 0
+    #: Documented per-endpoint limits, within the budget: cost-resume (REFERENCE §3.8), HLR/lookup (ACCOUNTS §4).
+    cost_resume_calls_per_minute: int = 5
+    verification_calls_per_minute: int = 360
+    #: Seconds added to each minute: the time from taking a slot to the call reaching the API, and clock skew between hosts.
+    budget_margin: Duration = 1.0
 
 
 @dataclass(frozen=True)
@@ -348,6 +356,13 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"api.clock: must be 'system' or 'simulator', got {config.api.clock!r}")
     if config.api.max_attempts < 1:
         raise ConfigError("api.max_attempts: must be at least 1")
+    if config.api.max_calls_per_minute < 0:
+        raise ConfigError("api.max_calls_per_minute: must be 0 (no shared budget) or more")
+    for name in ("cost_resume_calls_per_minute", "verification_calls_per_minute"):
+        if getattr(config.api, name) < 1:
+            raise ConfigError(f"api.{name}: must be at least 1")
+    if config.api.budget_margin < 0:
+        raise ConfigError("api.budget_margin: must be 0 or more")
     if "://" not in config.database.url:
         raise ConfigError(f"database.url: not a SQLAlchemy URL: {config.database.url!r}")
     if not 0.0 <= config.stops.max_removed_share <= 1.0:

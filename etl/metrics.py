@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from etl import budget
 from etl.accounts import PARENT, PARENT_ID, AccountRef
 from etl.compliance import breaches, propagation
 from etl.db.schema import accounts, rejected_items, sync_runs
@@ -210,6 +211,7 @@ class DatabaseCollector(Collector):
         yield from self._rejected()
         yield from self._propagation()
         yield from self._breaches()
+        yield from self._budget()
 
     def _read(self, read: Callable[[Connection], _T]) -> _T | None:
         """``read`` on a short read-only connection; None while the tables it needs are not migrated yet."""
@@ -237,6 +239,26 @@ class DatabaseCollector(Collector):
         for label in labels:
             family.add_metric([label], float(counts.get(label, 0)))
         yield family
+
+    def _budget(self) -> Iterator[Metric]:
+        """The shared API budget per account and endpoint class (etl/budget.py): slots, and those spent or held now."""
+        use = self._read(lambda conn: budget.use_by_account(conn, self.now()))
+        if not use:
+            return  # not migrated to 0019 yet, or no instance has run with api.max_calls_per_minute
+        used = GaugeMetricFamily(
+            f"{PREFIX}_api_budget_used",
+            "Calls of the shared API budget spent in the current window (or held after a 429), by account and endpoint class.",
+            labels=["account", "endpoint_class"],
+        )
+        size = GaugeMetricFamily(
+            f"{PREFIX}_api_budget_calls", "Calls the shared API budget allows per window, by account and endpoint class.",
+            labels=["account", "endpoint_class"],
+        )
+        for row in use:
+            used.add_metric([row.account, row.endpoint_class], float(row.used))
+            size.add_metric([row.account, row.endpoint_class], float(row.slots))
+        yield used
+        yield size
 
     def _rejected(self) -> Iterator[Metric]:
         """Items quarantined, by endpoint: ``times_seen`` summed, so a repeat counts (etl/quarantine.py)."""

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from etl import budget as shared_budget
 from etl import runlog
 from etl.accounts import PARENT, AccountRef
 from etl.api.protocol import ApiClient
@@ -93,6 +94,9 @@ def run_job(
     shown = account.shown(name)
     started = time.monotonic()
     secret = client.secret.reveal()
+    budget = shared_budget.for_account(config, engine, account, clock=wall_clock)
+    if budget is not None:
+        client.use_budget(budget)
     try:
         with job_lock(engine, account.lock_name(name), owner=owner, lease_seconds=config.daemon.lease, now=wall_clock) as lock:
             if fresh_within and _recently_done(engine, name, account, fresh_within, now()):

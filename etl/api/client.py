@@ -3,7 +3,8 @@
 Layers, httpx style::
 
     public method (me, stream_list, add_stop, ...)     builds params, picks the parser or the caller's shape
-      └── _call / stream_list                          retry loop (policy in etl.api.retry), masking
+      └── _call / stream_list                          retry loop (policy in etl.api.retry), masking,
+                                                       the shared budget asked before each attempt (etl.api.budget)
             └── Transport.exchange / stream.open_stream one attempt → decoded JSON, or a stream's head
                   └── Transport.send                   the only method doing I/O (etl.api.transport)
 
@@ -35,6 +36,7 @@ from typing import Any, TypeVar
 from etl import phones
 from etl.api import parse, stream
 from etl.api.account_calls import AccountCalls
+from etl.api.budget import CallBudget, NoBudget
 from etl.api.lists import STOP_LIST, ListSpec, Shaper, raw
 from etl.api.parse import (
     Account,
@@ -110,6 +112,7 @@ class SmsPartnerClient(AccountCalls):
         observer: Observer | None = None,
         retry_policy: RetryPolicy | None = None,
         secrets: SecretBook | None = None,
+        budget: CallBudget | None = None,
     ) -> None:
         if not isinstance(api_key, Secret):
             raise ConfigError("api_key must be an etl.config.Secret")
@@ -124,6 +127,7 @@ class SmsPartnerClient(AccountCalls):
         self.policy = retry_policy or RetryPolicy(max_attempts=max_attempts, max_seconds=max_retry_seconds)
         self._sleep = sleep
         self._observer = observer
+        self._budget: CallBudget = NoBudget() if budget is None else budget
 
     def __repr__(self) -> str:
         return f"SmsPartnerClient(base_url={self.base_url!r}, api_key={self._key!r})"
@@ -146,6 +150,10 @@ class SmsPartnerClient(AccountCalls):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def use_budget(self, budget: CallBudget) -> None:
+        """Ask ``budget`` before every attempt from now on, and tell it of every 429 (etl/api/budget.py)."""
+        self._budget = budget
+
     def retry_budget(self) -> RetryBudget:
         """A fresh budget of this client's policy and sleep, for a caller that restarts a download."""
         return RetryBudget(self.policy, self._sleep)
@@ -166,9 +174,12 @@ class SmsPartnerClient(AccountCalls):
             for attempt_ctx in retrying:
                 with attempt_ctx:
                     attempt = attempt_ctx.retry_state.attempt_number
+                    self._budget.take(endpoint)  # every attempt spends from the shared budget, retries too
                     try:
                         result = fn()
-                    except TransientApiError:
+                    except TransientApiError as exc:
+                        if exc.status == 429:
+                            self._budget.refused(endpoint, exc.retry_after)
                         self._transport.discard_connections()
                         raise
             self._observe(endpoint, "ok", attempt)

@@ -13,6 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
+from etl.api.budget import CallBudget
 from etl.api.lists import ListSpec, Shaper
 from etl.api.parse import (
     Account,
@@ -42,6 +43,10 @@ class ApiClient(Protocol):
     @property
     def secret(self) -> Secret:
         """The API key, masked in ``repr``/``str``: the runner removes it from every text it stores."""
+        ...
+
+    def use_budget(self, budget: CallBudget) -> None:
+        """Ask ``budget`` (shared by every instance) before each call from now on."""
         ...
 
     def retry_budget(self) -> RetryBudget:

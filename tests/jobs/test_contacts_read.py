@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from harness.clock import SleepingClock
 
 from etl.errors import ApiRejected, AuthError, TransientApiError
 from etl.jobs.contacts.read import (
@@ -24,17 +25,8 @@ from etl.quarantine import Rejection
 T0 = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-        self.slept: list[float] = []
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += timedelta(seconds=seconds)
+def FakeClock() -> SleepingClock:  # noqa: N802 - was a class; reads as one at the call sites
+    return SleepingClock(T0)
 
 
 def contact(cid: str, stop: bool = False) -> ContactRow:

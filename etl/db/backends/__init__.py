@@ -214,6 +214,11 @@ class Backend:
         second transaction reading them so waits for the first's commit (the audit chain's head row)."""
         return stmt.with_for_update()
 
+    def claimed(self, stmt: Select[Any]) -> Select[Any]:
+        """``stmt`` locking the rows it reads, skipping rows another transaction holds (``FOR UPDATE
+        SKIP LOCKED``; MariaDB ≥ 10.6): concurrent claimers each get a different row instead of queueing."""
+        return stmt.with_for_update(skip_locked=True)
+
     # --- batch writes through the driver (the push inbox and its applier) ------------------------------
     #
     # SQLAlchemy's per-row parameter processing cost more than the database (docs/benchmarks.md,

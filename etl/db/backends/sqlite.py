@@ -54,6 +54,9 @@ class SQLite(Backend):
         # holds the database's one write lock and no other writer can read-then-write between.
         return stmt
 
+    def claimed(self, stmt: Select[Any]) -> Select[Any]:
+        return self.locked(stmt)  # the one writer claims alone (see `locked`)
+
     def stage_then_apply(
         self, conn: Connection, load: Callable[[], _T], apply: Callable[[_T], _R], *, cache_mb: int, work_mem_mb: int
     ) -> _R:

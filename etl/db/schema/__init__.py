@@ -19,6 +19,7 @@ from etl.db.schema.accounts import (
 )
 from etl.db.schema.audit_chain import AuditChainEntry, AuditChainHead, audit_chain, audit_chain_head
 from etl.db.schema.base import NAMING_CONVENTION, Base, table_of
+from etl.db.schema.budget import ApiBudgetSlot, api_budget_slots
 from etl.db.schema.compliance import (
     Breach,
     breaches,
@@ -102,6 +103,8 @@ from etl.db.schema.stops import (
 )
 
 __all__ = [
+    "ApiBudgetSlot",
+    "api_budget_slots",
     "FilterRun",
     "FilterRunBlock",
     "OptoutHash",
