@@ -4,7 +4,8 @@ pytest (``with live_console(directory) as site: ...``).
 
 The database is `etl.demo.populate`'s (the CLI in subprocesses: schema, every job over a few simulated hours,
 writes, a quarantined item, a breach). Then the simulated clock jumps `STALE_AFTER` ahead and only stops and statuses
-sync again, so rentals (staleness 2 days) are stale beside fresh stops; and one number is stopped, released by the
+sync again (and contacts, which the audience check needs fresh too), so rentals (staleness 2 days) are stale
+beside fresh stops; and one number is stopped, released by the
 tool with a `<script>` reason, and stopped again. The console's clock is the simulator's, so staleness stays as made.
 SQLite only: a page reads the same SQL on every backend, which tests/console checks on three (docs/console.md).
 """
@@ -59,7 +60,7 @@ def _now(sim: Simulator) -> datetime:
 
 def _age_and_stop(sim: Simulator, env: dict[str, str]) -> None:
     sim.clock.advance(STALE_AFTER)
-    etl("sync", "stops", "statuses", "--once", env=env)
+    etl("sync", "stops", "statuses", "contacts", "--once", env=env)
     etl("stops", "add", STOPPED_AS_TYPED, "--actor", "browser", "--reason", "asked by phone", env=env)
     etl("stops", "remove", STOPPED, "--actor", "browser", "--reason", XSS_REASON, env=env)
     etl("stops", "add", STOPPED, "--actor", "browser", "--reason", "STOP again by SMS", env=env)
@@ -73,7 +74,8 @@ def live_console(directory: Path) -> Iterator[LiveConsole]:
     with SimulatorServer(sim, port=0) as api:
         env = populate(sim, seed, api.base_url, directory)
         _age_and_stop(sim, env)
-        config = load_config(env["SMSPARTNER_ETL_CONFIG"], environ={"SMSPARTNER_ETL__CONSOLE__PORT": "0"})
+        config = load_config(env["SMSPARTNER_ETL_CONFIG"], environ={
+            "SMSPARTNER_ETL__CONSOLE__PORT": "0", "SMSPARTNER_ETL__CONSOLE__WORK_DIR": str(directory / "audience-runs")})
         engine = make_engine(config.database.url)
         for role in ROLES:
             users.add(engine, role, role, PASSWORD, _now(sim))
