@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, column, func, select, table, true
 
 from etl.compliance import breaches as breach_rows
-from etl.compliance import evidence_hashed, intent
+from etl.compliance import evidence_audit, evidence_hashed, intent
 from etl.compliance.evidence_rows import rows as _rows
 from etl.compliance.evidence_rows import value as _value
 from etl.compliance.hashing import NumberHasher
@@ -173,8 +173,10 @@ def _hashed(conn: Connection, e164: str, hasher: NumberHasher | None, content: R
 
 #: Sections found by the number's keyed hash (`evidence_hashed`); shown after the others.
 HASHED_SECTIONS = ("hashed_optouts", "filter_runs")
+#: The audit chain's entries for the number's rows and the findings about them (`evidence_audit`).
+AUDIT_SECTIONS = ("audit_entries", "audit_findings")
 #: Every list section, in the order the renderers show them.
-SECTION_NAMES = tuple(name for name, _read in SECTIONS) + HASHED_SECTIONS
+SECTION_NAMES = tuple(name for name, _read in SECTIONS) + HASHED_SECTIONS + AUDIT_SECTIONS
 
 
 def gather(conn: Connection, e164: str, hasher: NumberHasher | None = None) -> Report:
@@ -184,5 +186,6 @@ def gather(conn: Connection, e164: str, hasher: NumberHasher | None = None) -> R
     for name, read in SECTIONS:
         content[name] = read(conn, e164)
     _hashed(conn, e164, hasher, content)
+    evidence_audit.audit_section(conn, content)
     content["sends_while_opted_out"] = sum(1 for row in content["sends"] if row["opted_out"])
     return {**content, "digest": digest_of(content)}

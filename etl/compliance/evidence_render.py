@@ -20,6 +20,8 @@ TITLES = {
     "contact_events": "Contact group flags over time",
     "hashed_optouts": "Opt-outs older than the retention age, kept as a keyed hash (matched with the configured key)",
     "filter_runs": "Audience-filter runs that blocked the number (matched by keyed hash; allowed numbers are not recorded)",
+    "audit_entries": "Audit chain entries recording the number's stop periods, stop writes and breaches",
+    "audit_findings": "Audit chain findings about those rows and entries (verify-audit)",
 }
 
 

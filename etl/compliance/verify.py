@@ -35,10 +35,14 @@ LOOKUP = 500
 
 @dataclass(frozen=True)
 class Finding:
-    """One thing wrong: what kind (see the module docstring) and a sentence saying where."""
+    """One thing wrong: what kind (see the module docstring) and a sentence saying where; ``ref_table``/``ref_id``
+    the audited row it names and ``seq`` the entry, when it names one (`evidence` picks a number's findings by them)."""
 
     kind: str
     message: str
+    ref_table: str | None = None
+    ref_id: str | None = None
+    seq: int | None = None
 
 
 @dataclass
@@ -55,8 +59,9 @@ class Report:
     def intact(self) -> bool:
         return not self.findings
 
-    def add(self, kind: str, message: str) -> None:
-        self.findings.append(Finding(kind, message))
+    def add(self, kind: str, message: str, *, ref: tuple[str, str] | None = None, seq: int | None = None) -> None:
+        table, key = ref if ref else (None, None)
+        self.findings.append(Finding(kind, message, table, key, seq))
 
 
 @dataclass
@@ -107,9 +112,11 @@ def _walk_chain(conn: Connection, report: Report) -> dict[str, dict[str, _Seen]]
         if seq != expected:
             report.add("entry_missing", f"chain entries {expected}..{seq - 1} are missing (deleted) before entry {seq}")
         elif e.prev_hash != prev:
-            report.add("link_broken", f"chain entry {seq} does not follow entry {seq - 1} (entries reordered, inserted or edited)")
+            report.add("link_broken", f"chain entry {seq} does not follow entry {seq - 1} (entries reordered, inserted or edited)",
+                       ref=(e.ref_table, e.ref_id), seq=seq)
         if entry_hash(e.prev_hash, seq, e.recorded_at, int(e.account_id), e.kind, e.ref_table, e.ref_id, e.body) != e.entry_hash:
-            report.add("entry_edited", f"chain entry {seq} ({e.kind} {e.ref_table} {e.ref_id}) was edited: its hash does not match it")
+            report.add("entry_edited", f"chain entry {seq} ({e.kind} {e.ref_table} {e.ref_id}) was edited: its hash does not match it",
+                       ref=(e.ref_table, e.ref_id), seq=seq)
         refs = seen.setdefault(e.ref_table, {})
         known = refs.get(e.ref_id)
         refs[e.ref_id] = _Seen(known.first_seq if known else seq, seq, e.body)
@@ -136,11 +143,13 @@ def _check_named(conn: Connection, table: Table, refs: dict[str, _Seen], report:
             row, last = present.get(key), refs[key]
             report.rows_checked += row is not None
             if row is None:
-                report.add("row_deleted", f"{table.name} id {key} was deleted (last recorded in chain entry {last.last_seq})")
+                report.add("row_deleted", f"{table.name} id {key} was deleted (last recorded in chain entry {last.last_seq})",
+                           ref=(table.name, key), seq=last.last_seq)
                 continue
             body = _body_of(last.body)
             if set(body) - set(row.keys()) or canonical({k: row[k] for k in body}) != last.body:
-                report.add("row_edited", f"{table.name} id {key} was edited since chain entry {last.last_seq} ({_changed(body, row)})")
+                report.add("row_edited", f"{table.name} id {key} was edited since chain entry {last.last_seq} ({_changed(body, row)})",
+                           ref=(table.name, key), seq=last.last_seq)
 
 
 def _check_unrecorded(conn: Connection, audited: AuditedTable, refs: dict[str, _Seen], report: Report) -> None:
@@ -150,7 +159,8 @@ def _check_unrecorded(conn: Connection, audited: AuditedTable, refs: dict[str, _
         query = query.where(audited.must_have_entry(table))
     for key in conn.execute(query).scalars():
         if str(key) not in refs:
-            report.add("row_unrecorded", f"{table.name} id {key} has no chain entry (inserted or changed behind the tool's back)")
+            report.add("row_unrecorded", f"{table.name} id {key} has no chain entry (inserted or changed behind the tool's back)",
+                       ref=(table.name, str(key)))
 
 
 def _check_order(name: str, refs: dict[str, _Seen], report: Report) -> None:
@@ -158,7 +168,8 @@ def _check_order(name: str, refs: dict[str, _Seen], report: Report) -> None:
     for key in sorted((k for k in refs if k.isdigit()), key=int):
         first = refs[key].first_seq
         if highest is not None and first < highest[0]:
-            report.add("row_out_of_order", f"{name} id {key} was first recorded (entry {first}) before id {highest[1]} (entry {highest[0]})")
+            report.add("row_out_of_order", f"{name} id {key} was first recorded (entry {first}) before id {highest[1]} (entry {highest[0]})",
+                       ref=(name, key), seq=first)
         if highest is None or first > highest[0]:
             highest = (first, int(key))
 
