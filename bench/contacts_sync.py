@@ -4,7 +4,8 @@
 
 The simulator runs in its own process; every sync runs in a fresh child process through the real runner, with no
 call budget (``max_calls_per_minute = 0``: the default 60 a minute would make this read last ~2.8 h). Its wall time,
-the read (HTTP) and apply (database) phases, CPU and peak RSS (``wait4``) are printed with the load average.
+the read (HTTP) and apply (database) phases, CPU, peak RSS (``wait4``) and the rows written to each contacts table
+(what the driver reports for each ``INSERT``/``UPDATE``) are printed with the load average.
 
 Variants, same data, one runner:
 - ``first``   the first sync into an empty database (every contact ``appeared``);
@@ -57,6 +58,8 @@ def _simulator_process(conn: Any, groups: int, contacts: int) -> None:
 
 def _worker(db_url: str, base_url: str) -> None:
     """Child: one contacts sync through the real runner; prints counts and phase timings as JSON."""
+    from sqlalchemy import event
+
     from etl.api.client import SmsPartnerClient
     from etl.config import ApiConfig, Config, ContactsConfig, DatabaseConfig, Secret
     from etl.db.engine import make_engine
@@ -64,6 +67,7 @@ def _worker(db_url: str, base_url: str) -> None:
     from etl.runner import run_job
 
     timings: dict[str, float] = {"read": 0.0, "apply": 0.0}
+    written = {table: 0 for table in _WRITTEN}
 
     def timed(name: str, fn: Any) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -82,15 +86,30 @@ def _worker(db_url: str, base_url: str) -> None:
         contacts=ContactsConfig(max_calls_per_minute=0),
     )
     client = SmsPartnerClient(base_url, Secret(os.environ["SMSPARTNER_API_KEY"]), read_timeout=60.0)
+    engine = make_engine(db_url)
+    event.listen(engine, "after_cursor_execute", lambda _c, cursor, statement, *_a: _count_written(written, cursor, statement))
     started = time.perf_counter()
-    report = run_job("contacts", config=config, client=client, engine=make_engine(db_url))
+    report = run_job("contacts", config=config, client=client, engine=engine)
     if report.outcome != "success" or report.result is None:
         raise SystemExit(f"sync {report.outcome}: {report.error}")
     print(json.dumps({
         "added": report.result.added, "changed": report.result.changed, "removed": report.result.removed,
         "calls": report.result.figures.get("calls", 0), "job_s": time.perf_counter() - started,
-        **{f"{k}_s": v for k, v in timings.items()}, "cpu_s": time.process_time(),
+        **{f"{k}_s": v for k, v in timings.items()}, "cpu_s": time.process_time(), "written": written,
     }))
+
+
+#: The tables whose written rows the worker counts (rows an INSERT or UPDATE reported, as the driver counts them).
+_WRITTEN = ("contacts", "contact_groups", "contact_events")
+
+
+def _count_written(written: dict[str, int], cursor: Any, statement: str) -> None:
+    head = statement.lstrip()[:60].split()
+    if len(head) < 2 or head[0] not in ("INSERT", "UPDATE"):
+        return
+    table = head[2] if head[0] == "INSERT" else head[1]
+    if table in written and cursor.rowcount > 0:
+        written[table] += cursor.rowcount
 
 
 def _measured(argv: list[str]) -> dict[str, Any]:
@@ -140,10 +159,15 @@ def main() -> None:
         parent.send(("stop", None))
         sim.join(10)
     print(f"\n{'backend':<11} {'variant':<7} {'wall s':>7} {'read s':>7} {'apply s':>7} {'cpu s':>6} {'calls':>6} "
-          f"{'peak RSS MB':>12}  {'loadavg':<15} rows")
+          f"{'peak RSS MB':>12}  {'loadavg':<15} {'written c/g/e':<20} rows")
     for kind, variant, r in rows:
         print(f"{kind:<11} {variant:<7} {r['seconds']:>7.2f} {r['read_s']:>7.2f} {r['apply_s']:>7.2f} {r['cpu_s']:>6.2f} "
-              f"{r['calls']:>6} {r['rss_mb']:>12.0f}  {r['loadavg']:<15} +{r['added']} ~{r['changed']} -{r['removed']}")
+              f"{r['calls']:>6} {r['rss_mb']:>12.0f}  {r['loadavg']:<15} {_written(r):<20} +{r['added']} ~{r['changed']} -{r['removed']}")
+
+
+def _written(result: dict[str, Any]) -> str:
+    """Rows written to contacts / contact_groups / contact_events."""
+    return "/".join(str(result["written"][table]) for table in _WRITTEN)
 
 
 if __name__ == "__main__":

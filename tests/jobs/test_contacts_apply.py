@@ -6,12 +6,14 @@ rules are checked here; tests/jobs/test_contacts.py runs the whole job against t
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from etl import runlog
 from etl.accounts import AccountRef
@@ -167,3 +169,96 @@ def test_the_same_ids_in_two_accounts_are_two_groups(engine: Engine) -> None:
     sync(engine, reading({}), T0 + timedelta(hours=1), account=2)
     assert query(engine, "SELECT account_id FROM contact_groups WHERE gone_since IS NOT NULL") == [(2,)]
     assert stops(engine) == [("1", "+33612000001")]
+
+
+# --- what a sync writes: O(changes) rows, while first/last seen and gone since stay answerable ------------
+
+@contextmanager
+def writes(engine: Engine) -> Iterator[Counter[str]]:
+    """Rows each ``INSERT``/``UPDATE`` reported, per table, while the block runs (MariaDB's driver reports
+    matched rows, as the others do: SQLAlchemy sets its FOUND_ROWS flag)."""
+    counted: Counter[str] = Counter()
+
+    def count(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        head = statement.split(None, 3)
+        if head[0] in ("INSERT", "UPDATE") and cursor.rowcount > 0:
+            counted[head[2] if head[0] == "INSERT" else head[1]] += cursor.rowcount
+
+    event.listen(engine, "after_cursor_execute", count)
+    try:
+        yield counted
+    finally:
+        event.remove(engine, "after_cursor_execute", count)
+
+
+def seen(engine: Engine) -> list[tuple[Any, ...]]:
+    rows = query(engine, "SELECT contact_id, first_seen_at, last_seen_at, gone_since FROM contacts_seen ORDER BY contact_id")
+    return [(cid, *(_utc(v) for v in values)) for cid, *values in rows]
+
+
+def _utc(value: Any) -> datetime | None:
+    """A view's timestamp as an aware datetime (SQLite gives the stored text, MariaDB a naive UTC one)."""
+    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=timezone.utc)
+
+
+T6, T12, T18 = (T0 + timedelta(hours=h) for h in (6, 12, 18))
+
+
+def test_an_unchanged_complete_read_writes_no_contact_and_every_contact_is_seen_by_it(engine: Engine) -> None:
+    first = {"1": (COMPLETE, [row(str(i), stop=i % 3 == 0) for i in range(1, 31)]), "2": (COMPLETE, [row("40")])}
+    sync(engine, reading(first), T0)
+    stored = query(engine, "SELECT * FROM contacts ORDER BY id")
+    with writes(engine) as written:
+        result = sync(engine, reading(first), T6)
+    assert (result.added, result.changed, result.removed) == (0, 0, 0)
+    assert written["contacts"] == 0 and written["contact_events"] == 0
+    assert written["contact_groups"] == 2  # the sync's marker: one row per listed group
+    assert query(engine, "SELECT * FROM contacts ORDER BY id") == stored
+    assert {(first_seen, last_seen, gone) for _cid, first_seen, last_seen, gone in seen(engine)} == {(T0, T6, None)}
+
+
+def test_a_flag_flip_writes_only_the_flipped_contact(engine: Engine) -> None:
+    sync(engine, reading({"1": (COMPLETE, [row(str(i)) for i in range(1, 21)])}), T0)
+    with writes(engine) as written:
+        result = sync(engine, reading({"1": (COMPLETE, [row(str(i), stop=i == 7) for i in range(1, 21)])}), T6)
+    assert result.changed == 1 and (written["contacts"], written["contact_events"]) == (1, 1)
+    assert query(engine, "SELECT contact_id, stop_sms FROM contacts WHERE stop_sms = TRUE") == [("7", True)]
+    assert {last for _cid, _first, last, _gone in seen(engine)} == {T6}
+
+
+def test_a_contact_gone_keeps_its_last_sight_and_one_back_is_seen_again(engine: Engine) -> None:
+    sync(engine, reading({"1": (COMPLETE, [row("1"), row("2")])}), T0)
+    sync(engine, reading({"1": (COMPLETE, [row("1"), row("2")])}), T6)  # seen again, not written
+    with writes(engine) as written:
+        assert sync(engine, reading({"1": (COMPLETE, [row("2")])}), T12).removed == 1
+    assert written["contacts"] == 1
+    assert seen(engine) == [("1", T0, T6, T12), ("2", T0, T12, None)]
+    sync(engine, reading({"1": (COMPLETE, [row("2")])}), T18)
+    assert seen(engine)[0] == ("1", T0, T6, T12)  # a gone contact's sight does not follow its group's reads
+    sync(engine, reading({"1": (COMPLETE, [row("1"), row("2")])}), T18 + timedelta(hours=6))
+    assert seen(engine)[0] == ("1", T0, T18 + timedelta(hours=6), None)
+
+
+def test_a_group_gone_freezes_its_contacts_last_sight(engine: Engine) -> None:
+    sync(engine, reading({"1": (COMPLETE, [row("1")]), "2": (COMPLETE, [row("2")])}), T0)
+    sync(engine, reading({"1": (COMPLETE, [row("1")]), "2": (COMPLETE, [row("2")])}), T6)
+    sync(engine, reading({"2": (COMPLETE, [row("2")])}), T12)
+    assert seen(engine) == [("1", T0, T6, T12), ("2", T0, T12, None)]
+
+
+def test_partial_and_failed_reads_write_only_what_they_saw_and_clear_nothing(engine: Engine) -> None:
+    sync(engine, reading({"1": (COMPLETE, [row("1", stop=True), row("2"), row("3")])}), T0)
+    bad = Rejection("contact/list", {"contactId": "x"}, "phone: missing", "contact", "x")
+    with writes(engine) as written:
+        result = sync(engine, reading({"1": (PARTIAL, [row("1"), row("2")])}, rejected=[bad]), T6)
+    assert result.outcome == "partial" and (result.changed, result.removed) == (0, 0)
+    assert written["contacts"] == 2  # the two it listed are seen now; the flag of 1 stands
+    assert stops(engine) == [("1", "+33612000001")]
+    assert seen(engine) == [("1", T0, T6, None), ("2", T0, T6, None), ("3", T0, T0, None)]
+    with writes(engine) as written:
+        sync(engine, reading({"1": (FAILED, [])}), T12)
+    assert written["contacts"] == 0 and stops(engine) == [("1", "+33612000001")]
+    assert seen(engine)[2] == ("3", T0, T0, None)

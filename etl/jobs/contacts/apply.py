@@ -47,8 +47,10 @@ def apply(ctx: JobContext, conn: Connection, reading: Reading, followed: set[str
     dialect.analyze(conn, groups)
     diff = Diff(conn, ctx.account.id, now, ctx.run_id)
     groups_gone, gone_with_groups = diff.groups(groups, list_complete=not reading.groups.rejections)
-    changes = Changes(diff.appeared(stage), diff.returned(stage), diff.flips(stage), diff.refresh(stage),
+    changes = Changes(diff.appeared(stage), diff.returned(stage), diff.flips(stage), diff.corrections(stage),
                       diff.gone(stage, groups), groups_gone, gone_with_groups)
+    diff.seen_partially(stage)
+    diff.listed_groups(groups)
     rejections = reading.rejections
     if rejections:
         quarantine.record(conn, rejections, now, run_id=ctx.run_id, secrets=ctx.secrets)

@@ -3,6 +3,12 @@
 Events are written from the same comparison as the change they record, just before it. A contact's
 row is ``clears`` when its group was read completely: only then may a flag be cleared (``stop_off``)
 or a contact be found gone (docs/contacts.md, "What a broken read never does").
+
+Unchanged contacts are not written: a complete read of a group saw every contact of it that is not
+gone, so the group's ``last_complete_read_at`` says when they were last seen (the ``contacts_seen``
+view adds it; migration 0020). A contact's own ``last_seen_at`` is written when that is not so: when
+it appears or comes back, when a partial read lists it, and when it goes (frozen at the last read
+that saw it). The groups' update, one row per listed group, is the sync's marker and runs last.
 """
 
 from __future__ import annotations
@@ -65,6 +71,16 @@ def contact_stage() -> Table:
     )
 
 
+def seen_by_group() -> Any:
+    """A present contact's last sight: its own ``last_seen_at``, or its group's last complete read
+    when later (that read saw every contact of the group not gone). The ``contacts_seen`` view says
+    the same in SQL (migration 0020)."""
+    c, g = contacts.c, contact_groups.c
+    complete = (select(g.last_complete_read_at)
+                .where(g.account_id == c.account_id, g.group_id == c.group_id).scalar_subquery())
+    return case((complete > c.last_seen_at, complete), else_=c.last_seen_at)
+
+
 class Diff:
     """The statements of one account's sync, at ``now`` for run ``run_id``."""
 
@@ -93,8 +109,9 @@ class Diff:
     # --- groups ------------------------------------------------------------------------------------
 
     def groups(self, stage: Table, list_complete: bool) -> tuple[int, int]:
-        """New groups in, listed ones refreshed, and (when the list was read whole) unlisted ones
-        gone with their contacts; returns how many groups went, and how many contacts with them."""
+        """New groups in, and (when the list was read whole) unlisted ones gone with their contacts;
+        returns how many groups went, and how many contacts with them. The listed ones are refreshed
+        by `listed_groups`, after the contacts."""
         g, s = contact_groups.c, stage.c
         mine = g.account_id == self.account_id
         complete_now = case((s.read_status == COMPLETE, self._at()), else_=None)
@@ -106,16 +123,6 @@ class Diff:
             .where(~exists().where(mine, g.group_id == s.group_id)),
         ))
 
-        def listed(column: Any) -> Any:
-            return select(column).where(s.group_id == g.group_id).scalar_subquery()
-
-        self._rows(update(contact_groups).where(mine, g.group_id.in_(select(s.group_id))).values(
-            name=listed(s.name), api_created_at=listed(s.api_created_at), is_special_file=listed(s.is_special_file),
-            is_location_file=listed(s.is_location_file), followed=listed(s.followed), last_seen_at=self.now,
-            gone_since=None, last_read=listed(s.read_status),
-        ))
-        self._rows(update(contact_groups).where(mine, g.group_id.in_(select(s.group_id).where(s.read_status == COMPLETE)))
-                   .values(last_complete_read_at=self.now))
         if not list_complete:
             return 0, 0
         unlisted = (mine, g.gone_since.is_(None), ~g.group_id.in_(select(s.group_id)))
@@ -126,11 +133,28 @@ class Diff:
         self._rows(update(contact_groups).where(mine, g.group_id.in_(gone)).values(gone_since=self.now))
         return len(gone), with_them
 
+    def listed_groups(self, stage: Table) -> int:
+        """Every listed group seen now, with its values and how its contacts were read; a complete
+        read's time is its contacts' last sight (`seen_by_group`). Last: the contacts' statements
+        before it read the previous ``last_complete_read_at``."""
+        g, s = contact_groups.c, stage.c
+
+        def listed(column: Any) -> Any:
+            return select(column).where(s.group_id == g.group_id).scalar_subquery()
+
+        complete_now = case((listed(s.read_status) == COMPLETE, self._at()), else_=g.last_complete_read_at)
+        return self._rows(update(contact_groups).where(g.account_id == self.account_id, g.group_id.in_(select(s.group_id)))
+                          .values(name=listed(s.name), api_created_at=listed(s.api_created_at),
+                                  is_special_file=listed(s.is_special_file), is_location_file=listed(s.is_location_file),
+                                  followed=listed(s.followed), last_seen_at=self.now, gone_since=None,
+                                  last_read=listed(s.read_status), last_complete_read_at=complete_now))
+
     def _gone_with_groups(self, group_ids: list[str]) -> int:
         c = contacts.c
         present = (c.account_id == self.account_id, c.gone_since.is_(None), c.group_id.in_(group_ids))
         count = self._events("gone", select(c.group_id, c.contact_id, c.phone_e164).where(*present))
-        self._rows(update(contacts).where(*present).values(gone_since=self.now, last_run_id=self.run_id))
+        self._rows(update(contacts).where(*present).values(gone_since=self.now, last_seen_at=seen_by_group(),
+                                                           last_run_id=self.run_id))
         return count
 
     # --- contacts ----------------------------------------------------------------------------------
@@ -169,7 +193,8 @@ class Diff:
         count = self._events("appeared", back.where(c.gone_since.is_not(None)))
         if count:
             self._rows(update(contacts).where(c.account_id == self.account_id, c.gone_since.is_not(None),
-                                              self._listed(s)).values(gone_since=None))
+                                              self._listed(s)).values(gone_since=None, last_seen_at=self.now,
+                                                                      last_run_id=self.run_id))
         return count
 
     def flips(self, stage: Table) -> int:
@@ -183,15 +208,15 @@ class Diff:
         if flipped:
             mine = c.account_id == self.account_id
             self._rows(update(contacts).where(mine, c.stop_sms.is_(False), self._listed(s, s.stop_sms.is_(True)))
-                       .values(stop_sms=True, stop_since=self.now))
+                       .values(stop_sms=True, stop_since=self.now, last_run_id=self.run_id))
             self._rows(update(contacts).where(mine, c.stop_sms.is_(True),
                                               self._listed(s, s.stop_sms.is_(False), s.clears.is_(True)))
-                       .values(stop_sms=False, stop_since=None))
+                       .values(stop_sms=False, stop_since=None, last_run_id=self.run_id))
         return flipped
 
-    def refresh(self, stage: Table) -> int:
-        """Every contact read is seen now; a changed number or date is corrected (no event: the
-        history is about presence and flags). Returns how many changed."""
+    def corrections(self, stage: Table) -> int:
+        """A changed number or date is corrected (no event: the history is about presence and
+        flags). Returns how many changed."""
         c, s = contacts.c, stage.c
         mine = c.account_id == self.account_id
         changed = self._listed(s, or_(s.phone_raw != c.phone_raw, s.phone_e164.is_distinct_from(c.phone_e164),
@@ -200,10 +225,17 @@ class Diff:
         def listed(column: Any) -> Any:
             return select(column).where(s.group_id == c.group_id, s.contact_id == c.contact_id).scalar_subquery()
 
-        count = self._rows(update(contacts).where(mine, changed).values(
-            phone_raw=listed(s.phone_raw), phone_e164=listed(s.phone_e164), api_created_at=listed(s.api_created_at)))
-        self._rows(update(contacts).where(mine, self._listed(s)).values(last_seen_at=self.now, last_run_id=self.run_id))
-        return count
+        return self._rows(update(contacts).where(mine, changed).values(
+            phone_raw=listed(s.phone_raw), phone_e164=listed(s.phone_e164), api_created_at=listed(s.api_created_at),
+            last_run_id=self.run_id))
+
+    def seen_partially(self, stage: Table) -> int:
+        """Contacts listed by a partial read are seen now: their group's ``last_complete_read_at``
+        does not say so (the rows that appeared or came back this run already are)."""
+        c, s = contacts.c, stage.c
+        return self._rows(update(contacts).where(c.account_id == self.account_id, c.last_seen_at < self._at(),
+                                                 self._listed(s, s.clears.is_(False)))
+                          .values(last_seen_at=self.now, last_run_id=self.run_id))
 
     def gone(self, stage: Table, groups: Table) -> int:
         """Contacts of a completely read group that the read no longer lists: an event, ``gone_since``."""
@@ -217,8 +249,9 @@ class Diff:
         count = self._events("gone", select(c.group_id, c.contact_id, c.phone_e164).where(*absent))
         if count:
             # The same rows as the events: gone_since is still NULL on them.
-            self._rows(update(contacts).where(*absent).values(gone_since=self.now, last_run_id=self.run_id))
+            self._rows(update(contacts).where(*absent).values(gone_since=self.now, last_seen_at=seen_by_group(),
+                                                              last_run_id=self.run_id))
         return count
 
 
-__all__ = ["Diff", "contact_stage", "group_stage"]
+__all__ = ["Diff", "contact_stage", "group_stage", "seen_by_group"]
