@@ -32,7 +32,7 @@ class ComplianceConfig:
     require_hash_key: bool = False
     #: Reply texts (``replies``) and raw callback bodies (``push_inbox``) are purged after this age.
     reply_text_age: Duration = 90 * _DAY
-    #: Numbers of rental files no longer followed are purged this long after their last sighting.
+    #: Numbers of rentals no longer followed are purged this long after the rental was dropped (docs/retention.md).
     rental_numbers_age: Duration = 90 * _DAY
     #: Closed opt-out periods keep their readable number this long, then only a keyed hash (≥ 3 years).
     optout_age: Duration = MIN_OPTOUT_AGE

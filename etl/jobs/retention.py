@@ -3,7 +3,8 @@
 
 Set-based, in batches of ``compliance.batch_size`` ids, one transaction each, for this run's account. Open stop
 periods are never touched: they are current opt-outs. Without a hash key the opt-outs are kept readable (nothing
-is lost) and the run says so. Rental numbers are not purged yet (docs/compliance.md).
+is lost) and the run says so. Numbers of rentals no longer followed are deleted ``rental_numbers_age`` after
+the rental was dropped, those that ever carried a stop flag only after ``optout_age`` (docs/retention.md).
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import delete, exists, false, insert, select, true, update
 from sqlalchemy.engine import Connection, Row
 
 from etl.compliance.hashing import NumberHasher, optional_hasher
-from etl.db.schema import breaches, optout_hashes, push_inbox, replies, stop_periods
+from etl.db.schema import breaches, optout_hashes, push_inbox, rental_number_events, rental_numbers, rentals, replies, stop_periods
 from etl.jobs.base import JobContext, RunResult
 
 NAME = "retention"
@@ -29,9 +30,12 @@ def run(ctx: JobContext) -> RunResult:
     bodies = _purge_bodies(ctx, now - timedelta(seconds=compliance.reply_text_age))
     hasher = optional_hasher(compliance)
     hashed = _hash_optouts(ctx, hasher, now - timedelta(seconds=compliance.optout_age)) if hasher else 0
+    rental = _purge_rental_numbers(ctx, now - timedelta(seconds=compliance.rental_numbers_age),
+                                   now - timedelta(seconds=compliance.optout_age))
     note = "" if hasher else "; no hash key: old opt-outs kept readable"
-    return RunResult(changed=texts + bodies, removed=hashed,
-                     detail=f"reply_texts={texts} callback_bodies={bodies} optouts_hashed={hashed}{note}")
+    return RunResult(changed=texts + bodies, removed=hashed + rental,
+                     detail=f"reply_texts={texts} callback_bodies={bodies} optouts_hashed={hashed} "
+                            f"rental_numbers={rental}{note}")
 
 
 def _purge_replies(ctx: JobContext, before: datetime) -> int:
@@ -66,6 +70,30 @@ def _purge_bodies(ctx: JobContext, before: datetime) -> int:
                 break
             conn.execute(update(push_inbox).where(inbox.id.in_(ids)).values(body="", body_purged_at=ctx.now()))
         done += len(ids)
+    return done
+
+
+def _purge_rental_numbers(ctx: JobContext, before: datetime, stopped_before: datetime) -> int:
+    """Numbers (and their history) of this account's rentals dropped before ``before``; a number that ever
+    carried a stop flag is an opt-out and waits until ``stopped_before`` (docs/retention.md)."""
+    n, r, e = rental_numbers.c, rentals.c, rental_number_events.c
+    ever_stopped = n.stop | exists().where(e.rental_id == n.rental_id, e.phone_key == n.phone_key, e.stop == true())
+    due = (r.removed_at < stopped_before) | ((r.removed_at < before) & ~ever_stopped)
+    done = 0
+    while not ctx.should_stop():
+        with ctx.engine.begin() as conn:
+            found = conn.execute(
+                select(n.id, n.rental_id, n.phone_key).join(rentals, r.id == n.rental_id)
+                .where(r.account_id == ctx.account.id, r.active == false(), r.removed_at.is_not(None), due)
+                .order_by(n.id).limit(ctx.config.compliance.batch_size)
+            ).all()
+            if not found:
+                break
+            for rental_id in sorted({row.rental_id for row in found}):
+                keys = [row.phone_key for row in found if row.rental_id == rental_id]
+                conn.execute(delete(rental_number_events).where(e.rental_id == rental_id, e.phone_key.in_(keys)))
+            conn.execute(delete(rental_numbers).where(n.id.in_([row.id for row in found])))
+        done += len(found)
     return done
 
 
