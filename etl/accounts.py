@@ -14,7 +14,7 @@ from typing import Protocol
 from etl.config import PARENT_LABEL
 from etl.secrets import Secret
 
-__all__ = ["AccountRef", "AccountSource", "Followed", "OneAccount", "PARENT", "PARENT_ID"]
+__all__ = ["AccountRef", "AccountSource", "Followed", "OneAccount", "PARENT", "PARENT_ID", "lock_name_of"]
 
 PARENT_ID = 1
 """The parent account's ``accounts.id``: created by migration 0010 and by a fresh ``db migrate``."""
@@ -36,9 +36,14 @@ class AccountRef:
         return job if self.is_parent else f"{job}@{self.label}"
 
     def lock_name(self, job: str) -> str:
-        """The job's lock for this account: the bare job name for the parent, so an instance from
-        before sub-accounts and one after still exclude each other during an upgrade."""
-        return job if self.is_parent else f"{job}@{self.id}"
+        """The job's lock for this account (`lock_name_of`)."""
+        return lock_name_of(self.id, job)
+
+
+def lock_name_of(account_id: int, job: str) -> str:
+    """``job``'s lock for an account: the bare job name for the parent, so an instance from before
+    sub-accounts and one after still exclude each other during an upgrade; ``job@<id>`` otherwise."""
+    return job if account_id == PARENT_ID else f"{job}@{account_id}"
 
 
 PARENT = AccountRef(PARENT_ID, PARENT_LABEL)

@@ -67,6 +67,19 @@ def test_accounts_list_shows_the_parent_and_each_discovered_sub_account_with_its
     assert shop.api_key not in "".join(everything)
 
 
+def test_accounts_list_shows_each_accounts_push_paths_with_the_token_as_a_placeholder(invoke, tmp_path, simulator, monkeypatch):
+    add_subaccount(simulator.sim, {"email": "shop@example.com", "token": "tok-shop"})
+    (tmp_path / "config.toml").write_text("[accounts]\ndiscover = true\n")
+    monkeypatch.setenv("SMSPARTNER_ETL__PUSH__PATH_TOKEN", "push-cli-token-0123456789")
+    assert invoke("sync", "accounts").exit_code == 0
+
+    listed = invoke("accounts", "list").output
+    shown = run_lines(listed)
+
+    assert shown[1].endswith("  /<path_token>/stop|dlr") and shown[2].endswith("  /<path_token>/shop-1/stop|dlr")
+    assert "push-cli-token-0123456789" not in listed
+
+
 def test_no_sub_account_key_in_any_table_or_output_after_every_job_ran_for_every_account(invoke, tmp_path, simulator,
                                                                                           migrated_db_url):
     from sqlalchemy import select

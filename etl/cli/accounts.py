@@ -4,7 +4,8 @@ Audited writes (each a `write_actions` row, made with the parent's key; docs/ren
 "Sub-account writes"): ``accounts credit add|remove SUB AMOUNT``, ``accounts create``, ``accounts remove SUB``.
 SUB is a label or token from the ``accounts`` table. ``remove`` and the credit moves ask first unless ``--yes``.
 
-Read: ``accounts list [--all]`` (the table, with each account's last stop sync and latest balance).
+Read: ``accounts list [--all]`` (the table, with each account's last stop sync, latest balance and the push
+callback paths SMS Partner must call for it, the token shown as ``<path_token>``: docs/push.md).
 """
 
 from __future__ import annotations
@@ -32,11 +33,14 @@ def command() -> None:
 @click.option("--all", "show_all", is_flag=True, help="Also show sub-accounts gone from subaccount/list.")
 @click.pass_context
 def list_cmd(ctx: click.Context, show_all: bool) -> None:
-    """The accounts this database mirrors: the parent and each sub-account, its last stop sync and balance."""
+    """The accounts this database mirrors: the parent and each sub-account, its last stop sync, balance and
+    push callback paths (the token shown as <path_token>)."""
     from sqlalchemy import func, select
 
+    from etl.accounts import PARENT_ID
     from etl.db.schema import account_snapshots, accounts, sync_runs
     from etl.outcome import SYNCED
+    from etl.push.routes import path_of
 
     a, r, b = accounts.c, sync_runs.c, account_snapshots.c
     synced = (
@@ -58,13 +62,14 @@ def list_cmd(ctx: click.Context, show_all: bool) -> None:
     with get_engine(ctx).connect() as conn:
         rows = conn.execute(query).all()
         conn.rollback()
-    click.echo(f"{'id':>4}  {'label':<24} {'type':<8} {'email':<28} {'stops synced (UTC)':<18} {'balance':>12}")
+    click.echo(f"{'id':>4}  {'label':<24} {'type':<8} {'email':<28} {'stops synced (UTC)':<18} {'balance':>12}  push paths")
     for row in rows:
         synced_at = row.at.strftime("%Y-%m-%d %H:%M") if row.at else "never"
         balance = f"{row.balance:.3f} {row.currency or ''}".strip() if row.balance is not None else "-"
         gone = f"  gone since {row.gone_since:%Y-%m-%d %H:%M}" if row.gone_since else ""
+        push = path_of(None if row.id == PARENT_ID else row.label, "stop|dlr")
         click.echo(f"{row.id:>4}  {row.label[:24]:<24} {row.type:<8} {(row.email or '-')[:28]:<28} {synced_at:<18} "
-                   f"{balance:>12}{gone}")
+                   f"{balance:>12}  {push}{gone}")
 
 
 # ---------------------------------------------------------------------------------------------- writes

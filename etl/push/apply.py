@@ -20,6 +20,10 @@ Order, and why:
      tracked and the report is news by the rule in `supersedes`; else the row waits (``waiting``)
      for `resolve_pending`.
 
+Every row is applied to its own account (``push_inbox.account_id``, the URL it came to): a STOP opens a
+period in that account's stop list under that account's ``stops`` lock, a report looks for that account's
+recipients. Each lookup names the account first, so it uses the account-leading indexes.
+
 Polling stays the source of truth. A push never writes the ``recipients`` row's status, ``final``,
 cost or poll counts (the statuses job's invariants: ``next_poll_at`` is NULL exactly when final);
 a final status pushed only brings ``next_poll_at`` forward to now, so the next statuses cycle
@@ -37,6 +41,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
 
+from etl.accounts import lock_name_of
 from etl.api.parse import is_final
 from etl.compliance.intent import classify
 from etl.db import backends
@@ -110,6 +115,7 @@ class _Row:
     kind: str
     body: str
     received_at: datetime
+    account_id: int
     callback: Callback | None = None
     state: str = "applied"
     detail: str | None = None
@@ -120,7 +126,8 @@ def _claim(
     conn: Connection, states: Sequence[str], limit: int, extra: Any = None, parsed: dict[str, Callback] | None = None
 ) -> list[_Row]:
     query = (
-        select(push_inbox.c.id, push_inbox.c.channel, push_inbox.c.kind, push_inbox.c.body, push_inbox.c.received_at, push_inbox.c.content_hash)
+        select(push_inbox.c.id, push_inbox.c.channel, push_inbox.c.kind, push_inbox.c.body, push_inbox.c.received_at,
+               push_inbox.c.content_hash, push_inbox.c.account_id)
         .where(push_inbox.c.state.in_(states))
         .order_by(push_inbox.c.id)
         .limit(limit)
@@ -130,42 +137,58 @@ def _claim(
         query = query.where(extra)
     out = []
     for r in conn.execute(query):
-        row = _Row(r.id, r.channel, r.kind, r.body, r.received_at)
+        row = _Row(r.id, r.channel, r.kind, r.body, r.received_at, int(r.account_id))
         cached = parsed.pop(r.content_hash, None) if parsed is not None else None
         if cached is not None:
             row.callback = cached
             out.append(row)
             continue
         try:
-            row.callback = parse_callback(r.channel, r.body.encode("utf-8"))
+            row.callback = parse_callback(r.channel, r.body.encode("utf-8"), account_id=row.account_id)
         except CallbackRejected as exc:  # stored by an older version with other rules
             row.state, row.detail = "failed", f"unparseable: {exc.reason}"
         out.append(row)
     return out
 
 
-def _try_stops_lock(conn: Connection) -> bool:
-    """Take the stops job lock for this transaction, without waiting (see the module docstring)."""
-    return try_transaction_lock(conn, STOPS_LOCK_JOB)
+def _try_stops_lock(conn: Connection, account_id: int) -> bool:
+    """Take the account's stops job lock for this transaction, without waiting (see the module docstring)."""
+    return try_transaction_lock(conn, lock_name_of(account_id, STOPS_LOCK_JOB))
 
 
-def _release_stops_lock(conn: Connection) -> None:
-    end_transaction_lock(conn, STOPS_LOCK_JOB)
+def _release_stops_lock(conn: Connection, account_id: int) -> None:
+    end_transaction_lock(conn, lock_name_of(account_id, STOPS_LOCK_JOB))
+
+
+def _by_account(rows: Iterable[_Row]) -> dict[int, list[_Row]]:
+    out: dict[int, list[_Row]] = {}
+    for row in rows:
+        out.setdefault(row.account_id, []).append(row)
+    return out
+
+
+def _open_periods_of(conn: Connection, account_id: int, numbers: Sequence[str]) -> dict[str, int]:
+    """The first open period of each number in the account's stop list."""
+    p = stop_periods.c
+    found: dict[str, int] = {}
+    for start in range(0, len(numbers), CHUNK):
+        query = (
+            select(p.phone_e164, func.min(p.id))
+            .where(p.account_id == account_id, p.removed_at.is_(None), backends.of(conn).in_values(p.phone_e164, numbers[start : start + CHUNK]))
+            .group_by(p.phone_e164)
+        )
+        found.update({phone: pid for phone, pid in conn.execute(query)})
+    return found
 
 
 def _apply_stops(conn: Connection, rows: list[_Row]) -> None:
-    if not rows:
-        return
+    for account_id, mine in _by_account(rows).items():
+        _apply_account_stops(conn, account_id, mine)
+
+
+def _apply_account_stops(conn: Connection, account_id: int, rows: list[_Row]) -> None:
     numbers = sorted({r.callback.phone_e164 for r in rows if r.callback and r.callback.phone_e164})
-    open_by_phone: dict[str, int] = {}
-    for start in range(0, len(numbers), CHUNK):
-        part = numbers[start : start + CHUNK]
-        query = (
-            select(stop_periods.c.phone_e164, func.min(stop_periods.c.id))
-            .where(stop_periods.c.removed_at.is_(None), backends.of(conn).in_values(stop_periods.c.phone_e164, part))
-            .group_by(stop_periods.c.phone_e164)
-        )
-        open_by_phone.update({phone: pid for phone, pid in conn.execute(query)})
+    open_by_phone = _open_periods_of(conn, account_id, numbers)
     to_open: dict[str, dict[str, Any]] = {}
     for row in rows:
         cb = row.callback
@@ -193,17 +216,12 @@ def _apply_stops(conn: Connection, rows: list[_Row]) -> None:
                 "source": "push",
                 "opened_by_run_id": None,
                 "closed_by_run_id": None,
+                "account_id": account_id,
             }
     if not to_open:
         return
     backends.of(conn).insert_rows(conn, stop_periods, list(to_open.values()))
-    opened: dict[str, int] = {}
-    numbers = sorted(to_open)
-    for start in range(0, len(numbers), CHUNK):
-        query = select(stop_periods.c.phone_e164, func.min(stop_periods.c.id)).where(
-            stop_periods.c.removed_at.is_(None), backends.of(conn).in_values(stop_periods.c.phone_e164, numbers[start : start + CHUNK])
-        ).group_by(stop_periods.c.phone_e164)
-        opened.update({phone: pid for phone, pid in conn.execute(query)})
+    opened = _open_periods_of(conn, account_id, sorted(to_open))
     for row in rows:
         cb = row.callback
         if row.stop_period_id is None and cb is not None and cb.phone_e164 in opened and row.state != "failed":
@@ -251,13 +269,16 @@ def _apply_dlrs(conn: Connection, rows: list[_Row], now: datetime) -> None:
     if not rows:
         return
     r, e = recipients.c, status_events.c
-    wanted = sorted({row.callback.message_id for row in rows if row.callback and row.callback.message_id})
-    tracked: dict[tuple[str, str], dict[str, Any]] = {}
-    for start in range(0, len(wanted), CHUNK):
-        part = wanted[start : start + CHUNK]
-        query = select(r.id, r.message_id, r.phone_e164, r.status, r.status_at, r.next_poll_at).where(backends.of(conn).in_values(r.message_id, part))
-        for found in conn.execute(query):
-            tracked[(found.message_id, found.phone_e164)] = dict(found._mapping)
+    tracked: dict[tuple[int, str, str], dict[str, Any]] = {}
+    for account_id, mine in _by_account(rows).items():
+        wanted = sorted({row.callback.message_id for row in mine if row.callback and row.callback.message_id})
+        for start in range(0, len(wanted), CHUNK):
+            part = wanted[start : start + CHUNK]
+            query = select(r.id, r.message_id, r.phone_e164, r.status, r.status_at, r.next_poll_at).where(
+                r.account_id == account_id, backends.of(conn).in_values(r.message_id, part)
+            )
+            for found in conn.execute(query):
+                tracked[(account_id, found.message_id, found.phone_e164)] = dict(found._mapping)
     by_id = {rec["id"]: rec for rec in tracked.values()}
     ids = sorted(by_id)
     for start in range(0, len(ids), CHUNK):
@@ -278,7 +299,7 @@ def _apply_dlrs(conn: Connection, rows: list[_Row], now: datetime) -> None:
         if cb.phone_e164 is None:
             row.state, row.detail = "failed", "unparseable number"
             continue
-        known = tracked.get((cb.message_id or "", cb.phone_e164))
+        known = tracked.get((row.account_id, cb.message_id or "", cb.phone_e164))
         if known is None:
             row.state, row.detail = "waiting", "message not tracked yet"
             continue
@@ -326,68 +347,75 @@ def _finish(conn: Connection, rows: Iterable[_Row], now: datetime, result: Apply
     backends.of(conn).update_rows(conn, push_inbox, "id", params, increment=("attempts",))
 
 
-def _apply_rows(conn: Connection, rows: list[_Row], now: datetime, result: ApplyResult, *, with_stops: bool) -> bool:
-    """Apply claimed rows; returns True when the stops lock was taken (MariaDB: release it after
-    the commit, see `apply_pass`). STOPs stay ``new`` when ``with_stops`` is false or the lock is
-    busy (a stop sync is running): they are stored, and the next pass applies them."""
+def _apply_rows(
+    conn: Connection, rows: list[_Row], now: datetime, result: ApplyResult, *, with_stops: bool, locked: list[int]
+) -> None:
+    """Apply claimed rows; appends to ``locked`` each account whose stops lock it takes, as it takes it, so
+    that the caller releases them even when applying fails (MariaDB: after the commit, see `apply_pass`).
+    An account's STOPs stay ``new`` when ``with_stops`` is false or its lock is busy (its stop sync is
+    running): they are stored, and the next pass applies them."""
     usable = [r for r in rows if r.callback is not None and r.state != "failed"]
     stops = [r for r in usable if r.kind == "stop"]
-    locked = False
-    if stops:
-        locked = with_stops and _try_stops_lock(conn)
-        if not locked:
-            result.deferred += len(stops)
-            keep = {r.id for r in stops}
-            rows = [r for r in rows if r.id not in keep]
-            usable = [r for r in usable if r.id not in keep]
-            stops = []
+    for account_id in sorted({r.account_id for r in stops}):
+        if with_stops and _try_stops_lock(conn, account_id):
+            locked.append(account_id)
+    busy = {r.account_id for r in stops} - set(locked)
+    if busy:
+        keep = {r.id for r in stops if r.account_id in busy}
+        result.deferred += len(keep)
+        rows = [r for r in rows if r.id not in keep]
+        usable = [r for r in usable if r.id not in keep]
+        stops = [r for r in stops if r.id not in keep]
     _apply_stops(conn, stops)
     _store_replies(conn, [r for r in usable if r.kind in ("stop", "reply")])
     _apply_dlrs(conn, [r for r in usable if r.kind == "dlr"], now)
     _finish(conn, rows, now, result)
     _quarantine_failed(conn, rows, now)
-    return locked
 
 
 def _quarantine_failed(conn: Connection, rows: Iterable[_Row], now: datetime) -> None:
     """A row that cannot be applied stays in the inbox as ``failed`` and is quarantined as well,
     so ``rejected_items`` is the one place to look for everything unreadable (docs/push.md)."""
-    failed = [Rejection(f"push/{row.channel}", row.body, row.detail or "failed", "push", str(row.id)) for row in rows if row.state == "failed"]
-    if failed:
-        record(conn, failed, now)
+    for account_id, mine in _by_account(row for row in rows if row.state == "failed").items():
+        failed = [Rejection(f"push/{row.channel}", row.body, row.detail or "failed", "push", str(row.id)) for row in mine]
+        record(conn, failed, now, account_id=account_id)
 
 
 def apply_new(
-    conn: Connection, now: datetime, *, limit: int = 1000, with_stops: bool = False, parsed: dict[str, Callback] | None = None
-) -> tuple[ApplyResult, bool]:
+    conn: Connection, now: datetime, *, limit: int = 1000, with_stops: bool = False, parsed: dict[str, Callback] | None = None,
+    locked: list[int] | None = None,
+) -> ApplyResult:
     """Apply up to ``limit`` inbox rows in state ``new`` (oldest first). Does not commit.
 
-    Returns the counts and whether the stops lock was taken; with ``with_stops`` the caller must
-    call `release_stops_lock` *after* committing (only MariaDB's lock outlives the transaction).
-    Prefer `apply_pass`, which does all that. ``parsed`` maps content hashes to records the
-    caller already parsed (the receiver's), to skip parsing the stored body again.
+    With ``with_stops``, each account whose stops lock is taken is appended to ``locked`` as soon as it is
+    taken (an exception half-way leaves it filled), and the caller must call `release_stops_lock` for each
+    *after* committing or rolling back: only MariaDB's lock outlives the transaction, and a session keeps
+    it (recursively) until released. Prefer `apply_pass`, which does all that. ``parsed`` maps content
+    hashes to records the caller already parsed (the receiver's), to skip parsing the stored body again.
     """
     result = ApplyResult()
     rows = _claim(conn, ("new",), limit, parsed=parsed)
-    locked = _apply_rows(conn, rows, now, result, with_stops=with_stops) if rows else False
-    return result, locked
+    if rows:
+        _apply_rows(conn, rows, now, result, with_stops=with_stops, locked=[] if locked is None else locked)
+    return result
 
 
-def release_stops_lock(conn: Connection) -> None:
-    """Release the stops lock taken by `apply_new` (a no-op but on MariaDB); after the commit."""
-    _release_stops_lock(conn)
+def release_stops_lock(conn: Connection, account_id: int) -> None:
+    """Release an account's stops lock taken by `apply_new` (a no-op but on MariaDB); after the commit."""
+    _release_stops_lock(conn, account_id)
 
 
 def apply_pass(engine: Engine, now: datetime, *, limit: int = 1000, parsed: dict[str, Callback] | None = None) -> ApplyResult:
     """One transaction applying ``new`` rows, STOPs included; commits. The receiver's applier."""
     with engine.connect() as conn:
-        locked = False
+        locked: list[int] = []
         try:
             with conn.begin():
-                result, locked = apply_new(conn, now, limit=limit, with_stops=True, parsed=parsed)
+                result = apply_new(conn, now, limit=limit, with_stops=True, parsed=parsed, locked=locked)
         finally:
+            for account_id in locked:
+                _release_stops_lock(conn, account_id)
             if locked:
-                _release_stops_lock(conn)
                 conn.commit()
     return result
 
@@ -402,17 +430,17 @@ def resolve_pending(conn: Connection, now: datetime, *, max_wait: timedelta = DE
     """
     result = ApplyResult()
     c, r = push_inbox.c, recipients.c
-    known = select(r.id).where(r.message_id == c.message_id, r.phone_e164 == c.phone_e164).exists()
+    known = select(r.id).where(r.account_id == c.account_id, r.message_id == c.message_id, r.phone_e164 == c.phone_e164).exists()
     rows = _claim(conn, ("waiting",), limit, extra=known)
     if rows:
-        _apply_rows(conn, rows, now, result, with_stops=False)
+        _apply_rows(conn, rows, now, result, with_stops=False, locked=[])
     expired = conn.execute(
         update(push_inbox)
         .where(c.state == "waiting", c.received_at < now - max_wait)
         .values(state="unmatched", detail="message never tracked")
     ).rowcount
     result.unmatched += max(expired, 0)
-    leftover, _locked = apply_new(conn, now, limit=limit, with_stops=False)
+    leftover = apply_new(conn, now, limit=limit, with_stops=False)
     result.add(leftover)
     return result
 

@@ -31,7 +31,9 @@ records why it was not applied, so nothing the provider said is thrown away.
 Replays: ``content_hash`` is SHA-256 over the channel and the body re-serialised with sorted keys,
 the message id as text and the phone number as E.164 when it parses (`_dedupe_form`), so the same
 callback sent twice, with its keys in another order, ``42`` for ``"42"`` or ``0612345678`` for
-``+33612345678``, is one inbox row. The stored body stays as received (re-serialised only).
+``+33612345678``, is one inbox row. The stored body stays as received (re-serialised only). A
+sub-account's callback (its own URL, docs/push.md "One URL per account") hashes that hash again with
+the account's id, so the same body under two accounts is two rows; the parent's hash is unchanged.
 """
 
 from __future__ import annotations
@@ -39,13 +41,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qs
 
 from etl import phones
+from etl.accounts import PARENT_ID
 from etl.api.parse import parse_datetime
 from etl.errors import InputError, PayloadError
 
@@ -121,6 +124,8 @@ class Callback:
     cost: Decimal | None = None
     currency: str | None = None
     country: str | None = None
+    #: The account whose URL was called (``accounts.id``; the parent's URLs are the ones without a label).
+    account_id: int = PARENT_ID
 
 
 def canonical_body(payload: Mapping[str, Any]) -> str:
@@ -253,15 +258,19 @@ def _dedupe_form(
     return canonical_body({**payload, **wanted})
 
 
-def parse_callback(channel: str, body: bytes, content_type: str = "application/json", *, default_region: str = "FR") -> Callback:
-    """Parse one callback body for ``channel`` (``stop`` or ``dlr``); `CallbackRejected` if unusable."""
+def parse_callback(
+    channel: str, body: bytes, content_type: str = "application/json", *, default_region: str = "FR", account_id: int = PARENT_ID
+) -> Callback:
+    """Parse one callback body for ``channel`` (``stop`` or ``dlr``) sent to ``account_id``'s URL;
+    `CallbackRejected` if unusable."""
     if channel not in CHANNELS:
         raise CallbackRejected(404, "unknown_channel")
     payload = _decode(body, content_type)
     canonical = canonical_body(payload)
-    if channel == "stop":
-        return _parse_stop(payload, canonical, default_region)
-    return _parse_dlr(payload, canonical, default_region)
+    parsed = _parse_stop(payload, canonical, default_region) if channel == "stop" else _parse_dlr(payload, canonical, default_region)
+    if account_id == PARENT_ID:
+        return parsed
+    return replace(parsed, account_id=account_id, content_hash=_hash(f"account {account_id}", parsed.content_hash))
 
 
 def _parse_stop(payload: Mapping[str, Any], canonical: str, region: str) -> Callback:

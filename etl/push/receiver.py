@@ -1,6 +1,8 @@
 """The callback receiver: an asyncio HTTP front (aiohttp) in front of the inbox.
 
-``POST /<path_token>/stop`` (replies and STOPs) and ``POST /<path_token>/dlr`` (delivery reports).
+``POST /<path_token>/stop`` (replies and STOPs) and ``POST /<path_token>/dlr`` (delivery reports)
+for the parent account; ``POST /<path_token>/<label>/stop|dlr`` for the account labelled ``label`` in
+``accounts`` (each sub-account's callbacks land on its own rows: docs/push.md, "One URL per account").
 The API documents no signature, authentication or retry policy for callbacks (REFERENCE §3.14),
 so the URL's secret path token is the credential and ``push.allowed_networks`` can narrow the
 sources. Every refusal gets a status, a counter and one log line with a reason, never the body
@@ -12,6 +14,7 @@ refusal                                 status  reason
 source address not in allowed networks  404     ``network``
 wrong or missing path token             404     ``bad_token``
 unknown channel under a good token      404     ``unknown_channel``
+unknown account label under a good token 404    ``unknown_account``
 not POST on a good path                 405     ``method``
 no Content-Length (chunked)             411     ``length_required``
 body over ``push.max_body_bytes``       413     ``too_large``
@@ -47,7 +50,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import hmac
 import logging
 import socket
 import threading
@@ -59,16 +61,18 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from etl.accounts import PARENT_ID
 from etl.clock import utcnow
 from etl.config import PushConfig
 from etl.db.engine import writer
 from etl.networks import contains, parse_networks
 from etl.push.apply import ApplyResult, apply_pass, resolve_pending
+from etl.push.counters import PushCounters
 from etl.push.parse import CHANNELS, Callback, CallbackRejected, parse_callback
+from etl.push.routes import AccountLabels, path_of, route
 from etl.push.store import store
 from etl.quarantine import Rejection, record
 
@@ -81,37 +85,6 @@ _OK_NEW = b'{"ok": true, "duplicate": false}'
 _OK_DUPLICATE = b'{"ok": true, "duplicate": true}'
 _NOT_FOUND = b'{"error": "not found"}'
 _HEADERS = {"Server": "smspartner-etl-push"}
-
-
-class PushCounters:
-    """Thread-safe counters; exported as Prometheus counters when a registry is given."""
-
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self._lock = threading.Lock()
-        self.values: dict[tuple[str, str], int] = {}
-        self._prom: dict[str, Any] = {}
-        if registry is not None:
-            self._prom = {
-                "accepted": Counter("smspartner_etl_push_accepted", "Callbacks stored in the inbox.", ["channel"], registry=registry),
-                "duplicate": Counter("smspartner_etl_push_duplicates", "Callbacks already in the inbox (replays).", ["channel"], registry=registry),
-                "refused": Counter("smspartner_etl_push_refused", "Callbacks refused, by reason.", ["reason"], registry=registry),
-                "applied": Counter("smspartner_etl_push_applied", "Inbox rows applied, by outcome.", ["detail"], registry=registry),
-            }
-
-    def inc(self, family: str, label: str, n: int = 1) -> None:
-        if n <= 0:
-            return
-        with self._lock:
-            self.values[(family, label)] = self.values.get((family, label), 0) + n
-        counter = self._prom.get(family)
-        if counter is not None:
-            counter.labels(label).inc(n)
-
-    def get(self, family: str, label: str | None = None) -> int:
-        with self._lock:
-            if label is not None:
-                return self.values.get((family, label), 0)
-            return sum(v for (f, _l), v in self.values.items() if f == family)
 
 
 class _Applier(threading.Thread):
@@ -273,11 +246,12 @@ class PushReceiver:
         self._thread: threading.Thread | None = None
         self._runner: web.ServerRunner | None = None
         self._db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="push-committer")
+        self._labels = AccountLabels(self.engine, self._db)
         # Loop-side state of the group commit (touched by the event loop thread only).
         self._waiting: list[tuple[Callback, str, asyncio.Future[bool | None], float]] = []
         self._wake: asyncio.Event | None = None
         self._in_flight: list[tuple[Callback, str, asyncio.Future[bool | None], float]] = []
-        self._rejected: list[Rejection] = []  # 422 bodies to quarantine with the next commit
+        self._rejected: list[tuple[int, Rejection]] = []  # 422 bodies (and their account) to quarantine with the next commit
         self._closing = False
         self._flusher: asyncio.Task[None] | None = None
         self._expirer: asyncio.Task[None] | None = None
@@ -286,18 +260,20 @@ class PushReceiver:
     def port(self) -> int:
         return self._port
 
-    def url(self, channel: str, host: str | None = None) -> str:
-        """The full callback URL for ``channel`` (contains the secret: give it to SMS Partner only)."""
-        return f"http://{host or self.config.host}:{self.port}/{self._token.decode()}/{channel}"
+    def url(self, channel: str, host: str | None = None, *, account: str | None = None) -> str:
+        """The full callback URL for ``channel`` of the account labelled ``account`` (None: the parent's
+        URL, without a label). Contains the secret: give it to SMS Partner only."""
+        return f"http://{host or self.config.host}:{self.port}{path_of(account, channel, self._token.decode())}"
 
     def start(self) -> PushReceiver:
+        self._labels.reload()
         if self.apply:
             self._applier.start()
         loop = self._loop = _new_loop()
         self._thread = threading.Thread(target=loop.run_forever, name="push-http", daemon=True)
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._open(), loop).result(timeout=30)
-        log.info("push receiver listening on %s:%d (paths /<token>/stop and /<token>/dlr)", self.config.host, self.port)
+        log.info("push receiver listening on %s:%d (paths /<token>/[<label>/]stop|dlr)", self.config.host, self.port)
         return self
 
     async def _open(self) -> None:
@@ -355,14 +331,9 @@ class PushReceiver:
     def allowed_source(self, ip: str) -> bool:
         return not self._networks or contains(self._networks, ip)
 
-    def route(self, path: str) -> str | None:
-        """The channel for a request path, or None when the token does not match."""
-        parts = path.split("?", 1)[0].strip("/").split("/")
-        if len(parts) != 2:
-            return None
-        if not hmac.compare_digest(parts[0].encode(), self._token):
-            return None
-        return parts[1]
+    def route(self, path: str) -> tuple[str | None, str] | None:
+        """(account label or None for the parent's URL, channel) of a request path (`etl.push.routes.route`)."""
+        return route(path, self._token)
 
     # --- one request (event loop thread) --------------------------------------------------------------
 
@@ -379,11 +350,15 @@ class PushReceiver:
         ip = request.remote or ""
         if not self.allowed_source(ip):
             return self._refuse(ip, 404, "network", close=True)
-        channel = self.route(request.raw_path)
-        if channel is None:
+        routed = self.route(request.raw_path)
+        if routed is None:
             return self._refuse(ip, 404, "bad_token", close=True)
+        label, channel = routed
         if channel not in CHANNELS:
             return self._refuse(ip, 404, "unknown_channel", close=True)
+        account_id = PARENT_ID if label is None else await self._labels.account_of(label)
+        if account_id is None:  # the same 404 body as a bad token: which labels exist stays unsaid
+            return self._refuse(ip, 404, "unknown_account", close=True)
         if request.method != "POST":
             return self._refuse(ip, 405, "method", close=True)
         headers = request.headers
@@ -394,10 +369,13 @@ class PushReceiver:
             return self._refuse(ip, 413, "too_large", f"{length} bytes", close=True)
         body = await request.read()
         try:
-            callback = parse_callback(channel, body, headers.get("Content-Type", ""), default_region=self.default_region)
+            callback = parse_callback(
+                channel, body, headers.get("Content-Type", ""), default_region=self.default_region, account_id=account_id
+            )
         except CallbackRejected as exc:
             if exc.quarantine and len(self._rejected) < self.batch_max:  # bounded: a flood is counted, not queued
-                self._rejected.append(Rejection(f"push/{channel}", body, f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason, "push"))
+                why = f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason
+                self._rejected.append((account_id, Rejection(f"push/{channel}", body, why, "push")))
                 assert self._wake is not None
                 self._wake.set()
             return self._refuse(ip, exc.status, exc.reason, exc.detail)
@@ -462,12 +440,13 @@ class PushReceiver:
                 if started <= too_old and not future.done():
                     future.set_result(None)
 
-    def _quarantine(self, rejected: list[Rejection]) -> None:
-        """Store refused bodies in ``rejected_items`` (the database thread), apart from the inbox
-        commit, so a body that cannot even be quarantined never costs an accepted callback."""
+    def _quarantine(self, rejected: list[tuple[int, Rejection]]) -> None:
+        """Store refused bodies in ``rejected_items`` under their account (the database thread), apart from
+        the inbox commit, so a body that cannot even be quarantined never costs an accepted callback."""
         try:
             with self.engine.begin() as conn:
-                record(conn, rejected, self.clock())
+                for account_id in sorted({a for a, _r in rejected}):
+                    record(conn, [r for a, r in rejected if a == account_id], self.clock(), account_id=account_id)
         except SQLAlchemyError as exc:
             log.error("push: could not quarantine %d refused callback(s): %s", len(rejected), type(exc).__name__)
 

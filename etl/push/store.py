@@ -43,7 +43,8 @@ def store(conn: Connection, callbacks: Sequence[tuple[Callback, str | None]], no
     for i in first.values():
         cb, ip = callbacks[i]
         rows.append({"channel": cb.channel, "kind": cb.kind, "content_hash": cb.content_hash, "source_ip": ip,
-                     "body": cb.body, "phone_e164": cb.phone_e164, "message_id": cb.message_id})
+                     "body": cb.body, "phone_e164": cb.phone_e164, "message_id": cb.message_id,
+                     "account_id": cb.account_id})
     constants: backends.Row = {"received_at": now, "state": "new", "attempts": 0}
     stored = backends.of(conn).insert_ignore_returning(conn, push_inbox, rows, "content_hash", constants)
     return [first[cb.content_hash] == i and cb.content_hash in stored for i, (cb, _ip) in enumerate(callbacks)]

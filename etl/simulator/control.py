@@ -158,13 +158,17 @@ def _rental_cost(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def _callbacks(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
-    cb = sim.attach_callbacks(**p)
+    """The callback URLs of the account ``account`` names (each account calls its own: docs/push.md)."""
+    account = _target(sim, p)
+    cb = account.attach_callbacks(**{k: v for k, v in p.items() if k != "account"})
     return {"ok": True, "stop_url": cb.stop_url is not None, "dlr_url": cb.dlr_url is not None, "sent": len(cb.deliveries)}
 
 
 def _inbound(sim: Simulator, p: dict[str, Any]) -> dict[str, Any]:
     at = datetime.fromisoformat(p["at"]) if p.get("at") else None
-    sim.inbound_sms(str(p["phone"]), str(p.get("text", "STOP")), message_id=p.get("message_id"), at=at, style=str(p.get("style", "short")))
+    _target(sim, p).inbound_sms(
+        str(p["phone"]), str(p.get("text", "STOP")), message_id=p.get("message_id"), at=at, style=str(p.get("style", "short"))
+    )
     return {"ok": True}
 
 

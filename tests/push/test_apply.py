@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from etl.config import StatusesConfig
@@ -106,3 +106,37 @@ def test_a_stored_body_todays_rules_refuse_is_failed_and_quarantined_when_applie
         quarantined = [tuple(r) for r in conn.execute(text("SELECT endpoint, item, reason, ref_kind, ref FROM rejected_items"))]
     assert (state, detail) == ("failed", "unparseable: bad_field")
     assert quarantined == [("push/dlr", body, "unparseable: bad_field", "push", str(inbox_id))]
+
+
+def test_a_failed_pass_gives_every_stops_lock_it_took_back(engine, migrated_db_url, monkeypatch):
+    # MariaDB's GET_LOCK outlives the transaction and counts recursively per session: a lock kept by a
+    # failed pass would skip that account's stop syncs for as long as the pooled connection lives.
+    from etl.db.types import UtcDateTime
+    from etl.locking import end_transaction_lock, try_transaction_lock
+    from etl.push import apply as push_apply
+
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO accounts (label, type, parent_id, token, first_seen_at) VALUES ('shop', 'simple', 1, 'tok-shop', :n)")
+                     .bindparams(bindparam("n", NOW, type_=UtcDateTime())))
+        shop_id = conn.execute(text("SELECT id FROM accounts WHERE label = 'shop'")).scalar_one()
+        shop_stop = parse_callback("stop", json.dumps({"type": "stop", "phone_number": "+33612345679"}).encode(), account_id=shop_id)
+        store(conn, [stop("+33612345678"), (shop_stop, "10.0.0.1")], NOW)
+
+    def broken(conn, rows):
+        raise RuntimeError("replies unavailable")
+
+    monkeypatch.setattr(push_apply, "_store_replies", broken)
+    with pytest.raises(RuntimeError):
+        apply_pass(engine, NOW + timedelta(minutes=1), limit=100)
+
+    other = make_engine(migrated_db_url)
+    try:
+        with other.connect() as conn:
+            for job in ("stops", f"stops@{shop_id}"):
+                assert try_transaction_lock(conn, job), job
+                end_transaction_lock(conn, job)
+            conn.rollback()
+    finally:
+        other.dispose()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM push_inbox WHERE state = 'new'")).scalar_one() == 2

@@ -252,7 +252,7 @@ def test_wrong_token_other_network_oversized_malformed_and_unknown_types_are_ref
     caplog.set_level(logging.DEBUG, logger="etl.push")
 
     assert post(receiver, "/wrong-token-0123456789/stop", {"type": "stop", "phone_number": PHONE})[0] == 404
-    assert post(receiver, f"/{TOKEN}/stop/extra", {"type": "stop", "phone_number": PHONE})[0] == 404
+    assert post(receiver, f"/{TOKEN}/stop/extra/more", {"type": "stop", "phone_number": PHONE})[0] == 404
     assert post(receiver, f"/{TOKEN}/other", {"type": "stop", "phone_number": PHONE})[0] == 404
     assert post(receiver, f"/{TOKEN}/stop", raw=b"x" * 513)[0] == 413
     assert post(receiver, f"/{TOKEN}/stop", raw=b'{"type": "stop", "phone_number": ')[0] == 400
