@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from etl.durations import Duration
 from etl.errors import ConfigError
 
-__all__ = ["ComplianceConfig", "DEFAULT_BREACH_GRACE", "HASH_KEY_CREDENTIAL", "MIN_OPTOUT_AGE", "validate_compliance"]
+__all__ = [
+    "ComplianceConfig", "DEFAULT_BREACH_GRACE", "DEFAULT_STOP_REPLY_COOLOFF", "HASH_KEY_CREDENTIAL", "MIN_OPTOUT_AGE",
+    "validate_compliance",
+]
 
 #: The systemd credential read when ``hash_key_env`` is unset and there is no ``hash_key_file``.
 HASH_KEY_CREDENTIAL = "smspartner-etl-hash-key"
@@ -18,6 +21,9 @@ MIN_OPTOUT_AGE = 1096 * _DAY
 #: once by callback, and a campaign already queued on the provider's side may still leave (docs/compliance.md,
 #: "Breaches").
 DEFAULT_BREACH_GRACE = 3600.0
+#: 30 days: a number that replied STOP is not put back on the audience the week after on a weak consent
+#: (docs/compliance.md, "Removing an opt-out").
+DEFAULT_STOP_REPLY_COOLOFF = 30 * _DAY
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,9 @@ class ComplianceConfig:
     #: The actions job adds the number of each reply flagged as a STOP intent to the account's stop list
     #: (audited, actor ``reply-intent``; docs/compliance.md, "STOP intent in replies"). Off: they are only listed.
     reply_intent_adds_stop: bool = False
+    #: A stop that came from a STOP reply (callback or reply intent) is not removed this soon after the STOP
+    #: without ``stops remove --override`` (audited; docs/compliance.md, "Removing an opt-out"). ``0``: no cool-off.
+    stop_reply_cooloff: Duration = DEFAULT_STOP_REPLY_COOLOFF
 
 
 def validate_compliance(compliance: ComplianceConfig) -> None:

@@ -126,7 +126,9 @@ def table_counts(conn: Connection, names: Sequence[str]) -> None:
 def audited_writes(sim: Simulator, env: dict[str, str]) -> None:
     step("audited writes to the account")
     etl("stops", "add", "06 98 76 54 32", "--actor", "demo", "--reason", "asked by phone", env=env)
-    etl("stops", "remove", sim.stops()[1][1], "--actor", "demo", "--reason", "opted back in by email", env=env)
+    etl("stops", "remove", sim.stops()[1][1], "--actor", "demo", "--reason", "opted back in", env=env, check=False)  # no evidence: refused
+    etl("stops", "remove", sim.stops()[1][1], "--actor", "demo", "--reason", "opted back in",
+        "--consent-evidence", "e-mail of 2026-12-01 (ticket 4711)", env=env)
     scheduled = next((m for m in sim.messages.values() if m.scheduled and m.cancelled_at is None), None)
     if scheduled is not None:
         etl("messages", "cancel", str(scheduled.id), "--actor", "demo", "--reason", "campaign postponed", env=env)

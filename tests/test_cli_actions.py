@@ -31,7 +31,7 @@ def test_stops_add_then_remove_with_actor_and_reason(invoke, engine, simulator):
     assert added.exit_code == 0, added.output
     assert "+33612345678 added to the stop list" in added.output and "[audit #1]" in added.output
 
-    removed = invoke("stops", "remove", NUMBER, "--reason", "opt back in")
+    removed = invoke("stops", "remove", NUMBER, "--reason", "opt back in", "--consent-evidence", "form 4711")
     assert removed.exit_code == 0, removed.output
     assert audit(engine)[0] == ("stop_add", NUMBER, "alice", "asked by phone", "success", 200)
     action, target, actor, reason, outcome, code = audit(engine)[1]
@@ -49,7 +49,7 @@ def test_invalid_number_is_refused_before_any_call(invoke, engine, simulator):
 def test_dry_run_prints_the_plan_without_call_or_row(invoke, engine, simulator):
     result = invoke("stops", "add", NUMBER, "--dry-run")
     assert result.exit_code == 0 and "would add +33612345678" in result.output and "dry run" in result.output
-    assert invoke("stops", "remove", "--id", "5", "--dry-run").exit_code == 0
+    assert invoke("stops", "remove", "--id", "5", "--dry-run", "--consent-evidence", "form 4711").exit_code == 0
     assert invoke("messages", "cancel", "300001", "--dry-run").exit_code == 0
     assert audit(engine) == [] and simulator.sim.calls == []
 
@@ -59,7 +59,7 @@ def test_rejections_exit_1_with_a_plain_message(invoke, engine, simulator):
     result = invoke("stops", "add", NUMBER)
     assert result.exit_code == 1
     assert "rejected: this number is already in the account's stop list (API code 3)" in result.output
-    assert invoke("stops", "remove", "--id", "424242").exit_code == 1
+    assert invoke("stops", "remove", "--id", "424242", "--consent-evidence", "form 4711").exit_code == 1
     assert [row[4:] for row in audit(engine)] == [("rejected", 3), ("rejected", 4)]
 
 

@@ -59,7 +59,7 @@ def test_stop_add_and_remove_on_a_sub_account_write_its_list_and_rows_not_the_pa
     assert audit(engine) == [("shop-1", "stop_add", NUMBER, "success")]
     assert periods(engine) == [("main", NUMBER, "sync", None), ("shop-1", NUMBER, "tool", None)]
 
-    removed = invoke("stops", "remove", NUMBER, "--account", "shop-1")
+    removed = invoke("stops", "remove", NUMBER, "--account", "shop-1", "--consent-evidence", "form 4711")
 
     assert removed.exit_code == 0, removed.output
     assert shop.account.stop_id_of(NUMBER) is None and sim.stop_id_of(NUMBER) is not None
@@ -96,7 +96,7 @@ def test_an_unknown_or_removed_account_label_is_one_sentence_and_nothing_sent(in
 def test_a_sub_account_not_followed_is_a_config_error_naming_what_to_set(invoke, engine, tmp_path, simulator, shop):
     (tmp_path / "config.toml").write_text("")  # recorded in accounts, but this config follows the parent alone
 
-    result = invoke("stops", "remove", NUMBER, "--account", "shop-1")
+    result = invoke("stops", "remove", NUMBER, "--account", "shop-1", "--consent-evidence", "form 4711")
 
     assert result.exit_code == 78 and "shop-1 is not followed, so its key is unknown" in result.output
     assert audit(engine) == [] and simulator.sim.calls == []
@@ -128,7 +128,7 @@ def test_no_sub_account_key_in_the_output_or_rows_of_its_writes_even_when_echoed
     outputs = [
         invoke("stops", "add", NUMBER, "--account", "shop-1").output,
         invoke("messages", "cancel", later, "--account", "shop-1").output,
-        invoke("stops", "remove", "--id", "424242", "--account", "shop-1").output,
+        invoke("stops", "remove", "--id", "424242", "--account", "shop-1", "--consent-evidence", "form 4711").output,
     ]
 
     assert not any(shop.api_key in out for out in outputs)

@@ -1,4 +1,5 @@
-"""`smspartner-etl stops add NUMBER` / `stops remove NUMBER|--id ID`: audited writes to the account's stop list."""
+"""`smspartner-etl stops add NUMBER` / `stops remove NUMBER|--id ID --consent-evidence TEXT [--override]`: audited
+writes to the account's stop list."""
 
 from __future__ import annotations
 
@@ -50,29 +51,40 @@ def add_cmd(
 @command.command("remove")
 @click.argument("number", required=False)
 @click.option("--id", "stop_id", type=int, default=None, help="The stop list's id instead of a number.")
+@click.option("--consent-evidence", "consent_evidence", default=None, metavar="TEXT",
+              help="Required: how the number opted back in (a form reference, a URL, a date); kept on the audit row.")
+@click.option("--override", is_flag=True,
+              help="Remove a stop from a STOP reply within [compliance] stop_reply_cooloff anyway (needs --reason; audited).")
 @_actor
 @_reason
 @_dry_run
 @account_option
 @click.pass_context
 def remove_cmd(
-    ctx: click.Context, number: str | None, stop_id: int | None, actor: str | None, reason: str | None, dry_run: bool,
-    account_label: str,
+    ctx: click.Context, number: str | None, stop_id: int | None, consent_evidence: str | None, override: bool,
+    actor: str | None, reason: str | None, dry_run: bool, account_label: str,
 ) -> None:
-    """Remove NUMBER (or --id ID) from the stop list; its stop period is closed as removed by this tool."""
+    """Remove NUMBER (or --id ID) from the stop list; its stop period is closed as removed by this tool.
+
+    Refused (exit 65) without --consent-evidence, and within the cool-off after a STOP reply without --override
+    (docs/compliance.md, "Removing an opt-out")."""
     from etl import phones
     from etl.errors import InputError
     from etl.jobs import actions
+    from etl.jobs.actions.consent import evidence_of
 
     if (number is None) == (stop_id is None):
         raise InputError("give a NUMBER or --id ID (one of them)")
     if stop_id is not None and not 0 < stop_id <= MAX_STOP_ID:
         raise InputError(f"--id: a stop id is a whole number from 1 to {MAX_STOP_ID}, got {stop_id}")
-    e164 = phones.normalize(number, region(get_config(ctx))) if number is not None else None
+    evidence_of(consent_evidence or "")  # refused here, before the database and the account's key are reached
+    config = get_config(ctx)
+    e164 = phones.normalize(number, region(config)) if number is not None else None
     account, client = get_account_client(ctx, account_label, dry_run=dry_run)
     report(
         actions.remove_stop(
-            client, get_engine(ctx), e164, stop_id=stop_id, actor=actor, reason=reason, dry_run=dry_run, now=get_clock(ctx),
+            client, get_engine(ctx), e164, stop_id=stop_id, consent_evidence=consent_evidence or "", override=override,
+            cooloff=config.compliance.stop_reply_cooloff, actor=actor, reason=reason, dry_run=dry_run, now=get_clock(ctx),
             account=account,
         )
     )

@@ -161,7 +161,7 @@ def test_stops_remove_masks_an_echoed_key_in_its_audit_row_and_output(
     stop_id = world.sim.add_stop(NUMBER)
     world.echo("stop-sms/delete", code=99, on=on)
 
-    result = world.invoke("stops", "remove", "--id", str(stop_id), "--reason", "opt back in")
+    result = world.invoke("stops", "remove", "--id", str(stop_id), "--reason", "opt back in", "--consent-evidence", "form 4711")
 
     assert result.exit_code == (1 if on == "error" else 0), result.output
     ((outcome, message),) = world.rows("SELECT outcome, api_message FROM write_actions")

@@ -90,8 +90,8 @@ GOOD_CSV = b"message_id,phone\n300001,+33612345678\n"
 #: Each command that reads or writes the database, refused in one sentence when it cannot be reached or used.
 DB_COMMANDS: list[tuple[str, tuple[str, ...]]] = [
     ("stops-add", ("stops", "add", "+33612345678")),
-    ("stops-remove", ("stops", "remove", "+33612345678")),
-    ("stops-remove-id", ("stops", "remove", "--id", "5")),
+    ("stops-remove", ("stops", "remove", "+33612345678", "--consent-evidence", "form 4711")),
+    ("stops-remove-id", ("stops", "remove", "--id", "5", "--consent-evidence", "form 4711")),
     ("messages-cancel", ("messages", "cancel", "300001")),
     ("track-csv", ("track", "{tmp}/sends.csv")),
     ("track-message-id", ("track", "--message-id", "300001")),
@@ -146,7 +146,7 @@ DATABASE_CASES = [
     ),
     Case(
         "stops-remove-id-beyond-bigint",
-        ("stops", "remove", "--id", "99999999999999999999999"),
+        ("stops", "remove", "--id", "99999999999999999999999", "--consent-evidence", "form 4711"),
         DATAERR,
         "--id: a stop id is a whole number from 1 to 9223372036854775807",
         db="migrated",

@@ -47,7 +47,10 @@ def play(engine: Any, config: Any, client: Any, sim: Any) -> Scenario:
     sim.clock.advance(timedelta(minutes=5))
     sync("statuses", engine, config, client, sim)
     sim.clock.advance(timedelta(hours=1))
-    removal = actions.remove_stop(client, engine, REMOVED, actor="alice", reason="re-consent <form> 2026-12-01", now=sim_clock(sim))
+    removal = actions.remove_stop(
+        client, engine, REMOVED, consent_evidence="signed form 2026-12-01", actor="alice", reason="re-consent <form> 2026-12-01",
+        now=sim_clock(sim),
+    )
     assert removal.outcome == "success", removal
     sim.clock.advance(timedelta(minutes=5))
     after_removal = send_and_track(engine, config, sim, [REMOVED])

@@ -36,16 +36,10 @@ def history(env):
     engine, sim, _config, client = env
     kw = {"now": sim_clock(sim), "actor": "alice", "reason": "customer asked"}
     actions.add_stop(client, engine, NUMBER, **kw)
-    actions.remove_stop(client, engine, NUMBER, **kw, **_consent())
+    actions.remove_stop(client, engine, NUMBER, consent_evidence="signed form 2026-12-01", **kw)
     actions.add_stop(client, engine, OTHER, **kw)
     actions.cancel_message(client, engine, "does-not-exist", **kw)
     return engine
-
-
-def _consent():
-    import inspect
-
-    return {"consent_evidence": "signed form 2026-12-01"} if "consent_evidence" in inspect.signature(actions.remove_stop).parameters else {}
 
 
 def test_every_write_appends_its_opening_completion_and_closure_and_the_chain_is_intact(env):

@@ -55,6 +55,11 @@ def kw(sim, **extra):
     return {"now": sim_clock(sim), "actor": "alice", "reason": "customer asked", **extra}
 
 
+def removal(sim, **extra):
+    """`kw` with the consent evidence a removal needs."""
+    return kw(sim, consent_evidence="signed form 2026-12-01", **extra)
+
+
 # --------------------------------------------------------------------------------------------------
 # stops add
 # --------------------------------------------------------------------------------------------------
@@ -94,7 +99,7 @@ def test_dry_run_makes_no_call_and_no_row(env):
 
     results = [
         actions.add_stop(client, engine, "+33699999999", dry_run=True, **kw(sim)),
-        actions.remove_stop(client, engine, NUMBER, dry_run=True, **kw(sim)),
+        actions.remove_stop(client, engine, NUMBER, dry_run=True, **removal(sim)),
         actions.cancel_message(client, engine, message_id, dry_run=True, **kw(sim)),
     ]
 
@@ -156,9 +161,9 @@ def test_remove_stop_closes_the_period_as_removed_by_this_tool(env, by):
     stop_sync(engine, config, client, sim)
 
     if by == "number":
-        result = actions.remove_stop(client, engine, "0612345678", **kw(sim))
+        result = actions.remove_stop(client, engine, "0612345678", **removal(sim))
     else:
-        result = actions.remove_stop(client, engine, stop_id=stop_id, **kw(sim))
+        result = actions.remove_stop(client, engine, stop_id=stop_id, **removal(sim))
 
     assert result.outcome == "success" and sim.stop_id_of(NUMBER) is None
     [row] = audit(engine)
@@ -173,7 +178,7 @@ def test_remove_stop_closes_the_period_as_removed_by_this_tool(env, by):
 def test_remove_stop_looks_the_number_up_in_the_account_when_our_copy_lacks_it(env):
     engine, sim, config, client = env
     stop_id = sim.add_stop(NUMBER)
-    result = actions.remove_stop(client, engine, NUMBER, **kw(sim))
+    result = actions.remove_stop(client, engine, NUMBER, **removal(sim))
     assert result.outcome == "success" and result.stop_id == stop_id
     assert "no open period" in result.message
 
@@ -181,7 +186,7 @@ def test_remove_stop_looks_the_number_up_in_the_account_when_our_copy_lacks_it(e
 def test_remove_stop_of_a_number_not_listed_is_refused_without_a_write(env):
     engine, sim, config, client = env
     with pytest.raises(InputError, match="not in the account's stop list"):
-        actions.remove_stop(client, engine, NUMBER, **kw(sim))
+        actions.remove_stop(client, engine, NUMBER, **removal(sim))
     assert audit(engine) == [] and sim.calls_to("stop-sms/delete") == []
 
 
@@ -203,7 +208,7 @@ def test_remove_stop_rejection_is_audited_and_leaves_the_period_open(env, setup,
     else:
         sim.faults.inject("stop-sms/delete", "api_error", code=code)
 
-    result = actions.remove_stop(client, engine, stop_id=stop_id, **kw(sim))
+    result = actions.remove_stop(client, engine, stop_id=stop_id, **removal(sim))
 
     assert (result.outcome, result.api_code) == ("rejected", code) and words in result.message
     [row] = audit(engine)
@@ -217,7 +222,7 @@ def test_remove_stop_timeout_after_the_server_acted_is_resolved_by_rereading_nev
     stop_sync(engine, config, client, sim)
     sim.faults.inject("stop-sms/delete", "act_then_delay", seconds=5)
 
-    result = actions.remove_stop(client, engine, NUMBER, **kw(sim))
+    result = actions.remove_stop(client, engine, NUMBER, **removal(sim))
 
     assert result.outcome == "resolved_success"
     assert calls_after_delay(sim, "stop-sms/delete") == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import Boolean, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from etl.db.schema.accounts import account_id_column
@@ -70,6 +70,11 @@ class WriteAction(Base):
     #: by comparing the balance read back with it (docs/rentals-and-actions.md, "Sub-account writes").
     balance_before: Mapped[Decimal | None] = mapped_column(Money)
     account_id: Mapped[int] = account_id_column()
+    #: stop_remove: how the number opted back in (a form, a URL, a date), required since migration 0021;
+    #: NULL on older rows and other actions (docs/compliance.md, "Removing an opt-out").
+    consent_evidence: Mapped[str | None] = mapped_column(Text)
+    #: stop_remove: true when it was made within ``[compliance] stop_reply_cooloff`` of a STOP reply, by ``--override``.
+    cooloff_override: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (Index(None, "account_id", "action", "requested_at"), Index(None, "account_id", "outcome"), Index(None, "target"))
 

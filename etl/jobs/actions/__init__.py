@@ -24,7 +24,8 @@ by `resolve_unknown_actions`, which the ``actions`` job runs every cycle. Resolv
 Codes are explained per endpoint (quirk 15: the same code means different things per endpoint).
 
 Here: the three stop and message operations, and the job. Beside it: `call` (the call and its row),
-`codes` (control codes as sentences), `audit` (the rows and their effects on our copy), `resolve`
+`codes` (control codes as sentences), `audit` (the rows and their effects on our copy), `consent` (what a
+removal needs: consent evidence, the cool-off after a STOP reply), `resolve`
 (re-reading an unknown outcome), `subaccounts` (the sub-account writes) and `listing` (what
 ``subaccount/list`` says about them).
 """
@@ -41,8 +42,10 @@ from etl.accounts import PARENT, AccountRef
 from etl.api.parse import WriteResult
 from etl.api.protocol import ApiClient
 from etl.clock import Clock, utcnow
+from etl.config_compliance import DEFAULT_STOP_REPLY_COOLOFF
 from etl.db.engine import writer
 from etl.errors import InputError
+from etl.jobs.actions import consent
 from etl.jobs.actions.audit import (
     _close_period,
     _open_action,
@@ -133,6 +136,9 @@ def remove_stop(
     number: str | None = None,
     *,
     stop_id: int | None = None,
+    consent_evidence: str,
+    override: bool = False,
+    cooloff: float = DEFAULT_STOP_REPLY_COOLOFF,
     actor: str | None = None,
     reason: str | None = None,
     now: Clock = utcnow,
@@ -140,11 +146,16 @@ def remove_stop(
     account: AccountRef = PARENT,
 ) -> ActionResult:
     """Remove a stop from ``account``'s list by number or by the list's id; closes its period there as
-    removed by this tool (``client`` holds that account's key)."""
+    removed by this tool (``client`` holds that account's key).
+
+    ``consent_evidence`` (how the number opted back in) is required and kept on the audit row. A stop
+    from a STOP reply is refused within ``cooloff`` seconds of it (``[compliance] stop_reply_cooloff``)
+    unless ``override`` with a ``reason`` (audited and chained: `etl.jobs.actions.consent`)."""
     engine = writer(engine)
     listed = _list_of(account)
     if (number is None) == (stop_id is None):
         raise InputError("give either a number or a stop id, not both")
+    evidence = consent.evidence_of(consent_evidence)
     e164: str | None = None
     with engine.connect() as conn:
         if number is not None:
@@ -155,7 +166,11 @@ def remove_stop(
             stop_id = known[0] if known else None
         else:
             e164 = _phone_of_stop(conn, account.id, int(stop_id))  # type: ignore[arg-type]
+        reply_stop = consent.reply_stop_of(conn, account.id, e164, stop_id)
         conn.rollback()
+    overridden = consent.overrides_cooloff(
+        reply_stop, override=override, reason=reason, cooloff=cooloff, now=now(), target=e164 or f"stop id {stop_id}"
+    )
     if dry_run:
         if stop_id is None:
             return _dry_run(
@@ -166,7 +181,8 @@ def remove_stop(
         return _dry_run(
             "stop_remove", e164 or str(stop_id),
             f"would remove stop id {stop_id}{f' ({e164})' if e164 else ''} from {_owned(account)} "
-            "(GET stop-sms/delete) and close its stop period as removed by this tool",
+            "(GET stop-sms/delete) and close its stop period as removed by this tool"
+            + (", overriding the cool-off after its STOP reply" if overridden else ""),
             stop_id=stop_id,
         )
     assert client is not None, "only a dry run goes without a client"
@@ -178,11 +194,16 @@ def remove_stop(
         stop_id = found.stop_id
     sid = int(stop_id)
     target = e164 or str(sid)
-    action_id = _open_action(engine, "stop_remove", target, actor, reason, now(), stop_id=sid, account_id=account.id)
+    action_id = _open_action(
+        engine, "stop_remove", target, actor, reason, now(), stop_id=sid, account_id=account.id,
+        consent_evidence=evidence, cooloff_override=overridden,
+    )
 
     def effect(conn: Connection, answer: WriteResult, at: datetime) -> tuple[str, int | None]:
         closed = _close_period(conn, account.id, sid, action_id, at)
         note = "" if closed else " (no open period in our copy to close)"
+        if overridden:
+            note += " (cool-off after a STOP reply overridden, audited)"
         return f"stop id {sid}{f' ({e164})' if e164 else ''} removed from {listed}{note}", sid
 
     return _call(engine, client, action_id, "stop_remove", target, lambda: client.delete_stop(sid), effect, now)

@@ -26,6 +26,9 @@ from etl.db import dialect
 from etl.db.schema import stop_periods, write_actions
 from etl.outcome import ActionOutcome
 
+#: What the chain's ``cooloff_override`` entry records of the removal row: who, why, on what evidence.
+OVERRIDE_COLUMNS = ("id", "account_id", "action", "target", "api_stop_id", "actor", "reason", "consent_evidence", "cooloff_override")
+
 
 def default_actor() -> str:
     """The OS user running the command."""
@@ -38,8 +41,10 @@ def default_actor() -> str:
 def _open_action(
     engine: Engine, action: str, target: str, actor: str | None, reason: str | None, now: datetime, stop_id: int | None = None,
     *, amount: Decimal | None = None, balance_before: Decimal | None = None, account_id: int = PARENT_ID,
+    consent_evidence: str | None = None, cooloff_override: bool = False,
 ) -> int:
-    """The ``pending`` row, committed before the call; ``account_id`` the account whose key makes it."""
+    """The ``pending`` row, committed before the call; ``account_id`` the account whose key makes it.
+    A cool-off override gets a chain entry of its own (``cooloff_override``) beside the row's."""
     with engine.begin() as conn:
         chain.lock_head(conn)  # before the insert: write ids then follow the chain's order (chain.AUDITED)
         result = conn.execute(
@@ -47,10 +52,13 @@ def _open_action(
                 action=action, target=target[:64], actor=(actor or default_actor())[:128], reason=reason,
                 requested_at=now, outcome=ActionOutcome.PENDING.value, api_stop_id=stop_id,
                 amount=amount, balance_before=balance_before, account_id=account_id,
+                consent_evidence=consent_evidence, cooloff_override=cooloff_override,
             )
         )
         action_id = dialect.inserted_id(result)
         chain.append_row(conn, "action_open", write_actions, action_id, at=now)
+        if cooloff_override:
+            chain.append_row(conn, "cooloff_override", write_actions, action_id, at=now, columns=OVERRIDE_COLUMNS)
         return action_id
 
 
