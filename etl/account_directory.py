@@ -28,7 +28,7 @@ from etl.secrets import Secret
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AccountDirectory", "ClientFactory", "REFRESH_SECONDS", "key_of", "named", "wire"]
+__all__ = ["AccountDirectory", "ClientFactory", "REFRESH_SECONDS", "account_client", "key_of", "named", "wire"]
 
 ClientFactory = Callable[[Secret], ApiClient]
 """Builds the client of one account's key."""
@@ -197,3 +197,13 @@ def key_of(source: AccountSource, account: AccountRef) -> Secret:
         f"--account: {account.label} is not followed, so its key is unknown: set [accounts] discover = true "
         "or give it an [[accounts.follow]] entry (docs/accounts.md)"
     )
+
+
+def account_client(config: Config, engine: Engine, label: str, parent: Callable[[], ApiClient]) -> tuple[AccountRef, ApiClient]:
+    """The account ``label`` names and a client holding its key, for one write (``stops``, ``messages``,
+    the console's admin pages); ``parent`` makes the parent's client. Refusals as `named` and `key_of`."""
+    account = named(engine, label)
+    if account == PARENT:
+        return account, parent()
+    source, factory = wire(config, engine)
+    return account, factory(key_of(source, account))

@@ -55,15 +55,11 @@ def get_client(ctx: click.Context) -> ApiClient:
 def get_account_client(ctx: click.Context, label: str, *, dry_run: bool) -> tuple[AccountRef, ApiClient | None]:
     """The account ``--account LABEL`` names and a client with its key (``None`` for a dry run, which
     sends nothing). An unknown or removed label is `InputError`, one not followed `ConfigError`."""
-    from etl.account_directory import key_of, named, wire
-    from etl.accounts import PARENT
+    from etl.account_directory import account_client, named
 
-    account = named(get_engine(ctx), label)
     if dry_run:
-        return account, None
-    if account == PARENT:
-        return account, get_client(ctx)
-    source, factory = wire(get_config(ctx), get_engine(ctx))
+        return named(get_engine(ctx), label), None
+    account, client = account_client(get_config(ctx), get_engine(ctx), label, lambda: get_client(ctx))
     obj: dict[str, Any] = ctx.find_root().obj
-    client = obj["client"] = factory(key_of(source, account))
+    obj["client"] = client
     return account, client

@@ -126,7 +126,7 @@ def _age(seconds: float | None) -> str:
 def build(config: Config, engine: Engine, *, now: Callable[[], datetime] = utcnow,
           environ: Mapping[str, str] | None = None, monotonic: Callable[[], float] = time.monotonic) -> Starlette:
     """The console for ``config`` on ``engine`` (migrated). ``now``: the time sessions and staleness use."""
-    from etl.console import audience_pages, login, pages
+    from etl.console import audience_pages, login, pages, write_pages
 
     cfg = config.console
     console = Console(config, engine, Authenticator(cfg, engine, session_key(cfg, environ), now),
@@ -139,7 +139,7 @@ def build(config: Config, engine: Engine, *, now: Callable[[], datetime] = utcno
         Route("/healthz", _healthz, methods=["GET"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         *[Route(path, bind(console), methods=methods)
-          for path, bind, methods in (*pages.ROUTES, *audience_pages.ROUTES)],
+          for path, bind, methods in (*pages.ROUTES, *audience_pages.ROUTES, *write_pages.ROUTES)],
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
     app.state.console = console

@@ -1,0 +1,124 @@
+"""The admin's writes: add a stop, remove a stop, cancel a scheduled send (docs/console.md, "Stops and cancels").
+
+Each goes through the CLI's audited write path (`etl.jobs.actions`: a ``pending`` row before the call, the
+call once, the row completed with its effect), with the signed-in user as the actor (``console:NAME``) and
+a reason required; the account is chosen as ``--account LABEL`` is. The call is made in a worker thread so
+the server keeps answering. Every refusal and failure is one sentence: 400 when refused before any call,
+502 when the API refused it or its outcome is not known yet (the ``actions`` job settles it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from etl.console import queries
+from etl.console.app import page
+from etl.console.auth import Principal
+from etl.errors import EtlError
+
+if TYPE_CHECKING:
+    from etl.accounts import AccountRef
+    from etl.api.protocol import ApiClient
+    from etl.console.app import Console
+    from etl.jobs.actions import ActionResult
+
+MAX_REASON_CHARS = 500
+MAX_FIELD_CHARS = 64
+#: What one write does with (console, client, account, fields, actor) once the account's client is made.
+Write = Callable[["Console", "ApiClient", "AccountRef", dict[str, str], str], "ActionResult"]
+
+
+def _page(console: Console, request: Request, user: Principal, status: int = 200, message: str = "", ok: bool = False,
+          form: str = "") -> Response:
+    return console.render(request, "stops.html", status=status, user=user, accounts=queries.accounts(console.engine),
+                          message=message, ok=ok, form=form)
+
+
+@page("admin")
+async def stops_page(console: Console, request: Request, user: Principal) -> Response:
+    return _page(console, request, user)
+
+
+def _fields(form: FormData, names: tuple[str, ...]) -> dict[str, str]:
+    return {name: str(form.get(name) or "").strip() for name in names}
+
+
+async def _write(console: Console, request: Request, user: Principal, form_id: str, names: tuple[str, ...],
+                 write: Write) -> Response:
+    """Check the reason, make the account's client, run ``write`` in a thread, show what happened."""
+    from etl.account_directory import account_client
+    from etl.api.factory import make_client
+
+    fields = _fields(await request.form(), ("account", "reason", *names))
+    if not fields["reason"]:
+        return _page(console, request, user, 400, "Give a reason: it is kept in the audit trail.", form=form_id)
+    if len(fields["reason"]) > MAX_REASON_CHARS or any(len(fields[n]) > MAX_FIELD_CHARS for n in ("account", *names)):
+        return _page(console, request, user, 400, f"The reason is at most {MAX_REASON_CHARS} characters, the other fields "
+                                                  f"{MAX_FIELD_CHARS}.", form=form_id)
+    config = console.config
+
+    def act() -> ActionResult:
+        account, client = account_client(config, console.engine, fields["account"] or "main",
+                                         lambda: make_client(config, config.api_key()))
+        try:
+            return write(console, client, account, fields, f"console:{user.name}")
+        finally:
+            client.close()
+
+    try:
+        result = await run_in_threadpool(act)
+    except EtlError as exc:
+        return _page(console, request, user, 400, _sentence(str(exc)), form=form_id)
+    audit = f" (audit #{result.action_id})" if result.action_id is not None else ""
+    if result.ok:
+        return _page(console, request, user, 200, _sentence(result.message) + audit, ok=True, form=form_id)
+    return _page(console, request, user, 502, _sentence(f"{result.outcome}: {result.message}") + audit, form=form_id)
+
+
+def _sentence(text: str) -> str:
+    """The library's messages, written for a terminal, as one sentence on a page; ``--account`` becomes "Account"."""
+    text = text.replace("--account: ", "Account ").strip()
+    return (text[:1].upper() + text[1:]).rstrip(".") + "." if text else text
+
+
+def _region(console: Console) -> str:
+    return console.config.api.default_region or "FR"
+
+
+def _add(console: Console, client: ApiClient, account: AccountRef, fields: dict[str, str], actor: str) -> ActionResult:
+    from etl import phones
+    from etl.jobs import actions
+
+    number = phones.normalize(fields["number"], _region(console))
+    return actions.add_stop(client, console.engine, number, actor=actor, reason=fields["reason"], now=console.now,
+                            account=account)
+
+
+def _cancel(console: Console, client: ApiClient, account: AccountRef, fields: dict[str, str], actor: str) -> ActionResult:
+    from etl.jobs import actions
+
+    return actions.cancel_message(client, console.engine, fields["message_id"], actor=actor, reason=fields["reason"],
+                                  now=console.now, account=account)
+
+
+@page("admin")
+async def stop_add(console: Console, request: Request, user: Principal) -> Response:
+    return await _write(console, request, user, "stop-add", ("number",), _add)
+
+
+@page("admin")
+async def message_cancel(console: Console, request: Request, user: Principal) -> Response:
+    return await _write(console, request, user, "cancel-message", ("message_id",), _cancel)
+
+
+ROUTES: list[tuple[str, Callable[[Console], Callable[[Request], Awaitable[Response]]], list[str]]] = [
+    ("/stops", stops_page, ["GET"]),
+    ("/stops/add", stop_add, ["POST"]),
+    ("/messages/cancel", message_cancel, ["POST"]),
+]
