@@ -1,4 +1,5 @@
-"""The console's pages: overview, runs, a run, number lookup, and the admin's user sessions (docs/console.md)."""
+"""The console's pages: overview, runs, a run, number lookup and its evidence report, and the admin's user sessions
+(docs/console.md)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,31 @@ async def lookup(console: Console, request: Request, user: Principal) -> Respons
                           history=queries.number_history(console.engine, e164), message="")
 
 
+#: The evidence report's formats here: (renderer, media type). Served as attachments, never shown in the console.
+EVIDENCE = {"html": "text/html; charset=utf-8", "json": "application/json"}
+
+
+@page("viewer")
+async def evidence(console: Console, request: Request, user: Principal) -> Response:
+    """The number's evidence report (`etl.compliance.evidence`, as `smspartner-etl evidence`), to download."""
+    from etl.compliance import evidence as evidence_report
+    from etl.compliance import evidence_render
+    from etl.compliance.hashing import optional_hasher
+    from etl.phones import canonicalize
+
+    fmt = str(request.path_params["fmt"])
+    raw = request.query_params.get("number", "")
+    e164 = canonicalize(raw, console.config.api.default_region) if fmt in EVIDENCE and 0 < len(raw) <= MAX_NUMBER_CHARS else None
+    if e164 is None:
+        return console.refuse(request, user, 400 if fmt in EVIDENCE else 404, "That is not a phone number, or not a report format.")
+    hasher = optional_hasher(console.config.compliance)  # without a key the report says what it could not check
+    with console.engine.connect() as conn:
+        report = evidence_report.gather(conn, e164, hasher)
+    body = evidence_render.RENDERERS[fmt](report)
+    name = f"evidence-{e164.lstrip('+')}.{fmt}"
+    return Response(body, media_type=EVIDENCE[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 @page("admin")
 async def users_page(console: Console, request: Request, user: Principal) -> Response:
     from etl.console import users
@@ -92,6 +118,7 @@ ROUTES: list[tuple[str, Callable[[Console], Callable[[Request], Awaitable[Respon
     ("/runs", runs, ["GET"]),
     ("/runs/{run_id:int}", run_detail, ["GET"]),
     ("/lookup", lookup, ["GET"]),
+    ("/lookup/evidence.{fmt}", evidence, ["GET"]),
     ("/users", users_page, ["GET"]),
     ("/users/{name}/sessions/end", end_sessions, ["POST"]),
 ]
