@@ -130,9 +130,14 @@ def number_history(engine: Engine, e164: str) -> dict[str, list[dict[str, Any]]]
 
 def chart_window(engine: Engine, days: int, today: date) -> tuple[date, date]:
     """(first, last) day charted: the ``days`` up to the latest day with spend or sends, so a mirror that
-    stopped receiving data (or the demo, in the simulator's time) still shows its last month."""
-    sql = text("SELECT MAX(d) FROM (SELECT MAX(day) AS d FROM spend_by_day UNION ALL "
-               "SELECT MAX(sent_day) AS d FROM status_funnel) latest")
+    stopped receiving data (or the demo, in the simulator's time) still shows its last month.
+
+    The latest day of `spend_by_day` and `status_funnel` without them: both views aggregate every recipient, so
+    their MAX read the whole table. Their days are the recipients' ``sent_day`` (every recipient has a send)
+    and the rental costs' ``cost_day``; the latest per account is the last entry of
+    ``ix_recipients_account_id_sent_day_country_currency`` (docs/benchmarks.md, "Console")."""
+    sql = text("SELECT MAX(d) FROM (SELECT (SELECT MAX(r.sent_day) FROM recipients r WHERE r.account_id = a.id) AS d "
+               "FROM accounts a UNION ALL SELECT MAX(cost_day) AS d FROM rental_costs) latest")
     with engine.connect() as conn:
         latest = conn.execute(sql).scalar()
     last = date.fromisoformat(str(latest)[:10]) if latest else today

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from .conftest import NOW
@@ -54,8 +54,6 @@ def test_a_bad_number_gets_one_sentence_and_400(sign_in: Callable[..., TestClien
 
 
 def test_charts_are_svg_drawn_from_spend_by_day_and_status_funnel(engine: Engine, sign_in: Callable[..., TestClient]) -> None:
-    from sqlalchemy import text
-
     day = NOW.date().isoformat()
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO sends (message_id, kind, sent_at, started_at, sent_day, source, created_at) "
@@ -99,3 +97,27 @@ def test_every_answer_forbids_framing_and_foreign_assets(sign_in: Callable[..., 
     assert answer.headers["x-frame-options"] == "DENY"
     assert answer.headers["cache-control"] == "no-store"
     assert "http" not in re.sub(r'xmlns="http://www.w3.org/2000/svg"', "", answer.text), "no external asset"
+
+
+def test_the_charts_end_on_the_latest_day_with_a_send_or_a_rental_cost(engine: Engine) -> None:
+    from datetime import date, timedelta
+
+    from sqlalchemy import insert
+
+    from etl.console.queries import chart_window
+    from etl.db.schema import rental_costs, rentals
+
+    assert chart_window(engine, 30, NOW.date()) == (NOW.date() - timedelta(days=29), NOW.date()), "nothing yet: today"
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO sends (message_id, kind, sent_at, started_at, sent_day, source, created_at) "
+                          "VALUES ('m1', 'message', :n, :n, '2026-10-02', 'csv', :n)"), {"n": NOW})
+        conn.execute(text("INSERT INTO recipients (send_id, message_id, phone_e164, phone_raw, sent_day, final, expired, "
+                          "poll_until, poll_count, cost_checks, first_seen_at) VALUES "
+                          "((SELECT id FROM sends), 'm1', :p, :p, '2026-10-02', FALSE, FALSE, :n, 0, 0, :n)"),
+                     {"n": NOW, "p": NUMBER})
+    assert chart_window(engine, 30, NOW.date())[1] == date(2026, 10, 2), "a send not priced yet counts (the funnel)"
+    with engine.begin() as conn:
+        rental = conn.execute(insert(rentals).values(token="t", source="cli", added_at=NOW, account_id=1)).inserted_primary_key[0]
+        conn.execute(insert(rental_costs).values(rental_id=rental, account_id=1, total=12, currency="EUR",
+                                                 cost_day=date(2026, 10, 20), first_seen_at=NOW, changed_at=NOW, observed_at=NOW))
+    assert chart_window(engine, 30, NOW.date()) == (date(2026, 9, 21), date(2026, 10, 20)), "and a rental's spend"
