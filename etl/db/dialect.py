@@ -233,6 +233,12 @@ def analyze(conn: Connection, table: Table) -> None:
     backends.of(conn).analyze(conn, table)
 
 
+def analyze_stage(conn: Connection, table: Table) -> None:
+    """Fresh statistics for a loaded staging table, where the planner would otherwise guess its size
+    (a temporary table is never analyzed by autovacuum, nor by SQLite): the stage then drives its join."""
+    backends.of(conn).analyze_stage(conn, table)
+
+
 def hash_joins(conn: Connection) -> bool:
     """True where a join of two large tables is planned by hashing (PostgreSQL), in any row order.
 

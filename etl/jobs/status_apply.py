@@ -48,7 +48,7 @@ from etl.api.parse import StatusItem
 from etl.config import StatusesConfig
 from etl.db import dialect
 from etl.db.schema import cost_events, recipients, status_events
-from etl.db.types import Money, UtcDateTime
+from etl.db.types import Id, Money, UtcDateTime
 
 __all__ = ["CostRow", "StatusRow", "Tally", "apply_costs", "apply_statuses", "status_row", "unread_row", "with_phone"]
 
@@ -88,6 +88,7 @@ def _status_stage() -> Table:
         Column("polled", Boolean, nullable=False),
         Column("source", String(24), nullable=False),
         Column("refused", Boolean, nullable=False),
+        Column("recipient_id", Id),
     )
 
 
@@ -115,6 +116,7 @@ def _cost_stage() -> Table:
         Column("currency", String(3)),
         Column("country", String(2)),
         Column("next_cost_at", UtcDateTime()),
+        Column("recipient_id", Id),
     )
 
 
@@ -173,9 +175,10 @@ def _dedupe(rows: Iterable[StatusRow]) -> list[StatusRow]:
     return list(best.values())
 
 
-def _load(conn: Connection, table: Table, rows: Sequence[Sequence[Any]]) -> None:
-    """Bulk-load ``rows`` (in column order); values are converted per column, not per value type."""
-    convert = [dialect.driver_converter(conn, column.type) for column in table.columns]
+def _load(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], account_id: int) -> None:
+    """Bulk-load ``rows`` (in column order, but for the last, ``recipient_id``); values are converted per
+    column, not per value type. Then `_resolve` the recipients."""
+    convert = [dialect.driver_converter(conn, column.type) for column in table.columns if column.name != "recipient_id"]
     pairs = list(enumerate(convert))
     converted = [c for c in pairs if c[1] is not None]
 
@@ -185,13 +188,26 @@ def _load(conn: Connection, table: Table, rows: Sequence[Sequence[Any]]) -> None
                 values = list(row)
                 for i, fn in converted:
                     values[i] = fn(values[i])  # type: ignore[misc]
-                yield tuple(values)
+                yield (*values, None)
             else:
-                yield tuple(row)
+                yield (*row, None)
 
     dialect.create_temp(conn, table)
     dialect.bulk_load(conn, table, driver_rows())
     dialect.index_temp(conn, table, "message_id", "phone_e164", unique=True)
+    _resolve(conn, table, account_id)
+
+
+def _resolve(conn: Connection, stage: Table, account_id: int) -> None:
+    """Each staged pair's ``recipients.id``, looked up from the stage (one unique-key probe per staged row), so
+    that every later step joins on the id and the batch drives it: joined on (account, message id, number)
+    the planner could start from the account's recipients instead, and did on SQLite, scanning every one
+    per step as history grew (issue 20, docs/benchmarks.md "History growth"). Then fresh statistics of
+    the stage, where the backend needs them to plan the join (`dialect.analyze_stage`)."""
+    s, r = stage.c, recipients.c
+    found = select(r.id).where(r.account_id == account_id, r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
+    conn.execute(update(stage).values(recipient_id=found.scalar_subquery()))
+    dialect.analyze_stage(conn, stage)
 
 
 @dataclass
@@ -231,16 +247,16 @@ def apply_statuses(
         (r.message_id, r.phone_e164, r.ok, r.status, r.status_at, r.final, r.code, r.error, r.window_end, r.polled, r.source,
          r.refused)
         for r in staged
-    ])
-    _apply_answers(conn, stage, now=now, run_id=run_id, tally=tally, account_id=account_id)
-    _apply_polls(conn, stage, now=now, ladder=config.ladder, tally=tally, account_id=account_id)
+    ], account_id)
+    _apply_answers(conn, stage, now=now, run_id=run_id, tally=tally)
+    _apply_polls(conn, stage, now=now, ladder=config.ladder, tally=tally)
     dialect.drop_temp(conn, stage)
 
 
-def _apply_answers(conn: Connection, stage: Table, *, now: datetime, run_id: int | None, tally: Tally, account_id: int) -> None:
+def _apply_answers(conn: Connection, stage: Table, *, now: datetime, run_id: int | None, tally: Tally) -> None:
     """Steps 1-4: what the answers say (history, current status, item failures, window moves)."""
     s, r = stage.c, recipients.c
-    match = and_(r.account_id == account_id, r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
+    match = r.id == s.recipient_id  # the account's, by `_resolve`
     is_ok = s.ok == true()
     now_v = literal(now, UtcDateTime())
 
@@ -301,12 +317,10 @@ def _apply_answers(conn: Connection, stage: Table, *, now: datetime, run_id: int
     )
 
 
-def _apply_polls(
-    conn: Connection, stage: Table, *, now: datetime, ladder: Sequence[float], tally: Tally, account_id: int
-) -> None:
+def _apply_polls(conn: Connection, stage: Table, *, now: datetime, ladder: Sequence[float], tally: Tally) -> None:
     """Steps 5-6: every polled pair (unread ones included) moves on its ladder, and expires after its window."""
     s, r = stage.c, recipients.c
-    match = and_(r.account_id == account_id, r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
+    match = r.id == s.recipient_id  # the account's, by `_resolve`
     now_v = literal(now, UtcDateTime())
 
     # 5. Poll bookkeeping on the ladder, capped at the window's end; final → no next poll.
@@ -353,9 +367,9 @@ def apply_costs(
     if not rows:
         return
     stage = _cost_stage()
-    _load(conn, stage, [(c.message_id, c.phone_e164, c.kind, c.cost, c.currency, c.country, c.next_cost_at) for c in rows])
+    _load(conn, stage, [(c.message_id, c.phone_e164, c.kind, c.cost, c.currency, c.country, c.next_cost_at) for c in rows], account_id)
     s, r = stage.c, recipients.c
-    match = and_(r.account_id == account_id, r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
+    match = r.id == s.recipient_id  # the account's, by `_resolve`
     found = s.kind == "found"
     changed = and_(
         match,

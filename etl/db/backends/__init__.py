@@ -178,6 +178,10 @@ class Backend:
     def analyze(self, conn: Connection, table: Table) -> None:
         return None
 
+    def analyze_stage(self, conn: Connection, table: Table) -> None:
+        # MariaDB estimates a temporary table's rows from the engine's own count: nothing to refresh.
+        return None
+
     def short_lock_wait(self, conn: Connection, milliseconds: int) -> None:
         """Wait at most this long for the database's write lock on this connection (where it queues writers)."""
         return None

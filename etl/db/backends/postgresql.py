@@ -99,6 +99,9 @@ class PostgreSQL(Backend):
         # After a bulk load the next statement would plan for a nearly empty table.
         conn.exec_driver_sql(f"ANALYZE {table.name}")
 
+    def analyze_stage(self, conn: Connection, table: Table) -> None:
+        self.analyze(conn, table)  # autovacuum never analyzes temporary tables
+
     def within_lock_wait(self, conn: Connection, ddl: Callable[[], _T], wait: str) -> _T | None:
         # Key drops take ACCESS EXCLUSIVE locks: queued behind a long reader they would queue every
         # later reader behind them, so give up after a short wait and let the caller go the slow way.

@@ -115,6 +115,11 @@ class SQLite(Backend):
     def short_lock_wait(self, conn: Connection, milliseconds: int) -> None:
         conn.exec_driver_sql(f"PRAGMA busy_timeout={int(milliseconds)}")
 
+    def analyze_stage(self, conn: Connection, table: Table) -> None:
+        # Without a sqlite_stat1 row a table is guessed at a million rows; the stage's (a few thousand) is
+        # one pass over it. ``temp.``: the statistics of a temporary table live in the temp schema.
+        conn.exec_driver_sql(f"ANALYZE temp.{table.name}")
+
     def try_transaction_lock(self, conn: Connection, name: str) -> bool:
         return True  # the writer's BEGIN IMMEDIATE transaction already excludes every other writer
 
