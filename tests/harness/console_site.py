@@ -62,7 +62,8 @@ def _age_and_stop(sim: Simulator, env: dict[str, str]) -> None:
     sim.clock.advance(STALE_AFTER)
     etl("sync", "stops", "statuses", "contacts", "--once", env=env)
     etl("stops", "add", STOPPED_AS_TYPED, "--actor", "browser", "--reason", "asked by phone", env=env)
-    etl("stops", "remove", STOPPED, "--actor", "browser", "--reason", XSS_REASON, env=env)
+    etl("stops", "remove", STOPPED, "--actor", "browser", "--reason", XSS_REASON,
+        "--consent-evidence", "signed form #42", env=env)
     etl("stops", "add", STOPPED, "--actor", "browser", "--reason", "STOP again by SMS", env=env)
 
 
