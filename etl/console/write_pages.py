@@ -1,5 +1,8 @@
 """The admin's writes: add a stop, remove a stop, cancel a scheduled send (docs/console.md, "Stops and cancels").
 
+A removal needs consent evidence, and within the cool-off after a STOP reply an explicit override with its reason
+(`etl.jobs.actions.consent`): the same rules as ``stops remove``, checked by the same code.
+
 Each goes through the CLI's audited write path (`etl.jobs.actions`: a ``pending`` row before the call, the
 call once, the row completed with its effect), with the signed-in user as the actor (``console:NAME``) and
 a reason required; the account is chosen as ``--account LABEL`` is. The call is made in a worker thread so
@@ -30,6 +33,11 @@ if TYPE_CHECKING:
 
 MAX_REASON_CHARS = 500
 MAX_FIELD_CHARS = 64
+#: Longer fields than `MAX_FIELD_CHARS`: the reason, and consent evidence (a reference: `etl.jobs.actions.consent`).
+LONG_FIELDS = {"reason": MAX_REASON_CHARS, "consent_evidence": 2000}
+#: The library's sentences name the CLI's options; here they name the form's fields.
+CLI_WORDS = (("--account: ", "Account "), (" (--consent-evidence)", ""),
+             ("--override with --reason", "ticking “Override the cool-off” (with a reason)"))
 #: What one write does with (console, client, account, fields, actor) once the account's client is made.
 Write = Callable[["Console", "ApiClient", "AccountRef", dict[str, str], str], "ActionResult"]
 
@@ -58,9 +66,10 @@ async def _write(console: Console, request: Request, user: Principal, form_id: s
     fields = _fields(await request.form(), ("account", "reason", *names))
     if not fields["reason"]:
         return _page(console, request, user, 400, "Give a reason: it is kept in the audit trail.", form=form_id)
-    if len(fields["reason"]) > MAX_REASON_CHARS or any(len(fields[n]) > MAX_FIELD_CHARS for n in ("account", *names)):
-        return _page(console, request, user, 400, f"The reason is at most {MAX_REASON_CHARS} characters, the other fields "
-                                                  f"{MAX_FIELD_CHARS}.", form=form_id)
+    too_long = next((n for n, v in fields.items() if len(v) > LONG_FIELDS.get(n, MAX_FIELD_CHARS)), None)
+    if too_long:
+        return _page(console, request, user, 400, f"The field {too_long} is at most "
+                                                  f"{LONG_FIELDS.get(too_long, MAX_FIELD_CHARS)} characters.", form=form_id)
     config = console.config
 
     def act() -> ActionResult:
@@ -82,8 +91,10 @@ async def _write(console: Console, request: Request, user: Principal, form_id: s
 
 
 def _sentence(text: str) -> str:
-    """The library's messages, written for a terminal, as one sentence on a page; ``--account`` becomes "Account"."""
-    text = text.replace("--account: ", "Account ").strip()
+    """The library's messages, written for a terminal, as one sentence on a page naming the form's fields."""
+    for cli, form in CLI_WORDS:
+        text = text.replace(cli, form)
+    text = text.strip()
     return (text[:1].upper() + text[1:]).rstrip(".") + "." if text else text
 
 
@@ -100,6 +111,16 @@ def _add(console: Console, client: ApiClient, account: AccountRef, fields: dict[
                             account=account)
 
 
+def _remove(console: Console, client: ApiClient, account: AccountRef, fields: dict[str, str], actor: str) -> ActionResult:
+    from etl import phones
+    from etl.jobs import actions
+
+    number = phones.normalize(fields["number"], _region(console))
+    return actions.remove_stop(client, console.engine, number, consent_evidence=fields["consent_evidence"],
+                               override=fields["override"] == "yes", cooloff=console.config.compliance.stop_reply_cooloff,
+                               actor=actor, reason=fields["reason"], now=console.now, account=account)
+
+
 def _cancel(console: Console, client: ApiClient, account: AccountRef, fields: dict[str, str], actor: str) -> ActionResult:
     from etl.jobs import actions
 
@@ -113,6 +134,11 @@ async def stop_add(console: Console, request: Request, user: Principal) -> Respo
 
 
 @page("admin")
+async def stop_remove(console: Console, request: Request, user: Principal) -> Response:
+    return await _write(console, request, user, "stop-remove", ("number", "consent_evidence", "override"), _remove)
+
+
+@page("admin")
 async def message_cancel(console: Console, request: Request, user: Principal) -> Response:
     return await _write(console, request, user, "cancel-message", ("message_id",), _cancel)
 
@@ -120,5 +146,6 @@ async def message_cancel(console: Console, request: Request, user: Principal) ->
 ROUTES: list[tuple[str, Callable[[Console], Callable[[Request], Awaitable[Response]]], list[str]]] = [
     ("/stops", stops_page, ["GET"]),
     ("/stops/add", stop_add, ["POST"]),
+    ("/stops/remove", stop_remove, ["POST"]),
     ("/messages/cancel", message_cancel, ["POST"]),
 ]

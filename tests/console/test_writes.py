@@ -14,11 +14,11 @@ from starlette.testclient import TestClient
 
 from etl.config import Config, load_config
 
-from .conftest import csrf_of
+from .conftest import NOW, csrf_of
 from .seed import XSS
 
 NUMBER = "+33612345678"
-WRITES = ["/stops/add", "/messages/cancel"]
+WRITES = ["/stops/add", "/stops/remove", "/messages/cancel"]
 
 
 @pytest.fixture
@@ -108,11 +108,11 @@ def test_writes_are_for_admins_only_and_need_the_csrf_token(console_app: Any, si
         client = sign_in(role)
         assert client.get("/stops").status_code == 403
         token = csrf_of(client.get("/").text)
-        refused = client.post(path, data={"csrf": token, "number": NUMBER, "message_id": "1", "reason": "r"})
+        refused = client.post(path, data={"csrf": token, "number": NUMBER, "message_id": "1", "reason": "r", "consent_evidence": "e"})
         assert refused.status_code == 403, "refused by the server, by direct POST"
     admin = sign_in("admin")
     for csrf in ("", "wrong"):
-        assert admin.post(path, data={"csrf": csrf, "number": NUMBER, "message_id": "1", "reason": "r"}).status_code == 403
+        assert admin.post(path, data={"csrf": csrf, "number": NUMBER, "message_id": "1", "reason": "r", "consent_evidence": "e"}).status_code == 403
     assert audit(engine) == [] and simulator.sim.calls == []
 
 
@@ -126,3 +126,48 @@ def test_stored_texts_are_escaped_and_no_page_shows_the_api_key(engine: Engine, 
     for path in ("/stops", "/lookup?number=" + NUMBER, "/"):
         assert api_key not in admin.get(path).text
     assert api_key not in answer.text and api_key not in str(answer.headers)
+
+
+def push_stop(engine: Engine, simulator: Any, days_ago: float) -> int:
+    """``NUMBER`` stopped in the account and in our copy by a STOP reply (source push) ``days_ago`` before NOW."""
+    from etl.db.schema import stop_periods
+
+    stop_id = int(simulator.sim.add_stop(NUMBER))
+    with engine.begin() as conn:
+        conn.execute(stop_periods.insert().values(api_stop_id=stop_id, phone_e164=NUMBER, phone_raw=NUMBER, source="push",
+                                                  first_seen_at=NOW - timedelta(days=days_ago), account_id=1))
+    return stop_id
+
+
+def removals(engine: Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT target, actor, reason, consent_evidence, cooloff_override, outcome FROM write_actions "
+                                 "WHERE action = 'stop_remove' ORDER BY id")).all()
+    return [tuple(r) for r in rows]
+
+
+def test_a_removal_needs_consent_evidence_and_is_audited_with_it(engine: Engine, sign_in: Callable[..., TestClient],
+                                                                  simulator: Any) -> None:
+    push_stop(engine, simulator, days_ago=60)  # past the 30-day cool-off
+    admin = sign_in("admin", "carol")
+    assert 'id="stop-remove"' in admin.get("/stops").text
+    missing = post(admin, "/stops/remove", number=NUMBER, reason="opted back in", consent_evidence=" ")
+    assert missing.status_code == 400 and "only with consent evidence" in missing.text
+    assert "--consent-evidence" not in missing.text, "the sentence names the form, not the CLI"
+    done = post(admin, "/stops/remove", number=NUMBER, reason="opted back in", consent_evidence="web form #4711")
+    assert done.status_code == 200, done.text
+    assert removals(engine) == [(NUMBER, "console:carol", "opted back in", "web form #4711", False, "success")]
+    assert simulator.sim.stop_id_of(NUMBER) is None
+
+
+def test_a_removal_within_the_cooloff_after_a_stop_reply_needs_the_override(engine: Engine, sign_in: Callable[..., TestClient],
+                                                                            simulator: Any) -> None:
+    push_stop(engine, simulator, days_ago=2)
+    admin = sign_in("admin")
+    refused = post(admin, "/stops/remove", number=NUMBER, reason="asked again", consent_evidence="call 2026-12-02")
+    assert refused.status_code == 400 and "cannot be removed before" in refused.text
+    assert "Override the cool-off" in refused.text and "--override" not in refused.text
+    assert removals(engine) == [] and simulator.sim.stop_id_of(NUMBER) is not None
+    done = post(admin, "/stops/remove", number=NUMBER, reason="asked again", consent_evidence="call 2026-12-02", override="yes")
+    assert done.status_code == 200, done.text
+    assert [r[4:] for r in removals(engine)] == [(True, "success")]
