@@ -14,8 +14,10 @@ Time is the wall clock (`etl.clock.utcnow`), never the job's: instances share it
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -83,13 +85,16 @@ class SharedBudget:
         self._clock = clock
         self._sleep = sleep
         self._ready = False
+        # One writer (SQLite): threads of this process take turns here rather than in the database's
+        # busy handler, which sleeps in growing steps (docs/api-client.md, "Concurrent reads").
+        self._turns: AbstractContextManager[object] = nullcontext() if of(engine).concurrent_writers else threading.Lock()
         #: Seconds this budget has made calls wait, in all (tests, logs).
         self.waited = 0.0
 
     def take(self, endpoint: str) -> None:
         limits = self.rules.limits_for(endpoint)
         self._ensure()
-        while (wait := self._try_take(limits)) > 0:
+        while (wait := self._take_turn(limits)) > 0:
             self.waited += wait
             self._sleep(wait)
 
@@ -105,6 +110,10 @@ class SharedBudget:
                 .values(free_at=until)
             )
 
+    def _take_turn(self, limits: Sequence[Limit]) -> float:
+        with self._turns:
+            return self._try_take(limits)
+
     def _try_take(self, limits: Sequence[Limit]) -> float:
         """Spend one slot of each limit and return 0, or return the seconds until all could be spent."""
         now = self._clock()
@@ -112,24 +121,30 @@ class SharedBudget:
             backend = of(conn)
             chosen: list[tuple[Limit, int]] = []
             for limit in limits:
-                row = conn.execute(
+                # "free_at <= now" in the WHERE, not only in Python: a row another instance spent while this
+                # statement ran is re-checked against its new version (PostgreSQL's EvalPlanQual, InnoDB's
+                # latest committed read) and skipped, instead of being returned spent (a wait of a whole window).
+                slot = conn.execute(
                     backend.claimed(
-                        select(_slots.slot, _slots.free_at)
-                        .where(*self._of(limit), _slots.slot < limit.calls)
-                        .order_by(_slots.free_at, _slots.slot)
+                        select(_slots.slot)
+                        .where(*self._of(limit), _slots.free_at <= now)  # no slot filter: the planner would sort
+                        .order_by(_slots.free_at)  # the index's order: no sort of the N slots
                         .limit(1)
                     )
-                ).first()
-                if row is None:
-                    return BUSY_NAP
-                late = float((row.free_at - now).total_seconds())
-                if late > 0:
-                    return late  # nothing written: the transaction ends and its locks with it
-                chosen.append((limit, row.slot))
+                ).scalar()
+                if slot is None:
+                    return self._until_free(conn, limit, now)  # nothing written: the transaction ends, its locks too
+                chosen.append((limit, slot))
             spent_until = now + timedelta(seconds=self.rules.span)
             for limit, slot in chosen:
                 conn.execute(update(api_budget_slots).where(*self._of(limit), _slots.slot == slot).values(free_at=spent_until))
         return 0.0
+
+    def _until_free(self, conn: Connection, limit: Limit, now: datetime) -> float:
+        """Seconds until a slot of ``limit`` frees; `BUSY_NAP` when free ones are only held by other transactions."""
+        soonest = conn.execute(select(func.min(_slots.free_at)).where(*self._of(limit))).scalar()
+        late = 0.0 if soonest is None else float((soonest - now).total_seconds())
+        return max(late, BUSY_NAP)
 
     def _of(self, limit: Limit) -> tuple[ColumnElement[bool], ...]:
         return (_slots.account_id == self.account_id, _slots.endpoint_class == limit.endpoint_class)

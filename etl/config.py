@@ -67,6 +67,8 @@ class ApiConfig:
     verification_calls_per_minute: int = 360
     #: Seconds added to each minute: the time from taking a slot to the call reaching the API, and clock skew between hosts.
     budget_margin: Duration = 1.0
+    #: Status and cost reads a job keeps in flight at once on one client (etl/api/concurrent.py); 1: one after another.
+    concurrency: int = 1
 
 
 @dataclass(frozen=True)
@@ -361,6 +363,8 @@ def _validate(config: Config) -> None:
     for name in ("cost_resume_calls_per_minute", "verification_calls_per_minute"):
         if getattr(config.api, name) < 1:
             raise ConfigError(f"api.{name}: must be at least 1")
+    if not 1 <= config.api.concurrency <= 64:  # etl.api.concurrent.MAX_CONCURRENCY
+        raise ConfigError("api.concurrency: must be 1 to 64 reads in flight")
     if config.api.budget_margin < 0:
         raise ConfigError("api.budget_margin: must be 0 or more")
     if "://" not in config.database.url:

@@ -67,3 +67,31 @@ def test_instances_sharing_a_budget_never_exceed_it_in_any_window(
 def test_the_window_count_sees_a_burst() -> None:
     assert _most_in_any_window([0.0, 0.1, 0.2, 2.5, 2.6], 2.0) == 3
     assert _most_in_any_window([0.0, 1.99, 2.0, 3.9], 2.0) == 3
+
+
+def test_concurrent_takers_never_wait_while_free_slots_remain(migrated_db_url: str, backend: str) -> None:
+    """Regression: a slot another transaction spent while this one's SELECT ran came back spent (PostgreSQL
+    re-reads a locked row's new version without re-sorting), and the taker waited a whole window with
+    hundreds of slots free. The WHERE now re-checks ``free_at`` on the new version."""
+    engines = [make_engine(migrated_db_url) for _ in range(2)]
+    budgets = [SharedBudget(engine, PARENT.id, BudgetRules(per_window=1000)) for engine in engines]
+    errors: list[BaseException] = []
+
+    def work(budget: SharedBudget) -> None:
+        try:
+            for _ in range(10):
+                budget.take("me")
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(budgets[i % 2],)) for i in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == []
+        assert [b.waited for b in budgets] == [0.0, 0.0]
+    finally:
+        for engine in engines:
+            engine.dispose()

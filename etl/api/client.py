@@ -113,6 +113,7 @@ class SmsPartnerClient(AccountCalls):
         retry_policy: RetryPolicy | None = None,
         secrets: SecretBook | None = None,
         budget: CallBudget | None = None,
+        concurrency: int = 1,
     ) -> None:
         if not isinstance(api_key, Secret):
             raise ConfigError("api_key must be an etl.config.Secret")
@@ -123,7 +124,9 @@ class SmsPartnerClient(AccountCalls):
         self._secrets = SecretBook() if secrets is None else secrets
         self._secrets.add(api_key.reveal())
         self.timeout = (connect_timeout, read_timeout)
-        self._transport = Transport(self.base_url, api_key, self.timeout, user_agent, self._scrub)
+        #: Reads a job may keep in flight on this client (`etl.api.concurrent`); the pool holds that many connections.
+        self.concurrency = concurrency
+        self._transport = Transport(self.base_url, api_key, self.timeout, user_agent, self._scrub, pool_size=concurrency)
         self.policy = retry_policy or RetryPolicy(max_attempts=max_attempts, max_seconds=max_retry_seconds)
         self._sleep = sleep
         self._observer = observer

@@ -24,4 +24,5 @@ def make_client(
         max_retry_seconds=config.api.max_retry_seconds,
         observer=observer,
         secrets=secrets,
+        concurrency=config.api.concurrency,
     )

@@ -27,6 +27,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+import requests.adapters
 import urllib3.exceptions
 
 from etl.api import parse
@@ -38,6 +39,9 @@ __all__ = ["Scrub", "Transport", "decode", "read_body", "transient_for_status"]
 
 #: ``scrub(payload) -> payload``: the key masked in every string of a freshly decoded answer.
 Scrub = Callable[[Any], Any]
+
+#: Connections kept per host by default (requests' own default).
+DEFAULT_POOL = 10
 
 _KEY_IN_TEXT = re.compile(r"(apiKey=)[^&\s\"']+")
 
@@ -71,7 +75,8 @@ class Transport:
     """The session of one client: ``base_url`` (ending in ``/v1``), the key, timeouts, headers."""
 
     def __init__(
-        self, base_url: str, api_key: Secret, timeout: tuple[float, float], user_agent: str, scrub: Scrub
+        self, base_url: str, api_key: Secret, timeout: tuple[float, float], user_agent: str, scrub: Scrub,
+        *, pool_size: int = DEFAULT_POOL,
     ) -> None:
         self.base_url = base_url
         self.timeout = timeout
@@ -79,6 +84,10 @@ class Transport:
         self._key = api_key
         self._session = requests.Session()
         self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+        # K reads in flight (etl.api.concurrent) need K pooled connections; past the pool's size urllib3
+        # opens a connection per call and discards it, paying a TCP (and TLS) handshake each time.
+        for prefix in ("http://", "https://"):
+            self._session.mount(prefix, requests.adapters.HTTPAdapter(pool_maxsize=max(pool_size, DEFAULT_POOL)))
         _install_urllib3_redaction()
 
     def close(self) -> None:

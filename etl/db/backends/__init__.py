@@ -61,6 +61,8 @@ class Backend:
     utc_text_suffix: ClassVar[str] = ""
     #: An index may carry a ``WHERE`` clause (a partial index).
     partial_indexes: ClassVar[bool] = True
+    #: Several transactions may write at once (row locks), rather than one writer for the whole database.
+    concurrent_writers: ClassVar[bool] = True
 
     # --- staging tables and bulk loads -------------------------------------------------------------
 

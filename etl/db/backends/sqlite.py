@@ -22,6 +22,7 @@ _R = TypeVar("_R")
 class SQLite(Backend):
     name = "sqlite"
     alter_in_batches = True  # ALTER TABLE cannot drop or change columns and constraints
+    concurrent_writers = False
 
     def create_temp(self, conn: Connection, table: Table) -> None:
         # A temporary table outlives the transaction on SQLite: a failed run may have left one.
