@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from harness.chain import verify_url as _verify
 from harness.sql import run_sql
 
-from etl.compliance.verify import verify
-from etl.db.engine import make_engine
 from etl.db.migrate import downgrade, upgrade
 
 _sql = run_sql
 
-
-def _verify(url: str) -> Any:
-    engine = make_engine(url, pool=False)
-    try:
-        with engine.connect() as conn:
-            return verify(conn)
-    finally:
-        engine.dispose()
 
 
 def _seed(url: str) -> None:

@@ -6,23 +6,15 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from harness.chain import verify_url as _verify
 from harness.sql import run_sql
 
-from etl.compliance.verify import verify
 from etl.db.engine import make_engine
 from etl.db.migrate import downgrade, upgrade
 from etl.db.schema import Base
 
 _sql = run_sql
 
-
-def _verify(url: str) -> Any:
-    engine = make_engine(url, pool=False)
-    try:
-        with engine.connect() as conn:
-            return verify(conn)
-    finally:
-        engine.dispose()
 
 
 def _write_action_differences(url: str) -> list[Any]:

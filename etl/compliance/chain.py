@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, Table, insert, select, update
 
 from etl.db import backends
-from etl.db.schema import PARENT_ACCOUNT_ID, audit_chain, audit_chain_head, stop_periods, write_actions
+from etl.db.schema import PARENT_ACCOUNT_ID, audit_chain, audit_chain_head, breaches, filter_runs, stop_periods, write_actions
 
 #: The ``prev_hash`` of the first entry, and the head's hash while the chain is empty.
 GENESIS_HASH = "0" * 64
@@ -47,10 +47,19 @@ class AuditedTable:
 
 
 #: Every write is opened under the head lock (`lock_head` before the insert), so its ids follow the chain.
+#: A filter run is opened the same way (`etl.compliance.filter_runs`); a breach needs an entry once acknowledged.
 AUDITED: tuple[AuditedTable, ...] = (
     AuditedTable(write_actions, ordered=True),
     AuditedTable(stop_periods, must_have_entry=lambda t: t.c.removed_how == "tool"),
+    AuditedTable(filter_runs, ordered=True),
+    AuditedTable(breaches, must_have_entry=lambda t: t.c.acknowledged_at.is_not(None)),
 )
+
+#: The entry kind of closed opt-outs reduced to keyed hashes by the retention job: its body lists the stop
+#: period ids moved to ``optout_hashes`` (never a number), which `verify` then expects gone from ``stop_periods``.
+RETENTION_KIND = "retention_hashed"
+#: Stop period ids per retention entry: bodies stay far below MariaDB's TEXT limit (64 KiB).
+RETENTION_IDS_PER_ENTRY = 1000
 
 #: The columns of a stop period that its closure by the tool records (a later sync never rewrites them).
 STOP_CLOSURE_COLUMNS = ("id", "account_id", "api_stop_id", "phone_e164", "removed_at", "removed_how", "removed_by_action_id")
@@ -91,6 +100,17 @@ def entry_hash(
     """SHA-256 (hex) over every field of an entry and the previous entry's hash, one per line."""
     fields = (prev_hash, str(seq), stamp(recorded_at), str(account_id), kind, ref_table, ref_id, body)
     return hashlib.sha256("\n".join(fields).encode()).hexdigest()
+
+
+def genesis_entry(seq: int, prev: str, at: datetime, table: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``genesis`` entry a migration seals an existing row with (its columns ``row``; `entry_hash` links it)."""
+    body, ref = canonical(row), str(row["id"])
+    account = int(row.get("account_id") or PARENT_ACCOUNT_ID)
+    digest = entry_hash(prev, seq, at, account, "genesis", table, ref, body)
+    return {
+        "seq": seq, "recorded_at": at, "account_id": account, "kind": "genesis", "ref_table": table, "ref_id": ref,
+        "body": body, "prev_hash": prev, "entry_hash": digest,
+    }
 
 
 def lock_head(conn: Connection) -> tuple[int, str]:
@@ -150,3 +170,24 @@ def append_row(
     if account is None and "account_id" in table.c:
         account = conn.execute(select(table.c.account_id).where(table.c.id == key)).scalar()
     return append(conn, kind, account if isinstance(account, int) else None, table.name, key, body, at=at)
+
+
+def append_reduction(conn: Connection, account_id: int, period_ids: list[int], *, hash_key_id: str, at: datetime) -> int:
+    """Record stop periods reduced to keyed hashes (``optout_hashes``) and deleted, in the caller's transaction:
+    one `RETENTION_KIND` entry per `RETENTION_IDS_PER_ENTRY` ids; returns the entries appended."""
+    ids = sorted(period_ids)
+    for start in range(0, len(ids), RETENTION_IDS_PER_ENTRY):
+        part = ids[start : start + RETENTION_IDS_PER_ENTRY]
+        body = {"stop_period_ids": ",".join(map(str, part)), "reduced": len(part), "hash_key_id": hash_key_id, "to": "optout_hashes"}
+        append(conn, RETENTION_KIND, account_id, stop_periods.name, f"{part[0]}-{part[-1]}", body, at=at)
+    return -(-len(ids) // RETENTION_IDS_PER_ENTRY)
+
+
+def reduced_ids(body: str) -> list[int]:
+    """The stop period ids a `RETENTION_KIND` entry's body lists (none if it is not one)."""
+    try:
+        loaded = json.loads(body)
+    except ValueError:
+        return []
+    ids = loaded.get("stop_period_ids") if isinstance(loaded, dict) else None
+    return [int(i) for i in ids.split(",") if i.isdigit()] if isinstance(ids, str) else []

@@ -6,7 +6,8 @@ completed after; a run that fails keeps its row with the failure, and the blocks
 deleted (no output was written, so nothing was blocked). Blocks arrive in batches from the filter
 and are hashed and inserted set-based, one transaction per batch, so memory stays bounded.
 Without a hash key the row records counts only (``hash_key_id`` NULL), unless
-``compliance.require_hash_key``.
+``compliance.require_hash_key``. The row's insert and its completion each append an audit chain entry in
+their transaction (``filter_run_start``, ``filter_run_complete``: `etl.compliance.chain`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from etl.compliance import chain
 from etl.compliance.hashing import NumberHasher, load_hasher, optional_hasher
 from etl.config_compliance import ComplianceConfig
+from etl.db.engine import writer
 from etl.db.schema import accounts, filter_run_blocks, filter_runs
 from etl.errors import ConfigError, EtlError
 
@@ -102,12 +105,14 @@ class FilterRunRecorder:
         if freshness is not None:
             values.update(stop_list_synced_at=freshness.last_success_at, stop_list_age_seconds=freshness.age_seconds)
         try:
-            with self.engine.begin() as conn:
+            with writer(self.engine).begin() as conn:
                 labels = conn.execute(select(accounts.c.label).order_by(accounts.c.id)).scalars().all()
                 values["accounts"] = ",".join(labels)[:255]
+                chain.lock_head(conn)  # before the insert: run ids then follow the chain's order (chain.AUDITED)
                 key = conn.execute(insert(filter_runs).values(**values)).inserted_primary_key
                 assert key is not None
                 self.run_id = int(key[0])
+                chain.append_row(conn, "filter_run_start", filter_runs, self.run_id, at=values["started_at"])
         except SQLAlchemyError as exc:
             raise ConfigError(f"cannot record the filter run ({type(exc).__name__}): "
                               "run `smspartner-etl db upgrade` (migration 0017 adds filter_runs)") from None
@@ -165,6 +170,7 @@ class FilterRunRecorder:
             pass  # the error being reported matters more than its record
 
     def _complete(self, **values: Any) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(filter_runs).where(filter_runs.c.id == self.run_id)
-                         .values(finished_at=self.now(), **values))
+        finished = self.now()
+        with writer(self.engine).begin() as conn:
+            conn.execute(update(filter_runs).where(filter_runs.c.id == self.run_id).values(finished_at=finished, **values))
+            chain.append_row(conn, "filter_run_complete", filter_runs, self.run_id, at=finished)

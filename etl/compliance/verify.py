@@ -7,7 +7,8 @@ A finding is one sentence naming the entry or the row. What each kind of tamperi
 - an entry deleted: a gap in the seqs, or the head row ahead of the last entry (``entry_missing``);
 - entries reordered or inserted: an entry whose ``prev_hash`` is not the hash before it (``link_broken``);
 - a row edited: its columns differ from the body of its last entry (``row_edited``);
-- a row deleted: an entry names a row that is gone (``row_deleted``);
+- a row deleted: an entry names a row that is gone (``row_deleted``), except a stop period the retention job
+  reduced to a keyed hash (a ``retention_hashed`` entry lists it), whose ``optout_hashes`` row must exist instead;
 - a row inserted behind the tool's back: an audited row with no entry (``row_unrecorded``);
 - a row out of order: an ordered table's row recorded before a row with a lower id (``row_out_of_order``).
 
@@ -24,8 +25,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
-from etl.compliance.chain import AUDITED, GENESIS_HASH, HEAD_ID, AuditedTable, canonical, entry_hash
-from etl.db.schema import Base, audit_chain, audit_chain_head
+from etl.compliance.chain import AUDITED, GENESIS_HASH, HEAD_ID, RETENTION_KIND, AuditedTable, canonical, entry_hash, reduced_ids
+from etl.db.schema import Base, audit_chain, audit_chain_head, optout_hashes, stop_periods
 
 #: Entries read per round trip.
 FETCH = 5000
@@ -76,7 +77,9 @@ class _Seen:
 def verify(conn: Connection) -> Report:
     """Check the chain and every audited row; the caller rolls back (nothing is written)."""
     report = Report()
-    seen = _walk_chain(conn, report)
+    reduced: dict[int, int] = {}
+    seen = _walk_chain(conn, report, reduced)
+    _check_reduced(conn, seen.get(stop_periods.name, {}), reduced, report)
     for audited in AUDITED:
         refs = seen.pop(audited.table.name, {})
         _check_named(conn, audited.table, refs, report)
@@ -102,7 +105,9 @@ def _entries(conn: Connection) -> Iterator[Any]:
         last = int(rows[-1].seq)
 
 
-def _walk_chain(conn: Connection, report: Report) -> dict[str, dict[str, _Seen]]:
+def _walk_chain(conn: Connection, report: Report, reduced: dict[int, int]) -> dict[str, dict[str, _Seen]]:
+    """Check every entry's hash and link; returns the last entry per row, and fills ``reduced`` (stop period
+    id → seq of the retention entry that reduced it to a hash)."""
     head = conn.execute(select(audit_chain_head.c.seq, audit_chain_head.c.entry_hash).where(audit_chain_head.c.id == HEAD_ID)).first()
     expected, prev = 1, GENESIS_HASH
     seen: dict[str, dict[str, _Seen]] = {}
@@ -117,6 +122,10 @@ def _walk_chain(conn: Connection, report: Report) -> dict[str, dict[str, _Seen]]
         if entry_hash(e.prev_hash, seq, e.recorded_at, int(e.account_id), e.kind, e.ref_table, e.ref_id, e.body) != e.entry_hash:
             report.add("entry_edited", f"chain entry {seq} ({e.kind} {e.ref_table} {e.ref_id}) was edited: its hash does not match it",
                        ref=(e.ref_table, e.ref_id), seq=seq)
+        if e.kind == RETENTION_KIND:
+            reduced.update(dict.fromkeys(reduced_ids(e.body), seq))
+            expected, prev = seq + 1, e.entry_hash
+            continue
         refs = seen.setdefault(e.ref_table, {})
         known = refs.get(e.ref_id)
         refs[e.ref_id] = _Seen(known.first_seq if known else seq, seq, e.body)
@@ -131,6 +140,20 @@ def _walk_chain(conn: Connection, report: Report) -> dict[str, dict[str, _Seen]]
         elif report.head_seq < last_seq or report.head_hash != prev:
             report.add("link_broken", f"the last entry ({last_seq}) is not the head the chain records ({report.head_seq})")
     return seen
+
+
+def _check_reduced(conn: Connection, periods: dict[str, _Seen], reduced: dict[int, int], report: Report) -> None:
+    """Stop periods the retention job reduced: no longer checked as rows (they are gone by design), but each
+    must have its ``optout_hashes`` row; one that does not was deleted after the reduction."""
+    ids = sorted(reduced)
+    for start in range(0, len(ids), LOOKUP):
+        part = ids[start : start + LOOKUP]
+        kept = set(conn.execute(select(optout_hashes.c.stop_period_id).where(optout_hashes.c.stop_period_id.in_(part))).scalars())
+        for period_id in part:
+            periods.pop(str(period_id), None)
+            if period_id not in kept:
+                report.add("row_deleted", f"optout_hashes of stop period {period_id} was deleted (reduced in chain entry {reduced[period_id]})",
+                           ref=(optout_hashes.name, str(period_id)), seq=reduced[period_id])
 
 
 def _check_named(conn: Connection, table: Table, refs: dict[str, _Seen], report: Report) -> None:

@@ -5,6 +5,8 @@ Set-based, in batches of ``compliance.batch_size`` ids, one transaction each, fo
 periods are never touched: they are current opt-outs. Without a hash key the opt-outs are kept readable (nothing
 is lost) and the run says so. Numbers of rentals no longer followed are deleted ``rental_numbers_age`` after
 the rental was dropped, those that ever carried a stop flag only after ``optout_age`` (docs/retention.md).
+Each batch of reduced opt-outs appends a ``retention_hashed`` entry to the audit chain (their period ids, no
+number), so `verify-audit` tells that reduction from a deletion behind the tool's back.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any
 from sqlalchemy import delete, exists, false, insert, select, true, update
 from sqlalchemy.engine import Connection, Row
 
+from etl.compliance import chain
 from etl.compliance.hashing import NumberHasher, optional_hasher
+from etl.db.engine import writer
 from etl.db.schema import breaches, optout_hashes, push_inbox, rental_number_events, rental_numbers, rentals, replies, stop_periods
 from etl.jobs.base import JobContext, RunResult
 
@@ -101,7 +105,7 @@ def _hash_optouts(ctx: JobContext, hasher: NumberHasher, before: datetime) -> in
     p = stop_periods.c
     done = 0
     while not ctx.should_stop():
-        with ctx.engine.begin() as conn:
+        with writer(ctx.engine).begin() as conn:  # the chain's head is written: SQLite's write lock at BEGIN
             rows = conn.execute(
                 select(stop_periods).where(p.account_id == ctx.account.id, p.removed_at.is_not(None),
                                            p.removed_at < before, p.phone_e164.is_not(None),
@@ -130,3 +134,5 @@ def _move(conn: Connection, ctx: JobContext, hasher: NumberHasher, rows: Sequenc
     # Rows that point at the period lose the pointer; the period lives on in optout_hashes.stop_period_id.
     conn.execute(update(push_inbox).where(push_inbox.c.stop_period_id.in_(ids)).values(stop_period_id=None))
     conn.execute(delete(stop_periods).where(stop_periods.c.id.in_(ids)))
+    # Chained with the move: verify-audit then expects these periods gone and their optout_hashes rows kept.
+    chain.append_reduction(conn, ctx.account.id, ids, hash_key_id=hasher.key_id, at=now)

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from etl.compliance.chain import GENESIS_HASH, HEAD_ID, STOP_CLOSURE_COLUMNS, canonical, entry_hash
+from etl.compliance.chain import GENESIS_HASH, HEAD_ID, STOP_CLOSURE_COLUMNS, genesis_entry
 from etl.db.types import Id, Money, UtcDateTime
 
 revision = "0018"
@@ -83,13 +83,8 @@ def _seal(conn: sa.Connection, chain: sa.Table, at: datetime) -> tuple[int, str]
         batch: list[dict[str, Any]] = []
         for row in rows:
             seq += 1
-            body, ref, account = canonical(row), str(row["id"]), int(row["account_id"])
-            digest = entry_hash(prev, seq, at, account, "genesis", table.name, ref, body)
-            batch.append({
-                "seq": seq, "recorded_at": at, "account_id": account, "kind": "genesis", "ref_table": table.name,
-                "ref_id": ref, "body": body, "prev_hash": prev, "entry_hash": digest,
-            })
-            prev = digest
+            batch.append(genesis_entry(seq, prev, at, table.name, row))
+            prev = batch[-1]["entry_hash"]
         for start in range(0, len(batch), CHUNK):
             op.bulk_insert(chain, batch[start : start + CHUNK])
     return seq, prev
