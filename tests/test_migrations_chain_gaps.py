@@ -18,8 +18,8 @@ T = "'2026-12-01 09:00:00'"
 
 def _seed(url: str) -> None:
     """A filter run, two breaches (one acknowledged, chained with the first ack body, not its columns), a write."""
-    _sql(url, "INSERT INTO filter_runs (started_at, finished_at, outcome, actor, input_name, rows, allowed, allow_stale, "
-              f"accounts, blocks_recorded, stop_list_age_seconds) VALUES ({T}, {T}, 'success', 'anna', 'c.csv', 3, 2, FALSE, 'main', 0, 12.5)")
+    _sql(url, "INSERT INTO filter_runs (started_at, finished_at, outcome, actor, input_name, allowed, allow_stale, "
+              f"accounts, blocks_recorded, stop_list_age_seconds) VALUES ({T}, {T}, 'success', 'anna', 'c.csv', 2, FALSE, 'main', 0, 12.5)")
     _sql(url, "INSERT INTO sends (message_id, kind, sent_at, started_at, sent_day, source, created_at) "
               f"VALUES ('m-1', 'message', {T}, {T}, '2026-12-01', 'csv', {T})")
     for i in (1, 2):
