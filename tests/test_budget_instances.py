@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
 from etl.accounts import PARENT
 from etl.api import RetryPolicy, SmsPartnerClient
 from etl.api.budget import BudgetRules
@@ -23,13 +25,15 @@ SIMULATOR_LIMIT = 8
 CALLS_EACH = 5
 
 
-def _instance(url: str, base_url: str, key: str, rules: BudgetRules, errors: list[BaseException]) -> None:
+def _instance(
+    url: str, base_url: str, key: str, rules: BudgetRules, errors: list[BaseException], calls: int = CALLS_EACH
+) -> None:
     engine = make_engine(url)
     budget = SharedBudget(engine, PARENT.id, rules)
     policy = RetryPolicy(max_attempts=5, max_seconds=30.0, wait_initial=0.05, jitter=0.0)
     try:
         with SmsPartnerClient(base_url, Secret(key), retry_policy=policy, budget=budget) as client:
-            for _ in range(CALLS_EACH):
+            for _ in range(calls):
                 client.me()
     except BaseException as exc:  # noqa: BLE001 - reported by the test thread
         errors.append(exc)
@@ -95,3 +99,26 @@ def test_concurrent_takers_never_wait_while_free_slots_remain(migrated_db_url: s
     finally:
         for engine in engines:
             engine.dispose()
+
+
+@pytest.mark.backends("postgresql", "mariadb")
+def test_instances_over_the_simulators_limit_are_held_by_its_429s_and_all_finish(
+    migrated_db_url: str, simulator: Any, api_key: str
+) -> None:
+    """Budget above what the API allows: 429s come, each holds every instance for its Retry-After, the
+    retries go through, and no call fails."""
+    simulator.sim.faults.inject("*", "rate_limit", limit=3, window=WINDOW)
+    rules = BudgetRules(per_window=BUDGET, window=WINDOW, margin=0.25)
+    errors: list[BaseException] = []
+    threads = [
+        threading.Thread(target=_instance, args=(migrated_db_url, simulator.base_url, api_key, rules, errors, 3))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    statuses = [c.http_status for c in simulator.sim.calls_to("me")]
+    assert statuses.count(200) == 12
+    assert 1 <= statuses.count(429) < 12
