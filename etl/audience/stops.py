@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from etl.audience.freshness import ALLOW_STALE_HINT, Freshness, check_freshness
 from etl.audience.numbers import NumberSet
-from etl.db.engine import missing_database_file
+from etl.db.engine import driver_message, missing_database_file
 from etl.errors import ConfigError, EtlError
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ def read_stop_list(
     try:
         conn = engine.connect()
     except SQLAlchemyError as exc:
-        raise ConfigError(f"cannot connect to the database {shown} ({_reason(exc, url.password)}): "
+        raise ConfigError(f"cannot connect to the database {shown} ({driver_message(exc, url.password)}): "
                           f"check database.url and that the server is running") from None
     with conn:
         try:
@@ -198,7 +198,7 @@ def read_stop_list(
             freshness = check_freshness(conn, now=now, max_age=max_age, allow_stale=allow_stale, hint=stale_hint)
             stops = load_stop_set(conn, default_region=default_region)
         except SQLAlchemyError as exc:
-            raise EtlError(f"reading the stop list from {shown} failed ({_reason(exc, url.password)})") from None
+            raise EtlError(f"reading the stop list from {shown} failed ({driver_message(exc, url.password)})") from None
     return freshness, stops
 
 
@@ -210,10 +210,3 @@ def _missing_relations(conn: Connection) -> list[str]:
     if "current_stops" not in views and not inspector.has_table("current_stops"):
         missing.append("current_stops")
     return missing
-
-
-def _reason(error: SQLAlchemyError, password: str | None) -> str:
-    """The driver's first line, without SQLAlchemy's SQL and link, the password redacted."""
-    text_ = str(getattr(error, "orig", None) or error).strip()
-    first = text_.splitlines()[0] if text_ else type(error).__name__
-    return first.replace(password, "********") if password else first

@@ -19,18 +19,11 @@ log = logging.getLogger(__name__)
 UPGRADE_HINT = "run `smspartner-etl db upgrade`"
 
 
-def _first_line(error: BaseException, password: str | None) -> str:
-    text = str(getattr(error, "orig", None) or error).strip()
-    line = text.splitlines()[0] if text else type(error).__name__
-    # Drivers do not quote passwords, but a DSN echoed in a message would: mask it anyway.
-    return line.replace(password, "***") if password else line
-
-
 def unreachable(error: BaseException, url: str) -> DatabaseUnavailable:
     """The sentence for a connection that failed with ``error``."""
-    from etl.db.engine import normalize_url, safe_url
+    from etl.db.engine import driver_message, normalize_url, safe_url
 
-    return DatabaseUnavailable(f"database unreachable: {safe_url(url)}: {_first_line(error, normalize_url(url).password)}")
+    return DatabaseUnavailable(f"database unreachable: {safe_url(url)}: {driver_message(error, normalize_url(url).password)}")
 
 
 def explain(error: BaseException, url: str | None, *, upgrading: bool = False) -> EtlError | None:

@@ -92,7 +92,7 @@ def _check_database(out: Report, config: Any) -> None:
     from sqlalchemy import text
     from sqlalchemy.exc import SQLAlchemyError
 
-    from etl.db.engine import make_engine, safe_url
+    from etl.db.engine import driver_message, make_engine, normalize_url, safe_url
     from etl.db.migrate import current_heads, database_revisions
     from etl.metrics import last_successes
 
@@ -103,8 +103,7 @@ def _check_database(out: Report, config: Any) -> None:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", exc)).splitlines()[0] if str(getattr(exc, "orig", exc)) else type(exc).__name__
-            out.line("FAIL", "database", f"cannot connect to {url}: {reason}")
+            out.line("FAIL", "database", f"cannot connect to {url}: {driver_message(exc, normalize_url(config.database.url).password)}")
             return
         out.line("ok", "database", f"{url} reachable")
         have, want = database_revisions(engine), current_heads()

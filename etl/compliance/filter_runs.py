@@ -20,14 +20,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, inspect, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from etl.compliance import chain
 from etl.compliance.hashing import NumberHasher, load_hasher, optional_hasher
 from etl.config_compliance import ComplianceConfig
-from etl.db.engine import writer
+from etl.db.engine import driver_message, writer
 from etl.db.schema import accounts, filter_run_blocks, filter_runs
 from etl.errors import ConfigError, EtlError
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["FileDigest", "FilterRunRecorder", "default_actor", "filter_run_hasher"]
 
 BATCH = 10_000
+
 _READ = 1 << 20
 
 
@@ -114,8 +115,11 @@ class FilterRunRecorder:
                 self.run_id = int(key[0])
                 chain.append_row(conn, "filter_run_start", filter_runs, self.run_id, at=values["started_at"])
         except SQLAlchemyError as exc:
-            raise ConfigError(f"cannot record the filter run ({type(exc).__name__}): "
-                              "run `smspartner-etl db upgrade` (migration 0017 adds filter_runs)") from None
+            # Only a missing table is the user's upgrade to run; a full disk or a lost server is not.
+            if not inspect(self.engine).has_table("filter_runs"):
+                raise ConfigError("cannot record the filter run: "
+                                  "run `smspartner-etl db upgrade` (migration 0017 adds filter_runs)") from None
+            raise EtlError(f"cannot record the filter run, nothing was filtered: {driver_message(exc)}") from None
         return self.run_id
 
     def add(self, reason: str, numbers: Sequence[int]) -> None:

@@ -41,6 +41,14 @@ def safe_url(url: str | URL) -> str:
     return normalize_url(url).render_as_string(hide_password=True)
 
 
+def driver_message(error: BaseException, password: str | None = None) -> str:
+    """A database error as its driver's first line (``database or disk is full``): never SQLAlchemy's
+    statement and parameters (they may hold phone numbers), the password masked should a DSN be echoed."""
+    text = str(getattr(error, "orig", None) or error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line.replace(password, "***") if password else line
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers (BI tools, the audience filter) work while a sync writes; foreign keys are
     # off by default in SQLite; the busy timeout turns lock contention into waiting, not errors.

@@ -184,18 +184,22 @@ def test_an_output_that_is_a_symlink_is_written_where_it_points(stop_db: str, tm
 
 
 def test_a_write_that_fails_midway_is_one_sentence_and_replaces_nothing(stop_db: str, tmp_path: Path) -> None:
-    """A real failing write: the CLI in a child process whose files may not grow past 100 KB (EFBIG)."""
+    """A real failing write: the CLI in a child process whose files may not grow past a limit (EFBIG)."""
     import resource
     import signal
     import subprocess
     import sys
 
+    # The limit sits above the database file (the run's record and chain entries must still fit: the
+    # module's database grows with every run) and below what the allowed file needs.
+    limit = Path(stop_db.removeprefix("sqlite:///")).stat().st_size + 200_000
+
     def limit_file_size() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing
-        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     source = tmp_path / "audience.csv"
-    source.write_text("nom;tel\n" + "".join(f"Zoé {i};06{i:08d}\n" for i in range(20_000)))
+    source.write_text("nom;tel\n" + "".join(f"Zoé {i};06{i:08d}\n" for i in range(limit // 10)))
     (tmp_path / "ok.csv").write_text("previous allowed\n")
     config = tmp_path / "etl.toml"
     config.write_text(f'[database]\nurl = "{stop_db}"\n[audience]\nmax_stop_age = "10000d"\n')
@@ -210,3 +214,25 @@ def test_a_write_that_fails_midway_is_one_sentence_and_replaces_nothing(stop_db:
     assert len(errors) == 1 and "no output was replaced" in errors[0], done.stderr
     assert (tmp_path / "ok.csv").read_text() == "previous allowed\n"
     assert files_in(tmp_path) == {"audience.csv", "etl.toml", "ok.csv"}
+
+
+
+def test_a_filter_run_the_database_refuses_is_named_not_sent_to_db_upgrade(stop_db: str, tmp_path: Path) -> None:
+    """The run's record cannot be written on a migrated database (here a trigger refuses it, as a full
+    disk or a read-only replica would): the sentence is the driver's, not a migration to run, no output."""
+    import shutil
+    import sqlite3
+
+    database = tmp_path / "db" / "refusing.sqlite3"
+    database.parent.mkdir()
+    shutil.copy(stop_db.removeprefix("sqlite:///"), database)
+    with sqlite3.connect(database) as conn:
+        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON filter_runs BEGIN SELECT RAISE(ABORT, 'no room left'); END")
+    source = tmp_path / "audience.csv"
+    source.write_text("nom;tel\nBob;0612345678\n")
+    result = filter_cli(f"sqlite:///{database}", tmp_path, str(source),
+                        "--allowed", str(tmp_path / "ok.csv"), "--blocked", str(tmp_path / "ko.csv"))
+    assert result.exit_code == 1, result.output
+    assert "cannot record the filter run, nothing was filtered: no room left" in result.output
+    assert "db upgrade" not in result.output and "Traceback" not in result.output
+    assert files_in(tmp_path) == {"audience.csv", "etl.toml", "db"}
