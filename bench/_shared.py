@@ -35,6 +35,18 @@ def fresh_database(kind: str, name: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+def reuse_database(kind: str, name: str) -> str:
+    """The URL of database ``name`` as `fresh_database` made it (and a run filled it), without emptying it."""
+    if kind == "sqlite":
+        path = OUT / f"{name}.sqlite3"
+        if not path.exists():
+            raise SystemExit(f"{path}: no such database to reuse")
+        return f"sqlite:///{path}"
+    from sqlalchemy.engine import make_url
+
+    return make_url(os.environ["SMSETL_POSTGRESQL_URL"]).set(database=name).render_as_string(hide_password=False)
+
+
 def measure(
     argv: list[str], *, env: dict[str, str] | None = None, timeout: float | None = None, json_result: bool = True
 ) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from etl.db.schema.accounts import PARENT_ACCOUNT_ID, account_id_column
@@ -51,11 +51,17 @@ class Send(Base):
     )
 
 
+_DUE_POLL, _DUE_COST = text("next_poll_at IS NOT NULL"), text("next_cost_at IS NOT NULL")
+#: The pending and expired views' rows (migration 0023).
+_NOT_FINAL = text("NOT final")
+
+
 class Recipient(Base):
     """One (message id, number): current status, polling state and current cost.
 
     Invariant: ``next_poll_at`` is NULL exactly when the recipient is final or expired, so "what is
-    due" is one range scan of ``ix_recipients_next_poll_at``.
+    due" is one range scan of ``ix_recipients_account_id_next_poll_at``, an index of what is pending only
+    (partial, migration 0023; full on MariaDB, which has no partial indexes); ``next_cost_at`` likewise.
     """
 
     __tablename__ = "recipients"
@@ -92,11 +98,12 @@ class Recipient(Base):
 
     __table_args__ = (
         UniqueConstraint("account_id", "message_id", "phone_e164"),
-        Index(None, "account_id", "next_poll_at"),
-        Index(None, "account_id", "next_cost_at"),
+        # Only what is due has an entry: history does not grow them (migration 0023, docs/benchmarks.md "History growth").
+        Index(None, "account_id", "next_poll_at", postgresql_where=_DUE_POLL, sqlite_where=_DUE_POLL),
+        Index(None, "account_id", "next_cost_at", postgresql_where=_DUE_COST, sqlite_where=_DUE_COST),
         Index(None, "send_id"),
         Index(None, "account_id", "sent_day", "country", "currency"),
-        Index(None, "account_id", "final", "expired"),
+        Index(None, "account_id", "final", "expired", postgresql_where=_NOT_FINAL, sqlite_where=_NOT_FINAL),
         # Evidence and breaches look a number up across sends (migration 0016).
         Index(None, "phone_e164"),
     )
@@ -133,6 +140,26 @@ class CostEvent(Base):
     run_id: Mapped[int | None] = mapped_column(Id, ForeignKey("sync_runs.id"))
 
     __table_args__ = (Index(None, "recipient_id", "observed_at"),)
+
+
+class SpendDay(Base):
+    """The recipients' spend per account, Paris day, country and currency: what ``spend_daily`` and the SMS
+    part of ``spend_by_day`` read (migration 0024), kept exact by every writer of a recipient's cost
+    (`etl.db.spend_rollup`), so a day is one key seek however long the history (docs/benchmarks.md, "spend_by_day").
+
+    ``country`` and ``currency`` are ``''`` where the recipient's are NULL (a key column cannot be); the views
+    give NULL back. ``recipients``: recipients priced (cost not NULL); a key whose recipients all moved away
+    keeps a row with 0, which the views leave out.
+    """
+
+    __tablename__ = "spend_days"
+
+    account_id: Mapped[int] = mapped_column(Id, ForeignKey("accounts.id"), primary_key=True)
+    sent_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    recipients: Mapped[int] = mapped_column(BigInteger)
+    spend: Mapped[Decimal] = mapped_column(Money)
 
 
 class TrackIntake(Base):
@@ -224,6 +251,7 @@ sends = table_of(Send)
 recipients = table_of(Recipient)
 status_events = table_of(StatusEvent)
 cost_events = table_of(CostEvent)
+spend_days = table_of(SpendDay)
 track_intake = table_of(TrackIntake)
 tracked_tags = table_of(TrackedTag)
 account_snapshots = table_of(AccountSnapshot)
