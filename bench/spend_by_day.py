@@ -7,12 +7,15 @@ Seeds (bulk loads, not the jobs: the query is measured, not the sync) ``--recipi
 ``--days`` days and ``--accounts`` accounts (one send per account and day) and one rental order per account, then
 times the documented one-day query (docs/schema.md, "Spend and balances per account") ``--repeat`` times on a warm
 connection, right after the seed and again with fresh planner statistics, and prints the medians with
-``/proc/loadavg``. Figures: docs/benchmarks.md, "spend_by_day".
+``/proc/loadavg``. Each query runs on the view as it is (over ``spend_days``, rebuilt after the seed) and on the
+recipients' view it replaced (0010/0012, created beside it as ``<view>_recipients``) in the same run, and the two
+answers must be equal; ``spend_daily``'s one day is timed too. Figures: docs/benchmarks.md, "spend_by_day".
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -31,11 +34,17 @@ from etl.db import dialect
 from etl.db.engine import make_engine
 from etl.db.migrate import upgrade
 from etl.db.schema import accounts, recipients, rental_costs, rentals, sends
+from etl.db.spend_rollup import rebuild
 
-QUERY = (
-    "SELECT account_label, kind, currency, amount, count FROM spend_by_day WHERE day = :day "
-    "ORDER BY account_label, kind, currency"
-)
+QUERIES = {
+    "spend_by_day": "SELECT account_label, kind, currency, amount, count FROM {view} WHERE day = :day "
+                    "ORDER BY account_label, kind, currency",
+    "spend_daily": "SELECT account_label, country, currency, recipients, spend FROM {view} WHERE sent_day = :day "
+                   "ORDER BY account_label, country, currency",
+}
+#: The views as they were before ``spend_days`` (0010, 0012: aggregates of the recipients), beside the rollup's.
+OLD_VIEWS = {"spend_by_day": ("0012_rental_costs_spend_views.py", "SPEND_BY_DAY"), "spend_daily": ("0010_accounts.py", "SPEND_DAILY")}
+VERSIONS = Path(__file__).resolve().parents[1] / "migrations" / "versions"
 FIRST_DAY = date(2026, 1, 1)
 
 
@@ -96,19 +105,51 @@ def seed(url: str, total: int, days: int, account_count: int) -> None:
     engine.dispose()
 
 
-def time_query(url: str, repeat: int, day: date) -> dict[str, object]:
+def old_views(url: str) -> float:
+    """The recipients' views of 0010/0012 beside the rollup's, as ``<view>_recipients``; and the rollup
+    rebuilt from the seeded recipients (they were bulk-loaded around the cost reads): its seconds."""
     engine = make_engine(url)
-    seconds: list[float] = []
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        rebuild(conn)
+    rebuilt = time.perf_counter() - started
+    with engine.begin() as conn:
+        for view, (filename, name) in OLD_VIEWS.items():
+            spec = importlib.util.spec_from_file_location(f"_migration_{filename[:4]}", VERSIONS / filename)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            conn.execute(text(f"DROP VIEW IF EXISTS {view}_recipients"))
+            conn.execute(text(getattr(module, name).replace(f"CREATE VIEW {view} AS", f"CREATE VIEW {view}_recipients AS")))
+    engine.dispose()
+    return rebuilt
+
+
+def time_query(url: str, repeat: int, day: date) -> dict[str, object]:
+    """Each query on the rollup's view and on the recipients' one (the same rows asked for, the same answer)."""
+    engine = make_engine(url)
+    figures: dict[str, object] = {}
     with engine.connect() as conn:
-        conn.execute(text(QUERY), {"day": day}).all()  # warm the cache and the plan
-        for _ in range(repeat):
-            started = time.perf_counter()
-            rows = conn.execute(text(QUERY), {"day": day}).all()
-            seconds.append(time.perf_counter() - started)
+        for name, query in QUERIES.items():
+            answers, medians = [], []
+            for view in (name, f"{name}_recipients"):
+                sql = text(query.format(view=view))
+                conn.execute(sql, {"day": day}).all()  # warm the cache and the plan
+                seconds: list[float] = []
+                for _ in range(repeat):
+                    started = time.perf_counter()
+                    rows = conn.execute(sql, {"day": day}).all()
+                    seconds.append(time.perf_counter() - started)
+                answers.append([tuple(str(v) for v in row) for row in rows])
+                medians.append(statistics.median(seconds))
+                figures[view] = {"median_ms": round(medians[-1] * 1000, 2),
+                                 "min_ms": round(min(seconds) * 1000, 2), "rows": len(rows)}
+            if answers[0] != answers[1]:
+                raise SystemExit(f"{name}: the rollup's answer differs from the recipients': {answers}")
+            figures[f"{name}_ratio"] = round(medians[1] / medians[0], 1)
         conn.rollback()
     engine.dispose()
-    return {"median_ms": round(statistics.median(seconds) * 1000, 1), "min_ms": round(min(seconds) * 1000, 1),
-            "rows": len(rows)}
+    return figures
 
 
 def refresh_statistics(url: str, backend: str) -> None:
@@ -135,12 +176,13 @@ def main() -> None:
     started = time.perf_counter()
     seed(url, args.recipients, args.days, args.accounts)
     seeded = time.perf_counter() - started
+    rebuilt = old_views(url)
     day = FIRST_DAY + timedelta(days=args.days // 2)
     fresh = time_query(url, args.repeat, day)
     refresh_statistics(url, args.backend)
     analyzed = time_query(url, args.repeat, day)
     loadavg = Path("/proc/loadavg").read_text().strip()
-    print(json.dumps({"backend": args.backend, "recipients": args.recipients, "seed_s": round(seeded, 1),
+    print(json.dumps({"backend": args.backend, "recipients": args.recipients, "seed_s": round(seeded, 1), "rollup_rebuild_s": round(rebuilt, 2),
                       "after_seed": fresh, "with_statistics": analyzed, "loadavg": loadavg}))
 
 

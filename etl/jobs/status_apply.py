@@ -48,6 +48,7 @@ from etl.api.parse import StatusItem
 from etl.config import StatusesConfig
 from etl.db import dialect
 from etl.db.schema import cost_events, recipients, status_events
+from etl.db.spend_rollup import SpendMove
 from etl.db.types import Id, Money, UtcDateTime
 
 __all__ = ["CostRow", "StatusRow", "Tally", "apply_costs", "apply_statuses", "status_row", "unread_row", "with_phone"]
@@ -391,6 +392,9 @@ def apply_costs(
             ),
         )
     )
+    # The spend rollup moves with the costs, in this transaction (`etl.db.spend_rollup`).
+    spend = SpendMove(conn, select(s.recipient_id).where(found))
+    spend.take()
     conn.execute(
         update(recipients)
         .where(match, found)
@@ -403,6 +407,7 @@ def apply_costs(
             (r.next_cost_at, s.next_cost_at),
         )
     )
+    spend.give()
     conn.execute(
         update(recipients)
         .where(match, s.kind == "missing")

@@ -17,6 +17,7 @@ from etl.config import RentalsConfig, RentalToken
 from etl.db import dialect
 from etl.db.engine import make_engine
 from etl.db.schema import account_snapshots, accounts, monthly_costs, recipients, rental_costs, rentals, sends
+from etl.db.spend_rollup import rebuild
 from etl.jobs import rentals as rentals_job
 from etl.secrets import Secret
 from etl.simulator.seedfile import add_subaccount
@@ -163,6 +164,7 @@ def _seed_two_accounts(engine: Engine) -> None:
                 account_id=account, period="2026-01", year=2026, month=1, cost=Decimal("1.000"), nb_send=3,
                 currency="EUR", observed_at=AT,
             ))
+        rebuild(conn)  # recipients priced here, not by cost reads: the spend rollup is rebuilt, as after a bulk import
 
 
 def test_two_accounts_spend_is_kept_apart_by_account(migrated_db_url):

@@ -270,6 +270,15 @@ class Backend:
         sql = f"UPDATE {table.name} SET {', '.join(sets)} WHERE {key} = {mark}"
         conn.exec_driver_sql(sql, self.driver_rows(table, (*columns, key), rows))
 
+    def insert_adding(self, conn: Connection, table: Table, key: Sequence[str], summed: Sequence[str], rows: Select[Any]) -> None:
+        """``INSERT … SELECT`` of ``rows`` (the ``key`` columns, then the ``summed`` ones); where a key is stored
+        already its ``summed`` columns get the row's values added instead (``ON CONFLICT … DO UPDATE``)."""
+        from sqlalchemy.dialects.sqlite import insert  # PostgreSQL's construct takes the same arguments
+
+        stmt = insert(table).from_select([*key, *summed], rows)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=list(key), set_={c: table.c[c] + stmt.excluded[c] for c in summed}))
+
     def in_values(self, column: ColumnElement[_T], values: Sequence[_T]) -> ColumnElement[bool]:
         """``column IN (values)``, for lookups of a batch's keys."""
         return column.in_(values)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Connection, Table, text
+from sqlalchemy import Connection, Select, Table, text
 
 from etl.db.backends import Backend, register
 
@@ -64,6 +66,12 @@ class MariaDB(Backend):
 
     def end_transaction_lock(self, conn: Connection, name: str) -> None:
         self.unlock(conn, name)
+
+    def insert_adding(self, conn: Connection, table: Table, key: Sequence[str], summed: Sequence[str], rows: Select[Any]) -> None:
+        from sqlalchemy.dialects import mysql
+
+        stmt = mysql.insert(table).from_select([*key, *summed], rows)
+        conn.execute(stmt.on_duplicate_key_update({c: table.c[c] + stmt.inserted[c] for c in summed}))
 
     def skip_duplicates_clause(self, column: str) -> str:
         # Not INSERT IGNORE: it turns every error into a warning, so an over-long value would be cut

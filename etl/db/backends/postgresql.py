@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from itertools import chain
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, Dialect, Integer, String, Table, any_, bindparam, func, select, text
+from sqlalchemy import BigInteger, ColumnElement, Connection, Dialect, Integer, Select, String, Table, any_, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.schema import CreateTable
@@ -139,6 +139,11 @@ class PostgreSQL(Backend):
     # is constant, so prepared once per connection. Arrays are cast to the column's type *without*
     # its length (``varchar[]``): a cast to varchar(n) truncates silently, the assignment to the
     # column refuses an over-long value as an ordinary INSERT does.
+
+    def insert_adding(self, conn: Connection, table: Table, key: Sequence[str], summed: Sequence[str], rows: Select[Any]) -> None:
+        stmt = postgresql.insert(table).from_select([*key, *summed], rows)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=list(key), set_={c: table.c[c] + stmt.excluded[c] for c in summed}))
 
     def insert_rows(self, conn: Connection, table: Table, rows: Sequence[Row], *, skip_duplicates_of: str | None = None) -> None:
         if not rows:
