@@ -26,7 +26,6 @@ their sizes on PostgreSQL. The goal: an apply of 2,000 pairs ≤ 0.3 s at 20 M. 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import sys
@@ -45,7 +44,7 @@ from sqlalchemy import Connection, text
 from etl.config import StatusesConfig
 from etl.db import dialect
 from etl.db.engine import make_engine
-from etl.db.migrate import upgrade
+from etl.db.migrate import revision_module, upgrade
 from etl.db.schema import recipients, status_events
 from etl.jobs.status_apply import CostRow, StatusRow, Tally, apply_costs, apply_statuses
 from etl.jobs.status_cycle import due_pairs
@@ -58,11 +57,7 @@ BATCH = 2_000
 
 def _partial_indexes() -> dict[str, tuple[str, str]]:
     """Migration 0023's partial indexes, by name: (columns, predicate)."""
-    path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / "0023_due_indexes_partial.py"
-    spec = importlib.util.spec_from_file_location("_migration_0023", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = revision_module("0023_due_indexes_partial.py")
     return {f"ix_recipients_account_id_{'_'.join(cols)}": (", ".join(cols), where) for cols, where in module.PARTIAL}
 
 

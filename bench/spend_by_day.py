@@ -15,7 +15,6 @@ answers must be equal; ``spend_daily``'s one day is timed too. Figures: docs/ben
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -32,7 +31,7 @@ from sqlalchemy import Column, MetaData, Table, insert, text
 
 from etl.db import dialect
 from etl.db.engine import make_engine
-from etl.db.migrate import upgrade
+from etl.db.migrate import revision_module, upgrade
 from etl.db.schema import accounts, recipients, rental_costs, rentals, sends
 from etl.db.spend_rollup import rebuild
 
@@ -44,7 +43,6 @@ QUERIES = {
 }
 #: The views as they were before ``spend_days`` (0010, 0012: aggregates of the recipients), beside the rollup's.
 OLD_VIEWS = {"spend_by_day": ("0012_rental_costs_spend_views.py", "SPEND_BY_DAY"), "spend_daily": ("0010_accounts.py", "SPEND_DAILY")}
-VERSIONS = Path(__file__).resolve().parents[1] / "migrations" / "versions"
 FIRST_DAY = date(2026, 1, 1)
 
 
@@ -115,10 +113,7 @@ def old_views(url: str) -> float:
     rebuilt = time.perf_counter() - started
     with engine.begin() as conn:
         for view, (filename, name) in OLD_VIEWS.items():
-            spec = importlib.util.spec_from_file_location(f"_migration_{filename[:4]}", VERSIONS / filename)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
+            module = revision_module(filename)
             conn.execute(text(f"DROP VIEW IF EXISTS {view}_recipients"))
             conn.execute(text(getattr(module, name).replace(f"CREATE VIEW {view} AS", f"CREATE VIEW {view}_recipients AS")))
     engine.dispose()

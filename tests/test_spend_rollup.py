@@ -4,37 +4,26 @@ accounts; `rebuild` gives the same rows as the moves."""
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, text
 
 from etl.db import backends
 from etl.db.engine import make_engine
+from etl.db.migrate import revision_module
 from etl.db.schema import accounts, monthly_costs, recipients, sends, spend_days
 from etl.db.spend_rollup import rebuild
 from etl.jobs.status_apply import CostRow, Tally, apply_costs
 
 AT = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 DAYS = (date(2026, 1, 5), date(2026, 1, 6))
-VERSIONS = Path(__file__).resolve().parents[1] / "migrations" / "versions"
-
-
-def _revision(filename: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_migration_{filename[:4]}", VERSIONS / filename)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _old_views(conn: Connection) -> dict[str, str]:
     """The views' SELECTs as 0010 and 0012 wrote them, over the recipients themselves."""
-    m10, m12 = _revision("0010_accounts.py"), _revision("0012_rental_costs_spend_views.py")
+    m10, m12 = revision_module("0010_accounts.py"), revision_module("0012_rental_costs_spend_views.py")
     month = backends.of(conn).month_sql("r.sent_day")
     texts = {"spend_daily": m10.SPEND_DAILY, "spend_by_day": m12.SPEND_BY_DAY,
              "spend_vs_account": m10.SPEND_VS_ACCOUNT.format(month=month)}

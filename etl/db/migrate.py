@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -21,6 +23,16 @@ def alembic_config(url: str) -> AlembicConfig:
     # ConfigParser interpolation would choke on a '%' in a password.
     cfg.set_main_option("sqlalchemy.url", normalize_url(url).render_as_string(hide_password=False).replace("%", "%%"))
     return cfg
+
+
+def revision_module(filename: str) -> ModuleType:
+    """A revision file of ``migrations/versions`` as a module (its frozen view texts, index lists), loaded by
+    path: a module name cannot start with a digit."""
+    spec = importlib.util.spec_from_file_location(f"_migration_{filename[:4]}", MIGRATIONS_DIR / "versions" / filename)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def upgrade(url: str, revision: str = "heads") -> None:

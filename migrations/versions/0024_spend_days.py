@@ -14,14 +14,11 @@ Revises: 0023
 Create Date: 2026-12-04
 """
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import sqlalchemy as sa
 from alembic import op
 
 from etl.db import backends
+from etl.db.migrate import revision_module
 from etl.db.types import Id, Money
 
 revision = "0024"
@@ -56,7 +53,8 @@ SELECT d.sent_day,
    AND d.recipients > 0
 """
 
-SPEND_BY_DAY = """
+# The SMS half of 0012's spend_by_day; its rental half is kept as 0012 wrote it.
+SPEND_BY_DAY_SMS = """
 CREATE VIEW spend_by_day AS
 SELECT d.account_id,
        a.label AS account_label,
@@ -70,51 +68,18 @@ SELECT d.account_id,
  WHERE d.account_id = a.id
    AND d.recipients > 0
  GROUP BY d.account_id, a.label, d.sent_day, d.currency
-UNION ALL
-SELECT c.account_id,
-       a.label AS account_label,
-       c.cost_day AS day,
-       c.currency,
-       'rental' AS kind,
-       ROUND(SUM(c.total), 8) AS amount,
-       COUNT(*) AS count
-  FROM accounts a
- CROSS JOIN rental_costs c
- WHERE c.account_id = a.id
- GROUP BY c.account_id, a.label, c.cost_day, c.currency
 """
 
-SPEND_VS_ACCOUNT = """
-CREATE VIEW spend_vs_account AS
-SELECT m.period,
-       COALESCE(m.currency, x.currency) AS currency,
-       m.cost AS account_cost,
-       m.nb_send AS account_nb_send,
-       COALESCE(x.spend, 0) AS recorded_spend,
-       COALESCE(x.recipients, 0) AS recorded_recipients,
-       m.cost - COALESCE(x.spend, 0) AS difference,
-       m.observed_at AS account_observed_at,
-       m.account_id,
-       a.label AS account_label
-  FROM monthly_costs m
-  JOIN accounts a ON a.id = m.account_id
-  LEFT JOIN (SELECT d.account_id, {month} AS period, NULLIF(d.currency, '') AS currency, ROUND(SUM(d.spend), 8) AS spend,
+# What 0010's spend_vs_account joined the account's months to: the recipients' spend per month, now the rollup's.
+RECORDED_0010 = """(SELECT r.account_id, {month} AS period, r.currency, ROUND(SUM(r.cost), 8) AS spend, COUNT(*) AS recipients
+               FROM recipients r
+              WHERE r.cost IS NOT NULL
+              GROUP BY r.account_id, {month}, r.currency) x"""
+RECORDED = """(SELECT d.account_id, {month} AS period, NULLIF(d.currency, '') AS currency, ROUND(SUM(d.spend), 8) AS spend,
                     SUM(d.recipients) AS recipients
                FROM spend_days d
               WHERE d.recipients > 0
-              GROUP BY d.account_id, {month}, d.currency) x
-    ON x.account_id = m.account_id AND x.period = m.period AND (m.currency IS NULL OR x.currency = m.currency)
-"""
-
-
-def _revision(filename: str) -> ModuleType:
-    """An older revision (its view texts), loaded by path: a module name cannot start with a digit."""
-    path = Path(__file__).with_name(filename)
-    spec = importlib.util.spec_from_file_location(f"_migration_{filename[:4]}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+              GROUP BY d.account_id, {month}, d.currency) x"""
 
 
 def _drop_views() -> None:
@@ -122,8 +87,18 @@ def _drop_views() -> None:
         op.execute(f"DROP VIEW IF EXISTS {view}")
 
 
+def _views() -> tuple[str, str]:
+    """spend_by_day and spend_vs_account over the rollup: 0012's and 0010's texts with their SMS spend replaced."""
+    m10, m12 = revision_module("0010_accounts.py"), revision_module("0012_rental_costs_spend_views.py")
+    rental = m12.SPEND_BY_DAY.split("UNION ALL", 1)[1]
+    if RECORDED_0010 not in m10.SPEND_VS_ACCOUNT:
+        raise RuntimeError("0010's spend_vs_account is not the text this revision replaces")
+    return f"{SPEND_BY_DAY_SMS}UNION ALL{rental}", m10.SPEND_VS_ACCOUNT.replace(RECORDED_0010, RECORDED)
+
+
 def upgrade() -> None:
     month = backends.of(op.get_bind()).month_sql("d.sent_day")
+    spend_by_day, spend_vs_account = _views()
     _drop_views()
     op.create_table(
         "spend_days",
@@ -137,14 +112,14 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name="fk_spend_days_account_id_accounts"),
     )
     op.execute(FILL)
-    for text in (SPEND_DAILY, SPEND_BY_DAY, SPEND_VS_ACCOUNT.format(month=month)):
+    for text in (SPEND_DAILY, spend_by_day, spend_vs_account.format(month=month)):
         op.execute(text)
 
 
 def downgrade() -> None:
     month = backends.of(op.get_bind()).month_sql("r.sent_day")
     _drop_views()
-    m10, m12 = _revision("0010_accounts.py"), _revision("0012_rental_costs_spend_views.py")
+    m10, m12 = revision_module("0010_accounts.py"), revision_module("0012_rental_costs_spend_views.py")
     for text in (m10.SPEND_DAILY, m12.SPEND_BY_DAY, m10.SPEND_VS_ACCOUNT.format(month=month)):
         op.execute(text)
     op.drop_table("spend_days")
