@@ -1,5 +1,6 @@
 """The console in headless Chromium, on the demo's database (harness/console_site.py): signing in and out, the
-overview's stale job and charts, number lookup, and a screenshot of every page (test-results/screenshots/)."""
+overview's stale job and charts, number lookup, a viewer refused a stop removal (on the page and by a direct POST
+with their own valid token), and a screenshot of every page (test-results/screenshots/)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 from harness.console_site import FRESH_JOB, STALE_JOB, STOPPED, STOPPED_AS_TYPED, XSS_REASON, LiveConsole
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
+from sqlalchemy import text
 
 from .console_ui import RED, sign_in, submit_sign_in, wait_for
 
@@ -112,3 +115,43 @@ def test_a_viewer_sees_no_users_link_and_the_users_page_refuses_them(page: Any, 
     driver.get(console_site.url + "/users")
     assert "This page is for the admin role; you are viewer." in driver.find_element(By.TAG_NAME, "main").text
     page.shot("refused")
+
+
+def test_a_viewer_is_refused_a_stop_removal_on_the_page_and_by_a_direct_post(page: Any, console_site: LiveConsole) -> None:
+    driver = page.driver
+    sign_in(driver, console_site, "viewer")
+    assert driver.find_elements(By.LINK_TEXT, "Stops and cancels") == []
+    driver.get(console_site.url + "/stops")
+    assert "This page is for the admin role; you are viewer." in driver.find_element(By.TAG_NAME, "main").text
+    assert driver.find_elements(By.CSS_SELECTOR, "form#stop-remove") == []
+    # The removal form built in the viewer's own page with their valid token, as a crafted page would send it.
+    driver.get(console_site.url + "/")
+    driver.execute_script("""
+        const token = document.querySelector('form.logout input[name=csrf]').value;
+        const form = document.createElement('form');
+        form.method = 'post'; form.action = '/stops/remove';
+        const fields = {csrf: token, number: arguments[0], reason: 'by a viewer', consent_evidence: 'none', account: 'main'};
+        for (const [name, value] of Object.entries(fields)) {
+            const input = document.createElement('input');
+            input.type = 'hidden'; input.name = name; input.value = value; form.appendChild(input);
+        }
+        document.body.appendChild(form); form.submit();""", STOPPED)
+    WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith("/stops/remove"))
+    refused = wait_for(driver, "main")
+    assert "This page is for the admin role; you are viewer." in refused.text
+    page.shot("stop-removal-refused")
+    with console_site.engine.connect() as conn:
+        still = conn.execute(text("SELECT COUNT(*) FROM current_stops WHERE phone_e164 = :p"), {"p": STOPPED}).scalar()
+        tried = conn.execute(text("SELECT COUNT(*) FROM write_actions WHERE reason = 'by a viewer'")).scalar()
+    assert still == 1 and tried == 0, "the number is still stopped and no write was even recorded"
+    assert console_site.sim.stop_id_of(STOPPED) is not None, "nor made to the account"
+
+
+def test_an_admin_sees_the_stop_and_cancel_forms(page: Any, console_site: LiveConsole) -> None:
+    driver = page.driver
+    sign_in(driver, console_site, "admin")
+    driver.find_element(By.LINK_TEXT, "Stops and cancels").click()
+    for form in ("stop-add", "stop-remove", "cancel-message"):
+        wait_for(driver, f"form#{form}")
+    assert driver.find_element(By.ID, "stop-remove-evidence").get_attribute("name") == "consent_evidence"
+    page.shot("stops")
