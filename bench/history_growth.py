@@ -19,7 +19,10 @@ recipient is final, priced and has one status event, as a database weeks old has
 Two forms of the due indexes are measured on the same data in the same run: ``full`` (an entry for every recipient
 ever seen, as before migration 0023) and ``partial`` (only what is due: ``WHERE next_poll_at IS NOT NULL``, and the
 same for ``next_cost_at``; ``ix_recipients_account_id_final_expired`` only for what is not final), with
-their sizes on PostgreSQL. The goal: an apply of 2,000 pairs ≤ 0.3 s at 20 M. Figures: docs/benchmarks.md,
+their sizes on PostgreSQL. ``--forms full,partial,partitioned`` (PostgreSQL) adds the prototype of issue 20's
+"History that stays small where it is hot": ``status_events`` partitioned by month, the same apply measured on it,
+and on each form the retention of the two oldest months (whole partitions dropped against one ``DELETE``; once,
+rolled back). The goal: an apply of 2,000 pairs ≤ 0.3 s at 20 M. Figures: docs/benchmarks.md,
 "History growth".
 """
 
@@ -86,6 +89,7 @@ def _seed_sql(backend: str, n: int, pending: int, cost_due: int) -> list[str]:
     first_pending, first_cost = n - pending + 1, n - pending - cost_due + 1
     is_pending, is_cost_due = f"i >= {first_pending}", f"i >= {first_cost} AND i < {first_pending}"
     old = _at(backend, "-86400 * 2")
+    observed = "sent_day || ' 09:00:00.000000'" if backend == "sqlite" else "(sent_day + TIME '09:00') AT TIME ZONE 'UTC'"
     return [
         f"INSERT INTO sends (id, message_id, kind, sent_at, started_at, sent_day, source, created_at, account_id) "
         f"SELECT i, 'm' || {lpad.format(x='i')}, 'message', {old}, {old}, "
@@ -106,8 +110,9 @@ def _seed_sql(backend: str, n: int, pending: int, cost_due: int) -> list[str]:
         f"CASE WHEN i < {first_cost} THEN {old} ELSE NULL END, "
         f"CASE WHEN {is_cost_due} THEN {_at(backend, '-(i - i / 600 * 600)')} ELSE NULL END, {old}, 1 "
         f"FROM ({ids.format(limit=n)}) g",
+        # Observed on the recipient's day (9:00 UTC): history spread over the months the partitions split.
         "INSERT INTO status_events (recipient_id, status, status_at, observed_at, source) "
-        "SELECT id, status, status_at, status_at, 'multi-status' FROM recipients WHERE status IS NOT NULL",
+        f"SELECT id, status, status_at, {observed}, 'multi-status' FROM recipients WHERE status IS NOT NULL",
     ]
 
 
@@ -123,6 +128,40 @@ def set_due_indexes(conn: Connection, *, partial: bool) -> None:
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
         conn.exec_driver_sql(_due_index(name, partial))
     conn.exec_driver_sql("ANALYZE" if dialect.backend(conn) == "sqlite" else "ANALYZE recipients")
+
+
+#: The partitioning prototype (PostgreSQL): status_events by month of observed_at, the months the seed covers and two ahead.
+MONTHS = ("2026-08", "2026-09", "2026-10", "2026-11", "2026-12", "2027-01", "2027-02")
+#: Retention measured: every event observed before this (the seed's first two months).
+RETAIN_FROM = "2026-10-01"
+
+
+def partition_events(conn: Connection) -> None:
+    """``status_events`` as a table partitioned by month of ``observed_at``, every row copied in: the same
+    columns, a primary key that includes the partition key (PostgreSQL requires it), the same indexes and keys."""
+    conn.exec_driver_sql("ALTER TABLE status_events RENAME TO status_events_plain")
+    conn.exec_driver_sql("CREATE TABLE status_events (LIKE status_events_plain INCLUDING DEFAULTS) PARTITION BY RANGE (observed_at)")
+    for month, after in zip(MONTHS, MONTHS[1:], strict=False):
+        conn.exec_driver_sql(f"CREATE TABLE status_events_{month.replace('-', '')} PARTITION OF status_events "
+                             f"FOR VALUES FROM ('{month}-01 00:00+00') TO ('{after}-01 00:00+00')")
+    conn.exec_driver_sql("INSERT INTO status_events SELECT * FROM status_events_plain")
+    conn.exec_driver_sql("ALTER TABLE status_events ADD PRIMARY KEY (id, observed_at)")
+    conn.exec_driver_sql("CREATE INDEX ix_status_events_p_recipient_id_observed_at ON status_events (recipient_id, observed_at)")
+    conn.exec_driver_sql("CREATE INDEX ix_status_events_p_run_id ON status_events (run_id)")
+    conn.exec_driver_sql("ALTER TABLE status_events ADD FOREIGN KEY (recipient_id) REFERENCES recipients (id)")
+    conn.exec_driver_sql("ALTER TABLE status_events ADD FOREIGN KEY (run_id) REFERENCES sync_runs (id)")
+    conn.exec_driver_sql("ALTER SEQUENCE status_events_id_seq OWNED BY status_events.id")  # the ids go on where they were
+    conn.exec_driver_sql("DROP TABLE status_events_plain")
+    conn.exec_driver_sql("ANALYZE status_events")
+
+
+def retention(conn: Connection, partitioned: bool) -> None:
+    """The events before `RETAIN_FROM` gone: whole partitions dropped, or one ``DELETE`` (rolled back by the caller)."""
+    if partitioned:
+        for month in MONTHS[:MONTHS.index(RETAIN_FROM[:7])]:
+            conn.exec_driver_sql(f"DROP TABLE status_events_{month.replace('-', '')}")
+    else:
+        conn.exec_driver_sql(f"DELETE FROM status_events WHERE observed_at < '{RETAIN_FROM} 00:00+00'")
 
 
 def seed(url: str, backend: str, n: int, pending: int, cost_due: int) -> float:
@@ -163,7 +202,7 @@ def _median(fn: Callable[[Connection, int], Any], conn: Connection, repeat: int)
     return round(statistics.median(seconds), 4)
 
 
-def measure(url: str, repeat: int) -> dict[str, float]:
+def measure(url: str, repeat: int, *, partitioned: bool = False, with_retention: bool = False) -> dict[str, float]:
     engine = make_engine(url)
     config = StatusesConfig()
     with engine.connect() as conn:
@@ -205,6 +244,11 @@ def measure(url: str, repeat: int) -> dict[str, float]:
             "apply_costs_s": _median(costs, conn, repeat),
             "due_pairs": len(due),
         }
+        if with_retention:
+            started = time.perf_counter()  # once: a DELETE of millions of rows is not repeated
+            retention(conn, partitioned)
+            figures["retention_s"] = round(time.perf_counter() - started, 3)
+            conn.rollback()
         if dialect.backend(conn) == "postgresql":
             for name in DUE_INDEXES:
                 size = conn.exec_driver_sql(f"SELECT pg_relation_size('{name}')").scalar_one()
@@ -221,7 +265,9 @@ def main() -> None:
     parser.add_argument("--pending", type=int, default=250_000)
     parser.add_argument("--cost-due", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--forms", default="full,partial", help="due index forms to measure, in this order")
+    parser.add_argument("--forms", default="full,partial",
+                        help="due index forms to measure, in this order; 'partitioned' (PostgreSQL, last): partial, and "
+                             "status_events partitioned by month")
     parser.add_argument("--reuse", action="store_true", help="measure the databases an earlier run seeded (same sizes)")
     args = parser.parse_args()
     for n in (int(s) for s in args.sizes.split(",")):
@@ -237,9 +283,14 @@ def main() -> None:
         for form in args.forms.split(","):
             engine = make_engine(url)
             with engine.begin() as conn:
-                set_due_indexes(conn, partial=form == "partial")
+                set_due_indexes(conn, partial=form != "full")
+                if form == "partitioned":
+                    started = time.perf_counter()
+                    partition_events(conn)
+                    results["partitioning_s"] = round(time.perf_counter() - started, 1)
             engine.dispose()
-            results[form] = measure(url, args.repeat)
+            results[form] = measure(url, args.repeat, partitioned=form == "partitioned",
+                                    with_retention="partitioned" in args.forms and form != "full")
         loadavg = Path("/proc/loadavg").read_text().strip()
         print(json.dumps({"backend": args.backend, "recipients": n, "pending": args.pending, "seed_s": round(seeded, 1),
                           **results, "loadavg": loadavg}), flush=True)
