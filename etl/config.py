@@ -93,6 +93,9 @@ class RentalsConfig:
     tokens: tuple[RentalToken, ...] = ()
 
 
+COST_SOURCES = ("per_recipient", "announced")
+
+
 @dataclass(frozen=True)
 class StatusesConfig:
     #: Wait after each poll of a recipient that is not final: 1st, 2nd, ... the last repeats.
@@ -107,6 +110,9 @@ class StatusesConfig:
     cost_retry: Duration = 6 * 3600.0
     #: Give up reading a missing cost this long after the final status.
     cost_window: Duration = 7 * 86400.0
+    #: Where a final recipient's cost comes from (docs/statuses.md, "Cost source"): ``per_recipient``
+    #: (one /message-status read each) or ``announced`` (the send's announced cost, no read at all).
+    cost_source: str = "per_recipient"
 
 
 @dataclass(frozen=True)
@@ -377,6 +383,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("statuses.ladder: needs at least one step")
     if any(step <= 0 for step in config.statuses.ladder):
         raise ConfigError("statuses.ladder: every step must be greater than 0")
+    if config.statuses.cost_source not in COST_SOURCES:
+        raise ConfigError(f"statuses.cost_source: {config.statuses.cost_source!r} is not one of {', '.join(COST_SOURCES)}")
     if config.statuses.window <= 0:
         raise ConfigError("statuses.window: must be greater than 0")
     for tag in config.statuses.tags:

@@ -241,7 +241,8 @@ class Daemon:
 
         counters = PushCounters(self.metrics.registry)
         self.push_receiver = PushReceiver(self.config.push, self.engine, counters=counters,
-                                          default_region=self.config.api.default_region).start()
+                                          default_region=self.config.api.default_region,
+                                          dlr_costs=self.config.statuses.cost_source == "announced").start()
         return self.push_receiver
 
     def stop_push_receiver(self) -> None:

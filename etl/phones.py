@@ -39,6 +39,7 @@ __all__ = [
     "canonicalize",
     "canonicalizer",
     "is_valid_e164",
+    "region_of",
     "e164_int_parser",
     "e164_from_int",
     "IntParserTables",
@@ -124,6 +125,15 @@ def canonicalizer(default_region: str = "FR") -> Callable[[str], str | None]:
 def is_valid_e164(value: str) -> bool:
     """True when ``value`` is already the E.164 form of a valid number."""
     return normalize_or_none(value) == value
+
+
+def region_of(e164: str) -> str | None:
+    """The ISO country of an E.164 number (``"FR"``), None when phonenumbers cannot place it."""
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+    except phonenumbers.NumberParseException:
+        return None
+    return region if region and len(region) == 2 and region.isalpha() else None
 
 
 def e164_from_int(value: int) -> str:

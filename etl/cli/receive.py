@@ -36,7 +36,10 @@ def command(ctx: click.Context, host: str | None, port: int | None, resolve_ever
     if port is not None:
         push = dataclasses.replace(push, port=port)
     try:
-        receiver = PushReceiver(push, get_engine(ctx), default_region=config.api.default_region, resolve_every=resolve_every)
+        receiver = PushReceiver(
+            push, get_engine(ctx), default_region=config.api.default_region, resolve_every=resolve_every,
+            dlr_costs=config.statuses.cost_source == "announced",
+        )
     except OSError as exc:  # it binds at construction
         if exc.errno not in BIND_ERRNOS:
             raise

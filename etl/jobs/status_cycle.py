@@ -29,6 +29,7 @@ from etl.api.parse import MessageStatus, StatusItem, StatusItems, Unreadable
 from etl.config import StatusesConfig
 from etl.db.schema import recipients, sends, tracked_tags
 from etl.errors import ApiError, AuthError, NotFound, TransientApiError, UnreadableItem
+from etl.jobs import status_cost
 from etl.jobs.base import JobContext
 from etl.jobs.status_apply import CostRow, StatusRow, Tally, apply_costs, apply_statuses, status_row, unread_row, with_phone
 from etl.quarantine import Rejection
@@ -465,8 +466,19 @@ def poll_cycle(ctx: JobContext) -> Cycle:
     from etl.push import resolve_pending
 
     with ctx.engine.begin() as conn:
-        resolve_pending(conn, ctx.now())
+        resolve_pending(conn, ctx.now(), dlr_costs=ctx.config.statuses.cost_source == "announced")
     poll_statuses(cy)
     if not cy.stopped:
-        read_costs(cy)
+        if cy.cfg.cost_source == "announced":
+            announced_costs(cy)
+        else:
+            read_costs(cy)
     return cy
+
+
+def announced_costs(cy: Cycle) -> None:
+    """``cost_source = "announced"``: due costs from the sends' announcements, no API call (`etl.jobs.status_cost`)."""
+    status_cost.allocate(
+        cy.ctx.engine, account_id=cy.account_id, now=cy.now, run_id=cy.ctx.run_id, tally=cy.tally,
+        quarantine=cy.quarantine, stop_asked=cy.stop_asked,
+    )

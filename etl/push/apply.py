@@ -24,8 +24,9 @@ Every row is applied to its own account (``push_inbox.account_id``, the URL it c
 period in that account's stop list under that account's ``stops`` lock, a report looks for that account's
 recipients. Each lookup names the account first, so it uses the account-leading indexes.
 
-Polling stays the source of truth. A push never writes the ``recipients`` row's status, ``final``,
-cost or poll counts (the statuses job's invariants: ``next_poll_at`` is NULL exactly when final);
+Polling stays the source of truth. A push never writes the ``recipients`` row's status, ``final``
+or poll counts, nor its cost unless ``statuses.cost_source = "announced"`` (`etl.push.dlr_cost`)
+(the statuses job's invariants: ``next_poll_at`` is NULL exactly when final);
 a final status pushed only brings ``next_poll_at`` forward to now, so the next statuses cycle
 polls that recipient and confirms (or corrects) it.
 """
@@ -47,6 +48,8 @@ from etl.compliance.intent import classify
 from etl.db import backends
 from etl.db.schema import push_inbox, recipients, replies, status_events, stop_periods
 from etl.locking import end_transaction_lock, try_transaction_lock
+from etl.push import dlr_cost
+from etl.push.dlr_cost import PricedReport
 from etl.push.parse import Callback, CallbackRejected, parse_callback
 from etl.quarantine import Rejection, record
 
@@ -258,13 +261,16 @@ def _store_replies(conn: Connection, rows: list[_Row]) -> None:
             row.detail = "stored"
 
 
-def _apply_dlrs(conn: Connection, rows: list[_Row], now: datetime) -> None:
+def _apply_dlrs(conn: Connection, rows: list[_Row], now: datetime, *, dlr_costs: bool = False) -> None:
     """Delivery reports, in inbox order (so two reports for one recipient in a batch chain).
 
     The recipient row itself (status, final, polling) belongs to the statuses job: a report adds a
     ``status_events`` row with ``source='push'`` and, when final, moves the next poll to now so
     the poll confirms it at the next cycle. What a report is compared with is the later of the
     recipient's polled status and its latest pushed one (`supersedes`).
+
+    With ``dlr_costs`` (``statuses.cost_source = "announced"``), a report that carries a cost stores it
+    as its recipient's cost (`etl.push.dlr_cost`), whether or not its status is news.
     """
     if not rows:
         return
@@ -289,6 +295,7 @@ def _apply_dlrs(conn: Connection, rows: list[_Row], now: datetime) -> None:
             if rec["status_at"] is None or (ev.status_at is not None and ev.status_at >= rec["status_at"]):
                 rec["status"], rec["status_at"] = ev.status, ev.status_at
     events: list[dict[str, Any]] = []
+    priced: list[PricedReport] = []
     bring_forward: set[int] = set()
     for row in rows:
         cb = row.callback
@@ -303,6 +310,8 @@ def _apply_dlrs(conn: Connection, rows: list[_Row], now: datetime) -> None:
         if known is None:
             row.state, row.detail = "waiting", "message not tracked yet"
             continue
+        if dlr_costs and cb.cost is not None:
+            priced.append((row.account_id, known["message_id"], known["phone_e164"], cb.cost, cb.currency, cb.country))
         if not supersedes(known["status"], known["status_at"], cb.status, cb.event_at):
             row.detail = "same_status" if known["status"] == cb.status else "stale"
             continue
@@ -315,6 +324,7 @@ def _apply_dlrs(conn: Connection, rows: list[_Row], now: datetime) -> None:
         )
         row.detail = "status_recorded"
     backends.of(conn).insert_rows(conn, status_events, events)
+    dlr_cost.store(conn, priced, now)
     forward = sorted(bring_forward)
     for start in range(0, len(forward), CHUNK):
         ids_part = forward[start : start + CHUNK]
@@ -348,7 +358,8 @@ def _finish(conn: Connection, rows: Iterable[_Row], now: datetime, result: Apply
 
 
 def _apply_rows(
-    conn: Connection, rows: list[_Row], now: datetime, result: ApplyResult, *, with_stops: bool, locked: list[int]
+    conn: Connection, rows: list[_Row], now: datetime, result: ApplyResult, *, with_stops: bool, locked: list[int],
+    dlr_costs: bool = False,
 ) -> None:
     """Apply claimed rows; appends to ``locked`` each account whose stops lock it takes, as it takes it, so
     that the caller releases them even when applying fails (MariaDB: after the commit, see `apply_pass`).
@@ -368,7 +379,7 @@ def _apply_rows(
         stops = [r for r in stops if r.id not in keep]
     _apply_stops(conn, stops)
     _store_replies(conn, [r for r in usable if r.kind in ("stop", "reply")])
-    _apply_dlrs(conn, [r for r in usable if r.kind == "dlr"], now)
+    _apply_dlrs(conn, [r for r in usable if r.kind == "dlr"], now, dlr_costs=dlr_costs)
     _finish(conn, rows, now, result)
     _quarantine_failed(conn, rows, now)
 
@@ -383,7 +394,7 @@ def _quarantine_failed(conn: Connection, rows: Iterable[_Row], now: datetime) ->
 
 def apply_new(
     conn: Connection, now: datetime, *, limit: int = 1000, with_stops: bool = False, parsed: dict[str, Callback] | None = None,
-    locked: list[int] | None = None,
+    locked: list[int] | None = None, dlr_costs: bool = False,
 ) -> ApplyResult:
     """Apply up to ``limit`` inbox rows in state ``new`` (oldest first). Does not commit.
 
@@ -396,7 +407,7 @@ def apply_new(
     result = ApplyResult()
     rows = _claim(conn, ("new",), limit, parsed=parsed)
     if rows:
-        _apply_rows(conn, rows, now, result, with_stops=with_stops, locked=[] if locked is None else locked)
+        _apply_rows(conn, rows, now, result, with_stops=with_stops, locked=[] if locked is None else locked, dlr_costs=dlr_costs)
     return result
 
 
@@ -405,13 +416,16 @@ def release_stops_lock(conn: Connection, account_id: int) -> None:
     _release_stops_lock(conn, account_id)
 
 
-def apply_pass(engine: Engine, now: datetime, *, limit: int = 1000, parsed: dict[str, Callback] | None = None) -> ApplyResult:
-    """One transaction applying ``new`` rows, STOPs included; commits. The receiver's applier."""
+def apply_pass(
+    engine: Engine, now: datetime, *, limit: int = 1000, parsed: dict[str, Callback] | None = None, dlr_costs: bool = False
+) -> ApplyResult:
+    """One transaction applying ``new`` rows, STOPs included; commits. The receiver's applier.
+    ``dlr_costs``: a report's cost becomes its recipient's (`etl.push.dlr_cost`)."""
     with engine.connect() as conn:
         locked: list[int] = []
         try:
             with conn.begin():
-                result = apply_new(conn, now, limit=limit, with_stops=True, parsed=parsed, locked=locked)
+                result = apply_new(conn, now, limit=limit, with_stops=True, parsed=parsed, locked=locked, dlr_costs=dlr_costs)
         finally:
             for account_id in locked:
                 _release_stops_lock(conn, account_id)
@@ -420,7 +434,9 @@ def apply_pass(engine: Engine, now: datetime, *, limit: int = 1000, parsed: dict
     return result
 
 
-def resolve_pending(conn: Connection, now: datetime, *, max_wait: timedelta = DEFAULT_MAX_WAIT, limit: int = 5000) -> ApplyResult:
+def resolve_pending(
+    conn: Connection, now: datetime, *, max_wait: timedelta = DEFAULT_MAX_WAIT, limit: int = 5000, dlr_costs: bool = False
+) -> ApplyResult:
     """Apply delivery reports that were waiting for their message to be tracked; mark those still
     unknown after ``max_wait`` ``unmatched``; also apply any ``new`` reply or report a crash left
     behind (STOPs are left to the receiver's `apply_pass`, which holds the stops lock).
@@ -433,14 +449,14 @@ def resolve_pending(conn: Connection, now: datetime, *, max_wait: timedelta = DE
     known = select(r.id).where(r.account_id == c.account_id, r.message_id == c.message_id, r.phone_e164 == c.phone_e164).exists()
     rows = _claim(conn, ("waiting",), limit, extra=known)
     if rows:
-        _apply_rows(conn, rows, now, result, with_stops=False, locked=[])
+        _apply_rows(conn, rows, now, result, with_stops=False, locked=[], dlr_costs=dlr_costs)
     expired = conn.execute(
         update(push_inbox)
         .where(c.state == "waiting", c.received_at < now - max_wait)
         .values(state="unmatched", detail="message never tracked")
     ).rowcount
     result.unmatched += max(expired, 0)
-    leftover = apply_new(conn, now, limit=limit, with_stops=False)
+    leftover = apply_new(conn, now, limit=limit, with_stops=False, dlr_costs=dlr_costs)
     result.add(leftover)
     return result
 

@@ -130,7 +130,7 @@ class _Applier(threading.Thread):
             while True:
                 with self.r._parsed_lock:
                     parsed, self.r._parsed = self.r._parsed, {}
-                result = apply_pass(self.r.engine, self.r.clock(), limit=self.r.apply_limit, parsed=parsed)
+                result = apply_pass(self.r.engine, self.r.clock(), limit=self.r.apply_limit, parsed=parsed, dlr_costs=self.r.dlr_costs)
                 total.add(result)
                 handled = result.applied + result.waiting + result.failed
                 if handled < self.r.apply_limit or self.stopping.is_set():
@@ -139,7 +139,7 @@ class _Applier(threading.Thread):
             if due_resolve:
                 self._last_resolve = time.monotonic()
                 with self.r.engine.begin() as conn:
-                    total.add(resolve_pending(conn, self.r.clock()))
+                    total.add(resolve_pending(conn, self.r.clock(), dlr_costs=self.r.dlr_costs))
         except SQLAlchemyError as exc:
             log.error("push: applying the inbox failed (%s); the rows stay and are retried", type(exc).__name__)
             self._dirty = True
@@ -218,6 +218,7 @@ class PushReceiver:
         idle_seconds: float = 1.0,
         answer_timeout: float = 10.0,
         default_region: str = "FR",
+        dlr_costs: bool = False,
     ) -> None:
         if not config.path_token:
             from etl.errors import ConfigError
@@ -233,6 +234,8 @@ class PushReceiver:
         self.apply_every = apply_every
         self.resolve_every = resolve_every
         self.idle_seconds = idle_seconds
+        #: A delivery report's cost becomes its recipient's (``statuses.cost_source = "announced"``).
+        self.dlr_costs = dlr_costs
         self.answer_timeout = answer_timeout
         self.default_region = default_region
         self._token = config.path_token.reveal().encode()
