@@ -1,7 +1,15 @@
-"""The web console on a large database (issue 19): overview and number lookup latency over HTTP.
+"""The web console on a large database (issue 19): the audience check's rows/s beside the CLI's, and overview and
+number lookup latency over HTTP.
 
     python scripts/with_servers.py --postgresql -- .venv/bin/python bench/console.py [--backends sqlite,postgresql]
         [--stops 1000000] [--recipients 2500000] [--events-per 4] [--requests 50] [--reuse]
+    .venv/bin/python bench/console.py --only audience [--audience-rows 1000000] [--pairs 3]
+
+Audience: bench/audience_filter.py's files (1 M stops in a SQLite database, a ``--audience-rows`` CSV of messy
+numbers, 20 % stopped; reused when they match), then in alternation, ``--pairs`` times: the CLI
+(``smspartner-etl filter-audience``, its default workers) timed as a process, and the console over HTTP timed from
+the first byte of the upload (streamed, chunked, never in memory) to the last byte of the three downloads, with
+``[console] audience_workers`` 1 (the default) and 2. Prints each run's rows/s and the console/CLI ratios of medians.
 
 Per backend: the schema (``db upgrade``), then bench/evidence.py's generator (1 M stop periods, 2.5 M recipients,
 10 M status events, set-based in the database, ANALYZE) plus a year of ``sync_runs``; a viewer; the real console
@@ -18,6 +26,7 @@ import argparse
 import os
 import re
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -27,9 +36,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from collections.abc import Iterator  # noqa: E402
+
+import audience_filter  # noqa: E402 - bench/audience_filter.py: the 1 M stops database and the campaign file
 import evidence as generator  # noqa: E402 - bench/evidence.py: the 1 M stops / 10 M status rows database
 import requests  # noqa: E402
-from _shared import OUT, fresh_database  # noqa: E402
+from _shared import OUT, ROOT, fresh_database  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 
 from etl.config import Config, load_config  # noqa: E402
@@ -184,6 +196,88 @@ def queries_alone(config: Config, engine: Engine, repeat: int) -> None:
         print(f"   query {name}: median {statistics.median(values) * 1000:.1f} ms (max {max(values) * 1000:.1f})", flush=True)
 
 
+def upload_body(path: Path, token: str, boundary: str) -> Iterator[bytes]:
+    """The audience form as a browser sends it (the token first), the file read 1 MiB at a time."""
+    yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{token}\r\n--{boundary}\r\n"
+           f"Content-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
+           f"Content-Type: text/csv\r\n\r\n").encode()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            yield chunk
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+def console_check(base: str, session: requests.Session, path: Path, out: Path) -> float:
+    """Upload, wait for the check, download the three files; the seconds it took end to end."""
+    started = time.perf_counter()
+    form = session.get(f"{base}/audience", timeout=30)
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert token, form.text
+    boundary = "benchboundary7f3a"
+    answer = session.post(f"{base}/audience", data=upload_body(path, token.group(1), boundary), allow_redirects=False,
+                          headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}, timeout=600)
+    assert answer.status_code == 303, (answer.status_code, answer.text[:500])
+    run = base + answer.headers["location"]
+    while True:
+        page = session.get(run, timeout=30).text
+        status = re.search(r'id="run-status"[^>]*data-status="(\w+)"', page)
+        assert status, page[:500]
+        if status.group(1) not in ("queued", "running"):
+            break
+        time.sleep(0.05)
+    assert status.group(1) == "done", page[:2000]
+    for kind in ("allowed", "blocked", "report"):
+        with session.get(f"{run}/{kind}", stream=True, timeout=600) as got, (out / f"console_{kind}").open("wb") as f:
+            assert got.status_code == 200, (kind, got.status_code)
+            for chunk in got.iter_content(1 << 20):
+                f.write(chunk)
+    return time.perf_counter() - started
+
+
+def audience(rows: int, pairs: int) -> None:
+    meta = audience_filter.generate(rows, 1_000_000, 8)
+    csv_path, db = audience_filter.OUT / "audience.csv", audience_filter.OUT / "stops.sqlite3"
+    toml = audience_filter.OUT / "bench_console.toml"
+    toml.write_text(f'[database]\nurl = "sqlite:///{db}"\n[audience]\nmax_stop_age = "3650d"\n')
+    print(f"== audience check: {meta['rows']:,} rows vs {meta['stops']:,} stops, {csv_path.stat().st_size / 2**20:.0f} MiB "
+          f"(load {load()})", flush=True)
+    cli = [str(Path(sys.executable).with_name("smspartner-etl")), "--config", str(toml), "filter-audience", str(csv_path),
+           "--allowed", str(OUT / "cli_allowed.csv"), "--blocked", str(OUT / "cli_blocked.csv"),
+           "--report", str(OUT / "cli_report.json")]
+    engine = make_engine(f"sqlite:///{db}")
+    if users.find(engine, "bench-marketing") is None:
+        users.add(engine, "bench-marketing", "marketing", PASSWORD, datetime.now(timezone.utc))
+    servers = {}
+    for workers in (1, 2):
+        config = load_config(str(toml), environ={
+            "SMSPARTNER_ETL__CONSOLE__PORT": "0", "SMSPARTNER_ETL__CONSOLE__WORK_DIR": str(OUT / f"console_runs_{workers}"),
+            "SMSPARTNER_ETL__CONSOLE__UPLOAD_LIMIT": str(4 << 30), "SMSPARTNER_ETL__CONSOLE__AUDIENCE_WORKERS": str(workers)})
+        server = ConsoleServer(config, engine).start()
+        base = f"http://127.0.0.1:{server.port}"
+        servers[workers] = (server, base, sign_in(base, "bench-marketing"))
+    seconds: dict[str, list[float]] = {"cli": [], "console, 1 worker": [], "console, 2 workers": []}
+    try:
+        for i in range(pairs):
+            started = time.perf_counter()
+            subprocess.run(cli, check=True, capture_output=True, cwd=ROOT)
+            seconds["cli"].append(time.perf_counter() - started)
+            for workers in (1, 2):
+                _server, base, session = servers[workers]
+                name = f"console, {workers} worker" + ("s" if workers > 1 else "")
+                seconds[name].append(console_check(base, session, csv_path, OUT))
+            print(f"   pair {i + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in seconds.items()) + f" (load {load()})",
+                  flush=True)
+    finally:
+        for server, _base, _session in servers.values():
+            server.stop()
+        engine.dispose()
+    cli_median = statistics.median(seconds["cli"])
+    for name, values in seconds.items():
+        median = statistics.median(values)
+        print(f"   {name}: median {median:.1f} s, {meta['rows'] / median:,.0f} rows/s, "
+              f"ratio to the CLI's rows/s {cli_median / median:.2f} (goal >= 0.80)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stops", type=int, default=1_000_000)
@@ -195,7 +289,14 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true",
                         help="measure the database an earlier run left (bench/out/bench_console.sqlite3, or "
                              "bench_console on the same PostgreSQL) instead of generating it again")
+    parser.add_argument("--only", choices=["pages", "audience"], default=None)
+    parser.add_argument("--audience-rows", type=int, default=1_000_000)
+    parser.add_argument("--pairs", type=int, default=3)
     args = parser.parse_args()
+    if args.only in (None, "audience"):
+        audience(args.audience_rows, args.pairs)
+    if args.only == "audience":
+        return
     config = load_config(None, environ={"SMSPARTNER_ETL__CONSOLE__PORT": "0"})
     for backend in args.backends.split(","):
         url = database(backend, args)
