@@ -85,6 +85,9 @@ def write_config(base_url: str, seed: dict[str, Any], directory: Path) -> Path:
 
             [statuses]
             tags = {json.dumps(tags)}
+            # Its sends are found by tag and by message id, which announce no cost: read per recipient.
+            # "announced" prices from the send's own answer with no read (docs/statuses.md, "Cost source").
+            cost_source = "per_recipient"
 
             [contacts]
             max_calls_per_minute = 600   # the simulator has no limit; the default budget is 60
@@ -249,7 +252,7 @@ def populate(sim: Simulator, seed: dict[str, Any], base_url: str, directory: Pat
     sim.add_stop("+33699000111")
     etl("sync", "stops", "statuses", "--once", env=env)
 
-    step("four hours more: costs are read once statuses are final (message-status)")
+    step("four hours more: costs are read once statuses are final (cost_source = per_recipient: message-status)")
     sim.clock.advance(timedelta(hours=4))
     etl("sync", "statuses", "--once", env=env)
 

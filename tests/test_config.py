@@ -45,6 +45,7 @@ def test_environment_overrides_the_file_with_the_default_type(tmp_path):
         ("[stops]\nmax_removed_share = 2\n", "stops.max_removed_share"),
         ("[statuses]\nladder = []\n", "statuses.ladder"),
         ("[statuses]\ntags = ['Has Space']\n", "statuses.tags"),
+        ("[statuses]\ncost_source = 'sends'\n", "statuses.cost_source: 'sends' is not one of per_recipient, announced"),
         ("[jobs.stops]\ncron = '* *'\n", "jobs.stops.cron"),
         ("[jobs.stops]\ncron = '61 * * * *'\n", "is not a valid cron schedule"),
         ("[jobs.finance]\ncron = '0 6 * * mon-fry'\n", "jobs.finance.cron"),
