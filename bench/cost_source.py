@@ -114,7 +114,7 @@ def main() -> None:
         print(f"\n== {mode}: {n:,} recipients, {len(walls)} cycles every {args.every:g} simulated min, {args.rtt * 1000:.0f} ms per call ==")
         print(f"calls per 10,000 recipients: {per10k} = {sum(per10k.values()):,}")
         print(f"wall per cycle: median {statistics.median(walls):.2f}s, max {max(walls):.2f}s, total {sum(walls):.1f}s")
-        print(f"priced {f['priced']:,} of {n:,}; recorded {f['spend']} (spend_daily {f['daily']}); announced {f['announced']}")
+        print(f"priced {f['priced']:,} of {n:,}; recorded {f['spend']:.3f} (spend_daily {f['daily']:.3f}); announced {f['announced']:.3f}")
     base, cheap = out["per_recipient"], out["announced"]
     base_calls = sum(base["calls"].values()) or 1  # type: ignore[attr-defined]
     cheap_calls = sum(cheap["calls"].values())  # type: ignore[attr-defined]
