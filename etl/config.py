@@ -71,9 +71,21 @@ class ApiConfig:
     concurrency: int = 1
 
 
+LOCK_FLAVOURS = ("auto", "lease")
+
+
 @dataclass(frozen=True)
 class DatabaseConfig:
     url: str = "sqlite:///smspartner.db"
+    #: A replica (same kind of database) for reads that may lag: /metrics, the console's read-only pages and
+    #: filter-audience's stop list (docs/operations.md, "A read replica"). Never for writes, locks or the budget.
+    read_url: str = ""
+    #: Job locks: "auto" (session locks on PostgreSQL/MariaDB, lease rows on SQLite) or "lease" (lease rows
+    #: everywhere: behind PgBouncer in transaction mode, docs/operations.md, "PgBouncer").
+    locks: str = "auto"
+    #: psycopg prepares a statement run 5 times on a connection; off behind a pooler that cannot follow them
+    #: (PgBouncer in transaction mode before 1.21). PostgreSQL only.
+    prepared_statements: bool = True
 
 
 @dataclass(frozen=True)
@@ -352,6 +364,32 @@ def _validate_cron(key: str, cron: str) -> None:
         raise ConfigError(f"{key}: {cron!r} is not a valid cron schedule: {exc}") from None
 
 
+def _database_kind(url: str, setting: str) -> tuple[str, str]:
+    """The backend kind of ``url`` (``mysql`` and ``mariadb`` are one kind) and the URL with its password masked."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - SQLAlchemy's ArgumentError quotes the URL, password included
+        raise ConfigError(f"{setting}: not a valid SQLAlchemy URL") from None
+    kind = {"postgres": "postgresql", "mysql": "mariadb"}.get(parsed.get_backend_name(), parsed.get_backend_name())
+    return kind, parsed.render_as_string(hide_password=True)
+
+
+def _validate_database(database: DatabaseConfig) -> None:
+    if database.locks not in LOCK_FLAVOURS:
+        raise ConfigError(f"database.locks: {database.locks!r} is not one of {', '.join(LOCK_FLAVOURS)}")
+    if not database.read_url:
+        return
+    if "://" not in database.read_url:
+        raise ConfigError("database.read_url: not a SQLAlchemy URL")
+    kind, _ = _database_kind(database.url, "database.url")
+    replica_kind, shown = _database_kind(database.read_url, "database.read_url")
+    if replica_kind != kind:
+        raise ConfigError(f"database.read_url: {shown} is a {replica_kind} database but database.url is {kind}; "
+                          f"a read replica must be the same kind of database as the primary")
+
+
 def _validate(config: Config) -> None:
     if not re.match(r"^https?://", config.api.base_url):
         raise ConfigError(f"api.base_url: must start with http:// or https://, got {config.api.base_url!r}")
@@ -375,6 +413,7 @@ def _validate(config: Config) -> None:
         raise ConfigError("api.budget_margin: must be 0 or more")
     if "://" not in config.database.url:
         raise ConfigError(f"database.url: not a SQLAlchemy URL: {config.database.url!r}")
+    _validate_database(config.database)
     if not 0.0 <= config.stops.max_removed_share <= 1.0:
         raise ConfigError("stops.max_removed_share: must be between 0 and 1")
     if config.contacts.max_calls_per_minute < 0:

@@ -18,6 +18,16 @@ SQLite
     renewed by a heartbeat thread every third of the lease while the run goes on, deleted on
     exit. A holder killed with SIGKILL blocks the job for at most ``lease_seconds``.
 
+Leases everywhere (``database.locks = "lease"``, `etl.db.engine.make_engine`)
+    The same lease rows on PostgreSQL or MariaDB, for a connection pooler in transaction mode
+    (PgBouncer ``pool_mode = transaction``): there each transaction may run on another server
+    connection, so a session lock is held by whichever server connection ran the ``SELECT`` and
+    not by this process: a second instance handed that server connection takes it again (a session
+    lock is re-entrant), the unlock may run elsewhere and leave it held (docs/operations.md,
+    "PgBouncer"). The row is read ``FOR UPDATE`` and a lost race to insert it is `LockHeld`, since
+    these servers do not serialise writers as SQLite does. `try_transaction_lock` then locks the
+    lease row for the transaction (a placeholder row, expired, when there is none yet).
+
 The heartbeat also checks the PostgreSQL/MariaDB connection; if the lock is lost (the lease was
 taken over after a stall, the lock connection dropped) ``lock.lost`` becomes true and the runner
 asks the job to stop at its next batch.
@@ -35,10 +45,12 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from etl.clock import utcnow
 from etl.db import backends
 from etl.db.backends import mariadb, postgresql
+from etl.db.engine import LOCKS_OPTION
 from etl.db.schema import job_leases
 from etl.errors import LockHeld
 
@@ -48,6 +60,13 @@ log = logging.getLogger(__name__)
 KEY_NAMESPACE = "smspartner-etl:job:"
 #: The job name of the migration lock (`migration_lock`).
 MIGRATE = "migrate"
+#: Owner of the expired lease row `try_transaction_lock` leaves where no job held one yet.
+NO_OWNER = "(free)"
+
+
+def uses_leases(bind: Engine | Connection) -> bool:
+    """Whether job locks on ``bind`` are lease rows: SQLite's only kind, or ``database.locks = "lease"``."""
+    return bind.get_execution_options().get(LOCKS_OPTION) == "lease" or not backends.of(bind).session_locks
 
 
 def default_owner() -> str:
@@ -109,10 +128,10 @@ def job_lock(
     """
     owner = owner or default_owner()
     beat = heartbeat_seconds if heartbeat_seconds is not None else max(lease_seconds / 3.0, 0.5)
-    if backends.of(engine).session_locks:
-        cm = _session_lock(engine, job, owner, beat)
-    else:
+    if uses_leases(engine):
         cm = _lease_lock(engine, job, owner, lease_seconds, now, beat)
+    else:
+        cm = _session_lock(engine, job, owner, beat)
     with cm as lock:
         yield lock
 
@@ -141,13 +160,35 @@ def try_transaction_lock(conn: Connection, job: str) -> bool:
 
     For writers outside the job (the push receiver's STOPs) that must not interleave with the job's
     run: PostgreSQL's lock ends with the transaction, MariaDB's is released explicitly, and on
-    SQLite the writer's ``BEGIN IMMEDIATE`` already excludes the job.
+    SQLite the writer's ``BEGIN IMMEDIATE`` already excludes the job. With leases on a server (``database.locks
+    = "lease"``) the job's lease row is locked until the transaction ends, and refused while a job holds it.
     """
-    return backends.of(conn).try_transaction_lock(conn, lock_name(job))
+    backend = backends.of(conn)
+    if backend.session_locks and uses_leases(conn):
+        return _lock_lease_row(conn, job, utcnow())
+    return backend.try_transaction_lock(conn, lock_name(job))
 
 
 def end_transaction_lock(conn: Connection, job: str) -> None:
-    backends.of(conn).end_transaction_lock(conn, lock_name(job))
+    backend = backends.of(conn)
+    if backend.session_locks and uses_leases(conn):
+        return  # a row lock: it ended with the transaction
+    backend.end_transaction_lock(conn, lock_name(job))
+
+
+def _lock_lease_row(conn: Connection, job: str, at: datetime) -> bool:
+    """Lock ``job``'s lease row for this transaction when no holder's lease is running; False when one is.
+
+    With no row yet, an expired one is inserted first (a duplicate skipped), so that there is a row to lock: a
+    job taking its lease meanwhile waits for this transaction, then finds the row and takes it over."""
+    backend = backends.of(conn)
+    lease = select(job_leases.c.owner, job_leases.c.expires_at).where(job_leases.c.job == job)
+    row = conn.execute(backend.locked(lease)).first()
+    if row is None:
+        backend.insert_rows(conn, job_leases, [{"job": job, "owner": NO_OWNER, "acquired_at": at, "expires_at": at}],
+                            skip_duplicates_of="job")
+        row = conn.execute(backend.locked(lease)).first()
+    return row is not None and (row.owner == NO_OWNER or row.expires_at <= at)
 
 
 # --- PostgreSQL and MariaDB: a session lock on a dedicated connection -----------------------------
@@ -196,16 +237,28 @@ def _lease_begin(engine: Engine) -> Engine:
 def take_lease(engine: Engine, job: str, owner: str, lease_seconds: float, at: datetime) -> None:
     """Take the lease if absent, expired or already ours; `LockHeld` otherwise."""
     expires = at + timedelta(seconds=lease_seconds)
+    try:
+        _take_lease(engine, job, owner, at, expires)
+    except (IntegrityError, DBAPIError) as exc:
+        # PostgreSQL/MariaDB with leases: another taker inserted the row first (a duplicate key), or on
+        # MariaDB both gap-locked the absent row (a deadlock). SQLite's IMMEDIATE writer never gets here.
+        if isinstance(exc, IntegrityError) or backends.of(engine).deadlocked(exc):
+            raise LockHeld(f"job {job}: another instance took its lease at the same moment") from None
+        raise
+
+
+def _take_lease(engine: Engine, job: str, owner: str, at: datetime, expires: datetime) -> None:
     with _lease_begin(engine).begin() as conn:
+        # FOR UPDATE where rows lock (leases on a server): two takers of an expired lease take turns.
         row = conn.execute(
-            select(job_leases.c.owner, job_leases.c.expires_at).where(job_leases.c.job == job)
+            backends.of(conn).locked(select(job_leases.c.owner, job_leases.c.expires_at).where(job_leases.c.job == job))
         ).first()
         if row is None:
             conn.execute(insert(job_leases).values(job=job, owner=owner, acquired_at=at, expires_at=expires))
             return
-        if row.owner != owner and row.expires_at > at:
+        if row.owner not in (owner, NO_OWNER) and row.expires_at > at:
             raise LockHeld(f"job {job}: leased by {row.owner} until {row.expires_at.isoformat(timespec='seconds')}")
-        if row.owner != owner:
+        if row.owner not in (owner, NO_OWNER):
             log.warning("job %s: taking over the lease of %s, expired at %s", job, row.owner, row.expires_at.isoformat())
         conn.execute(
             update(job_leases)
@@ -238,7 +291,7 @@ def give_back_leases(engine: Engine, owner: str) -> None:
     expire after ``daemon.lease``, the same as after a crash.
     """
     backend = backends.of(engine)
-    if backend.session_locks:
+    if not uses_leases(engine):
         return
     try:
         with engine.connect() as conn:

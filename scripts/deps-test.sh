@@ -3,6 +3,7 @@
 #
 # - MariaDB server binaries (`apt-get install -y mariadb-server`) when absent, if we are root and have apt-get.
 # - PostgreSQL server binaries (`apt-get install -y postgresql`) likewise.
+# - PgBouncer (`apt-get install -y pgbouncer`, ~1 MB) for the transaction-pooling lock tests (tests/test_locking_pgbouncer.py).
 # - The unprivileged system user `smsetl-test` that PostgreSQL runs as when the tests run as root
 #   (initdb and postgres refuse root). tests/harness creates it too if this script was skipped.
 # - Headless Chromium and its driver for the browser tests (scripts/deps-browser.sh).
@@ -28,6 +29,10 @@ fi
 
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! have initdb; then
     apt_install postgresql
+fi
+
+if ! have pgbouncer; then
+    apt_install pgbouncer
 fi
 
 if is_root && ! id -u "$TEST_USER" >/dev/null 2>&1; then

@@ -54,6 +54,8 @@ def test_environment_overrides_the_file_with_the_default_type(tmp_path):
         ("[daemon]\nlog_format = 'xml'\n", "daemon.log_format"),
         ("[[rentals.tokens]]\ntoken = 'a'\n[[rentals.tokens]]\ntoken = 'a'\n", "rentals.tokens"),
         ("[database]\nurl = 'nothing'\n", "database.url"),
+        ("[database]\nlocks = 'advisory'\n", "database.locks: 'advisory' is not one of auto, lease"),
+        ("[database]\nread_url = 'replica'\n", "database.read_url: not a SQLAlchemy URL"),
         ("not toml at all [", "not valid TOML"),
     ],
     ids=lambda v: v if "\n" not in v and len(v) < 40 else None,
@@ -61,6 +63,24 @@ def test_environment_overrides_the_file_with_the_default_type(tmp_path):
 def test_each_mistake_gives_one_error_naming_the_key(tmp_path, body, names):
     with pytest.raises(ConfigError, match=names.replace(".", r"\.").replace("[", r"\[")):
         load_config(write(tmp_path, body), environ={})
+
+
+def test_a_read_url_of_another_kind_of_database_is_refused_with_its_password_masked(tmp_path):
+    body = ("[database]\nurl = 'postgresql+psycopg://etl:primary-pw@db/etl'\n"
+            "read_url = 'mariadb+pymysql://etl:replica-pw@replica/etl'\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, body), environ={})
+    assert str(refused.value) == (
+        "database.read_url: mariadb+pymysql://etl:***@replica/etl is a mariadb database but database.url is postgresql; "
+        "a read replica must be the same kind of database as the primary")
+    assert "pw" not in str(refused.value)
+
+
+def test_a_read_url_of_the_same_kind_is_accepted_whatever_its_driver(tmp_path):
+    body = "[database]\nurl = 'postgresql://etl@db/etl'\nread_url = 'postgresql+psycopg://etl@replica/etl'\n"
+    assert load_config(write(tmp_path, body), environ={}).database.read_url == "postgresql+psycopg://etl@replica/etl"
+    body = "[database]\nurl = 'mysql+pymysql://etl@db/etl'\nread_url = 'mariadb+pymysql://etl@replica/etl'\n"
+    assert load_config(write(tmp_path, body), environ={}).database.read_url.startswith("mariadb")
 
 
 def test_missing_file_is_a_config_error(tmp_path):

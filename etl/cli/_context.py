@@ -25,10 +25,20 @@ def get_config(ctx: click.Context) -> Config:
 def get_engine(ctx: click.Context) -> Engine:
     obj: dict[str, Any] = ctx.find_root().obj
     if "engine" not in obj:
-        from etl.db.engine import make_engine
+        from etl.db.engine import database_engine
 
-        obj["engine"] = make_engine(get_config(ctx).database.url)
+        obj["engine"] = database_engine(get_config(ctx).database)
     return obj["engine"]  # type: ignore[no-any-return]
+
+
+def get_read_engine(ctx: click.Context) -> Engine:
+    """The engine of reads that may lag (``database.read_url``; the primary's when unset)."""
+    obj: dict[str, Any] = ctx.find_root().obj
+    if "read_engine" not in obj:
+        from etl.db.engine import read_engine
+
+        obj["read_engine"] = read_engine(get_config(ctx).database, get_engine(ctx))
+    return obj["read_engine"]  # type: ignore[no-any-return]
 
 
 def get_clock(ctx: click.Context) -> Clock:

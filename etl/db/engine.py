@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -13,6 +13,9 @@ from sqlalchemy.engine.url import URL
 from sqlalchemy.pool import NullPool
 
 from etl.errors import ConfigError
+
+if TYPE_CHECKING:
+    from etl.config import DatabaseConfig
 
 #: Drivers we ship and test; a bare ``postgresql://`` or ``mysql://`` URL gets these.
 _DRIVERS = {
@@ -23,12 +26,16 @@ _DRIVERS = {
 }
 
 
-def normalize_url(url: str | URL) -> URL:
+#: The execution option naming the job lock flavour of an engine (`etl.locking.uses_leases`).
+LOCKS_OPTION = "etl_locks"
+
+
+def normalize_url(url: str | URL, setting: str = "database.url") -> URL:
     """Parse ``url`` and pick our driver when none is named."""
     try:
         parsed = make_url(url)
     except Exception:  # noqa: BLE001 - SQLAlchemy raises ArgumentError with the URL in it
-        raise ConfigError("database.url: not a valid SQLAlchemy URL") from None
+        raise ConfigError(f"{setting}: not a valid SQLAlchemy URL") from None
     if parsed.drivername in _DRIVERS:
         parsed = parsed.set(drivername=_DRIVERS[parsed.drivername])
     if parsed.get_backend_name() in ("mysql", "mariadb") and "charset" not in parsed.query:
@@ -80,9 +87,17 @@ def missing_database_file(url: str | URL) -> str | None:
     return None if Path(database).is_file() else database
 
 
-def make_engine(url: str | URL, *, pool: bool = True, **kwargs: Any) -> Engine:
-    """An engine for ``url`` with the settings every backend needs."""
-    parsed = normalize_url(url)
+def make_engine(
+    url: str | URL, *, pool: bool = True, locks: str = "auto", prepared_statements: bool = True,
+    setting: str = "database.url", **kwargs: Any,
+) -> Engine:
+    """An engine for ``url`` with the settings every backend needs.
+
+    ``locks = "lease"`` makes `etl.locking` use lease rows on this engine whatever the backend (behind a
+    transaction pooler a session lock is not held by anyone in particular); ``prepared_statements=False``
+    keeps psycopg from preparing statements the pooler would send to another server connection.
+    """
+    parsed = normalize_url(url, setting)
     backend = parsed.get_backend_name()
     options: dict[str, Any] = {"pool_pre_ping": True, "future": True}
     if not pool:
@@ -91,16 +106,33 @@ def make_engine(url: str | URL, *, pool: bool = True, **kwargs: Any) -> Engine:
         options["connect_args"] = {"timeout": 30, "isolation_level": None}
     elif backend == "postgresql":
         options["connect_args"] = {"connect_timeout": 10, "application_name": "smspartner-etl"}
+        if not prepared_statements:
+            options["connect_args"]["prepare_threshold"] = None  # psycopg 3: never prepare
     elif backend in ("mysql", "mariadb"):
         options["connect_args"] = {"connect_timeout": 10}
     else:
-        raise ConfigError(f"database.url: unsupported backend {backend!r} (use sqlite, postgresql or mariadb)")
+        raise ConfigError(f"{setting}: unsupported backend {backend!r} (use sqlite, postgresql or mariadb)")
     options.update(kwargs)
     engine = create_engine(parsed, **options)
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+    if locks != "auto":
+        engine = engine.execution_options(**{LOCKS_OPTION: locks})
     return engine
+
+
+def database_engine(database: DatabaseConfig, *, pool: bool = True) -> Engine:
+    """The primary's engine under ``[database]``: every write, lock and budget slot goes through it."""
+    return make_engine(database.url, pool=pool, locks=database.locks, prepared_statements=database.prepared_statements)
+
+
+def read_engine(database: DatabaseConfig, primary: Engine) -> Engine:
+    """Where reads that may lag go (/metrics, the console's read-only pages, filter-audience's stop list):
+    an engine on ``database.read_url``, or ``primary`` itself when there is no replica."""
+    if not database.read_url:
+        return primary
+    return make_engine(database.read_url, prepared_statements=database.prepared_statements, setting="database.read_url")
 
 
 def writer(engine: Engine) -> Engine:

@@ -213,6 +213,10 @@ class Backend:
         """Release what `try_transaction_lock` took, where the server does not at commit."""
         return None
 
+    def deadlocked(self, error: BaseException) -> bool:
+        """Whether ``error`` is the server ending a transaction as a deadlock's victim (retry or give up)."""
+        return False
+
     # --- row locks -------------------------------------------------------------------------------------
 
     def locked(self, stmt: Select[Any]) -> Select[Any]:

@@ -60,6 +60,10 @@ class MariaDB(Backend):
     def unlock(self, conn: Connection, name: str) -> None:
         conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": _lock_name(conn, name)})
 
+    def deadlocked(self, error: BaseException) -> bool:
+        # ER_LOCK_DEADLOCK: e.g. two transactions that gap-locked one absent key both insert it.
+        return bool(getattr(getattr(error, "orig", None), "args", (None,))[:1] == (1213,))
+
     def try_transaction_lock(self, conn: Connection, name: str) -> bool:
         # GET_LOCK has no transaction scope: `end_transaction_lock` releases it.
         return self.try_lock(conn, name)
