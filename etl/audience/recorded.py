@@ -45,9 +45,14 @@ class AudienceCheck:
     stale_hint: str = ALLOW_STALE_HINT
 
 
-def run_check(engine: Engine, config: Config, clock: Clock, check: AudienceCheck) -> tuple[Summary, int]:
+def run_check(
+    engine: Engine, config: Config, clock: Clock, check: AudienceCheck, *, reads: Engine | None = None
+) -> tuple[Summary, int]:
     """Filter ``check.input_path``, recorded; the summary and the ``filter_runs`` id. Raises what the
-    filter raises (`StaleData`, `InputError`, ...) after recording the failure."""
+    filter raises (`StaleData`, `InputError`, ...) after recording the failure.
+
+    ``reads``: where the stop list and its freshness come from (``database.read_url``, a replica), on one
+    connection, so a replica that lags is judged by its own run log: fail closed. The record is the primary's."""
     from etl.compliance.filter_runs import FileDigest, FilterRunRecorder, filter_run_hasher
 
     recorder = FilterRunRecorder(engine, filter_run_hasher(config.compliance), clock)
@@ -57,7 +62,7 @@ def run_check(engine: Engine, config: Config, clock: Clock, check: AudienceCheck
                        freshness=freshness, input_name=check.input_name)
 
     try:
-        freshness, stops = read_stop_list(engine, now=clock(), max_age=config.audience.max_stop_age,
+        freshness, stops = read_stop_list(reads or engine, now=clock(), max_age=config.audience.max_stop_age,
                                           allow_stale=check.allow_stale, default_region=check.region,
                                           stale_hint=check.stale_hint)
     except StaleData as exc:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from etl.cli._context import get_clock, get_config, get_engine
+from etl.cli._context import get_clock, get_config, get_engine, get_read_engine
 from etl.errors import EtlError
 
 
@@ -61,7 +61,7 @@ def command(
     check = AudienceCheck(input_path, allowed_path, blocked_path, actor=actor or default_actor(),
                           region=(default_region or config.api.default_region).upper(), allow_stale=allow_stale,
                           column=column, delimiter=delimiter, encoding=encoding)
-    summary, _run_id = run_check(get_engine(ctx), config, get_clock(ctx), check)
+    summary, _run_id = run_check(get_engine(ctx), config, get_clock(ctx), check, reads=get_read_engine(ctx))
     freshness = summary.freshness
     report = summary.as_report()
     if report_path is not None:

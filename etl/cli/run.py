@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from etl.cli._context import get_clock, get_config, get_engine
+from etl.cli._context import get_clock, get_config, get_engine, get_read_engine
 from etl.cli._listen import BIND_ERRNOS, bind_error, check_free
 from etl.config import Config
 
@@ -49,7 +49,7 @@ def command(ctx: click.Context, jobs: tuple[str, ...], health_port: int | None) 
     daemon = Daemon(
         config, engine, client_factory=factory, accounts=accounts, metrics=metrics, jobs=jobs, job_clock=get_clock(ctx)
     )
-    metrics.watch_database(engine, list(daemon.schedules))
+    metrics.watch_database(get_read_engine(ctx), list(daemon.schedules))  # a replica when database.read_url is set
     listeners = _listeners(config, health_port)
     for setting, host, port in listeners:
         check_free(setting, host, port)

@@ -55,6 +55,9 @@ class Console:
     templates: Environment
     now: Callable[[], datetime]
     runs: AudienceRuns
+    #: The read-only pages' engine: ``database.read_url`` (a replica) when set, else ``engine``. Sign-in,
+    #: sessions, users and the audience checks' own records stay on ``engine`` (they write, or were just written).
+    reads: Engine
 
     def render(self, request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         body = self.templates.get_template(template).render(request=request, **values)
@@ -124,14 +127,18 @@ def _age(seconds: float | None) -> str:
 
 
 def build(config: Config, engine: Engine, *, now: Callable[[], datetime] = utcnow,
-          environ: Mapping[str, str] | None = None, monotonic: Callable[[], float] = time.monotonic) -> Starlette:
-    """The console for ``config`` on ``engine`` (migrated). ``now``: the time sessions and staleness use."""
+          environ: Mapping[str, str] | None = None, monotonic: Callable[[], float] = time.monotonic,
+          reads: Engine | None = None) -> Starlette:
+    """The console for ``config`` on ``engine`` (migrated). ``now``: the time sessions and staleness use.
+    ``reads``: the read-only pages' engine (default: one on ``database.read_url``, or ``engine``)."""
     from etl.console import audience_pages, login, pages, write_pages
+    from etl.db.engine import read_engine
 
     cfg = config.console
+    reads = reads if reads is not None else read_engine(config.database, engine)
     console = Console(config, engine, Authenticator(cfg, engine, session_key(cfg, environ), now),
                       LoginLimiter(cfg.login_attempts, cfg.login_window, monotonic), templates(), now,
-                      AudienceRuns(config, engine, now))
+                      AudienceRuns(config, engine, now, reads), reads)
     routes = [
         Route("/login", login.login_form(console), methods=["GET"]),
         Route("/login", login.login_submit(console), methods=["POST"]),

@@ -91,9 +91,11 @@ class _ProgressLine(io.StringIO):
 class AudienceRuns:
     """Creates, runs and reads the console's audience checks; one filter at a time, the others queued."""
 
-    def __init__(self, config: Config, engine: Engine, now: Callable[[], datetime]) -> None:
+    def __init__(self, config: Config, engine: Engine, now: Callable[[], datetime], reads: Engine | None = None) -> None:
         self.config = config
         self.engine = engine
+        #: Where the stop list is read (``database.read_url``); the record goes to ``engine``.
+        self.reads = reads or engine
         self.now = now
         self.root = Path(config.console.work_dir) if config.console.work_dir else default_work_dir()
         self._executor: ThreadPoolExecutor | None = None
@@ -212,7 +214,7 @@ class AudienceRuns:
             column=state.column or None, input_name=state.input_name, workers=self.config.console.audience_workers,
             progress=_ProgressLine(state), stale_hint=STALE_HINT,
         )
-        summary, run_id = run_check(self.engine, self.config, self.now, check)
+        summary, run_id = run_check(self.engine, self.config, self.now, check, reads=self.reads)
         # The report names what the user knows (their file, the download names), not this server's folders.
         summary.input = state.input_name
         summary.allowed_path, summary.blocked_path = (f"audience-{state.id[:8]}-{FILES[k][0]}" for k in ("allowed", "blocked"))

@@ -26,13 +26,13 @@ MAX_NUMBER_CHARS = 64
 @page("viewer")
 async def overview(console: Console, request: Request, user: Principal) -> Response:
     now = console.now()
-    since, last = queries.chart_window(console.engine, CHART_DAYS, now.date())
+    since, last = queries.chart_window(console.reads, CHART_DAYS, now.date())
     days = [(since + timedelta(days=i)).isoformat() for i in range((last - since).days + 1)]
     spend = [charts.bar_chart(f"{account} · {currency}", [(day, dict(points).get(day, Decimal(0))) for day in days])
-             for (account, currency), points in queries.spend(console.engine, since).items()]
-    funnel = {account: charts.funnel_segments(counts) for account, counts in queries.funnel(console.engine, since).items()}
-    return console.render(request, "overview.html", user=user, jobs=queries.job_rows(console.engine, console.config.jobs, now),
-                          quarantined=queries.quarantined(console.engine), spend=spend, funnel=funnel, since=since, last=last,
+             for (account, currency), points in queries.spend(console.reads, since).items()]
+    funnel = {account: charts.funnel_segments(counts) for account, counts in queries.funnel(console.reads, since).items()}
+    return console.render(request, "overview.html", user=user, jobs=queries.job_rows(console.reads, console.config.jobs, now),
+                          quarantined=queries.quarantined(console.reads), spend=spend, funnel=funnel, since=since, last=last,
                           chart=charts)
 
 
@@ -44,16 +44,16 @@ def _choice(request: Request, name: str, allowed: list[str] | tuple[str, ...]) -
 @page("viewer")
 async def runs(console: Console, request: Request, user: Principal) -> Response:
     jobs = sorted(console.config.jobs)
-    accounts = queries.accounts(console.engine)
+    accounts = queries.accounts(console.reads)
     chosen = {"job": _choice(request, "job", jobs), "account": _choice(request, "account", accounts),
               "outcome": _choice(request, "outcome", queries.RUN_OUTCOMES)}
-    return console.render(request, "runs.html", user=user, runs=queries.runs(console.engine, **chosen), chosen=chosen,
+    return console.render(request, "runs.html", user=user, runs=queries.runs(console.reads, **chosen), chosen=chosen,
                           jobs=jobs, accounts=accounts, outcomes=queries.RUN_OUTCOMES, limit=queries.RUNS_SHOWN)
 
 
 @page("viewer")
 async def run_detail(console: Console, request: Request, user: Principal) -> Response:
-    found = queries.run(console.engine, int(request.path_params["run_id"]))
+    found = queries.run(console.reads, int(request.path_params["run_id"]))
     if found is None:
         return console.refuse(request, user, 404, "There is no run with that id.")
     return console.render(request, "run.html", user=user, run=found)
@@ -71,7 +71,7 @@ async def lookup(console: Console, request: Request, user: Principal) -> Respons
         return console.render(request, "lookup.html", status=400, user=user, number=raw[:MAX_NUMBER_CHARS], e164=None,
                               history=None, message="That is not a phone number; try +33612345678 or 06 12 34 56 78.")
     return console.render(request, "lookup.html", user=user, number=raw, e164=e164,
-                          history=queries.number_history(console.engine, e164), message="")
+                          history=queries.number_history(console.reads, e164), message="")
 
 
 #: The evidence report's formats here: (renderer, media type). Served as attachments, never shown in the console.
