@@ -163,6 +163,8 @@ def _default_jobs() -> dict[str, JobSchedule]:
 class DaemonConfig:
     health_host: str = "127.0.0.1"
     health_port: int = 0
+    #: The ``instance`` label of this process's job metrics; "" = ``host:pid`` (docs/operations.md, "Several instances").
+    instance: str = ""
     log_format: str = "auto"
     lease: Duration = 900.0
     jitter: Duration = 20.0

@@ -4,7 +4,9 @@ Counters live in a `CollectorRegistry` of their own (not prometheus_client's glo
 and two daemons in one interpreter never clash. Two sources:
 
 - this process's events: runs by outcome, failures, skipped runs, rows written, run duration, and
-  every API attempt through the client's ``observer`` callback (endpoint, outcome);
+  every API attempt through the client's ``observer`` callback (endpoint, outcome). The job figures carry
+  an ``instance`` label (``daemon.instance``, else ``host:pid``): with N instances on one database, which one
+  ran, skipped or failed (docs/operations.md, "Several instances");
 - the database, read at each scrape by `DatabaseCollector` with count queries: last success per job
   (from ``sync_runs``, so it counts runs done by *any* instance), the open stop-list size and the
   messages still waiting for a final status. A missing table (a job not shipped yet, a database not
@@ -14,6 +16,8 @@ and two daemons in one interpreter never clash. Two sources:
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Protocol, TypeVar
@@ -24,7 +28,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from etl import budget
+from etl import backlog, budget
 from etl.accounts import PARENT, PARENT_ID, AccountRef
 from etl.compliance import breaches, propagation
 from etl.db.schema import accounts, rejected_items, sync_runs
@@ -72,26 +76,36 @@ class RunLike(Protocol):
     def result(self) -> RunResult | None: ...
 
 
-class Metrics:
-    """This process's counters. ``observe_api`` is the API client's ``observer``."""
+def default_instance() -> str:
+    """``host:pid``: this process among the instances on one database, when ``daemon.instance`` is not set."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+
+class Metrics:
+    """This process's counters. ``observe_api`` is the API client's ``observer``; ``instance`` labels the job figures."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, instance: str | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.instance = instance or default_instance()
         r = self.registry
-        # Every job figure carries the account's label (``main``: the parent; docs/accounts.md).
-        self.runs = Counter(f"{PREFIX}_runs", "Job runs that ended, by outcome.", ["job", "outcome", "account"], registry=r)
-        self.failures = Counter(f"{PREFIX}_job_failures", "Job runs that failed or were refused.", ["job", "account"], registry=r)
+        # Every job figure carries the account's label (``main``: the parent; docs/accounts.md) and this instance's.
+        self.runs = Counter(f"{PREFIX}_runs", "Job runs that ended, by outcome.", ["job", "outcome", "account", "instance"], registry=r)
+        self.failures = Counter(
+            f"{PREFIX}_job_failures", "Job runs that failed or were refused.", ["job", "account", "instance"], registry=r
+        )
         self.skipped = Counter(
             f"{PREFIX}_runs_skipped",
             "Scheduled runs not done: lock held elsewhere, or fresh already.",
-            ["job", "reason", "account"],
+            ["job", "reason", "account", "instance"],
             registry=r,
         )
-        self.rows = Counter(f"{PREFIX}_rows", "Rows written by jobs, by kind of change.", ["job", "change", "account"], registry=r)
+        self.rows = Counter(
+            f"{PREFIX}_rows", "Rows written by jobs, by kind of change.", ["job", "change", "account", "instance"], registry=r
+        )
         self.duration = Histogram(
             f"{PREFIX}_run_duration_seconds",
             "Wall time of job runs.",
-            ["job", "account"],
+            ["job", "account", "instance"],
             buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
             registry=r,
         )
@@ -102,7 +116,7 @@ class Metrics:
         self.last_run_end = Gauge(
             f"{PREFIX}_last_run_timestamp_seconds",
             "When this process last finished a run of the job.",
-            ["job", "outcome", "account"],
+            ["job", "outcome", "account", "instance"],
             registry=r,
         )
 
@@ -112,19 +126,19 @@ class Metrics:
             self.api_retries.labels(endpoint=endpoint).inc()
 
     def record_run(self, report: RunLike) -> None:
-        job, account = report.job, report.account.label
-        self.runs.labels(job=job, outcome=report.outcome, account=account).inc()
-        self.duration.labels(job=job, account=account).observe(report.seconds)
-        self.last_run_end.labels(job=job, outcome=report.outcome, account=account).set_to_current_time()
+        job, account, instance = report.job, report.account.label, self.instance
+        self.runs.labels(job=job, outcome=report.outcome, account=account, instance=instance).inc()
+        self.duration.labels(job=job, account=account, instance=instance).observe(report.seconds)
+        self.last_run_end.labels(job=job, outcome=report.outcome, account=account, instance=instance).set_to_current_time()
         if report.outcome.failed:
-            self.failures.labels(job=job, account=account).inc()
+            self.failures.labels(job=job, account=account, instance=instance).inc()
         result = report.result
         if result is not None:
             for change in ("added", "changed", "removed"):
-                self.rows.labels(job=job, change=change, account=account).inc(getattr(result, change))
+                self.rows.labels(job=job, change=change, account=account, instance=instance).inc(getattr(result, change))
 
     def record_skip(self, job: str, reason: str, account: str = PARENT.label) -> None:
-        self.skipped.labels(job=job, reason=reason, account=account).inc()
+        self.skipped.labels(job=job, reason=reason, account=account, instance=self.instance).inc()
 
     def watch_database(self, engine: Engine, jobs: Sequence[str], *, now: Callable[[], datetime] | None = None) -> None:
         """Export the database figures at every scrape (``now``: the clock of time windows, UTC by default)."""
@@ -212,6 +226,7 @@ class DatabaseCollector(Collector):
         yield from self._propagation()
         yield from self._breaches()
         yield from self._budget()
+        yield from self._cost_backlog()
 
     def _read(self, read: Callable[[Connection], _T]) -> _T | None:
         """``read`` on a short read-only connection; None while the tables it needs are not migrated yet."""
@@ -259,6 +274,25 @@ class DatabaseCollector(Collector):
             size.add_metric([row.account, row.endpoint_class], float(row.slots))
         yield used
         yield size
+
+    def _cost_backlog(self) -> Iterator[Metric]:
+        """Cost reads due per account, and how late the oldest is (etl/backlog.py: one grouped read, partial index)."""
+        rows = self._read(lambda conn: backlog.cost_backlog(conn, self.now()))
+        if rows is None:
+            return  # not migrated to the statuses revision yet
+        due = GaugeMetricFamily(
+            f"{PREFIX}_cost_backlog", "Recipients whose cost read is due (next_cost_at passed), by account.", labels=["account"]
+        )
+        age = GaugeMetricFamily(
+            f"{PREFIX}_cost_backlog_age_seconds",
+            "Seconds since the oldest due cost read of the account fell due (0: none due).",
+            labels=["account"],
+        )
+        for row in rows:
+            due.add_metric([row.account], float(row.due))
+            age.add_metric([row.account], row.oldest_seconds)
+        yield due
+        yield age
 
     def _rejected(self) -> Iterator[Metric]:
         """Items quarantined, by endpoint: ``times_seen`` summed, so a repeat counts (etl/quarantine.py)."""

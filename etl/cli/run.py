@@ -43,7 +43,7 @@ def command(ctx: click.Context, jobs: tuple[str, ...], health_port: int | None) 
     config = get_config(ctx)
     key = config.api_key()  # a missing key is a config error now, not at the first run
     mask = configure_logging(config.daemon.log_format, level=verbosity_level(ctx), secrets=[key.reveal()])
-    metrics = Metrics()
+    metrics = Metrics(instance=config.daemon.instance or None)
     engine = get_engine(ctx)
     accounts, factory = wire(config, engine, on_secret=mask.add, observer=metrics.observe_api)
     daemon = Daemon(

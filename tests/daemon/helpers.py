@@ -36,6 +36,7 @@ def write_config(
     shutdown_timeout: float = 10.0,
     health_port: int = 0,
     jitter: float = 0.0,
+    instance: str = "",
 ) -> Path:
     path.write_text(
         f"""
@@ -54,6 +55,7 @@ lease = {lease}
 jitter = {jitter}
 shutdown_timeout = {shutdown_timeout}
 health_port = {health_port}
+instance = "{instance}"
 """
     )
     return path
@@ -101,6 +103,7 @@ class DaemonProcess:
 
 def start_daemon(tmp: Path, name: str, db_url: str, base_url: str, *args: str, health: bool = False, **options: Any) -> DaemonProcess:
     port = free_port() if health else 0
+    options.setdefault("instance", name)  # the metrics' instance label
     config = write_config(tmp / f"{name}.toml", db_url, base_url, health_port=port, **options)
     log_path = tmp / f"{name}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMSPARTNER_ETL")}

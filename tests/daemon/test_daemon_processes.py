@@ -153,7 +153,7 @@ def test_metrics_and_healthz_answer_before_and_after_a_failing_job(migrated_db_u
         health = json.loads(body)
         assert health["status"] == "ok" and health["jobs"]["stops"]["ok"]
         metrics = d.get("/metrics")[1].decode()
-        assert 'smspartner_etl_runs_total{account="main",job="stops",outcome="success"}' in metrics
+        assert 'smspartner_etl_runs_total{account="main",instance="d",job="stops",outcome="success"}' in metrics
         assert 'smspartner_etl_api_calls_total{endpoint="stop-sms/list",outcome="ok"}' in metrics
         assert "smspartner_etl_stop_list_size 5.0" in metrics
         assert 'smspartner_etl_last_success_timestamp_seconds{account="main",job="stops"}' in metrics
@@ -169,8 +169,8 @@ def test_metrics_and_healthz_answer_before_and_after_a_failing_job(migrated_db_u
             return text if 'outcome="failed"}' in text else None
 
         metrics = wait_for(metrics_with_a_failure, 15, "a failed run in /metrics")
-        assert 'smspartner_etl_runs_total{account="main",job="stops",outcome="failed"}' in metrics
-        assert 'smspartner_etl_job_failures_total{account="main",job="stops"}' in metrics
+        assert 'smspartner_etl_runs_total{account="main",instance="d",job="stops",outcome="failed"}' in metrics
+        assert 'smspartner_etl_job_failures_total{account="main",instance="d",job="stops"}' in metrics
         assert 'smspartner_etl_api_calls_total{endpoint="stop-sms/list",outcome="TransientApiError"}' in metrics
 
         simulator.sim.faults.clear()

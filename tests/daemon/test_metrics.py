@@ -55,3 +55,57 @@ def test_missing_tables_leave_their_gauge_out_and_a_dead_database_reads_as_down(
     value = metrics.registry.get_sample_value
     assert value("smspartner_etl_database_up") == 0  # no sync_runs: the run log is unreadable
     engine.dispose()
+
+
+def _recipient(url: str, phone: str, account_id: int, next_cost_at: datetime | None) -> None:
+    from harness.sql import run_sql
+
+    stamp = (lambda v: v) if url.startswith("postgresql") else (lambda v: v.replace(tzinfo=None) if v else v)
+    at = datetime(2026, 12, 4, 0, 0, tzinfo=timezone.utc)
+    run_sql(url, "INSERT INTO recipients (account_id, send_id, message_id, phone_e164, phone_raw, sent_day, final, expired, "
+                 "poll_until, next_poll_at, poll_count, cost_checks, next_cost_at, first_seen_at) VALUES (:a, "
+                 "(SELECT MIN(id) FROM sends), '1', :phone, :phone, '2026-12-04', TRUE, FALSE, :n, NULL, 1, 0, :cost, :n)",
+            a=account_id, phone=phone, n=stamp(at), cost=stamp(next_cost_at))
+
+
+def test_the_cost_backlog_counts_due_cost_reads_per_account_and_how_late_the_oldest_is(migrated_db_url) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from harness.sql import run_sql
+
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
+    naive = migrated_db_url.startswith(("sqlite", "mariadb"))
+    sent = now.replace(tzinfo=None) if naive else now
+    run_sql(migrated_db_url, "INSERT INTO accounts (label, type, parent_id, first_seen_at) VALUES ('shop', 'simple', 1, :n)", n=sent)
+    run_sql(migrated_db_url, "INSERT INTO sends (message_id, kind, sent_at, started_at, sent_day, source, created_at) "
+                             "VALUES ('1', 'message', :n, :n, '2026-12-04', 'csv', :n)", n=sent)
+    shop = run_sql(migrated_db_url, "SELECT id FROM accounts WHERE label = 'shop'")[0][0]
+    _recipient(migrated_db_url, "+33600000001", 1, now - timedelta(hours=3))  # due 3 h ago: the oldest
+    _recipient(migrated_db_url, "+33600000002", 1, now - timedelta(minutes=5))  # due
+    _recipient(migrated_db_url, "+33600000003", 1, now + timedelta(hours=6))  # a retry ahead: not due yet
+    _recipient(migrated_db_url, "+33600000004", 1, None)  # priced: nothing ahead
+    _recipient(migrated_db_url, "+33600000005", shop, now + timedelta(minutes=1))
+    engine = make_engine(migrated_db_url)
+    metrics = Metrics()
+    metrics.watch_database(engine, [], now=lambda: now)
+    try:
+        value = metrics.registry.get_sample_value
+        assert value("smspartner_etl_cost_backlog", {"account": "main"}) == 2
+        assert value("smspartner_etl_cost_backlog_age_seconds", {"account": "main"}) == 3 * 3600
+        assert value("smspartner_etl_cost_backlog", {"account": "shop"}) == 0
+        assert value("smspartner_etl_cost_backlog_age_seconds", {"account": "shop"}) == 0
+    finally:
+        engine.dispose()
+
+
+def test_job_metrics_carry_the_configured_instance_or_host_and_pid() -> None:
+    import os
+    import socket
+
+    named, unnamed = Metrics(instance="etl-2"), Metrics()
+    for metrics in (named, unnamed):
+        metrics.record_skip("statuses", "locked")
+    assert named.registry.get_sample_value(
+        "smspartner_etl_runs_skipped_total", {"job": "statuses", "reason": "locked", "account": "main", "instance": "etl-2"}) == 1
+    assert unnamed.instance == f"{socket.gethostname()}:{os.getpid()}"
+    assert f'instance="{unnamed.instance}"' in unnamed.exposition().decode()

@@ -19,18 +19,18 @@ def test_held_lock_skips_the_run_without_a_row_and_counts_it(migrated_db_url, si
     engine = make_engine(migrated_db_url)
     other = make_engine(migrated_db_url)
     config = make_config(migrated_db_url, simulator.base_url)
-    metrics = Metrics()
+    metrics = Metrics(instance="this-instance")
     try:
         with job_lock(other, "stops", owner="other-instance"):
             report = run_job("stops", config=config, client=make_client(simulator.base_url), engine=engine, metrics=metrics)
         assert report.outcome == "skipped" and report.run_id is None and report.error == "locked"
-        assert metrics.registry.get_sample_value("smspartner_etl_runs_skipped_total", {"job": "stops", "reason": "locked", "account": "main"}) == 1
+        assert metrics.registry.get_sample_value("smspartner_etl_runs_skipped_total", {"job": "stops", "reason": "locked", "account": "main", "instance": "this-instance"}) == 1
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(sync_runs)).scalar() == 0
 
         report = run_job("stops", config=config, client=make_client(simulator.base_url), engine=engine, metrics=metrics)
         assert report.outcome == "success"
-        assert metrics.registry.get_sample_value("smspartner_etl_runs_total", {"job": "stops", "outcome": "success", "account": "main"}) == 1
+        assert metrics.registry.get_sample_value("smspartner_etl_runs_total", {"job": "stops", "outcome": "success", "account": "main", "instance": "this-instance"}) == 1
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(job_leases)).scalar() == 0  # released
     finally:
