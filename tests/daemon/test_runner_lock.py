@@ -24,13 +24,15 @@ def test_held_lock_skips_the_run_without_a_row_and_counts_it(migrated_db_url, si
         with job_lock(other, "stops", owner="other-instance"):
             report = run_job("stops", config=config, client=make_client(simulator.base_url), engine=engine, metrics=metrics)
         assert report.outcome == "skipped" and report.run_id is None and report.error == "locked"
-        assert metrics.registry.get_sample_value("smspartner_etl_runs_skipped_total", {"job": "stops", "reason": "locked", "account": "main", "instance": "this-instance"}) == 1
+        skipped = {"job": "stops", "reason": "locked", "account": "main", "instance": "this-instance"}
+        assert metrics.registry.get_sample_value("smspartner_etl_runs_skipped_total", skipped) == 1
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(sync_runs)).scalar() == 0
 
         report = run_job("stops", config=config, client=make_client(simulator.base_url), engine=engine, metrics=metrics)
         assert report.outcome == "success"
-        assert metrics.registry.get_sample_value("smspartner_etl_runs_total", {"job": "stops", "outcome": "success", "account": "main", "instance": "this-instance"}) == 1
+        succeeded = {"job": "stops", "outcome": "success", "account": "main", "instance": "this-instance"}
+        assert metrics.registry.get_sample_value("smspartner_etl_runs_total", succeeded) == 1
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(job_leases)).scalar() == 0  # released
     finally:
