@@ -144,6 +144,12 @@ def migration_lock(conn: Connection, timeout_seconds: int = 300) -> Iterator[Non
     if not backend.session_locks:
         yield
         return
+    if backend.waits_in_transaction(conn, lock_name(MIGRATE)):
+        # Taken as the migration transaction's first statement, held to its commit or rollback (the caller's):
+        # nothing lives in the session, so it holds behind PgBouncer in transaction mode too, and it conflicts
+        # with the session lock of the same key an older version takes.
+        yield
+        return
     backend.wait_lock(conn, lock_name(MIGRATE), timeout_seconds)
     conn.commit()
     try:

@@ -1,7 +1,8 @@
 """Alembic environment: the URL comes from the caller (etl.db.migrate), never from alembic.ini.
 
-Migrations hold the database-wide migration lock (`etl.locking.migration_lock`: an advisory lock on
-PostgreSQL, GET_LOCK on MariaDB) so that two instances starting at once cannot migrate concurrently
+Migrations hold the database-wide migration lock (`etl.locking.migration_lock`: a transaction advisory
+lock on PostgreSQL, taken before Alembic is configured, so that Alembic joins that transaction and the commit
+below ends both; GET_LOCK on MariaDB) so that two instances starting at once cannot migrate concurrently
 (warehouse/migrations/env.py does the same). What a backend needs around a migration (SQLite: foreign
 keys off for batch rebuilds, checked in full before the commit) is its own (`etl.db.backends`).
 """

@@ -139,3 +139,47 @@ def test_prepared_statements_collide_through_pgbouncer_unless_switched_off(backe
             conn.close()
         for engine in engines:
             engine.dispose()
+
+
+def test_db_upgrade_through_pgbouncer_waits_for_a_migration_held_elsewhere_then_migrates(
+    backend: str, pg_server: PostgresServer, db_url: str
+) -> None:
+    # The migration lock is a transaction lock taken by the migration's own transaction: it holds through the
+    # pooler, and it conflicts with the session lock of the same key (another host migrating, an older version).
+    import psycopg
+
+    from etl.db.migrate import current_heads, database_revisions, upgrade
+    from etl.locking import MIGRATE, advisory_key
+
+    pooler = PgBouncer(pg_server)
+    try:
+        pooler.start()
+    except (ServerUnavailable, OSError) as exc:
+        pooler.close()
+        unavailable("PgBouncer", str(exc))
+    name = db_url.rsplit("/", 1)[1]
+    failures: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            upgrade(pooler.url(name))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    try:
+        with psycopg.connect(host=pg_server.host, port=pg_server.port, user="postgres", dbname=name, autocommit=True) as other:
+            other.execute("SELECT pg_advisory_lock(%s)", (advisory_key(MIGRATE),))
+            thread = threading.Thread(target=migrate)
+            thread.start()
+            thread.join(1.5)
+            assert thread.is_alive()  # waiting for the lock
+            other.execute("SELECT pg_advisory_unlock(%s)", (advisory_key(MIGRATE),))
+        thread.join(120)
+        engine = make_engine(db_url, pool=False)
+        try:
+            assert not failures and database_revisions(engine) == current_heads()
+        finally:
+            engine.dispose()
+        assert pg_server.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == [(0,)]
+    finally:
+        pooler.close()

@@ -205,6 +205,11 @@ class Backend:
     def unlock(self, conn: Connection, name: str) -> None:
         raise NotImplementedError(f"{self.name}: no session locks; use a lease (etl/locking.py)")
 
+    def waits_in_transaction(self, conn: Connection, name: str) -> bool:
+        """Wait for lock ``name`` held to the end of the current transaction; False where locks have no such
+        scope (the caller then takes a session lock)."""
+        return False
+
     def try_transaction_lock(self, conn: Connection, name: str) -> bool:
         """Take lock ``name`` for the current transaction without waiting; `end_transaction_lock` after."""
         raise NotImplementedError(f"{self.name}: no transaction locks")

@@ -128,6 +128,10 @@ class PostgreSQL(Backend):
     def unlock(self, conn: Connection, name: str) -> None:
         conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(name)})
 
+    def waits_in_transaction(self, conn: Connection, name: str) -> bool:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key(name)})
+        return True
+
     def try_transaction_lock(self, conn: Connection, name: str) -> bool:
         return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": advisory_key(name)}).scalar())
 
