@@ -123,3 +123,16 @@ def test_a_replica_that_cannot_be_reached_is_one_sentence_with_its_password_mask
         assert "etl:***@127.0.0.1:1" in result.output
     report = tmp_path / "report.json"
     assert not report.exists() or "replica-secret-pw" not in json.dumps(report.read_text())
+
+
+def test_doctor_reports_how_far_the_replica_lags_and_warns_when_filter_audience_would_refuse(
+    migrated_db_url: str, replica_url: str, tmp_path: Path, simulator, api_key: str  # type: ignore[no-untyped-def]
+) -> None:
+    now = datetime.now(timezone.utc)
+    seed(migrated_db_url, [], synced_at=now - timedelta(minutes=1))
+    seed(replica_url, [], synced_at=now - timedelta(days=2))
+    config = tmp_path / "etl.toml"
+    config.write_text(f'[database]\nurl = "{migrated_db_url}"\nread_url = "{replica_url}"\n[api]\nbase_url = "{simulator.base_url}"\n')
+    result = CliRunner().invoke(cli, ["--config", str(config), "doctor"], env={"SMSPARTNER_API_KEY": api_key})
+    line = next(line for line in result.output.splitlines() if "replica:" in line)
+    assert line.lstrip().startswith("warn") and "2.0d old, 2.0d behind the primary's" in line and "refuses" in line

@@ -129,8 +129,46 @@ def _check_database(out: Report, config: Any) -> None:
             note = "" if status == "ok" else f", older than its staleness of {_age(schedule.staleness)}: is the daemon running?"
             out.line(status, f"job {name}", f"last success {_age(age)} ago{note}")
         _check_propagation(out, engine, now)
+        if config.database.read_url:
+            _check_replica(out, config, last.get("stops"), now)
     finally:
         engine.dispose()
+
+
+def _check_replica(out: Report, config: Any, primary_stops: datetime | None, now: datetime) -> None:
+    """``database.read_url``: reachable, migrated like the code, and how far its stop-list sync lags the primary's
+    (filter-audience judges staleness from the replica's run log: docs/operations.md, "A read replica")."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from etl.db.engine import driver_message, make_engine, normalize_url, safe_url
+    from etl.db.migrate import current_heads, database_revisions
+    from etl.metrics import last_successes
+
+    url = config.database.read_url
+    shown = safe_url(url)
+    engine = make_engine(url, pool=False, setting="database.read_url")
+    try:
+        try:
+            have = database_revisions(engine)
+            replica_stops = last_successes(engine, ["stops"]).get("stops")
+        except SQLAlchemyError as exc:
+            out.line("FAIL", "replica", f"cannot read {shown}: {driver_message(exc, normalize_url(url, 'database.read_url').password)}")
+            return
+    finally:
+        engine.dispose()
+    if have != current_heads():
+        out.line("FAIL", "replica", f"{shown} is at {', '.join(sorted(have)) or 'no revision'}, the code expects "
+                                    f"{', '.join(sorted(current_heads()))}: is it a replica of database.url?")
+        return
+    if replica_stops is None:
+        out.line("warn", "replica", f"{shown} reachable, but holds no successful stops sync: filter-audience refuses until it does")
+        return
+    behind = (primary_stops - replica_stops).total_seconds() if primary_stops is not None else 0.0
+    age = (now - replica_stops).total_seconds()
+    status = "ok" if age <= config.audience.max_stop_age else "warn"
+    note = "" if status == "ok" else ", older than audience.max_stop_age: filter-audience refuses (replication lag?)"
+    out.line(status, "replica", f"{shown} up to date; its last stops success is {_age(age)} old, "
+                                f"{_age(max(behind, 0.0))} behind the primary's{note}")
 
 
 def _check_propagation(out: Report, engine: Any, now: datetime) -> None:

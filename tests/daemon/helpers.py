@@ -37,6 +37,7 @@ def write_config(
     health_port: int = 0,
     jitter: float = 0.0,
     instance: str = "",
+    read_url: str = "",
 ) -> Path:
     path.write_text(
         f"""
@@ -46,6 +47,7 @@ max_attempts = 1
 read_timeout = 60
 [database]
 url = "{db_url}"
+read_url = "{read_url}"
 [jobs.stops]
 every = {every}
 staleness = {staleness}

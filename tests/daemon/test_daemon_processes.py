@@ -178,3 +178,23 @@ def test_metrics_and_healthz_answer_before_and_after_a_failing_job(migrated_db_u
     finally:
         assert d.stop() == 0
     assert TEST_API_KEY not in d.log_text()
+
+
+@pytest.mark.backends("sqlite")
+def test_metrics_of_a_daemon_with_a_read_url_come_from_the_replica(migrated_db_url, simulator, tmp_path, backend) -> None:  # type: ignore[no-untyped-def]
+    from etl.db.migrate import upgrade
+    from tests.audience.conftest import seed as seed_stops
+
+    replica = f"sqlite:///{tmp_path / 'replica.sqlite3'}"
+    upgrade(replica)
+    seed_stops(replica, ["+33699999901", "+33699999902", "+33699999903"])
+    seed(simulator.sim, n=5)
+    d = start_daemon(tmp_path, "d", migrated_db_url, simulator.base_url, health=True, every=60.0, read_url=replica)
+    try:
+        wait_for(lambda: [r for r in runs(migrated_db_url) if r.outcome == "success"], 20, "a first success on the primary")
+        metrics = d.get("/metrics")[1].decode()
+        assert "smspartner_etl_stop_list_size 3.0" in metrics  # the replica's 3, not the primary's 5
+        assert count(migrated_db_url, "SELECT COUNT(*) FROM stop_periods") == 5  # the job wrote to the primary
+        assert count(replica, "SELECT COUNT(*) FROM sync_runs WHERE outcome = 'success'") == 1  # the seed's only
+    finally:
+        assert d.stop() == 0
