@@ -65,9 +65,12 @@ def spend(engine: Engine, since: date) -> dict[tuple[str, str], list[tuple[str, 
 
 
 def funnel(engine: Engine, since: date) -> dict[str, dict[str, int]]:
-    """account -> {delivered, failed, pending, expired, not_found} summed from `status_funnel` since ``since``."""
-    sql = text("SELECT account_label, SUM(delivered), SUM(failed), SUM(pending), SUM(expired), SUM(not_found) "
-               "FROM status_funnel WHERE sent_day >= :since GROUP BY account_label ORDER BY account_label")
+    """account -> {delivered, failed, pending, expired, not_found} since ``since``: `status_funnel`'s counts, summed
+    from its rollup ``funnel_days`` (migration 0025) without the view's join to every send of the window, one
+    range of its key per account (docs/benchmarks.md, "Console at scale")."""
+    sql = text("SELECT a.label, SUM(d.delivered), SUM(d.failed), SUM(d.pending), SUM(d.expired), SUM(d.not_found) "
+               "FROM accounts a CROSS JOIN funnel_days d WHERE d.account_id = a.id AND d.sent_day >= :since "
+               "GROUP BY a.label ORDER BY a.label")
     keys = ("delivered", "failed", "pending", "expired", "not_found")
     with engine.connect() as conn:
         return {str(row[0]): {k: int(v or 0) for k, v in zip(keys, row[1:])} for row in conn.execute(sql, {"since": since})}
@@ -132,8 +135,8 @@ def chart_window(engine: Engine, days: int, today: date) -> tuple[date, date]:
     """(first, last) day charted: the ``days`` up to the latest day with spend or sends, so a mirror that
     stopped receiving data (or the demo, in the simulator's time) still shows its last month.
 
-    The latest day of `spend_by_day` and `status_funnel` without them: both views aggregate every recipient, so
-    their MAX read the whole table. Their days are the recipients' ``sent_day`` (every recipient has a send)
+    The latest day of `spend_by_day` and `status_funnel` without them: a MAX over either view reads all of it
+    (every recipient before their rollups, migrations 0024 and 0025). Their days are the recipients' ``sent_day`` (every recipient has a send)
     and the rental costs' ``cost_day``; the latest per account is the last entry of
     ``ix_recipients_account_id_sent_day_country_currency`` (docs/benchmarks.md, "Console")."""
     sql = text("SELECT MAX(d) FROM (SELECT (SELECT MAX(r.sent_day) FROM recipients r WHERE r.account_id = a.id) AS d "

@@ -67,6 +67,12 @@ def create_temp(conn: Connection, table: Table) -> None:
     backends.of(conn).create_temp(conn, table)
 
 
+def recreate_temp(conn: Connection, table: Table) -> None:
+    """Create a staging table that an earlier step of the same transaction may have created and dropped: a
+    rollup's stage, used by every write that moves it (PostgreSQL drops a staging table only at commit)."""
+    backends.of(conn).recreate_temp(conn, table)
+
+
 def drop_temp(conn: Connection, table: Table) -> None:
     """Drop a staging table before commit (PostgreSQL drops it at commit by itself)."""
     backends.of(conn).drop_temp(conn, table)

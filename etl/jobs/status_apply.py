@@ -47,6 +47,7 @@ from etl.accounts import PARENT_ID
 from etl.api.parse import StatusItem
 from etl.config import StatusesConfig
 from etl.db import dialect
+from etl.db.funnel_rollup import FunnelMove
 from etl.db.schema import cost_events, recipients, status_events
 from etl.db.spend_rollup import SpendMove
 from etl.db.types import Id, Money, UtcDateTime
@@ -249,8 +250,10 @@ def apply_statuses(
          r.refused)
         for r in staged
     ], account_id)
-    _apply_answers(conn, stage, now=now, run_id=run_id, tally=tally)
-    _apply_polls(conn, stage, now=now, ladder=config.ladder, tally=tally)
+    # The funnel rollup moves with the statuses, expiries and item codes, in this transaction (`etl.db.funnel_rollup`).
+    with FunnelMove(conn, select(stage.c.recipient_id).where(stage.c.recipient_id.is_not(None))):
+        _apply_answers(conn, stage, now=now, run_id=run_id, tally=tally)
+        _apply_polls(conn, stage, now=now, ladder=config.ladder, tally=tally)
     dialect.drop_temp(conn, stage)
 
 
@@ -408,17 +411,20 @@ def apply_costs(
         )
     )
     spend.give()
-    conn.execute(
-        update(recipients)
-        .where(match, s.kind == "missing")
-        .ordered_values(
-            (r.cost_checks, r.cost_checks + 1),
-            (r.cost_checked_at, literal(now, UtcDateTime())),
-            (r.next_cost_at, s.next_cost_at),
-            (r.item_code, 4),
-            (r.item_error, "message-status: not found"),
-        )
-    )
+    if any(row.kind == "missing" for row in rows):
+        # Its item code makes a recipient with no status "not found": the funnel rollup moves with it.
+        with FunnelMove(conn, select(s.recipient_id).where(s.kind == "missing")):
+            conn.execute(
+                update(recipients)
+                .where(match, s.kind == "missing")
+                .ordered_values(
+                    (r.cost_checks, r.cost_checks + 1),
+                    (r.cost_checked_at, literal(now, UtcDateTime())),
+                    (r.next_cost_at, s.next_cost_at),
+                    (r.item_code, 4),
+                    (r.item_error, "message-status: not found"),
+                )
+            )
     # Quarantined answers: nothing of them is stored; the next read waits its backoff like a missing cost.
     conn.execute(
         update(recipients)

@@ -40,6 +40,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    and_,
     false,
     func,
     insert,
@@ -54,6 +55,7 @@ from etl.accounts import PARENT_ID
 from etl.config import StatusesConfig
 from etl.db import dialect
 from etl.db.engine import writer
+from etl.db.funnel_rollup import FunnelMove
 from etl.db.schema import recipients, sends, track_intake, tracked_tags
 from etl.db.types import UtcDateTime
 from etl.errors import InputError
@@ -239,6 +241,13 @@ def ingest(
     dialect.index_temp(conn, stage, "message_id", "phone_e164")
     known = sql_exists().where(r.account_id == account_id, r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
     added = conn.execute(select(func.count()).select_from(stage).where(~known)).scalar_one()
+    # New recipients count in the funnel rollup from their insert (`etl.db.funnel_rollup`); the staged pairs
+    # already known count the same before and after, so they move nothing.
+    k = recipients.alias("staged_known")
+    staged = select(k.c.id).select_from(stage).join(
+        k, and_(k.c.account_id == account_id, k.c.message_id == s.message_id, k.c.phone_e164 == s.phone_e164))
+    funnel = FunnelMove(conn, staged)
+    funnel.take()
     conn.execute(
         insert(recipients).from_select(
             [
@@ -251,6 +260,7 @@ def ingest(
             ).where(~known),
         )
     )
+    funnel.give()
     dialect.drop_temp(conn, stage)
     return len(new), int(added), len(staged_rows)
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from etl.db.spend_rollup import rebuild
+from etl.db import funnel_rollup, spend_rollup
 
 from .conftest import NOW
 from .seed import NUMBER, XSS, seed
@@ -63,7 +63,9 @@ def test_charts_are_svg_drawn_from_spend_by_day_and_status_funnel(engine: Engine
                           "poll_until, poll_count, cost, currency, country, cost_checks, first_seen_at, status) VALUES "
                           "((SELECT id FROM sends), 'm1', :p, :p, :d, TRUE, FALSE, :n, 1, 0.045, 'EUR', 'FR', 1, :n, 'Delivered')"),
                      {"n": NOW, "d": day, "p": NUMBER})
-        rebuild(conn)  # priced by hand, not by a cost read: the spend rollup is rebuilt, as after a bulk import
+        # Written by hand, not by the jobs: the rollups are rebuilt, as after a bulk import.
+        spend_rollup.rebuild(conn)
+        funnel_rollup.rebuild(conn)
     page = sign_in("viewer").get("/").text
     assert re.search(r'<figure class="chart spend">\s*<svg', page)
     assert "main · EUR" in page

@@ -72,6 +72,11 @@ class Backend:
     def drop_temp(self, conn: Connection, table: Table) -> None:
         conn.execute(DropTable(table, if_exists=True))
 
+    def recreate_temp(self, conn: Connection, table: Table) -> None:
+        """An empty staging table that a step earlier in this transaction may have made and "dropped" already
+        (`drop_temp` is a no-op where the table lasts until the commit)."""
+        self.create_temp(conn, table)
+
     def placeholder(self, conn: Connection) -> str:
         return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from itertools import chain
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, Dialect, Integer, Select, String, Table, any_, bindparam, func, select, text
+from sqlalchemy import BigInteger, ColumnElement, Connection, Dialect, Integer, Select, String, Table, any_, bindparam, delete, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.schema import CreateTable
@@ -54,6 +54,11 @@ class PostgreSQL(Backend):
 
     def drop_temp(self, conn: Connection, table: Table) -> None:
         return None  # dropped at commit
+
+    def recreate_temp(self, conn: Connection, table: Table) -> None:
+        # Still there when this transaction made it before (ON COMMIT DROP): emptied and used again.
+        conn.execute(CreateTable(table, if_not_exists=True))
+        conn.execute(delete(table))
 
     def bulk_load(self, conn: Connection, table: Table, rows: Iterable[Sequence[Any]]) -> int:
         """``COPY … FROM STDIN`` through psycopg 3 (docs/benchmarks.md: far faster than INSERTs)."""

@@ -162,6 +162,29 @@ class SpendDay(Base):
     spend: Mapped[Decimal] = mapped_column(Money)
 
 
+class FunnelDay(Base):
+    """The recipients' delivery funnel per account, Paris day and send: what ``status_funnel`` reads (migration
+    0025), kept exact by every writer of a recipient's status, expiry or item code and by the recipients' insert
+    (`etl.db.funnel_rollup`), so the console's 30 days are one range of this key per account, not every recipient
+    of the window (docs/benchmarks.md, "Console at scale").
+
+    The counts are 0010's ``status_funnel`` columns: ``recipients``, then those delivered, failed (final, not
+    delivered), pending, expired (not final) and not found (no status, an item code).
+    """
+
+    __tablename__ = "funnel_days"
+
+    account_id: Mapped[int] = mapped_column(Id, ForeignKey("accounts.id"), primary_key=True)
+    sent_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    send_id: Mapped[int] = mapped_column(Id, ForeignKey("sends.id"), primary_key=True)
+    recipients: Mapped[int] = mapped_column(BigInteger)
+    delivered: Mapped[int] = mapped_column(BigInteger)
+    failed: Mapped[int] = mapped_column(BigInteger)
+    pending: Mapped[int] = mapped_column(BigInteger)
+    expired: Mapped[int] = mapped_column(BigInteger)
+    not_found: Mapped[int] = mapped_column(BigInteger)
+
+
 class TrackIntake(Base):
     """Where a user's own sending application INSERTs what to track (docs/statuses.md).
 
@@ -252,6 +275,7 @@ recipients = table_of(Recipient)
 status_events = table_of(StatusEvent)
 cost_events = table_of(CostEvent)
 spend_days = table_of(SpendDay)
+funnel_days = table_of(FunnelDay)
 track_intake = table_of(TrackIntake)
 tracked_tags = table_of(TrackedTag)
 account_snapshots = table_of(AccountSnapshot)
