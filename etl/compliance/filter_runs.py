@@ -4,7 +4,8 @@ Why: `evidence` must be able to say "blocked from campaign file X on date Y" wit
 (docs/audience.md, "Filter runs are recorded"). The row is written before filtering (outcome ``running``) and
 completed after; a run that fails keeps its row with the failure, and the blocks of a failed run are
 deleted (no output was written, so nothing was blocked). Blocks arrive in batches from the filter
-and are hashed and inserted set-based, one transaction per batch, so memory stays bounded.
+and are hashed and inserted set-based (one multi-row or array statement through `etl.db.backends`), one
+transaction per batch, so memory stays bounded; a number repeated within a batch is stored once.
 Without a hash key the row records counts only (``hash_key_id`` NULL), unless
 ``compliance.require_hash_key``. The row's insert and its completion each append an audit chain entry in
 their transaction (``filter_run_start``, ``filter_run_complete``: `etl.compliance.chain`).
@@ -27,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from etl.compliance import chain
 from etl.compliance.hashing import NumberHasher, load_hasher, optional_hasher
 from etl.config_compliance import ComplianceConfig
+from etl.db import backends
 from etl.db.engine import driver_message, writer
 from etl.db.schema import accounts, filter_run_blocks, filter_runs
 from etl.errors import ConfigError, EtlError
@@ -140,13 +142,15 @@ class FilterRunRecorder:
         assert self.hasher is not None
         rows: list[dict[str, Any]] = []
         for reason, numbers in self._pending.items():
-            hashes = self.hasher.hash_many([f"+{n}" for n in dict.fromkeys(numbers)])
+            # Sorted: the batch then enters the (run_id, number_hash) index in key order, page after page,
+            # behind this run's earlier batches, whatever the history holds (docs/benchmarks.md).
+            hashes = sorted(self.hasher.hash_digits(dict.fromkeys(numbers)))
             rows.extend({"run_id": self.run_id, "number_hash": h, "reason": reason} for h in hashes)
         self._pending.clear()
         self._held = 0
         if rows:
-            with self.engine.begin() as conn:
-                conn.execute(insert(filter_run_blocks), rows)
+            with writer(self.engine).begin() as conn:
+                backends.of(conn).insert_rows(conn, filter_run_blocks, rows)
             self.blocks += len(rows)
 
     def _forget_blocks(self) -> None:

@@ -12,9 +12,14 @@ from sqlalchemy import select
 
 from etl.audience import filter_audience
 from etl.audience.stops import StopSet
+from etl.audience.filter import Summary
 from etl.cli import cli
+from etl.compliance.evidence_hashed import runs_blocking
+from etl.compliance.filter_runs import FileDigest, FilterRunRecorder
+from etl.compliance.hashing import NumberHasher
 from etl.db.engine import make_engine
 from etl.db.schema import filter_run_blocks, filter_runs
+from etl.secrets import Secret
 from tests.audience.conftest import seed
 from tests.harness import TEST_HASH_KEY
 
@@ -126,3 +131,53 @@ def test_the_chunked_and_the_row_loop_paths_hand_over_the_same_opted_out_numbers
                         workers=workers, chunk_bytes=4096, on_opted_out=sink, progress=False)
     assert len(seen[0]) == len(range(10_000_000, 10_004_000, 7))
     assert sorted(seen[0]) == sorted(seen[2])
+
+
+
+def _record(url: str, tmp_path: Path, batches: list[list[int]], *, batch: int) -> tuple[int, int]:
+    """One run recorded through `FilterRunRecorder` with ``batch``, fed ``batches`` as the filter hands them
+    over; its id and ``blocks_recorded``."""
+    source = tmp_path / "campaign.csv"
+    source.write_text("tel\n")
+    engine = make_engine(url, pool=False)
+    recorder = FilterRunRecorder(engine, NumberHasher.from_key(Secret(TEST_HASH_KEY)), lambda: datetime.now(timezone.utc),
+                                 batch=batch)
+    try:
+        run_id = recorder.start(actor="t", input_path=source, allow_stale=False, freshness=None)
+        for numbers in batches:
+            recorder.add("stop_list", numbers)
+        recorder.finish(Summary(), FileDigest(source))
+    finally:
+        engine.dispose()
+    (run,) = [r for r in rows(url)[0] if r["id"] == run_id]
+    return run_id, int(run["blocks_recorded"])  # type: ignore[call-overload]
+
+
+def _runs_blocking(url: str, number: str) -> list[int]:
+    engine = make_engine(url, pool=False)
+    try:
+        with engine.connect() as conn:
+            return [r["run_id"] for r in runs_blocking(conn, number, NumberHasher.from_key(Secret(TEST_HASH_KEY)))]
+    finally:
+        engine.dispose()
+
+
+def test_blocks_handed_over_in_several_batches_are_stored_once_per_batch_and_found_in_every_run(migrated_db_url, tmp_path):
+    # batch=3: [1, 2, 2, 3] is flushed at once (the repeated 2 stored once), [3, 4] waits, [5] completes a
+    # second batch that holds 3 again; the finish has nothing left.
+    first, recorded = _record(migrated_db_url, tmp_path, [[33600000001, 33600000002, 33600000002, 33600000003],
+                                                          [33600000003, 33600000004], [33600000005]], batch=3)
+    second, _ = _record(migrated_db_url, tmp_path, [[33600000003, 33600000009]], batch=3)
+    stored = [(run, h) for run, h, _ in rows(migrated_db_url)[1]]
+    expected = [(first, keyed(f"+3360000000{n}")) for n in (1, 2, 3, 3, 4, 5)] + [(second, keyed(f"+3360000000{n}")) for n in (3, 9)]
+    assert sorted(stored) == sorted(expected) and recorded == 6
+    assert _runs_blocking(migrated_db_url, "+33600000003") == [first, second]
+    assert _runs_blocking(migrated_db_url, "+33600000009") == [second]
+    assert _runs_blocking(migrated_db_url, "+33600000008") == []
+
+
+def test_a_keyed_run_that_blocks_nothing_stores_no_blocks(migrated_db_url, tmp_path):
+    run_id, recorded = _record(migrated_db_url, tmp_path, [[], []], batch=3)
+    (run,) = rows(migrated_db_url)[0]
+    assert run["outcome"] == "success" and run["hash_key_id"] is not None
+    assert recorded == 0 and rows(migrated_db_url)[1] == []

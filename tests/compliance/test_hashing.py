@@ -71,3 +71,14 @@ def test_the_compliance_section_loads_and_refuses_an_optout_age_under_three_year
     path.write_text('[compliance]\noptout_age = "365d"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"^compliance.optout_age: opt-outs are kept at least 3 years"):
         load_config(path, environ={})
+
+
+@pytest.mark.parametrize("key", ["k", "x" * 64, "a key longer than one SHA-256 block of sixty-four bytes, so hashed first",
+                                 "clé-non-ascii"], ids=["short", "one-block", "longer-than-a-block", "non-ascii"])
+def test_the_batch_hashes_equal_hmac_for_any_key_length(key):
+    hasher = NumberHasher.from_key(Secret(key))
+    numbers = ["+33612345678", "+33700000000", "+1"]
+    expected = [hmac.new(key.encode(), n.encode(), hashlib.sha256).hexdigest() for n in numbers]
+    assert hasher.hash_many(numbers) == expected
+    assert hasher.hash_digits([33612345678, 33700000000, 1]) == expected
+    assert hasher.hash_many([]) == hasher.hash_digits([]) == []
