@@ -102,7 +102,36 @@ def one_run(url: str, with_key: bool) -> dict[str, object]:
             "cpu_s": round(run["cpu"], 2), "blocked_stop_list": report["blocked_by_reason"]["stop_list"],
             "blocks_added": blocks_stored(url) - before, "blocks_before": before,
             "load_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-            "at": datetime.now(timezone.utc).strftime("%H:%M:%S")}
+            "at": datetime.now(timezone.utc).strftime("%H:%M:%S")}  # UTC
+
+
+def lookups(url: str, count: int = 15) -> dict[str, object]:
+    """`evidence`'s filter-run section (`runs_blocking`) for stopped numbers after the runs: the median seconds
+    and the plan, to show the (run_id, number_hash) index serves it (one probe per run)."""
+    from etl.compliance.evidence_hashed import runs_blocking
+    from etl.compliance.hashing import NumberHasher
+    from etl.db import backends
+    from etl.secrets import Secret
+
+    hasher = NumberHasher.from_key(Secret(KEY))
+    numbers = (OUT / "stops.csv").read_text().splitlines()[1 : 1 + count]
+    engine = make_engine(url)
+    seconds, found = [], []
+    try:
+        with engine.connect() as conn:
+            for number in numbers:
+                started = time.perf_counter()
+                found.append(len(runs_blocking(conn, number, hasher)))
+                seconds.append(time.perf_counter() - started)
+            explain = {"sqlite": "EXPLAIN QUERY PLAN ", "postgresql": "EXPLAIN ", "mariadb": "EXPLAIN "}[backends.of(conn).name]
+            plan = [" | ".join(str(v) for v in row) for row in conn.execute(text(
+                explain + "SELECT r.id, b.reason FROM filter_run_blocks b JOIN filter_runs r ON r.id = b.run_id "
+                "WHERE b.run_id IN (SELECT id FROM filter_runs WHERE hash_key_id = :k) AND b.number_hash = :h AND r.hash_key_id = :k"),
+                {"h": hasher.hash(numbers[0]), "k": hasher.key_id})]
+    finally:
+        engine.dispose()
+    return {"lookup_median_s": round(statistics.median(seconds), 4), "lookup_max_s": round(max(seconds), 4),
+            "runs_found_per_number": found, "plan": plan}
 
 
 def main() -> None:
@@ -131,6 +160,7 @@ def main() -> None:
             summary[f"{what}_median_hashes"] = statistics.median(h)
             summary[f"{what}_ratio_per_pair"] = [round(b / a, 3) for a, b in zip(c, h)]
             summary[f"{what}_ratio_of_medians"] = round(statistics.median(h) / statistics.median(c), 3)
+        summary["evidence_lookup"] = lookups(url)
         print(json.dumps(summary), flush=True)
 
 

@@ -4,7 +4,7 @@ Why: `evidence` must be able to say "blocked from campaign file X on date Y" wit
 (docs/audience.md, "Filter runs are recorded"). The row is written before filtering (outcome ``running``) and
 completed after; a run that fails keeps its row with the failure, and the blocks of a failed run are
 deleted (no output was written, so nothing was blocked). Blocks arrive in batches from the filter
-and are hashed and inserted set-based (one multi-row or array statement through `etl.db.backends`), one
+and are hashed and loaded set-based (`etl.db.backends` bulk loads: multi-row INSERTs, COPY), one
 transaction per batch, so memory stays bounded; a number repeated within a batch is stored once.
 Without a hash key the row records counts only (``hash_key_id`` NULL), unless
 ``compliance.require_hash_key``. The row's insert and its completion each append an audit chain entry in
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["FileDigest", "FilterRunRecorder", "default_actor", "filter_run_hasher"]
 
 BATCH = 10_000
+#: The fields of a `filter_run_blocks` row as the recorder loads them (the id is the table's).
+BLOCK_COLUMNS = ("run_id", "number_hash", "reason")
 
 _READ = 1 << 20
 
@@ -140,18 +142,18 @@ class FilterRunRecorder:
 
     def _flush(self) -> None:
         assert self.hasher is not None
-        rows: list[dict[str, Any]] = []
+        fields: list[Any] = []
         for reason, numbers in self._pending.items():
-            # Sorted: the batch then enters the (run_id, number_hash) index in key order, page after page,
-            # behind this run's earlier batches, whatever the history holds (docs/benchmarks.md).
-            hashes = sorted(self.hasher.hash_digits(dict.fromkeys(numbers)))
-            rows.extend({"run_id": self.run_id, "number_hash": h, "reason": reason} for h in hashes)
+            # Sorted: the batch enters the (run_id, number_hash) index in key order, within this run's own
+            # region of it, whatever the history holds (migration 0025, docs/benchmarks.md).
+            for number_hash in sorted(self.hasher.hash_digits(dict.fromkeys(numbers))):
+                fields += (self.run_id, number_hash, reason)
         self._pending.clear()
         self._held = 0
-        if rows:
+        if fields:
+            # Multi-row INSERTs on SQLite and MariaDB, COPY on PostgreSQL: no per-row statement or mapping.
             with writer(self.engine).begin() as conn:
-                backends.of(conn).insert_rows(conn, filter_run_blocks, rows)
-            self.blocks += len(rows)
+                self.blocks += backends.of(conn).bulk_load_runs(conn, filter_run_blocks, [fields], BLOCK_COLUMNS)
 
     def _forget_blocks(self) -> None:
         with self.engine.begin() as conn:

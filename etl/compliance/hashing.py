@@ -57,7 +57,7 @@ class NumberHasher:
         # copies them too and adds its Python layer (docs/benchmarks.md, "Filter runs recorded").
         inner, outer = _padded_states(self.key.reveal().encode("utf-8"))
         inner_copy, outer_copy = inner.copy, outer.copy
-        out = []
+        out: list[str] = []
         append = out.append
         for message in messages:
             step = inner_copy()

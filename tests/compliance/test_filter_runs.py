@@ -11,8 +11,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from etl.audience import filter_audience
-from etl.audience.stops import StopSet
 from etl.audience.filter import Summary
+from etl.audience.stops import StopSet
 from etl.cli import cli
 from etl.compliance.evidence_hashed import runs_blocking
 from etl.compliance.filter_runs import FileDigest, FilterRunRecorder

@@ -80,10 +80,10 @@ class Backend:
     def placeholder(self, conn: Connection) -> str:
         return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
-    def bulk_load(self, conn: Connection, table: Table, rows: Iterable[Sequence[Any]]) -> int:
+    def bulk_load(self, conn: Connection, table: Table, rows: Iterable[Sequence[Any]], columns: Sequence[str] | None = None) -> int:
         """``executemany`` in chunks on the DBAPI cursor of the caller's transaction (SQLAlchemy's
         ``exec_driver_sql`` costs more per row for nothing needed here: docs/benchmarks.md)."""
-        names = [c.name for c in table.columns]
+        names = list(columns) if columns else [c.name for c in table.columns]
         marker = self.placeholder(conn)
         sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(marker for _ in names)})"
         count = 0
@@ -96,9 +96,12 @@ class Backend:
             cursor.close()
         return count
 
-    def bulk_load_fields(self, conn: Connection, table: Table, runs: Iterable[Sequence[Any]]) -> int:
-        """Rows given as flat runs of field values, one multi-row ``INSERT … VALUES`` per run."""
-        names = [c.name for c in table.columns]
+    def bulk_load_fields(
+        self, conn: Connection, table: Table, runs: Iterable[Sequence[Any]], columns: Sequence[str] | None = None
+    ) -> int:
+        """Rows given as flat runs of field values, one multi-row ``INSERT … VALUES`` per run; ``columns``:
+        the fields of a row when not all the table's (the others take their defaults, an id its next value)."""
+        names = list(columns) if columns else [c.name for c in table.columns]
         one = f"({', '.join(self.placeholder(conn) for _ in names)})"
         statements: dict[int, str] = {}
         count = 0
@@ -116,11 +119,13 @@ class Backend:
             cursor.close()
         return count
 
-    def bulk_load_runs(self, conn: Connection, table: Table, runs: Iterable[Sequence[Any]]) -> int:
+    def bulk_load_runs(
+        self, conn: Connection, table: Table, runs: Iterable[Sequence[Any]], columns: Sequence[str] | None = None
+    ) -> int:
         """Rows as flat runs of field values, any length: cut into `VALUES_ROWS`-row statements."""
-        step = VALUES_ROWS * len(table.columns)
+        step = VALUES_ROWS * (len(columns) if columns else len(table.columns))
         pieces = (run[start : start + step] for run in runs for start in range(0, len(run), step))
-        return self.bulk_load_fields(conn, table, pieces)
+        return self.bulk_load_fields(conn, table, pieces, columns)
 
     def stage_then_apply(
         self, conn: Connection, load: Callable[[], _T], apply: Callable[[_T], _R], *, cache_mb: int, work_mem_mb: int

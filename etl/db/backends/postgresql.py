@@ -29,9 +29,9 @@ def advisory_key(name: str) -> int:
 
 
 @contextmanager
-def _copy(conn: Connection, table: Table) -> Iterator[Any]:
-    """A psycopg ``COPY table (columns) FROM STDIN`` on the connection's own transaction."""
-    names = ", ".join(c.name for c in table.columns)
+def _copy(conn: Connection, table: Table, columns: Sequence[str] | None = None) -> Iterator[Any]:
+    """A psycopg ``COPY table (columns) FROM STDIN`` on the connection's own transaction (all columns by default)."""
+    names = ", ".join(columns or [c.name for c in table.columns])
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor:  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
@@ -60,20 +60,24 @@ class PostgreSQL(Backend):
         conn.execute(CreateTable(table, if_not_exists=True))
         conn.execute(delete(table))
 
-    def bulk_load(self, conn: Connection, table: Table, rows: Iterable[Sequence[Any]]) -> int:
+    def bulk_load(self, conn: Connection, table: Table, rows: Iterable[Sequence[Any]], columns: Sequence[str] | None = None) -> int:
         """``COPY … FROM STDIN`` through psycopg 3 (docs/benchmarks.md: far faster than INSERTs)."""
         count = 0
-        with _copy(conn, table) as copy:
+        with _copy(conn, table, columns) as copy:
             for row in rows:
                 copy.write_row(row)
                 count += 1
         return count
 
-    def bulk_load_runs(self, conn: Connection, table: Table, runs: Iterable[Sequence[Any]]) -> int:
-        width = len(table.columns)
-        return self.bulk_load(conn, table, chain.from_iterable(zip(*[iter(run)] * width) for run in runs))
+    def bulk_load_runs(
+        self, conn: Connection, table: Table, runs: Iterable[Sequence[Any]], columns: Sequence[str] | None = None
+    ) -> int:
+        width = len(columns) if columns else len(table.columns)
+        return self.bulk_load(conn, table, chain.from_iterable(zip(*[iter(run)] * width) for run in runs), columns)
 
-    def bulk_load_fields(self, conn: Connection, table: Table, runs: Iterable[Sequence[Any]]) -> int:
+    def bulk_load_fields(
+        self, conn: Connection, table: Table, runs: Iterable[Sequence[Any]], columns: Sequence[str] | None = None
+    ) -> int:
         raise ValueError("postgresql: use copy_text or bulk_load")
 
     def copy_text(self, conn: Connection, table: Table, blocks: Iterable[bytes]) -> int:
