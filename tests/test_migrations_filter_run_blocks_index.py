@@ -1,4 +1,4 @@
-"""Migration 0025: ``filter_run_blocks`` indexed once on (run_id, number_hash), its rows kept and still found by
+"""Migration 0026: ``filter_run_blocks`` indexed once on (run_id, number_hash), its rows kept and still found by
 hash, the model matched, and back to the two single-column indexes."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from etl.db.engine import make_engine
 from etl.db.migrate import downgrade, upgrade
 from etl.db.schema import Base
 
-BEFORE = "0024"
+BEFORE = "0025"
 FOUND = ("SELECT r.id, b.reason FROM filter_runs r JOIN filter_run_blocks b ON b.run_id = r.id "
          "WHERE b.number_hash = :h ORDER BY r.id")
 
@@ -28,7 +28,7 @@ def _indexes_and_drift(url: str) -> tuple[dict[str, list[str]], list[object]]:
         engine.dispose()
 
 
-def test_migration_0025_keeps_the_blocks_findable_by_hash_under_one_run_first_index_and_back(db_url: str) -> None:
+def test_migration_0026_keeps_the_blocks_findable_by_hash_under_one_run_first_index_and_back(db_url: str) -> None:
     upgrade(db_url, BEFORE)
     for run in (1, 2):
         run_sql(db_url, "INSERT INTO filter_runs (id, started_at, outcome, actor, input_name, accounts, blocks_recorded, "

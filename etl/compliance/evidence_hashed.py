@@ -29,7 +29,7 @@ def runs_blocking(conn: Connection, e164: str, hasher: NumberHasher | None) -> R
     if hasher is None:
         return []
     f, b = filter_runs.c, filter_run_blocks.c
-    # The blocks are indexed on (run_id, number_hash) only (migration 0025): the run ids, listed first, make
+    # The blocks are indexed on (run_id, number_hash) only (migration 0026): the run ids, listed first, make
     # every planner probe that index once per run; a plain join let SQLite scan all the blocks instead.
     keyed_runs = select(f.id).where(f.hash_key_id == hasher.key_id).scalar_subquery()
     found = rows(conn, select(

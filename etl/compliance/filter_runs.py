@@ -145,7 +145,7 @@ class FilterRunRecorder:
         fields: list[Any] = []
         for reason, numbers in self._pending.items():
             # Sorted: the batch enters the (run_id, number_hash) index in key order, within this run's own
-            # region of it, whatever the history holds (migration 0025, docs/benchmarks.md).
+            # region of it, whatever the history holds (migration 0026, docs/benchmarks.md).
             for number_hash in sorted(self.hasher.hash_digits(dict.fromkeys(numbers))):
                 fields += (self.run_id, number_hash, reason)
         self._pending.clear()

@@ -65,7 +65,7 @@ class FilterRunBlock(Base):
     number_hash: Mapped[str] = mapped_column(Hash)
     reason: Mapped[str] = mapped_column(String(16))
 
-    #: One index, run first (migration 0025): a run's rows enter it behind the earlier runs' (its own region
+    #: One index, run first (migration 0026): a run's rows enter it behind the earlier runs' (its own region
     #: of the tree), so recording costs the same whatever the history holds; `evidence` finds a number by
     #: probing it once per run (docs/benchmarks.md, "Filter runs recorded").
     __table_args__ = (Index(None, "run_id", "number_hash"),)

@@ -12,15 +12,15 @@ needs an index for), and `evidence` finding a number's hash, now by one probe pe
 An index rebuilt from the rows, nothing to carry forward. The composite one is created before the
 ``run_id`` one is dropped: MariaDB refuses to drop the index its foreign key uses while no other serves it.
 
-Revision ID: 0025
-Revises: 0024
+Revision ID: 0026
+Revises: 0025
 Create Date: 2026-12-07
 """
 
 from alembic import op
 
-revision = "0025"
-down_revision = "0024"
+revision = "0026"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
