@@ -125,6 +125,14 @@ class StatusesConfig:
     #: Where a final recipient's cost comes from (docs/statuses.md, "Cost source"): ``per_recipient``
     #: (one /message-status read each) or ``announced`` (the send's announced cost, no read at all).
     cost_source: str = "per_recipient"
+    #: Pairs one instance claims for status polling at a time (PostgreSQL, MariaDB: instances split the
+    #: polling, docs/statuses.md "Claimed work"); 2,000 is four multi-status calls of 500.
+    claim_batch: int = 2000
+    #: Recipients one instance claims for cost reads at a time (one /message-status call each).
+    cost_claim_batch: int = 250
+    #: A claim not written back within this long is taken over by another instance (its holder died or
+    #: stalled): longer than the calls of one batch take with their retries.
+    claim_lease: Duration = 300.0
 
 
 @dataclass(frozen=True)
@@ -426,6 +434,11 @@ def _validate(config: Config) -> None:
         raise ConfigError("statuses.ladder: every step must be greater than 0")
     if config.statuses.cost_source not in COST_SOURCES:
         raise ConfigError(f"statuses.cost_source: {config.statuses.cost_source!r} is not one of {', '.join(COST_SOURCES)}")
+    for name in ("claim_batch", "cost_claim_batch"):
+        if getattr(config.statuses, name) < 1:
+            raise ConfigError(f"statuses.{name}: must be at least 1")
+    if config.statuses.claim_lease <= 0:
+        raise ConfigError("statuses.claim_lease: must be greater than 0")
     if config.statuses.window <= 0:
         raise ConfigError("statuses.window: must be greater than 0")
     for tag in config.statuses.tags:

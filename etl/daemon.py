@@ -4,7 +4,8 @@ APScheduler 3.x ``BackgroundScheduler`` with an in-memory job store (jobs are de
 code: nothing pickled into the database), one trigger per job from ``[jobs.<name>]`` (``every`` or
 ``cron``, cron in UTC), ``max_instances=1``, ``coalesce=True`` and ``misfire_grace_time`` from
 ``daemon.misfire_grace``. Every run goes through `etl.runner.run_job`, so it holds the job's
-database lock: two daemons on one database never run one job at once.
+database lock: two daemons on one database never run one job at once (but for the claimed work
+of a job that splits, the statuses polling, which every instance does: `etl.runner`).
 
 Choices worth knowing:
 

@@ -113,6 +113,21 @@ class Metrics:
             f"{PREFIX}_api_calls", "API attempts by endpoint and outcome (ok, retry, or the error class).", ["endpoint", "outcome"], registry=r
         )
         self.api_retries = Counter(f"{PREFIX}_api_retries", "API attempts that failed and were retried.", ["endpoint"], registry=r)
+        # Claimed work (etl/db/claims.py): this instance's share of each account's polls and cost reads.
+        self.claimed = Counter(
+            f"{PREFIX}_claimed_pairs", "Pairs this instance claimed, by kind of work (poll, cost).", ["work", "account", "instance"],
+            registry=r,
+        )
+        self.polled = Counter(
+            f"{PREFIX}_polled_pairs", "Pairs this instance asked the API the status of.", ["account", "instance"], registry=r
+        )
+        self.cost_reads = Counter(
+            f"{PREFIX}_cost_reads", "Cost reads (/message-status) this instance made.", ["account", "instance"], registry=r
+        )
+        self.claims_taken_over = Counter(
+            f"{PREFIX}_claims_taken_over", "Claimed pairs taken over from an instance that died or stalled past its lease.",
+            ["account", "instance"], registry=r,
+        )
         self.last_run_end = Gauge(
             f"{PREFIX}_last_run_timestamp_seconds",
             "When this process last finished a run of the job.",
@@ -136,6 +151,13 @@ class Metrics:
         if result is not None:
             for change in ("added", "changed", "removed"):
                 self.rows.labels(job=job, change=change, account=account, instance=instance).inc(getattr(result, change))
+            figures = result.figures
+            for work, figure in (("poll", "claimed"), ("cost", "cost_claimed")):
+                if figures.get(figure):
+                    self.claimed.labels(work=work, account=account, instance=instance).inc(figures[figure])
+            for counter, figure in ((self.polled, "polled"), (self.cost_reads, "cost_reads"), (self.claims_taken_over, "claims_taken_over")):
+                if figures.get(figure):
+                    counter.labels(account=account, instance=instance).inc(figures[figure])
 
     def record_skip(self, job: str, reason: str, account: str = PARENT.label) -> None:
         self.skipped.labels(job=job, reason=reason, account=account, instance=self.instance).inc()

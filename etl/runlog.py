@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import re
 import socket
+from collections.abc import Callable
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, func, select, update
 
 from etl.accounts import PARENT_ID
 from etl.db import dialect
@@ -28,7 +29,7 @@ def redact(text: str, *secrets: str) -> str:
     return text[:MAX_DETAIL]
 
 
-def open_run(engine: Engine, job: str, now: datetime, account_id: int = PARENT_ID) -> int:
+def open_run(engine: Engine, job: str, now: datetime, account_id: int = PARENT_ID, owner: str | None = None) -> int:
     """Insert a ``running`` row for ``account_id`` and commit it, so a crash mid-run stays visible."""
     with engine.begin() as conn:
         result = conn.execute(
@@ -42,6 +43,7 @@ def open_run(engine: Engine, job: str, now: datetime, account_id: int = PARENT_I
                 rows_removed=0,
                 host=socket.gethostname()[:255],
                 pid=os.getpid(),
+                owner=owner,
             )
         )
         return dialect.inserted_id(result)
@@ -80,21 +82,34 @@ def fail_run(engine: Engine, run_id: int, outcome: Outcome, detail: str, now: da
         )
 
 
-def sweep_abandoned(engine: Engine, job: str, current_run_id: int, now: datetime, account_id: int = PARENT_ID) -> int:
+def sweep_abandoned(
+    engine: Engine,
+    job: str,
+    current_run_id: int,
+    now: datetime,
+    account_id: int = PARENT_ID,
+    *,
+    gone: Callable[[str | None], bool] | None = None,
+) -> int:
     """Mark other ``running`` rows of ``job`` for ``account_id`` as abandoned.
 
     Called while holding the job's lock for that account: no other instance can be running it, so
     any other ``running`` row of it belongs to a process that died (SIGKILL, power loss) mid-run.
+    ``gone``: for runs that go on beside the lock holder (a split job's claimed work), only the rows
+    whose instance it says is gone, by their ``owner``.
     """
+    r = sync_runs.c
+    others = (r.account_id == account_id, r.job == job, r.outcome == Outcome.RUNNING.value, r.id != current_run_id)
     with engine.begin() as conn:
+        where: tuple[ColumnElement[bool], ...] = others
+        if gone is not None:
+            dead = [run_id for run_id, owner in conn.execute(select(r.id, r.owner).where(*others)) if gone(owner)]
+            if not dead:
+                return 0
+            where = (*others, r.id.in_(dead))
         result = conn.execute(
             update(sync_runs)
-            .where(
-                sync_runs.c.account_id == account_id,
-                sync_runs.c.job == job,
-                sync_runs.c.outcome == Outcome.RUNNING.value,
-                sync_runs.c.id != current_run_id,
-            )
+            .where(*where)
             .values(outcome=Outcome.ABANDONED.value, finished_at=now, detail="the process died before finishing this run")
         )
         return int(result.rowcount or 0)

@@ -14,17 +14,25 @@ Order of a run, and why:
 4. run the job with ``should_stop`` = the caller's stop flag *or* "the lock was lost";
 5. record the outcome; the lock is released on every path (``with``).
 
+A job that splits (`etl.jobs.SPLIT_JOBS`: statuses) where the database claims rows (PostgreSQL, MariaDB;
+`etl.db.claims.instances_share`) is not skipped in step 1 or 2: it runs without its exclusive phases
+(``ctx.exclusive`` False) and does its claimed work, logged as ``statuses:claimed`` (`claimed_run_name`). Such a
+run holds a session lock named after its instance (``sync_runs.owner``) while it runs, so that step 3 of the
+lock holder marks it abandoned only once that instance is gone.
+
 Database outages while locking or opening the row are a failed run (logged in one line, counted),
 never an exception: the daemon must outlive them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -37,11 +45,12 @@ from etl.api.protocol import ApiClient
 from etl.clock import utcnow
 from etl.compliance import breaches
 from etl.config import Config
+from etl.db import claims
 from etl.db.engine import writer
 from etl.errors import EtlError, LockHeld, SyncRefused
-from etl.jobs import get_job
+from etl.jobs import SPLIT_JOBS, get_job
 from etl.jobs.base import JobContext, KeyLearner, RunResult, ignore_keys
-from etl.locking import job_lock
+from etl.locking import default_owner, job_lock
 from etl.outcome import Outcome
 
 if TYPE_CHECKING:
@@ -94,33 +103,107 @@ def run_job(
     shown = account.shown(name)
     started = time.monotonic()
     secret = client.secret.reveal()
+    owner = owner or default_owner()
     budget = shared_budget.for_account(config, engine, account, clock=wall_clock)
     if budget is not None:
         client.use_budget(budget)
+    splits = name in SPLIT_JOBS and claims.instances_share(engine)
+    run = partial(
+        _run_locked, name, job, config=config, client=client, engine=engine, now=now, force=force, secret=secret,
+        started=started, account=account, learn_keys=learn_keys, owner=owner, splits=splits,
+    )
+    #: Why this run does only the job's claimed work (a split job whose exclusive part is not ours now).
+    claimed_only: str | None = None
     try:
         with job_lock(engine, account.lock_name(name), owner=owner, lease_seconds=config.daemon.lease, now=wall_clock) as lock:
             if fresh_within and _recently_done(engine, name, account, fresh_within, now()):
-                log.info("job %s skipped: a successful run started less than %gs ago", shown, fresh_within,
-                         extra={"job": name, "account": account.label, "outcome": Outcome.SKIPPED.value, "reason": "fresh"})
-                return _skipped(name, account, "fresh", started, metrics)
-            report = _run_locked(
-                name, job, config=config, client=client, engine=engine, now=now, force=force,
-                should_stop=lambda: should_stop() or lock.lost, secret=secret, started=started,
-                account=account, learn_keys=learn_keys,
-            )
-            if report.ok and name in breaches.DETECT_AFTER:
-                _detect_breaches(engine, config, account, now())
+                if splits:
+                    claimed_only = "fresh"
+                else:
+                    log.info("job %s skipped: a successful run started less than %gs ago", shown, fresh_within,
+                             extra={"job": name, "account": account.label, "outcome": Outcome.SKIPPED.value, "reason": "fresh"})
+                    return _skipped(name, account, "fresh", started, metrics)
+            else:
+                report = run(exclusive=True, should_stop=lambda: should_stop() or lock.lost)
+                if report.ok and name in breaches.DETECT_AFTER:
+                    _detect_breaches(engine, config, account, now())
     except LockHeld as exc:
-        log.info("job %s skipped: %s", shown, exc, extra={"job": name, "account": account.label, "outcome": Outcome.SKIPPED.value, "reason": "locked"})
-        return _skipped(name, account, "locked", started, metrics)
+        if not splits:
+            log.info("job %s skipped: %s", shown, exc, extra={"job": name, "account": account.label, "outcome": Outcome.SKIPPED.value, "reason": "locked"})
+            return _skipped(name, account, "locked", started, metrics)
+        claimed_only = "locked"
     except SQLAlchemyError as exc:
-        detail = runlog.redact(f"database error before or after the run: {type(exc).__name__}: {exc}", secret)
-        detail = detail.splitlines()[0] if detail else detail
-        log.error("job %s failed: %s", shown, detail, extra={"job": name, "account": account.label, "outcome": Outcome.FAILED.value})
-        report = RunReport(job=name, account=account, run_id=None, outcome=Outcome.FAILED, seconds=time.monotonic() - started, error=detail)
+        report = _database_failed(name, account, exc, secret, started)
+    if claimed_only is not None:
+        report = _claimed_work(run, name, account, claimed_only, engine=engine, config=config, owner=owner,
+                               should_stop=should_stop, wall_clock=wall_clock, secret=secret, started=started)
     if metrics is not None:
         metrics.record_run(report)
     return report
+
+
+def _database_failed(name: str, account: AccountRef, exc: SQLAlchemyError, secret: str, started: float) -> RunReport:
+    detail = runlog.redact(f"database error before or after the run: {type(exc).__name__}: {exc}", secret)
+    detail = detail.splitlines()[0] if detail else detail
+    log.error("job %s failed: %s", account.shown(name), detail, extra={"job": name, "account": account.label, "outcome": Outcome.FAILED.value})
+    return RunReport(job=name, account=account, run_id=None, outcome=Outcome.FAILED, seconds=time.monotonic() - started, error=detail)
+
+
+def claimed_run_name(job: str) -> str:
+    """The ``sync_runs.job`` of a split job's run that did only its claimed work (``statuses:claimed``).
+
+    Its own name, so that what reads a job's runs (freshness, catch-up, /healthz, the abandoned sweep)
+    reads the runs that did the whole job, exclusive phases included."""
+    return f"{job}:claimed"
+
+
+def _instance_run_lock(account: AccountRef, job: str, owner: str | None) -> str:
+    """The lock a claimed-work run holds while it runs, named after its row's ``owner`` (taken before the row is
+    opened): a sweeper that can take it knows the run's instance is gone. The owner is hashed: a lease row's
+    name (``database.locks = "lease"``) has 64 characters at most."""
+    return account.lock_name(f"{claimed_run_name(job)}:{hashlib.sha256(str(owner).encode()).hexdigest()[:16]}")
+
+
+def _claimed_work(
+    run: Callable[..., RunReport],
+    name: str,
+    account: AccountRef,
+    why: str,
+    *,
+    engine: Engine,
+    config: Config,
+    owner: str,
+    should_stop: Callable[[], bool],
+    wall_clock: Callable[[], datetime],
+    secret: str,
+    started: float,
+) -> RunReport:
+    """A split job's run without its exclusive phases: another instance holds the lock, or did them just now."""
+    log.info("job %s: %s; claimed work only", account.shown(name),
+             "another instance holds its lock" if why == "locked" else "its exclusive part ran just now",
+             extra={"job": name, "account": account.label, "reason": why})
+    lock_name = _instance_run_lock(account, name, owner)
+    try:
+        with job_lock(engine, lock_name, owner=owner, lease_seconds=config.daemon.lease, now=wall_clock) as lock:
+            return run(exclusive=False, should_stop=lambda: should_stop() or lock.lost)
+    except (SQLAlchemyError, LockHeld) as exc:
+        if isinstance(exc, LockHeld):  # this instance runs the job's claimed work for this account already
+            return RunReport(job=claimed_run_name(name), account=account, run_id=None, outcome=Outcome.SKIPPED,
+                             seconds=time.monotonic() - started, error="running")
+        return _database_failed(name, account, exc, secret, started)
+
+
+def _instance_gone(engine: Engine, account: AccountRef, job: str) -> Callable[[str | None], bool]:
+    """For the abandoned sweep of claimed-work rows: is the row's instance gone? (its run lock is free)"""
+
+    def gone(owner: str | None) -> bool:
+        try:
+            with job_lock(engine, _instance_run_lock(account, job, owner), owner="sweep", heartbeat_seconds=3600.0):
+                return True
+        except LockHeld:
+            return False
+
+    return gone
 
 
 def _detect_breaches(engine: Engine, config: Config, account: AccountRef, at: datetime) -> None:
@@ -166,16 +249,25 @@ def _run_locked(
     started: float,
     account: AccountRef,
     learn_keys: KeyLearner,
+    owner: str,
+    splits: bool,
+    exclusive: bool,
 ) -> RunReport:
     shown = account.shown(name)
-    run_id = runlog.open_run(engine, name, now(), account.id)
-    abandoned = runlog.sweep_abandoned(engine, name, run_id, now(), account.id)
-    if abandoned:
-        log.warning("job %s: marked %d earlier run(s) abandoned (their process died)", shown, abandoned)
+    run_id = runlog.open_run(engine, name if exclusive else claimed_run_name(name), now(), account.id, owner)
+    if exclusive:  # we hold the job's lock: no other instance runs its exclusive part
+        abandoned = runlog.sweep_abandoned(engine, name, run_id, now(), account.id)
+        if splits:  # claimed-work runs go on beside us: only those whose process is gone
+            abandoned += runlog.sweep_abandoned(
+                engine, claimed_run_name(name), run_id, now(), account.id, gone=_instance_gone(engine, account, name)
+            )
+        if abandoned:
+            log.warning("job %s: marked %d earlier run(s) abandoned (their process died)", shown, abandoned)
     ctx = JobContext(
         config=config, client=client, engine=writer(engine), now=now, run_id=run_id, force=force, should_stop=should_stop,
-        secrets=(secret,) if secret else (), account=account, learn_keys=learn_keys,
+        secrets=(secret,) if secret else (), account=account, learn_keys=learn_keys, exclusive=exclusive, owner=owner,
     )
+    name = name if exclusive else claimed_run_name(name)
     fields = {"job": name, "account": account.label, "run_id": run_id}
     try:
         result = job(ctx)

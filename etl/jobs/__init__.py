@@ -25,6 +25,11 @@ JOB_MODULES: dict[str, str] = {
 #: Jobs about the whole login, run once per cycle for the parent account (not for each sub-account).
 PARENT_ONLY_JOBS: frozenset[str] = frozenset({"accounts"})
 
+#: Jobs whose work instances split where the database claims rows (PostgreSQL, MariaDB; `etl.db.claims`):
+#: an instance that cannot get the job's lock still runs, with ``ctx.exclusive`` False, and does only the
+#: job's claimed work. Every other job excludes: a second instance skips it as ``locked``.
+SPLIT_JOBS: frozenset[str] = frozenset({"statuses"})
+
 
 def job_names() -> list[str]:
     return list(JOB_MODULES)
@@ -36,4 +41,4 @@ def get_job(name: str) -> JobFunction:
     return module.run  # type: ignore[no-any-return]
 
 
-__all__ = ["JobContext", "JobFunction", "RunResult", "get_job", "job_names", "JOB_MODULES", "PARENT_ONLY_JOBS"]
+__all__ = ["JobContext", "JobFunction", "RunResult", "get_job", "job_names", "JOB_MODULES", "PARENT_ONLY_JOBS", "SPLIT_JOBS"]

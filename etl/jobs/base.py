@@ -45,6 +45,11 @@ class JobContext:
     account: AccountRef = PARENT
     #: Where the accounts job hands the sub-account keys it read (token, key): memory only.
     learn_keys: KeyLearner = ignore_keys
+    #: This run holds the job's lock. False: another instance holds it, and a job whose work instances
+    #: share (`etl.jobs.SPLIT_JOBS`) does only its claimed work (docs/operations.md, "Several instances").
+    exclusive: bool = True
+    #: Who this instance is (``host:pid:random``, `etl.locking.default_owner`): claims are stamped with it.
+    owner: str = ""
 
 
 class JobFunction(Protocol):

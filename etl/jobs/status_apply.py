@@ -47,6 +47,7 @@ from etl.accounts import PARENT_ID
 from etl.api.parse import StatusItem
 from etl.config import StatusesConfig
 from etl.db import dialect
+from etl.db.claims import Claim
 from etl.db.funnel_rollup import FunnelMove
 from etl.db.schema import cost_events, recipients, status_events
 from etl.db.spend_rollup import SpendMove
@@ -177,7 +178,7 @@ def _dedupe(rows: Iterable[StatusRow]) -> list[StatusRow]:
     return list(best.values())
 
 
-def _load(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], account_id: int) -> None:
+def _load(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], account_id: int, claim: Claim | None) -> None:
     """Bulk-load ``rows`` (in column order, but for the last, ``recipient_id``); values are converted per
     column, not per value type. Then `_resolve` the recipients."""
     convert = [dialect.driver_converter(conn, column.type) for column in table.columns if column.name != "recipient_id"]
@@ -197,17 +198,21 @@ def _load(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], account
     dialect.create_temp(conn, table)
     dialect.bulk_load(conn, table, driver_rows())
     dialect.index_temp(conn, table, "message_id", "phone_e164", unique=True)
-    _resolve(conn, table, account_id)
+    _resolve(conn, table, account_id, claim)
 
 
-def _resolve(conn: Connection, stage: Table, account_id: int) -> None:
+def _resolve(conn: Connection, stage: Table, account_id: int, claim: Claim | None = None) -> None:
     """Each staged pair's ``recipients.id``, looked up from the stage (one unique-key probe per staged row), so
     that every later step joins on the id and the batch drives it: joined on (account, message id, number)
     the planner could start from the account's recipients instead, and did on SQLite, scanning every one
     per step as history grew (issue 20, docs/benchmarks.md "History growth"). Then fresh statistics of
-    the stage, where the backend needs them to plan the join (`dialect.analyze_stage`)."""
+    the stage, where the backend needs them to plan the join (`dialect.analyze_stage`).
+
+    ``claim``: the answers of claimed work (`etl.db.claims`). A pair another instance holds resolves to no
+    recipient, so no later step writes it: that instance writes its own answer (`Claim.writable`)."""
     s, r = stage.c, recipients.c
-    found = select(r.id).where(r.account_id == account_id, r.message_id == s.message_id, r.phone_e164 == s.phone_e164)
+    mine = claim.writable() if claim is not None else true()
+    found = select(r.id).where(r.account_id == account_id, r.message_id == s.message_id, r.phone_e164 == s.phone_e164, mine)
     conn.execute(update(stage).values(recipient_id=found.scalar_subquery()))
     dialect.analyze_stage(conn, stage)
 
@@ -235,8 +240,12 @@ def apply_statuses(
     config: StatusesConfig,
     tally: Tally,
     account_id: int = PARENT_ID,
+    claim: Claim | None = None,
 ) -> None:
     """Stage ``rows`` and apply them to ``account_id``'s recipients with set-based SQL, inside the caller's transaction.
+
+    ``claim``: the rows answer claimed work; pairs held by another instance are left out (`_resolve`), and
+    each polled pair's poll claim ends with its bookkeeping (step 5).
 
     Statement order matters on MariaDB, whose multi-table UPDATE assigns left to right: columns
     that other assignments read are set last, and no statement reads a column it sets.
@@ -249,7 +258,7 @@ def apply_statuses(
         (r.message_id, r.phone_e164, r.ok, r.status, r.status_at, r.final, r.code, r.error, r.window_end, r.polled, r.source,
          r.refused)
         for r in staged
-    ], account_id)
+    ], account_id, claim)
     # The funnel rollup moves with the statuses, expiries and item codes, in this transaction (`etl.db.funnel_rollup`).
     with FunnelMove(conn, select(stage.c.recipient_id).where(stage.c.recipient_id.is_not(None))):
         _apply_answers(conn, stage, now=now, run_id=run_id, tally=tally)
@@ -327,7 +336,8 @@ def _apply_polls(conn: Connection, stage: Table, *, now: datetime, ladder: Seque
     match = r.id == s.recipient_id  # the account's, by `_resolve`
     now_v = literal(now, UtcDateTime())
 
-    # 5. Poll bookkeeping on the ladder, capped at the window's end; final → no next poll.
+    # 5. Poll bookkeeping on the ladder, capped at the window's end; final → no next poll. The poll's
+    # claim, if any, ends here: the pair is due on its ladder again (`etl.db.claims`).
     steps = {k: literal(now + timedelta(seconds=polling.ladder_step(k + 1, ladder)), UtcDateTime()) for k in range(len(ladder))}
     after = case(*((r.poll_count == k, v) for k, v in steps.items() if k < len(ladder) - 1), else_=steps[len(ladder) - 1])
     # A refused call past the window: asked again on the ladder, not at once (the window's end is past).
@@ -340,6 +350,7 @@ def _apply_polls(conn: Connection, stage: Table, *, now: datetime, ladder: Seque
             (r.next_poll_at, case((r.final == true(), None), else_=capped)),
             (r.poll_count, r.poll_count + 1),
             (r.last_polled_at, now_v),
+            (r.poll_claimed_by, None),
         )
     )
 
@@ -365,13 +376,24 @@ def _apply_polls(conn: Connection, stage: Table, *, now: datetime, ladder: Seque
 
 
 def apply_costs(
-    conn: Connection, rows: Sequence[CostRow], *, now: datetime, run_id: int | None, tally: Tally, account_id: int = PARENT_ID
+    conn: Connection,
+    rows: Sequence[CostRow],
+    *,
+    now: datetime,
+    run_id: int | None,
+    tally: Tally,
+    account_id: int = PARENT_ID,
+    claim: Claim | None = None,
 ) -> None:
-    """Stage cost reads and apply them: a changed cost, currency or country writes a ``cost_events`` row."""
+    """Stage cost reads and apply them: a changed cost, currency or country writes a ``cost_events`` row.
+
+    ``claim``: the reads were claimed work; pairs held by another instance are left out (`_resolve`), and
+    each read's claim ends with its bookkeeping."""
     if not rows:
         return
     stage = _cost_stage()
-    _load(conn, stage, [(c.message_id, c.phone_e164, c.kind, c.cost, c.currency, c.country, c.next_cost_at) for c in rows], account_id)
+    _load(conn, stage, [(c.message_id, c.phone_e164, c.kind, c.cost, c.currency, c.country, c.next_cost_at) for c in rows], account_id,
+          claim)
     s, r = stage.c, recipients.c
     match = r.id == s.recipient_id  # the account's, by `_resolve`
     found = s.kind == "found"
@@ -408,6 +430,7 @@ def apply_costs(
             (r.cost_checks, r.cost_checks + 1),
             (r.cost_checked_at, literal(now, UtcDateTime())),
             (r.next_cost_at, s.next_cost_at),
+            (r.cost_claimed_by, None),
         )
     )
     spend.give()
@@ -423,6 +446,7 @@ def apply_costs(
                     (r.next_cost_at, s.next_cost_at),
                     (r.item_code, 4),
                     (r.item_error, "message-status: not found"),
+                    (r.cost_claimed_by, None),
                 )
             )
     # Quarantined answers: nothing of them is stored; the next read waits its backoff like a missing cost.
@@ -433,6 +457,7 @@ def apply_costs(
             (r.cost_checks, r.cost_checks + 1),
             (r.cost_checked_at, literal(now, UtcDateTime())),
             (r.next_cost_at, s.next_cost_at),
+            (r.cost_claimed_by, None),
         )
     )
     dialect.drop_temp(conn, stage)

@@ -1,5 +1,11 @@
 """One cycle of the statuses job, phase by phase: intake, discovery, tags, statuses, cost.
 
+Intake, discovery and tags (and the delivery reports pushed ahead of their tracking) are the *exclusive*
+phases: only the instance holding the job's lock runs them (``ctx.exclusive``). Status polling and cost
+reads are *claimed* work: every instance claims bounded batches of what is due (`etl.db.claims`), calls
+the API outside any transaction, and writes each batch with its claim's end in its own transaction; an
+instance without the lock does only these (docs/statuses.md, "Claimed work").
+
 Each phase commits its own batches (`etl.jobs.status_apply`), and each fails on its own:
 
 * an item that cannot be read is quarantined (`etl.quarantine`) and its pair's ladder moves on,
@@ -21,12 +27,14 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, not_, select, update
 
 from etl import phones, polling, quarantine, tracking
 from etl.accounts import PARENT_ID
 from etl.api.parse import MessageStatus, StatusItem, StatusItems, Unreadable
 from etl.config import StatusesConfig
+from etl.db import claims
+from etl.db.claims import Claim, Claimed
 from etl.db.schema import recipients, sends, tracked_tags
 from etl.errors import ApiError, AuthError, NotFound, TransientApiError, UnreadableItem
 from etl.jobs import status_cost
@@ -70,6 +78,13 @@ class Cycle:
     #: Items quarantined in this cycle (``times_seen`` counted), and calls refused on their own.
     quarantined: int = 0
     refused: list[str] = field(default_factory=list)
+    #: Claimed work: pairs claimed for status polling, pairs asked for, cost reads made, and claims taken
+    #: over from an instance that died or stalled past its lease (both kinds).
+    claimed: int = 0
+    polled: int = 0
+    cost_claimed: int = 0
+    cost_reads: int = 0
+    taken_over: int = 0
 
     @property
     def cfg(self) -> StatusesConfig:
@@ -95,6 +110,15 @@ class Cycle:
     def refuse(self, what: str, exc: ApiError) -> None:
         self.refused.append(f"{what}: {type(exc).__name__}: {exc}")
         log.warning("statuses: %s refused, the cycle goes on: %s", what, exc)
+
+    def claim(self, work: claims.Work, *, due_by: datetime, limit: int, where: Sequence[Any] = ()) -> Claim:
+        """The next batch of ``work`` due by ``due_by`` for this instance (`etl.db.claims.claim`)."""
+        held = claims.claim(
+            self.ctx.engine, work, account_id=self.account_id, owner=self.ctx.owner, due_by=due_by, now=self.now(),
+            lease=self.cfg.claim_lease, limit=limit, where=where,
+        )
+        self.taken_over += held.taken_over
+        return held
 
     def quarantine(self, conn: Connection, rejections: Sequence[Rejection], now: datetime) -> None:
         if rejections:
@@ -292,13 +316,30 @@ def due_pairs(
 
 
 def poll_statuses(cy: Cycle) -> None:
-    now = cy.now()
-    with cy.ctx.engine.connect() as conn:
-        due = due_pairs(conn, now, account_id=cy.account_id)
-        conn.rollback()
-    cy.due = sum(len(v) for v in due.values())
+    """Claim what is due by the cycle's start, a batch at a time, until none is left or `MAX_DUE_PER_CYCLE`
+    pairs were claimed: other instances claim other batches meanwhile (`etl.db.claims`)."""
+    due_by = cy.now()
+    not_by_tag = (not_(recipients.c.message_id.like(f"{polling.PSEUDO_PREFIX}%")),)  # served by the tag reads
+    while cy.due < MAX_DUE_PER_CYCLE and not cy.stop_asked():
+        held = cy.claim(claims.POLL, due_by=due_by, limit=min(cy.cfg.claim_batch, MAX_DUE_PER_CYCLE - cy.due), where=not_by_tag)
+        if not held.rows:
+            break
+        cy.due += len(held.rows)
+        cy.claimed += len(held.rows) if held.owner is not None else 0
+        _poll_claimed(cy, held)
+        if cy.stopped:
+            break
+
+
+def _poll_claimed(cy: Cycle, held: Claim) -> None:
+    """Poll one claimed batch with the fewest calls, `CALLS_PER_BATCH` calls per write; what a stop or a
+    fault left unasked is given back, due again at once."""
+    due: dict[str, list[str]] = defaultdict(list)
+    for row in held.rows:
+        due[row.message_id].append(row.phone_e164)
     plan = polling.plan_fetch(due, cy.cfg.bulk_threshold)
     work: list[tuple[str, Any]] = [("bulk", mid) for mid in plan.bulk] + [("multi", batch) for batch in plan.multi]
+    asked: set[tuple[str, str]] = set()
     for start in range(0, len(work), CALLS_PER_BATCH):
         if cy.stop_asked():
             break
@@ -311,15 +352,27 @@ def poll_statuses(cy: Cycle) -> None:
             for kind, what in work[start : start + CALLS_PER_BATCH]:
                 if kind == "bulk":
                     _fetch_bulk(cy, what, due[what], rows, rejections)
+                    asked.update((what, phone) for phone in due[what])
                 else:
                     _fetch_multi(cy, what, rows, rejections)
+                    asked.update(what)
         except CYCLE_FAULTS as exc:
             cy.fault(exc)
         with cy.ctx.engine.begin() as conn:
-            apply_statuses(conn, rows, now=asked_at, run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally, account_id=cy.account_id)
+            apply_statuses(
+                conn, rows, now=asked_at, run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally, account_id=cy.account_id, claim=held
+            )
             cy.quarantine(conn, rejections, asked_at)
         if cy.stopped:
             break
+    cy.polled += len(asked)
+    _give_back(cy, held, [row for row in held.rows if (row.message_id, row.phone_e164) not in asked])
+
+
+def _give_back(cy: Cycle, held: Claim, unasked: Sequence[Claimed]) -> None:
+    if unasked and held.owner is not None:
+        claims.release(cy.ctx.engine, held, unasked)
+        log.info("statuses: %d claimed %s pair(s) given back unasked (%s)", len(unasked), held.work.name, cy.stopped or "cap")
 
 
 def _fetch_multi(cy: Cycle, pairs: Sequence[tuple[str, str]], rows: list[StatusRow], rejections: list[Rejection]) -> None:
@@ -381,34 +434,44 @@ def _fetch_bulk(
 
 
 def read_costs(cy: Cycle) -> None:
-    now = cy.now()
-    r = recipients.c
-    with cy.ctx.engine.connect() as conn:
-        todo = conn.execute(
-            select(r.message_id, r.phone_e164, r.final_seen_at)
-            .where(r.account_id == cy.account_id, r.next_cost_at <= now)
-            .order_by(r.next_cost_at)
-            .limit(COST_READS_PER_CYCLE)
-        ).all()
-        conn.rollback()
-    for start in range(0, len(todo), COST_READS_PER_BATCH):
+    """Claim due cost reads, `cfg.cost_claim_batch` at a time, up to `COST_READS_PER_CYCLE` for this instance;
+    one /message-status call each, written back `COST_READS_PER_BATCH` reads per transaction."""
+    due_by = cy.now()
+    while cy.cost_reads < COST_READS_PER_CYCLE and not cy.stop_asked():
+        held = cy.claim(claims.COST, due_by=due_by, limit=min(cy.cfg.cost_claim_batch, COST_READS_PER_CYCLE - cy.cost_reads))
+        if not held.rows:
+            break
+        cy.cost_claimed += len(held.rows) if held.owner is not None else 0
+        _read_claimed_costs(cy, held)
+        if cy.stopped:
+            break
+
+
+def _read_claimed_costs(cy: Cycle, held: Claim) -> None:
+    done = 0
+    for start in range(0, len(held.rows), COST_READS_PER_BATCH):
         if cy.stop_asked():
             break
         cost_rows: list[CostRow] = []
         status_rows: list[StatusRow] = []
         rejections: list[Rejection] = []
         try:
-            for mid, phone, final_at in todo[start : start + COST_READS_PER_BATCH]:
-                _read_cost(cy, mid, phone, final_at, cost_rows, status_rows, rejections)
+            for row in held.rows[start : start + COST_READS_PER_BATCH]:
+                _read_cost(cy, row.message_id, row.phone_e164, row.final_seen_at, cost_rows, status_rows, rejections)
+                done += 1
         except CYCLE_FAULTS as exc:
             cy.fault(exc)
         with cy.ctx.engine.begin() as conn:
             now = cy.now()
-            apply_statuses(conn, status_rows, now=now, run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally, account_id=cy.account_id)
-            apply_costs(conn, cost_rows, now=now, run_id=cy.ctx.run_id, tally=cy.tally, account_id=cy.account_id)
+            apply_statuses(
+                conn, status_rows, now=now, run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally, account_id=cy.account_id, claim=held
+            )
+            apply_costs(conn, cost_rows, now=now, run_id=cy.ctx.run_id, tally=cy.tally, account_id=cy.account_id, claim=held)
             cy.quarantine(conn, rejections, now)
         if cy.stopped:
             break
+    cy.cost_reads += done
+    _give_back(cy, held, held.rows[done:])
 
 
 def _read_cost(
@@ -457,22 +520,23 @@ def _read_cost(
 def poll_cycle(ctx: JobContext) -> Cycle:
     """One full cycle; the `Cycle` says what it did and why it ended early, if it did."""
     cy = Cycle(ctx)
-    for step in (intake, discover_sends, read_tags):
-        step(cy)
-        if cy.stopped:
-            return cy
-    # Delivery reports pushed for a message before it was tracked apply now, in this cycle
-    # (the receiver also does this on its own every minute; see docs/push.md).
-    from etl.push import resolve_pending
+    if ctx.exclusive:
+        for step in (intake, discover_sends, read_tags):
+            step(cy)
+            if cy.stopped:
+                return cy
+        # Delivery reports pushed for a message before it was tracked apply now, in this cycle
+        # (the receiver also does this on its own every minute; see docs/push.md).
+        from etl.push import resolve_pending
 
-    with ctx.engine.begin() as conn:
-        resolve_pending(conn, ctx.now(), dlr_costs=ctx.config.statuses.cost_source == "announced")
+        with ctx.engine.begin() as conn:
+            resolve_pending(conn, ctx.now(), dlr_costs=ctx.config.statuses.cost_source == "announced")
     poll_statuses(cy)
     if not cy.stopped:
-        if cy.cfg.cost_source == "announced":
-            announced_costs(cy)
-        else:
+        if cy.cfg.cost_source != "announced":
             read_costs(cy)
+        elif ctx.exclusive:  # no API call, nothing to split: the lock holder prices them
+            announced_costs(cy)
     return cy
 
 

@@ -20,8 +20,13 @@ One cycle (`etl.jobs.status_cycle`; each step commits on its own and fails on it
    of cost, currency or country writes a ``cost_events`` row. An answer that cannot be read
    (``currency: "EURO"``, a negative cost) is quarantined, stores nothing, and waits the cost backoff.
 
+Status polling and cost reads are claimed work, split between instances on PostgreSQL and MariaDB
+(`etl.db.claims`); intake, discovery and tags stay with the instance holding the job's lock
+(``ctx.exclusive``; docs/statuses.md, "Claimed work"). SQLite runs all of it in one instance.
+
 Why it is safe to stop anywhere: the due query is recomputed from the table each cycle, and a
-recipient's ``next_poll_at`` only moves in the transaction that stores what was fetched for it.
+recipient's ``next_poll_at`` only moves in the transaction that stores what was fetched for it, or
+in its claim, whose lease ends by itself (pairs claimed but not asked are given back at once).
 A 429/5xx storm mid-cycle (after the client's retries) ends the cycle: committed batches stay,
 the rest is still due and is polled next cycle. A run that quarantined items or had calls refused
 ends ``partial`` ("partial, N items quarantined").
@@ -54,6 +59,11 @@ def _result(cy: Cycle) -> RunResult:
         item_failures=tally.item_failures,
         expired=tally.expired,
         quarantined=cy.quarantined,
+        claimed=cy.claimed,
+        polled=cy.polled,
+        cost_claimed=cy.cost_claimed,
+        cost_reads=cy.cost_reads,
+        claims_taken_over=cy.taken_over,
     )
     notes = ([summary(cy.quarantined)] if cy.quarantined or cy.refused else []) + cy.refused[:3]
     if len(cy.refused) > 3:

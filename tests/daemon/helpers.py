@@ -38,7 +38,10 @@ def write_config(
     jitter: float = 0.0,
     instance: str = "",
     read_url: str = "",
+    job: str = "stops",
+    extra: str = "",
 ) -> Path:
+    """A daemon config running ``job`` every ``every`` seconds; ``extra``: more TOML (its own tables)."""
     path.write_text(
         f"""
 [api]
@@ -48,7 +51,7 @@ read_timeout = 60
 [database]
 url = "{db_url}"
 read_url = "{read_url}"
-[jobs.stops]
+[jobs.{job}]
 every = {every}
 staleness = {staleness}
 [daemon]
@@ -58,6 +61,7 @@ jitter = {jitter}
 shutdown_timeout = {shutdown_timeout}
 health_port = {health_port}
 instance = "{instance}"
+{extra}
 """
     )
     return path
@@ -103,16 +107,19 @@ class DaemonProcess:
             return err.code, err.read()
 
 
-def start_daemon(tmp: Path, name: str, db_url: str, base_url: str, *args: str, health: bool = False, **options: Any) -> DaemonProcess:
+def start_daemon(
+    tmp: Path, name: str, db_url: str, base_url: str, *args: str, health: bool = False, job: str = "stops", **options: Any
+) -> DaemonProcess:
+    """``smspartner-etl run JOB`` in a subprocess (``job``: stops unless told), its log in ``tmp/NAME.log``."""
     port = free_port() if health else 0
     options.setdefault("instance", name)  # the metrics' instance label
-    config = write_config(tmp / f"{name}.toml", db_url, base_url, health_port=port, **options)
+    config = write_config(tmp / f"{name}.toml", db_url, base_url, health_port=port, job=job, **options)
     log_path = tmp / f"{name}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMSPARTNER_ETL")}
     env["SMSPARTNER_API_KEY"] = TEST_API_KEY
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(
-            [str(ENTRY), "--config", str(config), "run", "stops", *args],
+            [str(ENTRY), "--config", str(config), "run", job, *args],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
         )
     return DaemonProcess(proc, log_path, port)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -71,3 +73,16 @@ def timed_behind_a_reader(engine: Engine, tables: list[str], action: Callable[[]
         waited = time.monotonic() - started
         reader.rollback()
     return result, waited
+
+
+def pairs_asked(sim: Any, *, completed_only: bool = False) -> Counter[tuple[str, str]]:
+    """(message id, number) → times the simulator was asked its status with multi-status; ``completed_only``:
+    leave out calls a fault was injected into (a delayed call its caller may not have lived to read)."""
+    asked: Counter[tuple[str, str]] = Counter()
+    for call in sim.calls_to("multi-status"):
+        if completed_only and call.fault is not None:
+            continue
+        items = call.params.get("SMSStatut_List", call.params.get("SMSStatus_List"))
+        for item in json.loads(items) if isinstance(items, str) else items:
+            asked[(str(item["messageId"]), item["phoneNumber"])] += 1
+    return asked

@@ -244,6 +244,15 @@ class Backend:
         SKIP LOCKED``; MariaDB ≥ 10.6): concurrent claimers each get a different row instead of queueing."""
         return stmt.with_for_update(skip_locked=True)
 
+    def claiming(self, engine: Engine) -> Engine:
+        """``engine`` as a claim transaction wants it (`etl.db.claims`): here as it is."""
+        return engine
+
+    def lock_conflict(self, error: BaseException) -> bool:
+        """True when ``error`` ended a transaction only for its locks (a deadlock victim, a serialization
+        failure): the transaction may simply be tried again."""
+        return False
+
     # --- batch writes through the driver (the push inbox and its applier) ------------------------------
     #
     # SQLAlchemy's per-row parameter processing cost more than the database (docs/benchmarks.md,

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, text
+from sqlalchemy import Connection, Engine, Select, Table, text
 
 from etl.db.backends import Backend, register
 
@@ -70,6 +70,16 @@ class MariaDB(Backend):
 
     def end_transaction_lock(self, conn: Connection, name: str) -> None:
         self.unlock(conn, name)
+
+    def claiming(self, engine: Engine) -> Engine:
+        # READ COMMITTED: a locking read under REPEATABLE READ also locks the gaps of the range it scans, and
+        # the claim's UPDATE moves index entries into gaps another claimer holds: two claimers would deadlock.
+        return engine.execution_options(isolation_level="READ COMMITTED")
+
+    def lock_conflict(self, error: BaseException) -> bool:
+        # 1213 ER_LOCK_DEADLOCK, 1205 ER_LOCK_WAIT_TIMEOUT
+        args: tuple[object, ...] = tuple(getattr(getattr(error, "orig", None), "args", ()))
+        return bool(args) and args[0] in (1205, 1213)
 
     def insert_adding(self, conn: Connection, table: Table, key: Sequence[str], summed: Sequence[str], rows: Select[Any]) -> None:
         from sqlalchemy.dialects import mysql

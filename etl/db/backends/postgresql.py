@@ -184,6 +184,10 @@ class PostgreSQL(Backend):
         columns = (key, *(name for name in rows[0] if name != key))
         conn.exec_driver_sql(_update_sql(conn.dialect, table, columns, tuple(increment)), _arrays_of(table, columns, rows))
 
+    def lock_conflict(self, error: BaseException) -> bool:
+        # 40P01 deadlock_detected, 40001 serialization_failure
+        return getattr(getattr(error, "orig", None), "sqlstate", None) in ("40P01", "40001")
+
     def in_values(self, column: ColumnElement[_T], values: Sequence[_T]) -> ColumnElement[bool]:
         """``column = ANY(array)``: one parameter and a constant statement instead of one cast
         parameter per value; the array type has no length, so a value is never truncated into a match."""
