@@ -1,4 +1,4 @@
-"""Migration 0026 (claim columns): every recipient and run kept and unclaimed, what is due found as before, the
+"""Migration 0027 (claim columns): every recipient and run kept and unclaimed, what is due found as before, the
 claim queries planned on the partial due indexes of 0023 (PostgreSQL, SQLite), the model matched, and back."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from etl.db.engine import make_engine
 from etl.db.migrate import downgrade, upgrade
 from etl.db.schema import Base, recipients
 
-BEFORE = "0025"
+BEFORE = "0026"
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=timezone.utc)
 DUE = "SELECT phone_e164 FROM recipients WHERE account_id = 1 AND {column} <= :now ORDER BY {column}"
 NEW = (("recipients", "poll_claimed_by"), ("recipients", "cost_claimed_by"), ("sync_runs", "owner"))
@@ -48,7 +48,7 @@ def _due(url: str) -> tuple[list[Any], list[Any]]:
 
 def _plans_and_drift(url: str) -> tuple[dict[str, str], list[Any]]:
     """The plan of each claim query (its text: PostgreSQL's EXPLAIN, SQLite's EXPLAIN QUERY PLAN; '' on MariaDB),
-    and the model's drift for the tables 0026 changed."""
+    and the model's drift for the tables 0027 changed."""
     engine = make_engine(url, pool=False)
     try:
         with engine.connect() as conn:
@@ -85,7 +85,7 @@ def _columns(url: str) -> set[tuple[str, str]]:
         engine.dispose()
 
 
-def test_migration_0026_keeps_every_row_unclaimed_and_the_claims_planned_on_the_due_indexes(db_url: str) -> None:
+def test_migration_0027_keeps_every_row_unclaimed_and_the_claims_planned_on_the_due_indexes(db_url: str) -> None:
     upgrade(db_url, BEFORE)
     _seed(db_url)
     due_before = _due(db_url)

@@ -32,7 +32,7 @@ class SyncRun(Base):
     host: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
     account_id: Mapped[int] = account_id_column()
-    #: The instance that ran it (``host:pid:random``, migration 0026): a claimed-work run holds a lock named
+    #: The instance that ran it (``host:pid:random``, migration 0027): a claimed-work run holds a lock named
     #: after it, by which the lock holder tells a live run from a dead one (`etl.runner`).
     owner: Mapped[str | None] = mapped_column(String(128))
 

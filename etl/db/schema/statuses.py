@@ -96,7 +96,7 @@ class Recipient(Base):
     #: The send's account, kept here too: what is due is one range scan per account.
     account_id: Mapped[int] = account_id_column()
     #: The instance (``host:pid:random``) holding this pair's status poll, while ``next_poll_at`` is the end
-    #: of its claim lease; NULL once the answer is written (migration 0026, `etl.db.claims`).
+    #: of its claim lease; NULL once the answer is written (migration 0027, `etl.db.claims`).
     poll_claimed_by: Mapped[str | None] = mapped_column(String(128))
     #: The same for the pair's cost read (``next_cost_at``).
     cost_claimed_by: Mapped[str | None] = mapped_column(String(128))

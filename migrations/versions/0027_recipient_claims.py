@@ -18,16 +18,16 @@ Carried forward: every existing recipient is unclaimed (NULL), which is what it 
 place (metadata only on PostgreSQL, instant on MariaDB, ``ADD COLUMN`` on
 SQLite); the downgrade drops them.
 
-Revision ID: 0026
-Revises: 0025
+Revision ID: 0027
+Revises: 0026
 Create Date: 2026-12-07
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0026"
-down_revision = "0025"
+revision = "0027"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
