@@ -109,3 +109,22 @@ def test_job_metrics_carry_the_configured_instance_or_host_and_pid() -> None:
         "smspartner_etl_runs_skipped_total", {"job": "statuses", "reason": "locked", "account": "main", "instance": "etl-2"}) == 1
     assert unnamed.instance == f"{socket.gethostname()}:{os.getpid()}"
     assert f'instance="{unnamed.instance}"' in unnamed.exposition().decode()
+
+
+def test_claimed_work_is_counted_per_account_and_instance_from_the_run_figures() -> None:
+    from etl.accounts import PARENT
+    from etl.outcome import Outcome, RunResult
+    from etl.runner import RunReport
+
+    metrics = Metrics(instance="etl-3")
+    figures = {"claimed": 50, "polled": 48, "cost_claimed": 20, "cost_reads": 20, "claims_taken_over": 5}
+    for _ in range(2):
+        metrics.record_run(RunReport(job="statuses:claimed", account=PARENT, run_id=1, outcome=Outcome.SUCCESS, seconds=1.0,
+                                     result=RunResult(outcome=Outcome.SUCCESS, figures=figures)))
+    labels = {"account": "main", "instance": "etl-3"}
+    sample = metrics.registry.get_sample_value
+    assert sample("smspartner_etl_claimed_pairs_total", {**labels, "work": "poll"}) == 100
+    assert sample("smspartner_etl_claimed_pairs_total", {**labels, "work": "cost"}) == 40
+    assert sample("smspartner_etl_polled_pairs_total", labels) == 96
+    assert sample("smspartner_etl_cost_reads_total", labels) == 40
+    assert sample("smspartner_etl_claims_taken_over_total", labels) == 10

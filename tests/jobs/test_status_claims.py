@@ -170,3 +170,24 @@ def _rows(engine, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def, type
         out = [tuple(r) for r in conn.execute(text(sql))]
         conn.rollback()
     return out
+
+
+@pytest.mark.backends("postgresql", "mariadb")
+def test_a_fault_that_ends_the_cycle_gives_the_claimed_pairs_back_due_at_once(job_env) -> None:  # type: ignore[no-untyped-def]
+    engine, sim, config, client = job_env(client_kwargs={"max_attempts": 1})
+    pairs = _track(engine, config, sim, 1, 300)
+    sim.clock.advance(timedelta(minutes=2))
+    due_before = _rows(engine, "SELECT id, next_poll_at FROM recipients ORDER BY id")
+    sim.faults.inject("multi-status", "http_500", count=None, rate=1.0)
+    config = dataclasses.replace(config, statuses=dataclasses.replace(config.statuses, bulk_threshold=10**6))
+
+    report = run("statuses", engine, config, client, now=sim_clock(sim), owner="faulty")
+    assert report.outcome == "failed" and _figure(report, "claimed") == 300 and _figure(report, "polled") == 0
+
+    # Given back as they were: due at their own time, held by no one (not left for the lease to end).
+    assert _rows(engine, "SELECT id, next_poll_at FROM recipients ORDER BY id") == due_before
+    assert _claims_left(engine) == 0
+    sim.faults.clear()
+    assert run("statuses", engine, config, client, now=sim_clock(sim), owner="next").outcome == "success"
+    asked = pairs_asked(sim, completed_only=True)
+    assert set(asked) == pairs and max(asked.values()) == 1
