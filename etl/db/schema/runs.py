@@ -36,7 +36,11 @@ class SyncRun(Base):
     #: after it, by which the lock holder tells a live run from a dead one (`etl.runner`).
     owner: Mapped[str | None] = mapped_column(String(128))
 
-    __table_args__ = (Index(None, "account_id", "job", "started_at"),)
+    __table_args__ = (
+        Index(None, "account_id", "job", "started_at"),
+        # job_health's last success and failed runs, read from the index alone (migration 0028).
+        Index(None, "account_id", "job", "outcome", "started_at"),
+    )
 
     def __repr__(self) -> str:
         return f"SyncRun(id={self.id!r}, job={self.job!r}, outcome={self.outcome!r})"
