@@ -8,9 +8,6 @@ import click
 from etl.cli._actions_output import account_option, region, report
 from etl.cli._context import get_account_client, get_clock, get_config, get_engine
 
-#: Stop ids are stored as BIGINT (write_actions.api_stop_id, stop_periods.api_stop_id).
-MAX_STOP_ID = 2**63 - 1
-
 _actor = click.option("--actor", default=None, help="Who asks (default: the OS user).")
 _reason = click.option("--reason", default=None, help="Why, for the audit trail.")
 _dry_run = click.option("--dry-run", is_flag=True, help="Show what would be done: no API call, no audit row.")
@@ -75,8 +72,8 @@ def remove_cmd(
 
     if (number is None) == (stop_id is None):
         raise InputError("give a NUMBER or --id ID (one of them)")
-    if stop_id is not None and not 0 < stop_id <= MAX_STOP_ID:
-        raise InputError(f"--id: a stop id is a whole number from 1 to {MAX_STOP_ID}, got {stop_id}")
+    if stop_id is not None:
+        stop_id = actions.parse_stop_id(str(stop_id), "--id")
     evidence_of(consent_evidence or "")  # refused here, before the database and the account's key are reached
     config = get_config(ctx)
     e164 = phones.normalize(number, region(config)) if number is not None else None

@@ -116,7 +116,7 @@ def run(engine: Engine, run_id: int) -> dict[str, Any] | None:
 def number_history(engine: Engine, e164: str) -> dict[str, list[dict[str, Any]]]:
     """A number's stop periods (every account), the tool's writes naming it, and its contact stop flags."""
     phone = bindparam("phone", type_=String)
-    periods = text("SELECT a.label AS account, p.api_created_at, p.first_seen_at, p.removed_at, p.removed_how, "
+    periods = text("SELECT a.label AS account, p.api_stop_id, p.api_created_at, p.first_seen_at, p.removed_at, p.removed_how, "
                    "p.source, w.actor, w.reason FROM stop_periods p JOIN accounts a ON a.id = p.account_id "
                    "LEFT JOIN write_actions w ON w.id = p.removed_by_action_id WHERE p.phone_e164 = :phone "
                    "ORDER BY p.first_seen_at DESC").bindparams(phone).columns(

@@ -37,7 +37,9 @@ MAX_FIELD_CHARS = 64
 LONG_FIELDS = {"reason": MAX_REASON_CHARS, "consent_evidence": 2000}
 #: The library's sentences name the CLI's options; here they name the form's fields.
 CLI_WORDS = (("--account: ", "Account "), (" (--consent-evidence)", ""),
-             ("--override with --reason", "ticking “Override the cool-off” (with a reason)"))
+             ("--override with --reason", "ticking “Override the cool-off” (with a reason)"),
+             ("remove one with --id", "remove one by its stop id (the number's lookup shows them)"),
+             ("give either a number or a stop id, not both", "give a number or a stop id (one of them)"))
 #: What one write does with (console, client, account, fields, actor) once the account's client is made.
 Write = Callable[["Console", "ApiClient", "AccountRef", dict[str, str], str], "ActionResult"]
 
@@ -115,8 +117,10 @@ def _remove(console: Console, client: ApiClient, account: AccountRef, fields: di
     from etl import phones
     from etl.jobs import actions
 
-    number = phones.normalize(fields["number"], _region(console))
-    return actions.remove_stop(client, console.engine, number, consent_evidence=fields["consent_evidence"],
+    # By number, or by the stop list's id where the number has several open stops (as ``stops remove --id``).
+    number = phones.normalize(fields["number"], _region(console)) if fields["number"] else None
+    stop_id = actions.parse_stop_id(fields["stop_id"], "Stop id") if fields["stop_id"] else None
+    return actions.remove_stop(client, console.engine, number, stop_id=stop_id, consent_evidence=fields["consent_evidence"],
                                override=fields["override"] == "yes", cooloff=console.config.compliance.stop_reply_cooloff,
                                actor=actor, reason=fields["reason"], now=console.now, account=account)
 
@@ -135,7 +139,7 @@ async def stop_add(console: Console, request: Request, user: Principal) -> Respo
 
 @page("admin")
 async def stop_remove(console: Console, request: Request, user: Principal) -> Response:
-    return await _write(console, request, user, "stop-remove", ("number", "consent_evidence", "override"), _remove)
+    return await _write(console, request, user, "stop-remove", ("number", "stop_id", "consent_evidence", "override"), _remove)
 
 
 @page("admin")

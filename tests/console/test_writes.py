@@ -3,6 +3,7 @@ simulator (real sockets), the signed-in user as the actor, a reason required, th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -139,6 +140,13 @@ def push_stop(engine: Engine, simulator: Any, days_ago: float) -> int:
     return stop_id
 
 
+def message_of(page: str) -> str:
+    """The sentence a write answered with (the page's message paragraph)."""
+    found = re.search(r'<p class="message [a-z]+" id="message"[^>]*>([^<]*)</p>', page)
+    assert found, page
+    return found.group(1)
+
+
 def removals(engine: Engine) -> list[tuple[Any, ...]]:
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT target, actor, reason, consent_evidence, cooloff_override, outcome FROM write_actions "
@@ -171,3 +179,34 @@ def test_a_removal_within_the_cooloff_after_a_stop_reply_needs_the_override(engi
     done = post(admin, "/stops/remove", number=NUMBER, reason="asked again", consent_evidence="call 2026-12-02", override="yes")
     assert done.status_code == 200, done.text
     assert [r[4:] for r in removals(engine)] == [(True, "success")]
+
+
+def test_an_admin_removes_a_stop_by_its_id_when_its_number_has_several_open_stops(
+        engine: Engine, sign_in: Callable[..., TestClient], simulator: Any) -> None:
+    from etl.db.schema import stop_periods
+
+    stop_id = push_stop(engine, simulator, days_ago=60)
+    with engine.begin() as conn:  # our copy holds a second open stop of the number (a hand import, an old sync)
+        conn.execute(stop_periods.insert().values(api_stop_id=stop_id + 1000, phone_e164=NUMBER, phone_raw=NUMBER,
+                                                  source="sync", first_seen_at=NOW - timedelta(days=90), account_id=1))
+    admin = sign_in("admin", "dan")
+    lookup = admin.get("/lookup", params={"number": NUMBER}).text
+    assert f'<td class="stop-id">{stop_id}</td>' in lookup and f'<td class="stop-id">{stop_id + 1000}</td>' in lookup
+    fields = {"reason": "opted back in", "consent_evidence": "web form #4712"}
+    by_number = post(admin, "/stops/remove", number=NUMBER, **fields)
+    said = message_of(by_number.text)
+    assert by_number.status_code == 400 and "remove one by its stop id" in said and "--id" not in said, said
+    both = post(admin, "/stops/remove", number=NUMBER, stop_id=str(stop_id), **fields)
+    assert both.status_code == 400 and message_of(both.text) == "Give a number or a stop id (one of them)."
+    for typed in ("12x", "-3", "0", "99999999999999999999"):
+        bad = post(admin, "/stops/remove", stop_id=typed, **fields)
+        assert bad.status_code == 400 and "Stop id: a stop id is a whole number from 1 to" in message_of(bad.text), typed
+    assert removals(engine) == [] and simulator.sim.stop_id_of(NUMBER) == stop_id
+
+    done = post(admin, "/stops/remove", stop_id=f" {stop_id} ", **fields)
+    assert done.status_code == 200, done.text
+    assert removals(engine) == [(NUMBER, "console:dan", "opted back in", "web form #4712", False, "success")]
+    assert simulator.sim.stop_id_of(NUMBER) is None
+    with engine.connect() as conn:
+        still_open = conn.execute(text("SELECT api_stop_id FROM stop_periods WHERE removed_at IS NULL")).scalars().all()
+    assert still_open == [stop_id + 1000], "only the stop named by its id is closed"

@@ -75,8 +75,20 @@ __all__ = [
     "CODE_MESSAGES", "COMMON_CODES", "ENDPOINT_OF", "NAME", "PENDING_GRACE", "RESOLVE_WINDOW", "ActionResult",
     "ResolveSummary", "add_stop", "cancel_message", "cancel_outcome", "create_subaccount", "credit_add",
     "credit_remove", "default_actor", "explain", "parse_amount", "remove_stop", "remove_subaccount",
-    "resolve_unknown_actions", "run", "_open_action",
+    "resolve_unknown_actions", "run", "_open_action", "MAX_STOP_ID", "parse_stop_id",
 ]
+
+#: Stop ids are stored as BIGINT (write_actions.api_stop_id, stop_periods.api_stop_id).
+MAX_STOP_ID = 2**63 - 1
+
+
+def parse_stop_id(text: str, field: str) -> int:
+    """A stop list id as typed (``stops remove --id``, the console's field): a whole number from 1 to
+    `MAX_STOP_ID`, else `InputError` naming ``field``. Pure."""
+    typed = text.strip()
+    if not (typed.isascii() and typed.isdigit()) or not 0 < int(typed) <= MAX_STOP_ID:
+        raise InputError(f"{field}: a stop id is a whole number from 1 to {MAX_STOP_ID}, got {typed}")
+    return int(typed)
 
 
 def add_stop(
