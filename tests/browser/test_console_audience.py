@@ -4,6 +4,7 @@ allowed and blocked files, and every row lands where the stop list says (harness
 from __future__ import annotations
 
 import csv
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,66 @@ def test_a_marketing_user_uploads_messy_numbers_and_downloads_files_that_follow_
     assert {canonicalize(r["phone"], "FR") for r in blocked if r["reason"] == "stop_list"} == set(stopped)
     assert [r["phone"] for r in allowed] == [line.split(";")[1] for line in body.splitlines() if line.startswith("ok ")], \
         "allowed rows as they were typed"
+
+
+#: Records the progress bar's every change into sessionStorage, which outlives the navigation to the run page.
+WATCH_PROGRESS = """
+sessionStorage.setItem("progress", "[]");
+var bar = document.getElementById("upload-progress");
+new MutationObserver(function () {
+  var seen = JSON.parse(sessionStorage.getItem("progress"));
+  seen.push([bar.hidden, Number(bar.value), Number(bar.max), document.getElementById("upload-status").textContent]);
+  sessionStorage.setItem("progress", JSON.stringify(seen));
+}).observe(bar, {attributes: true});
+"""
+
+
+def big_campaign(path: Path, rows: int) -> int:
+    """A campaign file of ``rows`` distinct mobiles (several MiB); its size in bytes."""
+    path.write_text("name;phone\n" + "".join(f"row {i};+3375{i:07d}\n" for i in range(rows)), encoding="utf-8")
+    return path.stat().st_size
+
+
+def test_the_upload_shows_its_progress_up_to_the_whole_file_then_lands_on_the_run(
+    page: Any, console_site: LiveConsole, tmp_path: Path,
+) -> None:
+    upload = tmp_path / "campaign-large.csv"
+    size = big_campaign(upload, 250_000)
+    driver = page.driver
+    sign_in(driver, console_site, "marketing", "/audience")
+    form = wait_for(driver, "form#audience-upload")
+    assert not driver.find_element(By.ID, "upload-progress").is_displayed(), "no bar before an upload"
+    driver.execute_script(WATCH_PROGRESS)
+    form.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(upload))
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(driver, '#run-status[data-status="done"]', seconds=120)
+    assert "/audience/runs/" in driver.current_url
+    assert driver.find_element(By.ID, "count-rows").text.replace(",", "") == "250000"
+    page.shot("audience-progress-done")
+
+    seen = json.loads(driver.execute_script("return sessionStorage.getItem('progress')"))
+    shown = [(value, top, said) for hidden, value, top, said in seen if not hidden]
+    assert shown, f"the bar was shown while uploading: {seen}"
+    value, top, said = shown[-1]
+    assert top >= size and value == top, "the bar ends full: every byte of the form (the file and its fields) sent"
+    assert said.startswith("Uploading: 100 % (") and said.endswith(" MiB)"), said
+
+
+def test_without_javascript_the_form_posts_as_before_and_the_bar_stays_hidden(
+    page: Any, console_site: LiveConsole, tmp_path: Path,
+) -> None:
+    upload = tmp_path / "campaign-nojs.csv"
+    big_campaign(upload, 1_000)
+    driver = page.driver
+    sign_in(driver, console_site, "marketing", "/audience")
+    driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        driver.get(console_site.url + "/audience")
+        form = wait_for(driver, "form#audience-upload")
+        form.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(upload))
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait_for(driver, '#run-status[data-status="done"]', seconds=60)
+        assert "/audience/runs/" in driver.current_url
+        assert driver.find_element(By.ID, "count-rows").text.replace(",", "") == "1000"
+    finally:
+        driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
