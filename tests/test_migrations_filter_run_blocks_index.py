@@ -3,29 +3,13 @@ hash, the model matched, and back to the two single-column indexes."""
 
 from __future__ import annotations
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from harness.sql import run_sql
-from sqlalchemy import inspect
+from harness.sql import indexes_and_drift, run_sql
 
-from etl.db.engine import make_engine
 from etl.db.migrate import downgrade, upgrade
-from etl.db.schema import Base
 
 BEFORE = "0025"
 FOUND = ("SELECT r.id, b.reason FROM filter_runs r JOIN filter_run_blocks b ON b.run_id = r.id "
          "WHERE b.number_hash = :h ORDER BY r.id")
-
-
-def _indexes_and_drift(url: str) -> tuple[dict[str, list[str]], list[object]]:
-    engine = make_engine(url, pool=False)
-    try:
-        with engine.connect() as conn:
-            indexes = {ix["name"]: list(ix["column_names"]) for ix in inspect(conn).get_indexes("filter_run_blocks")}
-            drift = [d for d in compare_metadata(MigrationContext.configure(conn), Base.metadata) if "filter_run_blocks" in repr(d)]
-            return indexes, drift
-    finally:
-        engine.dispose()
 
 
 def test_migration_0026_keeps_the_blocks_findable_by_hash_under_one_run_first_index_and_back(db_url: str) -> None:
@@ -40,7 +24,7 @@ def test_migration_0026_keeps_the_blocks_findable_by_hash_under_one_run_first_in
     assert before == [(1, "stop_list"), (2, "stop_list")]
 
     upgrade(db_url)
-    indexes, drift = _indexes_and_drift(db_url)
+    indexes, drift = indexes_and_drift(db_url, "filter_run_blocks")
     assert indexes.get("ix_filter_run_blocks_run_id_number_hash") == ["run_id", "number_hash"]
     assert "ix_filter_run_blocks_number_hash" not in indexes and "ix_filter_run_blocks_run_id" not in indexes
     assert drift == []
@@ -48,7 +32,7 @@ def test_migration_0026_keeps_the_blocks_findable_by_hash_under_one_run_first_in
     assert run_sql(db_url, "SELECT COUNT(*) FROM filter_run_blocks") == [(3,)]
 
     downgrade(db_url, BEFORE)
-    indexes, _ = _indexes_and_drift(db_url)
+    indexes, _ = indexes_and_drift(db_url, "filter_run_blocks")
     assert indexes.get("ix_filter_run_blocks_number_hash") == ["number_hash"]
     assert indexes.get("ix_filter_run_blocks_run_id") == ["run_id"]
     assert run_sql(db_url, FOUND, h="ab" * 32) == before

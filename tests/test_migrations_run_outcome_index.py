@@ -6,14 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from harness.sql import run_sql
-from sqlalchemy import inspect
+from harness.sql import indexes_and_drift, run_sql
 
-from etl.db.engine import make_engine
 from etl.db.migrate import downgrade, upgrade
-from etl.db.schema import Base
 
 BEFORE = "0027"
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc)
@@ -35,17 +30,6 @@ def _health(url: str) -> list[tuple[Any, ...]]:
         url, "SELECT job, last_success_at, last_run_at, failed_runs, total_runs FROM job_health ORDER BY job")]
 
 
-def _index_and_drift(url: str) -> tuple[list[str] | None, list[Any]]:
-    engine = make_engine(url, pool=False)
-    try:
-        with engine.connect() as conn:
-            columns = next((i["column_names"] for i in inspect(conn).get_indexes("sync_runs") if i["name"] == NAME), None)
-            drift = [d for d in compare_metadata(MigrationContext.configure(conn), Base.metadata) if "sync_runs" in repr(d)]
-            return columns, drift
-    finally:
-        engine.dispose()
-
-
 def test_migration_0028_indexes_runs_by_outcome_and_job_health_answers_as_before(db_url: str) -> None:
     upgrade(db_url, BEFORE)
     _seed(db_url)
@@ -54,8 +38,9 @@ def test_migration_0028_indexes_runs_by_outcome_and_job_health_answers_as_before
 
     upgrade(db_url)
     assert _health(db_url) == before
-    assert _index_and_drift(db_url) == (["account_id", "job", "outcome", "started_at"], [])
+    indexes, drift = indexes_and_drift(db_url, "sync_runs")
+    assert (indexes.get(NAME), drift) == (["account_id", "job", "outcome", "started_at"], [])
 
     downgrade(db_url, BEFORE)
-    assert _index_and_drift(db_url)[0] is None
+    assert NAME not in indexes_and_drift(db_url, "sync_runs")[0]
     assert _health(db_url) == before

@@ -15,6 +15,11 @@ Exact, not eventually: every statement that changes a recipient's ``status``, ``
 (``apply_costs``) and new recipients (`etl.tracking.ingest`). A poll that changes nothing the funnel counts
 writes no rollup row. Recipients are never deleted, and their ``sent_day`` and ``send_id`` never change.
 
+Lock order between instances (claimed work, `etl.db.claims`): a batch's statuses move the rollup in one upsert,
+in key order, so two batches on the same sends wait for each other at most once, never in a cycle. A cost batch
+moves it a second time in the same transaction only for a cost read that finds no pair and gives an item code to a
+recipient without a status, and a cost is read only once a recipient has a final status: that move writes no row.
+
 `rebuild` recomputes every row from the recipients (after a bulk import that went around the jobs).
 """
 
