@@ -44,7 +44,7 @@ from etl.db import backends
 from etl.db.engine import writer
 from etl.db.schema import recipients
 
-__all__ = ["COST", "POLL", "Claim", "Claimed", "Work", "claim", "instances_share", "release"]
+__all__ = ["COST", "POLL", "Claim", "Claimed", "Work", "claim", "due_rows", "instances_share", "release", "write"]
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,22 @@ def _claim_once(
     if lapsed:
         log.warning("claim of %s work: took over %d pair(s) whose claim had lapsed", work.name, lapsed)
     return Claim(work, owner, tuple(Claimed(i, m, p, f, d) for i, m, p, f, d, _ in rows), until, lapsed)
+
+
+def write(engine: Engine, apply: Callable[[Connection], None]) -> None:
+    """Run ``apply`` (a claimed batch's answers) in one writer transaction, from the start again when a lock
+    conflict ended it (`CLAIM_TRIES` in all): two instances' answers for one send (a bulk-status answer covers
+    the send's recipients nobody holds) may update the same rows in another order, and InnoDB then picks one
+    transaction as a deadlock's victim. ``apply`` must be safe to run again (its transaction was rolled back)."""
+    for attempt in range(1, CLAIM_TRIES + 1):
+        try:
+            with writer(engine).begin() as conn:
+                apply(conn)
+            return
+        except OperationalError as exc:
+            if attempt == CLAIM_TRIES or not backends.of(engine).lock_conflict(exc):
+                raise
+            log.info("claimed work: a write ended by a lock conflict (%s), trying it again", type(exc).__name__)
 
 
 def release(engine: Engine, held: Claim, rows: Sequence[Claimed]) -> int:

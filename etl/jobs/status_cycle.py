@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -358,15 +358,27 @@ def _poll_claimed(cy: Cycle, held: Claim) -> None:
                     asked.update(what)
         except CYCLE_FAULTS as exc:
             cy.fault(exc)
-        with cy.ctx.engine.begin() as conn:
-            apply_statuses(
-                conn, rows, now=asked_at, run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally, account_id=cy.account_id, claim=held
-            )
-            cy.quarantine(conn, rejections, asked_at)
+        def apply(conn: Connection, rows: list[StatusRow] = rows, rejections: list[Rejection] = rejections, at: datetime = asked_at) -> None:
+            apply_statuses(conn, rows, now=at, run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally, account_id=cy.account_id, claim=held)
+            cy.quarantine(conn, rejections, at)
+
+        _write(cy, apply)
         if cy.stopped:
             break
     cy.polled += len(asked)
     _give_back(cy, held, [row for row in held.rows if (row.message_id, row.phone_e164) not in asked])
+
+
+def _write(cy: Cycle, apply: Callable[[Connection], None]) -> None:
+    """One claimed batch's write (`etl.db.claims.write`, tried again after a lock conflict); the figures an
+    attempt rolled back counted are counted again from where they were."""
+    tally, quarantined = replace(cy.tally), cy.quarantined
+
+    def attempt(conn: Connection) -> None:
+        cy.tally, cy.quarantined = replace(tally), quarantined
+        apply(conn)
+
+    claims.write(cy.ctx.engine, attempt)
 
 
 def _give_back(cy: Cycle, held: Claim, unasked: Sequence[Claimed]) -> None:
@@ -461,13 +473,19 @@ def _read_claimed_costs(cy: Cycle, held: Claim) -> None:
                 done += 1
         except CYCLE_FAULTS as exc:
             cy.fault(exc)
-        with cy.ctx.engine.begin() as conn:
-            now = cy.now()
+        written_at = cy.now()
+
+        def apply(
+            conn: Connection, cost_rows: list[CostRow] = cost_rows, status_rows: list[StatusRow] = status_rows,
+            rejections: list[Rejection] = rejections, now: datetime = written_at,
+        ) -> None:
             apply_statuses(
                 conn, status_rows, now=now, run_id=cy.ctx.run_id, config=cy.cfg, tally=cy.tally, account_id=cy.account_id, claim=held
             )
             apply_costs(conn, cost_rows, now=now, run_id=cy.ctx.run_id, tally=cy.tally, account_id=cy.account_id, claim=held)
             cy.quarantine(conn, rejections, now)
+
+        _write(cy, apply)
         if cy.stopped:
             break
     cy.cost_reads += done

@@ -191,3 +191,22 @@ def test_a_fault_that_ends_the_cycle_gives_the_claimed_pairs_back_due_at_once(jo
     assert run("statuses", engine, config, client, now=sim_clock(sim), owner="next").outcome == "success"
     asked = pairs_asked(sim, completed_only=True)
     assert set(asked) == pairs and max(asked.values()) == 1
+
+
+@pytest.mark.backends("postgresql", "mariadb")
+def test_instances_whose_bulk_answers_cover_the_same_sends_all_finish_and_leave_nothing_claimed(job_env, migrated_db_url, simulator) -> None:  # type: ignore[no-untyped-def]
+    engine, sim, config, _ = job_env()
+    # Claims of 300 cut the sends of 500: two instances ask bulk-status for one send, and both answers write its
+    # rows nobody holds; on InnoDB one write is then a deadlock's victim, and is tried again.
+    config = dataclasses.replace(config, statuses=dataclasses.replace(config.statuses, claim_batch=300))
+    pairs = _track(engine, config, sim, 8, 500)
+    sim.clock.advance(timedelta(minutes=2))
+    sim.faults.inject("bulk-status", "delay", count=None, rate=1.0, seconds=0.05)
+
+    reports = _instances(migrated_db_url, simulator.base_url, config, sim, 4)
+
+    assert {r.outcome for r in reports} == {"success"}, [r.error for r in reports]
+    # A bulk answer also polls the send's due pairs nobody had claimed yet: fewer claimed than polled, none left.
+    assert 0 < sum(_figure(r, "claimed") for r in reports) <= len(pairs)
+    assert _rows(engine, "SELECT COUNT(*) FROM recipients WHERE poll_count = 0") == [(0,)]
+    assert _claims_left(engine) == 0
