@@ -45,6 +45,9 @@ class Breach(Base):
         Index("uq_breaches_recipient_id", "recipient_id", unique=True),
         Index(None, "phone_e164"),
         Index(None, "account_id", "acknowledged_at"),
+        # The retention job keeps a breach's period readable (an anti-join on this) and deleting a period
+        # checks this foreign key: both scanned every breach per period without it (migration 0028).
+        Index(None, "stop_period_id"),
     )
 
 

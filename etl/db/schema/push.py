@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from etl.db.schema.accounts import account_id_column
 from etl.db.schema.base import Base, table_of
 from etl.db.types import Id, Phone, UtcDateTime
+
+
+#: The inbox rows an index on ``stop_period_id`` keeps: those that point at a period (a STOP callback's).
+_POINTS_AT_PERIOD = text("stop_period_id IS NOT NULL")
 
 
 class PushInbox(Base):
@@ -51,6 +55,9 @@ class PushInbox(Base):
         Index("uq_push_inbox_content_hash", "content_hash", unique=True),
         Index(None, "state", "id"),
         Index(None, "message_id", "phone_e164"),
+        # Deleting a stop period (retention) checks this foreign key: without an index, a scan of the
+        # whole inbox per period (migration 0028; only the few rows that point at one are indexed).
+        Index(None, "stop_period_id", postgresql_where=_POINTS_AT_PERIOD, sqlite_where=_POINTS_AT_PERIOD),
     )
 
 
