@@ -68,3 +68,28 @@ def test_without_a_key_old_optouts_stay_readable_and_the_run_says_so(migrated_db
         assert len(conn.execute(select(stop_periods.c.id)).all()) == 3
     engine.dispose()
     assert report.result is not None and "no hash key" in str(report.result.detail)
+
+
+def test_purges_in_small_batches_reach_every_old_row_past_recent_ones_between_them(migrated_db_url, monkeypatch):
+    # Old and recent callbacks interleaved by id, two a batch: each batch continues after the last id it
+    # purged, so a recent row between old ones neither stops the walk nor gets purged.
+    monkeypatch.delenv("SMSPARTNER_ETL_HASH_KEY", raising=False)
+    engine = make_engine(migrated_db_url, pool=False)
+    ages = [200, 10, 200, 200, 10, 200, 200, 10]
+    with engine.begin() as conn:
+        for i, days in enumerate(ages):
+            at = NOW - timedelta(days=days)
+            inbox_id = conn.execute(insert(push_inbox).values(
+                channel="stop", kind="reply", content_hash=f"b{i}", received_at=at, body='{"text":"ok"}',
+                state="applied", attempts=1)).inserted_primary_key[0]
+            conn.execute(insert(replies).values(inbox_id=inbox_id, kind="response", phone_raw="0612345678", text="ok", received_at=at))
+    config = dataclasses.replace(make_config(migrated_db_url, "http://127.0.0.1:9"), compliance=ComplianceConfig(batch_size=2))
+    report = run("retention", engine, config, client=make_client("http://127.0.0.1:9"), now=lambda: NOW)
+    assert report.outcome.value == "success", report
+    with engine.connect() as conn:
+        texts = conn.execute(select(replies.c.text).order_by(replies.c.id)).scalars().all()
+        bodies = conn.execute(select(push_inbox.c.body).order_by(push_inbox.c.id)).scalars().all()
+    engine.dispose()
+    assert texts == [None if days == 200 else "ok" for days in ages]
+    assert bodies == ["" if days == 200 else '{"text":"ok"}' for days in ages]
+    assert report.result is not None and "reply_texts=5 callback_bodies=5" in str(report.result.detail)

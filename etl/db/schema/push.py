@@ -11,7 +11,6 @@ from etl.db.schema.accounts import account_id_column
 from etl.db.schema.base import Base, table_of
 from etl.db.types import Id, Phone, UtcDateTime
 
-
 #: The inbox rows an index on ``stop_period_id`` keeps: those that point at a period (a STOP callback's).
 _POINTS_AT_PERIOD = text("stop_period_id IS NOT NULL")
 
