@@ -130,17 +130,17 @@ def measure(kind: str, periods: int, replies: int) -> dict[str, object]:
     return figures
 
 
-def _mariadb() -> str:
+def _mariadb(name: str = "bench_retention") -> str:
     """A fresh database on ``$SMSETL_MARIADB_URL``'s server (`fresh_database` knows SQLite and PostgreSQL)."""
     from sqlalchemy.engine import make_url
 
     url = make_url(os.environ["SMSETL_MARIADB_URL"])
     admin = make_engine(url.set(database="mysql"), pool=False)
     with admin.begin() as conn:
-        conn.exec_driver_sql("DROP DATABASE IF EXISTS bench_retention")
-        conn.exec_driver_sql("CREATE DATABASE bench_retention CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     admin.dispose()
-    return url.set(database="bench_retention").render_as_string(hide_password=False)
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def main() -> None:

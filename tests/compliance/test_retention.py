@@ -70,13 +70,18 @@ def test_without_a_key_old_optouts_stay_readable_and_the_run_says_so(migrated_db
     assert report.result is not None and "no hash key" in str(report.result.detail)
 
 
-def test_purges_in_small_batches_reach_every_old_row_past_recent_ones_between_them(migrated_db_url, monkeypatch):
-    # Old and recent callbacks interleaved by id, two a batch: each batch continues after the last id it
-    # purged, so a recent row between old ones neither stops the walk nor gets purged.
-    monkeypatch.delenv("SMSPARTNER_ETL_HASH_KEY", raising=False)
+def test_retention_in_small_batches_reaches_every_old_row_past_recent_ones_between_them(migrated_db_url, monkeypatch):
+    # Old and recent callbacks (and closed opt-outs) interleaved by id, two a batch: each batch continues
+    # after the last id it handled, so a recent row between old ones neither stops the walk nor is touched.
+    monkeypatch.setenv("SMSPARTNER_ETL_HASH_KEY", TEST_HASH_KEY)
     engine = make_engine(migrated_db_url, pool=False)
     ages = [200, 10, 200, 200, 10, 200, 200, 10]
+    closed = [1100, 900, 1100, None, 1100, 1100, 900]  # days since the period closed (None: open)
     with engine.begin() as conn:
+        conn.execute(insert(stop_periods), [
+            dict(api_stop_id=i, phone_e164=f"+3361111111{i}", phone_raw="x", first_seen_at=NOW - timedelta(days=2000),
+                 removed_at=None if days is None else NOW - timedelta(days=days), removed_how=None if days is None else "api_missing",
+                 source="sync") for i, days in enumerate(closed)])
         for i, days in enumerate(ages):
             at = NOW - timedelta(days=days)
             inbox_id = conn.execute(insert(push_inbox).values(
@@ -89,7 +94,9 @@ def test_purges_in_small_batches_reach_every_old_row_past_recent_ones_between_th
     with engine.connect() as conn:
         texts = conn.execute(select(replies.c.text).order_by(replies.c.id)).scalars().all()
         bodies = conn.execute(select(push_inbox.c.body).order_by(push_inbox.c.id)).scalars().all()
+        left = conn.execute(select(stop_periods.c.api_stop_id).order_by(stop_periods.c.id)).scalars().all()
     engine.dispose()
     assert texts == [None if days == 200 else "ok" for days in ages]
     assert bodies == ["" if days == 200 else '{"text":"ok"}' for days in ages]
-    assert report.result is not None and "reply_texts=5 callback_bodies=5" in str(report.result.detail)
+    assert left == [i for i, days in enumerate(closed) if days != 1100]
+    assert report.result is not None and "reply_texts=5 callback_bodies=5 optouts_hashed=4" in str(report.result.detail)
