@@ -1,4 +1,4 @@
-"""Migration 0028: the foreign keys to ``stop_periods`` indexed (``push_inbox`` partial where it can be), a STOP
+"""Migration 0029: the foreign keys to ``stop_periods`` indexed (``push_inbox`` partial where it can be), a STOP
 callback still pointing at its period, the model matched, and back."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from etl.db.engine import make_engine
 from etl.db.migrate import downgrade, upgrade
 from etl.db.schema import Base
 
-BEFORE = "0027"
+BEFORE = "0028"
 TABLES = ("push_inbox", "breaches")
 
 
@@ -28,7 +28,7 @@ def _indexes_and_drift(url: str) -> tuple[dict[str, list[str]], list[object]]:
         engine.dispose()
 
 
-def test_migration_0028_indexes_the_stop_period_references_and_back(db_url: str) -> None:
+def test_migration_0029_indexes_the_stop_period_references_and_back(db_url: str) -> None:
     upgrade(db_url, BEFORE)
     run_sql(db_url, "INSERT INTO stop_periods (api_stop_id, phone_e164, phone_raw, first_seen_at, source) "
                     "VALUES (1, '+33611111111', '0611111111', '2026-12-07 10:00:00', 'reply')")

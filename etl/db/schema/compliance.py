@@ -46,7 +46,7 @@ class Breach(Base):
         Index(None, "phone_e164"),
         Index(None, "account_id", "acknowledged_at"),
         # The retention job keeps a breach's period readable (an anti-join on this) and deleting a period
-        # checks this foreign key: both scanned every breach per period without it (migration 0028).
+        # checks this foreign key: both scanned every breach per period without it (migration 0029).
         Index(None, "stop_period_id"),
     )
 

@@ -55,7 +55,7 @@ class PushInbox(Base):
         Index(None, "state", "id"),
         Index(None, "message_id", "phone_e164"),
         # Deleting a stop period (retention) checks this foreign key: without an index, a scan of the
-        # whole inbox per period (migration 0028; only the few rows that point at one are indexed).
+        # whole inbox per period (migration 0029; only the few rows that point at one are indexed).
         Index(None, "stop_period_id", postgresql_where=_POINTS_AT_PERIOD, sqlite_where=_POINTS_AT_PERIOD),
     )
 
