@@ -44,6 +44,9 @@ class Call:
     account: str | None = "main"
     #: When the request arrived, in wall-clock time (aware UTC): rates across processes are counted on it.
     wall_at: datetime | None = None
+    #: The client's TCP port: which process made the call when several share one simulator (bench/scale_out.py
+    #: maps each instance's sockets to it); None for a call not made over a socket.
+    peer: int | None = None
 
 
 @dataclass(frozen=True)

@@ -233,7 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.server.sim
         account = getattr(self, "_account", "main")
         arrived = datetime.fromtimestamp(wall, timezone.utc)
-        sim.record_call(Call(endpoint, method, params, status, sim.clock.now(), fault.kind if fault else None, account, arrived))
+        peer = int(self.client_address[1])
+        sim.record_call(Call(endpoint, method, params, status, sim.clock.now(), fault.kind if fault else None, account, arrived, peer))
 
     def _serve(
         self, sim: Simulator, method: str, endpoint: str, params: dict[str, Any], bad_json: bool, wall: float

@@ -25,6 +25,23 @@ def test_delay_exceeds_client_timeout(sim: Simulator, api: Api) -> None:
     assert api.get("me").status_code == 200
 
 
+def test_per_endpoint_delays_each_slow_only_their_own_endpoint_for_every_call(sim: Simulator, api: Api) -> None:
+    # bench/scale_out.py's network stand-in: 200 ms per status call, 20 ms per message-status, on every call.
+    sim.faults.inject("me", "delay", count=None, seconds=0.3)
+    sim.faults.inject("stop-sms/list", "delay", count=None, seconds=0.05)
+    took: dict[str, list[float]] = {"me": [], "stop-sms/list": [], "subaccount/list": []}
+    for _ in range(3):
+        for endpoint, times in took.items():
+            t0 = time.monotonic()
+            assert api.get(endpoint).status_code == 200
+            times.append(time.monotonic() - t0)
+    assert all(t >= 0.3 for t in took["me"])
+    assert all(0.05 <= t < 0.3 for t in took["stop-sms/list"])
+    assert all(t < 0.05 for t in took["subaccount/list"])
+    assert [c.fault for c in sim.calls_to("me")] == ["delay"] * 3
+    assert len(sim.faults.pending()) == 2  # count=None: they stay until clear()
+
+
 def test_drop_mid_body_small_and_streamed(sim: Simulator, api: Api) -> None:
     sim.faults.inject("me", "drop")
     with pytest.raises(requests.exceptions.ChunkedEncodingError):

@@ -1,7 +1,8 @@
-"""The ``rate_limit`` fault (HTTP 429 above a rate over a rolling wall-clock window) and the call log's wall time."""
+"""The ``rate_limit`` fault (HTTP 429 above a rate over a rolling wall-clock window) and the call log's wall time and client port."""
 
 from __future__ import annotations
 
+import http.client
 from datetime import datetime, timezone
 
 import pytest
@@ -10,7 +11,7 @@ import requests
 from etl.simulator import Simulator, SimulatorServer
 from etl.simulator.faults import FaultInjector
 
-from .conftest import Api
+from .conftest import KEY, Api
 
 
 def test_rate_limit_answers_429_once_the_window_holds_limit_calls(sim: Simulator, api: Api) -> None:
@@ -103,3 +104,19 @@ def test_call_log_carries_wall_clock_arrival_times(sim: Simulator, server: Simul
     assert sim.calls_to("me")[0].at == sim.clock.now()  # ``at`` stays the simulated time (frozen here)
     logged = requests.get(f"{server.control_url}/calls", params={"endpoint": "me"}, timeout=10).json()["calls"]
     assert datetime.fromisoformat(logged[0]["wall_at"]) == walls[0]
+
+
+def test_call_log_names_the_client_port_of_each_call(sim: Simulator, server: SimulatorServer) -> None:
+    # Two keep-alive connections stand for two processes: each call is logged with its own socket's port.
+    ports = []
+    for _ in range(2):
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        for _ in range(2):
+            conn.request("GET", f"/v1/me?apiKey={KEY}")
+            assert conn.getresponse().read()
+        ports.append(conn.sock.getsockname()[1])
+        conn.close()
+    assert ports[0] != ports[1]
+    assert [c.peer for c in sim.calls_to("me")] == [ports[0], ports[0], ports[1], ports[1]]
+    logged = requests.get(f"{server.control_url}/calls", params={"endpoint": "me"}, timeout=10).json()["calls"]
+    assert [c["peer"] for c in logged] == [ports[0], ports[0], ports[1], ports[1]]
