@@ -44,7 +44,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -241,6 +240,7 @@ def write_config(path: Path, base_url: str, db_url: str, args: argparse.Namespac
         f'[database]\nurl = "{db_url}"\n'
         '[daemon]\njitter = 0\nhealth_port = 0\nlog_format = "text"\n'
         f'[jobs.statuses]\nevery = "{args.every}s"\n'
+        + (f'[statuses]\nclaim_lease = "{args.claim_lease}s"\n' if args.claim_lease else "")
         + (args.config_extra.replace("\\n", "\n") + "\n" if args.config_extra else "")
     )
 
@@ -418,13 +418,15 @@ def one_run(n: int, sim: Sim, template: str, args: argparse.Namespace, logs: Pat
     if kill_at is not None:
         time.sleep(max(0.0, t0 + kill_at - time.time()))
         kill = sigkill_busiest(sim, instances, url, t0, args)
+        # Long enough for the victim's claims to come due again (their lease) and be polled in another cycle.
+        t1 = max(t1, kill["t_kill"] + args.claim_lease + 2 * args.every + 20)
     time.sleep(max(0.0, t1 - time.time()))
     stopped = time.time()
     codes = instances.stop()
     stop_s = time.time() - stopped
     calls = sim.ask("take")
     figures = call_figures(calls, t0, t1, instances.owner, args.budget)
-    figures.update(db_figures(url, figures, args.seeded_at, args.sends * PER_SEND, args.window))
+    figures.update(db_figures(url, figures, args.seeded_at, args.sends * PER_SEND, t1 - t0))
     reasked: set[int] = set()
     if kill:
         figures["sigkill"], reasked = takeover(kill, calls, instances.owner, url, args.seeded_at)
@@ -434,7 +436,7 @@ def one_run(n: int, sim: Sim, template: str, args: argparse.Namespace, logs: Pat
     figures["double_polls"] = sum(1 for i, k in coverage.items() if k > 1 + (i in reasked))
     drop_database(url)
     figures.update(
-        instances=n, window_s=args.window, exit_codes=codes, stop_s=round(stop_s, 1),
+        instances=n, window_s=round(t1 - t0, 1), exit_codes=codes, stop_s=round(stop_s, 1),
         started_utc=started_at.strftime("%H:%M:%S"), loadavg_start=started_load, loadavg_end=load(),
     )
     return figures
@@ -445,16 +447,20 @@ def one_run(n: int, sim: Sim, template: str, args: argparse.Namespace, logs: Pat
 # ---------------------------------------------------------------------------------------------------------------
 
 
+#: Migration 0025's claim columns: which instance (``host:pid:random``) holds a pair's status poll or cost read.
+CLAIM_COLUMNS = ("poll_claimed_by", "cost_claimed_by")
+
+
 def claimed_by(url: str, pid: int) -> set[int] | None:
-    """Recipient ids the schema says ``pid`` holds a claim on, when it has claims (a ``claimed_by`` column)."""
+    """Recipient ids ``pid`` holds a claim on, or None when the schema has no claims (before migration 0025)."""
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
             cols = {c["name"] for c in inspect(conn).get_columns("recipients")}
-            if "claimed_by" not in cols:
+            if not set(CLAIM_COLUMNS) <= cols:
                 return None
-            rows = conn.execute(text("SELECT id FROM recipients WHERE claimed_by LIKE :me"), {"me": f"%:{pid}:%"}).scalars()
-            return set(rows)
+            mine = " OR ".join(f"{c} LIKE :me" for c in CLAIM_COLUMNS)
+            return set(conn.execute(text(f"SELECT id FROM recipients WHERE {mine}"), {"me": f"%:{pid}:%"}).scalars())
     finally:
         engine.dispose()
 
@@ -467,7 +473,7 @@ def sigkill_busiest(sim: Sim, instances: Instances, url: str, t0: float, args: a
     claims = claimed_by(url, instances.procs[victim].pid)
     t_kill = instances.kill(victim)
     time.sleep(0.3)  # its in-flight answers reach the call log
-    return {"victim": victim, "t_kill": t_kill, "t0": t0, "claimed": claims, "lease_s": args.lease_s, "every_s": args.every}
+    return {"victim": victim, "t_kill": t_kill, "t0": t0, "claimed": claims, "lease_s": args.claim_lease, "every_s": args.every}
 
 
 def takeover(
@@ -524,8 +530,9 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=20_000, help="api.max_calls_per_minute and the simulator's 429 limit")
     parser.add_argument("--concurrency", type=int, default=1, help="api.concurrency")
     parser.add_argument("--every", type=float, default=2.0, help="jobs.statuses.every, seconds")
-    parser.add_argument("--lease-s", type=float, default=0.0,
-                        help="the claim lease the instances run with (printed beside the takeover; 0: the lock dies with the session)")
+    parser.add_argument("--claim-lease", type=float, default=0.0,
+                        help="statuses.claim_lease, seconds (once claims exist, migration 0025); 0: not set (before claims, "
+                             "the statuses lock dies with the killed instance's session)")
     parser.add_argument("--kill-instances", type=int, default=2, help="instances in the SIGKILL run (0: no such run)")
     parser.add_argument("--kill-at", type=float, default=20.0, help="seconds into the window")
     parser.add_argument("--config-extra", default="", help="TOML appended to every instance's config ('\\n' for newlines)")
