@@ -68,7 +68,7 @@ demo: venv
 
 # Each benchmark prints its figures beside a peer or a baseline measured in the same run.
 # `make bench BENCH=stops_sync` runs one. They take minutes each (the dlt peer alone ~4 min).
-BENCHES ?= client_throughput stops_sync rental_sync status_poll push_receiver audience_filter contacts_sync accounts spend_by_day
+BENCHES ?= client_throughput stops_sync rental_sync status_poll push_receiver audience_filter contacts_sync accounts spend_by_day scale_out cost_load
 BENCH ?= $(BENCHES)
 
 bench: $(VENV)/.stamp-bench deps-test
