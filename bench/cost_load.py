@@ -20,7 +20,9 @@ measurements:
    ``--late-share`` of them (15 %, the simulator's default) a second read `cost_retry` (6 h) later because the cost
    was missing. The scheduler is the daemon's: a run every ``--every`` s (``jobs.statuses.every``), a run that
    outlasts its period makes the ticks it covers skip (``max_instances = 1``), a run reads at most
-   `COST_READS_PER_CYCLE` at the measured rate after the measured overhead. Printed per variant and hour: cost reads
+   `COST_READS_PER_CYCLE` at the measured rate after the measured overhead. Variants: the job as it is (measured), and
+   the job were its reads K in flight: the client's own rate with K (`in_flight`) plus the measured apply of each
+   batch, with the cap and without. Printed per variant and hour: cost reads
    per minute, the backlog (due and not read), and its oldest age; then whether one instance keeps up.
 
 The load average and the time of day are printed at the start and the end.
@@ -121,12 +123,18 @@ def one_cycle(url: str, base_url: str, pipe: Any, k: int, mode: str, seconds: fl
     # A call's span: from its arrival to its answer, the round trip on (the server logs the arrival time).
     spans = [(a, a + rtt) for a, status in arrivals if status == 200]
     first = min((a for a, _ in spans), default=started)
+    # Between two batches of reads the job applies the first (one transaction): with one call in flight, those
+    # are the longest gaps between a call's answer and the next call; their median is one batch's apply.
+    gaps = sorted(b[0] - a[1] for a, b in zip(sorted(spans), sorted(spans)[1:], strict=False))
+    boundaries = max(0, -(-len(spans) // COST_READS_PER_BATCH) - 1)
+    apply_s = statistics.median(gaps[-boundaries:]) if boundaries and k == 1 else None
     busy = wall - sum(step["idle_s"] for step in timeline(spans, started, started + wall, wall or 1))
     return {
         "mode": mode, "k": k, "outcome": str(report.outcome), "wall_s": round(wall, 1), "priced": priced,
         "reads": len(spans), "reads_per_s": round(len(spans) / wall, 1) if spans else 0.0,
         "priced_per_s": round(priced / wall, 1),
-        "overhead_s": round(first - started, 2), "busy_share": round(busy / wall, 3) if spans else None,
+        "overhead_s": round(first - started, 2), "apply_batch_s": None if apply_s is None else round(apply_s, 3),
+        "busy_share": round(busy / wall, 3) if spans else None,
         "timeline": timeline(spans, started, started + wall) if spans else [],
     }
 
@@ -225,13 +233,19 @@ def main() -> None:
             print(json.dumps({**shown, "loadavg": load()}), flush=True)
             print(json.dumps({"timeline": figures["timeline"]}), flush=True)
         variants = []
+        apply_s = 0.0
         for f in measured:
             if f["mode"] == "announced":  # status_cost: 50 batches of 5,000 a cycle, no late re-read
                 variants.append(("announced", f["k"], f["priced_per_s"], f["overhead_s"], 250_000, 0.0))
                 continue
             variants.append(("job", f["k"], f["reads_per_s"], f["overhead_s"], COST_READS_PER_CYCLE, args.late_share))
-            if f["k"] > 1:  # what K in flight would give the job: the client's own rate, with the cap and without
-                rate = round(client_rate(base_url, f["k"], args.sends), 1)
+            if f["k"] == 1:
+                apply_s = f["apply_batch_s"] or 0.0
+            if f["k"] > 1:  # what K in flight would give the job: the client's rate, then each batch's apply, capped or not
+                client = client_rate(base_url, f["k"], args.sends)
+                rate = round(COST_READS_PER_BATCH / (COST_READS_PER_BATCH / client + apply_s), 1)
+                print(json.dumps({"k": f["k"], "client_reads_per_s": round(client, 1), "apply_batch_s": apply_s,
+                                  "job_reads_per_s_if_wired": rate}), flush=True)
                 variants.append(("client_k_capped", f["k"], rate, f["overhead_s"], COST_READS_PER_CYCLE, args.late_share))
                 variants.append(("client_k_uncapped", f["k"], rate, f["overhead_s"], 10**9, args.late_share))
         for name, k, rate, overhead, cap, late in variants:

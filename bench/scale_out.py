@@ -26,7 +26,8 @@ status answers in the run, from the call log: a bulk-status answer covers every 
 multi-status one the pairs it was asked; and in the database, ``poll_count`` up by 2 or more), **duplicate cost
 reads** (a ``message-status`` of the same pair answered twice), **lost** (a pair the API answered whose answer
 never reached the database), and the budget: the most calls in any 60 s window against ``--budget``, and the 429s.
-Then the ratios 2 vs 1 (goal ≥ 1.9) and 4 vs 1 (goal ≥ 3.5).
+``--repeat`` rounds alternate the counts (1, 2, 4, 1, 2, 4...); then the medians and the ratios 2 vs 1 (goal ≥ 1.9) and
+4 vs 1 (goal ≥ 3.5).
 
 **SIGKILL** (``--kill-instances``, default 2): a run in which the busiest instance is killed ``--kill-at`` s into the
 window. Its orphans are what it had asked the API and not stored (pairs and cost reads) plus, where the schema has
@@ -42,6 +43,7 @@ import json
 import multiprocessing as mp
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -525,6 +527,7 @@ def main() -> None:
     parser.add_argument("--cost-due", type=int, default=10_000, help="final recipients whose cost read is due")
     parser.add_argument("--instances", default="1,2,4")
     parser.add_argument("--window", type=float, default=60.0)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of the instance counts (medians printed)")
     parser.add_argument("--status-delay", type=float, default=0.2)
     parser.add_argument("--cost-delay", type=float, default=0.02)
     parser.add_argument("--budget", type=int, default=20_000, help="api.max_calls_per_minute and the simulator's 429 limit")
@@ -551,18 +554,23 @@ def main() -> None:
         seeded = seed(url, args.sends, cost_sends, datetime.fromtimestamp(args.seeded_at, UTC))
         print(json.dumps({"seed_s": round(seeded, 1), "pending": args.sends * PER_SEND, "due": args.sends * PER_SEND // 2,
                           "cost_due": cost_sends * PER_SEND, "loadavg": load()}), flush=True)
-        runs = {}
-        for n in (int(x) for x in args.instances.split(",")):
-            runs[n] = one_run(n, sim, url, args, logs)
-            print(json.dumps(runs[n]), flush=True)
-        if 1 in runs:
-            base = runs[1]
-            for n, r in runs.items():
-                if n == 1:
-                    continue
+        # Rounds alternate the instance counts (1, 2, 4, 1, 2, 4...), so a change of load hits each alike.
+        rates: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for _round in range(args.repeat):
+            for n in (int(x) for x in args.instances.split(",")):
+                run = one_run(n, sim, url, args, logs)
+                print(json.dumps(run), flush=True)
+                for key in ("pairs_per_s", "cost_reads_per_s"):
+                    rates[n][key].append(run[key])
+        medians = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in rates.items()}
+        print(json.dumps({"medians": medians, "rounds": args.repeat}), flush=True)
+        for n, m in medians.items():
+            if n != 1 and 1 in medians:
+                base = medians[1]
                 print(json.dumps({
-                    f"pairs_{n}_vs_1": round(r["pairs_per_s"] / base["pairs_per_s"], 2) if base["pairs_per_s"] else None,
-                    f"cost_reads_{n}_vs_1": round(r["cost_reads_per_s"] / base["cost_reads_per_s"], 2) if base["cost_reads_per_s"] else None,
+                    f"pairs_{n}_vs_1": round(m["pairs_per_s"] / base["pairs_per_s"], 2) if base["pairs_per_s"] else None,
+                    f"cost_reads_{n}_vs_1": round(m["cost_reads_per_s"] / base["cost_reads_per_s"], 2)
+                    if base["cost_reads_per_s"] else None,
                     "goal": {2: 1.9, 4: 3.5}.get(n),
                 }), flush=True)
         if args.kill_instances:
