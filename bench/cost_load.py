@@ -203,7 +203,8 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=8, help="final sends of 500 whose cost read is due")
     parser.add_argument("--k", default="1,4,8,16", help="api.concurrency values")
     parser.add_argument("--rtt", type=float, default=0.1)
-    parser.add_argument("--seconds", type=float, default=30.0, help="each cycle is asked to stop after this")
+    parser.add_argument("--seconds", type=float, default=40.0,
+                        help="each cycle is asked to stop after this (40 s: two batches at K = 1, so one apply between them)")
     parser.add_argument("--every", type=float, default=60.0, help="jobs.statuses.every of the played day")
     parser.add_argument("--per-day", type=int, default=5_000_000)
     parser.add_argument("--late-share", type=float, default=0.15)
