@@ -34,6 +34,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import resource
 import statistics
 import sys
 import time
@@ -78,6 +79,7 @@ def _serve(conn: Any, sends: int, rtt: float) -> None:
             calls = [(c.wall_at.timestamp(), c.http_status) for c in sim.calls]
             sim.reset_calls()
         conn.send(calls)
+    conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     server.stop()
 
 
@@ -260,7 +262,10 @@ def main() -> None:
         print(json.dumps({"cost_reads_per_batch": COST_READS_PER_BATCH, "cost_reads_per_cycle": COST_READS_PER_CYCLE}))
     finally:
         pipe.send("stop")
+        sim_mb = pipe.recv()
         proc.join(10)
+    own_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peak_rss_mb": {"simulator": round(sim_mb), "bench": round(own_mb)}}), flush=True)
     print(f"load average at end: {load()} ({datetime.now(UTC):%H:%M} UTC)", flush=True)
 
 

@@ -42,6 +42,7 @@ import bisect
 import json
 import multiprocessing as mp
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -123,6 +124,7 @@ def _serve(conn: Any, sends: int, status_delay: float, cost_delay: float, budget
     while True:
         command, arg = conn.recv()
         if command == "stop":
+            conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
             break
         with sim.lock:
             calls = list(sim.calls)
@@ -150,9 +152,12 @@ class Sim:
             self._pipe.send((command, arg))
             return self._pipe.recv()
 
-    def stop(self) -> None:
+    def stop(self) -> float:
+        """Stop it; its peak RSS in MB (the bench stays well under 2 GB: 1 M recipients are ~0.6 GB there)."""
         self._pipe.send(("stop", None))
+        peak = float(self._pipe.recv())
         self.proc.join(30)
+        return peak
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -576,7 +581,9 @@ def main() -> None:
         if args.kill_instances:
             print(json.dumps(one_run(args.kill_instances, sim, url, args, logs, kill_at=args.kill_at)), flush=True)
     finally:
-        sim.stop()
+        sim_mb = sim.stop()
+    own_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peak_rss_mb": {"simulator": round(sim_mb), "bench": round(own_mb)}}), flush=True)
     print(f"load average at end: {load()} ({datetime.now(UTC):%H:%M} UTC)", flush=True)
 
 
