@@ -425,8 +425,10 @@ def one_run(n: int, sim: Sim, template: str, args: argparse.Namespace, logs: Pat
     if kill_at is not None:
         time.sleep(max(0.0, t0 + kill_at - time.time()))
         kill = sigkill_busiest(sim, instances, url, t0, args)
-        # Long enough for the victim's claims to come due again (their lease) and be polled in another cycle.
-        t1 = max(t1, kill["t_kill"] + args.claim_lease + 2 * args.every + 20)
+        time.sleep(max(0.0, t1 - time.time()))
+        # Then as long as it takes another instance to ask for every orphan again (a lease, then a new cycle).
+        wait_taken_over(sim, instances, kill, kill["t_kill"] + args.kill_wait)
+        t1 = max(t1, time.time())
     time.sleep(max(0.0, t1 - time.time()))
     stopped = time.time()
     codes = instances.stop()
@@ -473,14 +475,40 @@ def claimed_by(url: str, pid: int) -> set[int] | None:
 
 
 def sigkill_busiest(sim: Sim, instances: Instances, url: str, t0: float, args: argparse.Namespace) -> dict[str, Any]:
-    """Kill the instance that made the most calls in the last 3 s; what it had asked and not stored are its orphans."""
+    """Kill the instance that made the most calls in the last 3 s; its orphans are the claims it still holds (a dead
+    holder's claims stay written until taken over) or, before claims, what it had asked and not stored."""
     recent = sim.ask("peek", time.time() - 3)
     busiest = Counter(instances.owner.get(c[3]) for c in recent if instances.owner.get(c[3]) is not None).most_common(1)
     victim = busiest[0][0] if busiest else 0
-    claims = claimed_by(url, instances.procs[victim].pid)
     t_kill = instances.kill(victim)
     time.sleep(0.3)  # its in-flight answers reach the call log
-    return {"victim": victim, "t_kill": t_kill, "t0": t0, "claimed": claims, "lease_s": args.claim_lease, "every_s": args.every}
+    claims = claimed_by(url, instances.procs[victim].pid)
+    asked = {i for c in sim.ask("peek", t0) if instances.owner.get(c[3]) == victim and c[1] == 200 and c[2] < t_kill
+             for i in [*covered(c), *([row_id(c[4][1])] if c[0] == "message-status" else [])]}
+    orphans = claims if claims is not None else asked - stored_since(url, "last_polled_at", args.seeded_at, t_kill) \
+        - stored_since(url, "cost_checked_at", args.seeded_at, t_kill)
+    return {"victim": victim, "t_kill": t_kill, "t0": t0, "claimed": claims, "orphans": orphans,
+            "lease_s": args.claim_lease, "every_s": args.every}
+
+
+def wait_taken_over(sim: Sim, instances: Instances, kill: dict[str, Any], until: float) -> None:
+    """Until another instance has asked for every orphan again, or ``until``."""
+    left = set(kill["orphans"])
+    while left and time.time() < until:
+        time.sleep(2)
+        for c in sim.ask("peek", kill["t_kill"]):
+            if c[1] == 200 and instances.owner.get(c[3]) not in (None, kill["victim"]):
+                left.difference_update([*covered(c), *([row_id(c[4][1])] if c[0] == "message-status" else [])])
+
+
+def cycle_lengths(url: str, t_kill: float) -> list[float]:
+    """Seconds each statuses run running at the kill lasted (the survivors' cycles: "one cycle" of the takeover bound)."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT started_at, finished_at FROM sync_runs WHERE job LIKE 'statuses%' AND started_at < :k "
+                                 "AND finished_at > :k"), {"k": datetime.fromtimestamp(t_kill, UTC)}).all()
+    engine.dispose()
+    return [round((b - a).total_seconds(), 1) for a, b in rows]
 
 
 def takeover(
@@ -497,7 +525,7 @@ def takeover(
                 asked_costs.add(row_id(c[4][1]))
     # Stored by the victim before it died: asked at a time before the kill. Anything else it asked is an orphan.
     orphans = (asked - stored_since(url, "last_polled_at", seeded_at, t_kill)) | (kill["claimed"] or set())
-    cost_orphans = asked_costs - stored_since(url, "cost_checked_at", seeded_at, t_kill)
+    cost_orphans = (asked_costs - stored_since(url, "cost_checked_at", seeded_at, t_kill)) - orphans
     stored_after, costed_after = stored_since(url, "last_polled_at", t_kill), stored_since(url, "cost_checked_at", t_kill)
     first_again: dict[int, float] = {}
     for c in sorted(calls, key=lambda c: c[2]):
@@ -522,6 +550,7 @@ def takeover(
         "orphans_never_stored": len(orphans - stored_after) + len(cost_orphans - costed_after),
         "lease_s": kill["lease_s"],
         "every_s": kill["every_s"],
+        "survivor_cycles_at_kill_s": cycle_lengths(url, t_kill),
     }, orphans | cost_orphans
 
 
@@ -543,6 +572,8 @@ def main() -> None:
                              "the statuses lock dies with the killed instance's session)")
     parser.add_argument("--kill-instances", type=int, default=2, help="instances in the SIGKILL run (0: no such run)")
     parser.add_argument("--kill-at", type=float, default=20.0, help="seconds into the window")
+    parser.add_argument("--kill-wait", type=float, default=480.0,
+                        help="at most this long after the kill for the orphans to be asked again (the run goes on past its window)")
     parser.add_argument("--config-extra", default="", help="TOML appended to every instance's config ('\\n' for newlines)")
     args = parser.parse_args()
     if args.quick:
