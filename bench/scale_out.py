@@ -30,9 +30,12 @@ never reached the database), and the budget: the most calls in any 60 s window a
 4 vs 1 (goal ≥ 3.5).
 
 **SIGKILL** (``--kill-instances``, default 2): a run in which the busiest instance is killed ``--kill-at`` s into the
-window. Its orphans are what it had asked the API and not stored (pairs and cost reads) plus, where the schema has
-claims, what it had claimed; the figure is when the last orphan was asked again by another instance, against the
-lease plus one cycle. The load average and the time of day are printed with every run.
+window. Its orphans are the claims it still holds (migration 0027's ``poll_claimed_by``/``cost_claimed_by``: a dead
+holder's stay written until another instance takes them over) or, before claims, what it had asked the API and not
+stored. The run goes on past its window until another instance has asked for every orphan again (at most
+``--kill-wait``); printed: that time, the lease (``--claim-lease``, written as ``statuses.claim_lease``), the
+survivors' cycles that were running at the kill (``sync_runs``), and orphans never stored. The load average, the
+time of day and the peak RSS (the simulator holds ~1 GB for 1 M recipients) are printed too.
 """
 
 from __future__ import annotations
@@ -402,6 +405,35 @@ def db_figures(url: str, f: dict[str, Any], seeded_at: float, pending: int, wind
     }
 
 
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_use(instances: Instances, sim: Sim, db_url: str) -> dict[str, float]:
+    """CPU seconds so far: the instances together, the simulator, the run database's server backends (by their
+    process title), and the whole box (every core busy, other sessions' work included) against its cores."""
+    database = db_url.rsplit("/", 1)[1]
+    backends = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                title = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"postgres: ") and f" {database} ".encode() in title:
+                backends += _cpu_of(int(entry))
+    busy = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = busy[3] + busy[4]  # idle and iowait
+    return {"instances": sum(_cpu_of(p.pid) for p in instances.procs), "simulator": _cpu_of(sim.proc.pid or 0),
+            "postgres": backends, "box_busy": (sum(busy) - idle) / os.sysconf("SC_CLK_TCK"),
+            "box_total": sum(busy) / os.sysconf("SC_CLK_TCK")}
+
+
 def wait_first_call(sim: Sim, limit: float = 120.0) -> float:
     deadline = time.time() + limit
     while time.time() < deadline:
@@ -421,6 +453,7 @@ def one_run(n: int, sim: Sim, template: str, args: argparse.Namespace, logs: Pat
     instances = Instances(n, config, sim.port, logs)
     t0 = wait_first_call(sim)
     t1 = t0 + args.window
+    cpu_at_t0 = cpu_use(instances, sim, url)
     kill: dict[str, Any] = {}
     if kill_at is not None:
         time.sleep(max(0.0, t0 + kill_at - time.time()))
@@ -430,6 +463,7 @@ def one_run(n: int, sim: Sim, template: str, args: argparse.Namespace, logs: Pat
         wait_taken_over(sim, instances, kill, kill["t_kill"] + args.kill_wait)
         t1 = max(t1, time.time())
     time.sleep(max(0.0, t1 - time.time()))
+    cpu = {k: round(v - cpu_at_t0.get(k, 0.0), 1) for k, v in cpu_use(instances, sim, url).items()}
     stopped = time.time()
     codes = instances.stop()
     stop_s = time.time() - stopped
@@ -445,7 +479,7 @@ def one_run(n: int, sim: Sim, template: str, args: argparse.Namespace, logs: Pat
     figures["double_polls"] = sum(1 for i, k in coverage.items() if k > 1 + (i in reasked))
     drop_database(url)
     figures.update(
-        instances=n, window_s=round(t1 - t0, 1), exit_codes=codes, stop_s=round(stop_s, 1),
+        cpu_s=cpu, instances=n, window_s=round(t1 - t0, 1), exit_codes=codes, stop_s=round(stop_s, 1),
         started_utc=started_at.strftime("%H:%M:%S"), loadavg_start=started_load, loadavg_end=load(),
     )
     return figures
@@ -456,12 +490,12 @@ def one_run(n: int, sim: Sim, template: str, args: argparse.Namespace, logs: Pat
 # ---------------------------------------------------------------------------------------------------------------
 
 
-#: Migration 0025's claim columns: which instance (``host:pid:random``) holds a pair's status poll or cost read.
+#: Migration 0027's claim columns: which instance (``host:pid:random``) holds a pair's status poll or cost read.
 CLAIM_COLUMNS = ("poll_claimed_by", "cost_claimed_by")
 
 
 def claimed_by(url: str, pid: int) -> set[int] | None:
-    """Recipient ids ``pid`` holds a claim on, or None when the schema has no claims (before migration 0025)."""
+    """Recipient ids ``pid`` holds a claim on, or None when the schema has no claims (before migration 0027)."""
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
@@ -568,7 +602,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="api.concurrency")
     parser.add_argument("--every", type=float, default=2.0, help="jobs.statuses.every, seconds")
     parser.add_argument("--claim-lease", type=float, default=0.0,
-                        help="statuses.claim_lease, seconds (once claims exist, migration 0025); 0: not set (before claims, "
+                        help="statuses.claim_lease, seconds (once claims exist, migration 0027); 0: not set (before claims, "
                              "the statuses lock dies with the killed instance's session)")
     parser.add_argument("--kill-instances", type=int, default=2, help="instances in the SIGKILL run (0: no such run)")
     parser.add_argument("--kill-at", type=float, default=20.0, help="seconds into the window")
