@@ -59,9 +59,10 @@ def seed(url: str, actions: int, closures: int, runs: int) -> None:
             f"removed_by_action_id, source, account_id) SELECT i, {phone}, 'x', :at, :at, 'tool', i, 'sync', 1 "
             f"FROM {_series(dialect, closures)}"), {"at": at})
         conn.execute(text(
-            f"INSERT INTO filter_runs (started_at, finished_at, outcome, actor, input_name, input_sha256, rows, allowed, "
+            # Not ``rows``: a reserved word on MariaDB (the counts stay NULL, as for a run that failed early).
+            f"INSERT INTO filter_runs (started_at, finished_at, outcome, actor, input_name, input_sha256, allowed, "
             f"blocked_stop_list, allow_stale, accounts, hash_key_id, blocks_recorded) SELECT :at, :at, 'success', 'bench', "
-            f"'campaign.csv', 'ab', 1000, 900, 100, {false}, 'main', NULL, 0 FROM {_series(dialect, runs)}"), {"at": at})
+            f"'campaign.csv', 'ab', 900, 100, {false}, 'main', NULL, 0 FROM {_series(dialect, runs)}"), {"at": at})
     engine.dispose()
 
 
