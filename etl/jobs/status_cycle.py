@@ -31,6 +31,7 @@ from sqlalchemy import Connection, not_, select, update
 
 from etl import phones, polling, quarantine, tracking
 from etl.accounts import PARENT_ID
+from etl.api.concurrent import in_flight
 from etl.api.parse import MessageStatus, StatusItem, StatusItems, Unreadable
 from etl.config import StatusesConfig
 from etl.db import claims
@@ -315,9 +316,10 @@ def due_pairs(
     return grouped
 
 
-def poll_statuses(cy: Cycle) -> None:
+def poll_statuses(cy: Cycle, between: Callable[[], None] | None = None) -> None:
     """Claim what is due by the cycle's start, a batch at a time, until none is left or `MAX_DUE_PER_CYCLE`
-    pairs were claimed: other instances claim other batches meanwhile (`etl.db.claims`)."""
+    pairs were claimed: other instances claim other batches meanwhile (`etl.db.claims`). ``between`` runs
+    after each batch (the cycle's cost reads, a batch at a time)."""
     due_by = cy.now()
     not_by_tag = (not_(recipients.c.message_id.like(f"{polling.PSEUDO_PREFIX}%")),)  # served by the tag reads
     while cy.due < MAX_DUE_PER_CYCLE and not cy.stop_asked():
@@ -329,6 +331,10 @@ def poll_statuses(cy: Cycle) -> None:
         _poll_claimed(cy, held)
         if cy.stopped:
             break
+        if between is not None:
+            between()
+            if cy.stopped:
+                break
 
 
 def _poll_claimed(cy: Cycle, held: Claim) -> None:
@@ -445,22 +451,31 @@ def _fetch_bulk(
 # ---------------------------------------------------------------------------------------------
 
 
-def read_costs(cy: Cycle) -> None:
-    """Claim due cost reads, `cfg.cost_claim_batch` at a time, up to `COST_READS_PER_CYCLE` for this instance;
-    one /message-status call each, written back `COST_READS_PER_BATCH` reads per transaction."""
+def read_costs(cy: Cycle, batches: int | None = None) -> None:
+    """Claim due cost reads, `cfg.cost_claim_batch` at a time (``batches`` claims at most), up to
+    `COST_READS_PER_CYCLE` for this instance; one /message-status call each, ``api.concurrency`` in flight,
+    written back `COST_READS_PER_BATCH` reads per transaction."""
     due_by = cy.now()
-    while cy.cost_reads < COST_READS_PER_CYCLE and not cy.stop_asked():
+    claimed = 0
+    while cy.cost_reads < COST_READS_PER_CYCLE and not cy.stop_asked() and (batches is None or claimed < batches):
         held = cy.claim(claims.COST, due_by=due_by, limit=min(cy.cfg.cost_claim_batch, COST_READS_PER_CYCLE - cy.cost_reads))
         if not held.rows:
             break
+        claimed += 1
         cy.cost_claimed += len(held.rows) if held.owner is not None else 0
         _read_claimed_costs(cy, held)
         if cy.stopped:
             break
 
 
+def _ask_cost(cy: Cycle, row: Claimed) -> MessageStatus:
+    """One /message-status call, from a worker thread of `in_flight` (counted by the caller, in its thread)."""
+    return cy.ctx.client.message_status(row.message_id, row.phone_e164)
+
+
 def _read_claimed_costs(cy: Cycle, held: Claim) -> None:
     done = 0
+    concurrency = cy.ctx.config.api.concurrency
     for start in range(0, len(held.rows), COST_READS_PER_BATCH):
         if cy.stop_asked():
             break
@@ -468,8 +483,12 @@ def _read_claimed_costs(cy: Cycle, held: Claim) -> None:
         status_rows: list[StatusRow] = []
         rejections: list[Rejection] = []
         try:
-            for row in held.rows[start : start + COST_READS_PER_BATCH]:
-                _read_cost(cy, row.message_id, row.phone_e164, row.final_seen_at, cost_rows, status_rows, rejections)
+            # The reads are bound by the API's latency: K in flight on the one client (docs/api-client.md,
+            # "Concurrent reads"); answers come back in claim order, so `done` is a prefix of the claim.
+            for answer in in_flight(partial(_ask_cost, cy), held.rows[start : start + COST_READS_PER_BATCH], concurrency=concurrency):
+                row = answer.item
+                cy.calls["message-status"] += 1
+                _read_cost(cy, row.message_id, row.phone_e164, row.final_seen_at, answer.get, cost_rows, status_rows, rejections)
                 done += 1
         except CYCLE_FAULTS as exc:
             cy.fault(exc)
@@ -497,11 +516,13 @@ def _read_cost(
     mid: str,
     phone: str,
     final_at: datetime | None,
+    answer: Callable[[], MessageStatus],
     cost_rows: list[CostRow],
     status_rows: list[StatusRow],
     rejections: list[Rejection],
 ) -> None:
-    """One /message-status read; an unreadable or refused answer stores nothing and waits the cost backoff."""
+    """One /message-status answer (``answer()`` gives it or raises what the call raised); an unreadable or
+    refused answer stores nothing and waits the cost backoff."""
     cfg = cy.cfg
     now = cy.now()
 
@@ -509,7 +530,7 @@ def _read_cost(
         return polling.cost_next_at(final_at, now, found, cfg.cost_retry, cfg.cost_window)
 
     try:
-        ms: MessageStatus = cy.calls.wrap("message-status", partial(cy.ctx.client.message_status, mid, phone))
+        ms: MessageStatus = answer()
     except NotFound:
         cost_rows.append(CostRow(message_id=mid, phone_e164=phone, kind="missing", next_cost_at=later(False)))
         return
@@ -549,9 +570,12 @@ def poll_cycle(ctx: JobContext) -> Cycle:
 
         with ctx.engine.begin() as conn:
             resolve_pending(conn, ctx.now(), dlr_costs=ctx.config.statuses.cost_source == "announced")
-    poll_statuses(cy)
+    reads_costs = cy.cfg.cost_source != "announced"
+    # One cost batch after each status batch: a long status backlog must not starve the cost reads, the
+    # bottleneck at volume (issue 20; docs/benchmarks.md, "Scale-out").
+    poll_statuses(cy, between=partial(read_costs, cy, 1) if reads_costs else None)
     if not cy.stopped:
-        if cy.cfg.cost_source != "announced":
+        if reads_costs:
             read_costs(cy)
         elif ctx.exclusive:  # no API call, nothing to split: the lock holder prices them
             announced_costs(cy)

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from etl.config import StatusesConfig
 from etl.jobs import status_cycle
 from etl.tracking import TrackedSend, track, track_message_ids
-from tests.jobs.helpers import run, sim_clock
+from tests.jobs.helpers import make_client, run, sim_clock
 
 PHONE = "+33612345678"
 
@@ -292,3 +292,45 @@ def test_answer_asked_before_the_window_end_does_not_expire_the_recipient_when_a
     poll(engine, config, client, sim)
     r = recipient(engine)
     assert r["status"] == "Not delivered" and r["final"] and not r["expired"]
+
+
+def test_cost_reads_with_several_in_flight_read_each_recipient_once_and_store_every_cost(env):
+    engine, sim, config, _client = env
+    config = dataclasses.replace(config, api=dataclasses.replace(config.api, concurrency=4))
+    client = make_client(config.api.base_url, concurrency=4)
+    phones = [f"+336123450{i:02d}" for i in range(30)]
+    mid = send_and_track(engine, config, sim, phones)
+    for phone in phones:
+        sim.plan(mid, phone, [(timedelta(seconds=30), "Delivered")], cost=Decimal("0.045"))
+
+    live(engine, config, client, sim, hours=4, step_minutes=10)
+
+    reads = sim.calls_to("message-status")
+    assert sorted(c.params.get("phoneNumber") for c in reads) == sorted(phones), "each recipient read once"
+    costs = rows(engine, "SELECT r.phone_e164, c.cost FROM cost_events c JOIN recipients r ON r.id = c.recipient_id WHERE c.cost IS NOT NULL")
+    assert sorted(p for p, _ in costs) == sorted(phones)
+    assert {Decimal(str(c)) for _, c in costs} == {Decimal("0.045")}
+    assert rows(engine, "SELECT COUNT(*) FROM recipients WHERE next_cost_at IS NOT NULL") == [(0,)]
+
+
+def test_cost_reads_are_not_starved_behind_a_long_status_backlog(env):
+    engine, sim, config, client = env
+    config = dataclasses.replace(config, statuses=dataclasses.replace(config.statuses, claim_batch=5))
+    priced = ["+33612345600", "+33612345601"]
+    first = send_and_track(engine, config, sim, priced)
+    for phone in priced:
+        sim.plan(first, phone, [(timedelta(seconds=30), "Delivered")], cost=Decimal("0.045"))
+    sim.clock.advance(timedelta(minutes=2))
+    poll(engine, config, client, sim)  # final: their cost read is due 3 h later
+    sim.clock.advance(timedelta(hours=3))
+    backlog = [f"+336123460{i:02d}" for i in range(50)]
+    send_and_track(engine, config, sim, backlog)  # never final: 10 status batches of 5 due
+    sim.clock.advance(timedelta(minutes=10))
+    sim.reset_calls()
+
+    poll(engine, config, client, sim)
+
+    order = [c.endpoint for c in sim.calls]
+    status_at = [i for i, e in enumerate(order) if e in ("multi-status", "bulk-status")]
+    assert "message-status" in order and len(status_at) >= 5, order
+    assert order.index("message-status") < status_at[-1], "the cost reads wait for no status backlog"
