@@ -130,6 +130,9 @@ class StatusesConfig:
     claim_batch: int = 2000
     #: Recipients one instance claims for cost reads at a time (one /message-status call each).
     cost_claim_batch: int = 250
+    #: Cost reads one instance makes per cycle at most (one /message-status call each): spreads a backlog
+    #: over cycles; raise it with ``api.concurrency`` at volume (docs/benchmarks.md, "Cost load").
+    cost_reads_per_cycle: int = 1500
     #: A claim not written back within this long is taken over by another instance (its holder died or
     #: stalled): longer than the calls of one batch take with their retries.
     claim_lease: Duration = 300.0
@@ -434,7 +437,7 @@ def _validate(config: Config) -> None:
         raise ConfigError("statuses.ladder: every step must be greater than 0")
     if config.statuses.cost_source not in COST_SOURCES:
         raise ConfigError(f"statuses.cost_source: {config.statuses.cost_source!r} is not one of {', '.join(COST_SOURCES)}")
-    for name in ("claim_batch", "cost_claim_batch"):
+    for name in ("claim_batch", "cost_claim_batch", "cost_reads_per_cycle"):
         if getattr(config.statuses, name) < 1:
             raise ConfigError(f"statuses.{name}: must be at least 1")
     if config.statuses.claim_lease <= 0:

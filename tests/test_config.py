@@ -48,6 +48,7 @@ def test_environment_overrides_the_file_with_the_default_type(tmp_path):
         ("[statuses]\ncost_source = 'sends'\n", "statuses.cost_source: 'sends' is not one of per_recipient, announced"),
         ("[statuses]\nclaim_batch = 0\n", "statuses.claim_batch: must be at least 1"),
         ("[statuses]\ncost_claim_batch = 0\n", "statuses.cost_claim_batch: must be at least 1"),
+        ("[statuses]\ncost_reads_per_cycle = 0\n", "statuses.cost_reads_per_cycle: must be at least 1"),
         ("[statuses]\nclaim_lease = 0\n", "statuses.claim_lease: must be greater than 0"),
         ("[jobs.stops]\ncron = '* *'\n", "jobs.stops.cron"),
         ("[jobs.stops]\ncron = '61 * * * *'\n", "is not a valid cron schedule"),

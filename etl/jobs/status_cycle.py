@@ -47,9 +47,10 @@ log = logging.getLogger(__name__)
 
 CALLS_PER_BATCH = 4
 """Status calls per transaction: 2,000 pairs at most are lost to a crash, none to a fault."""
-COST_READS_PER_CYCLE = 1_500
-"""Cap on /message-status calls per cycle (SMS endpoint limits are undocumented; the only figure,
-2000 requests/minute/IP, is in the Mail section of DOC-err): cost reads spread over cycles."""
+COST_READS_PER_CYCLE = StatusesConfig.cost_reads_per_cycle
+"""The default of ``statuses.cost_reads_per_cycle``, the cap on /message-status calls per cycle (SMS endpoint
+limits are undocumented; the only figure, 2000 requests/minute/IP, is in the Mail section of DOC-err): cost
+reads spread over cycles."""
 COST_READS_PER_BATCH = 250
 TAG_READ_EVERY = timedelta(minutes=15)
 MAX_DUE_PER_CYCLE = 250_000
@@ -453,12 +454,13 @@ def _fetch_bulk(
 
 def read_costs(cy: Cycle, batches: int | None = None) -> None:
     """Claim due cost reads, `cfg.cost_claim_batch` at a time (``batches`` claims at most), up to
-    `COST_READS_PER_CYCLE` for this instance; one /message-status call each, ``api.concurrency`` in flight,
+    ``cost_reads_per_cycle`` for this instance; one /message-status call each, ``api.concurrency`` in flight,
     written back `COST_READS_PER_BATCH` reads per transaction."""
     due_by = cy.now()
     claimed = 0
-    while cy.cost_reads < COST_READS_PER_CYCLE and not cy.stop_asked() and (batches is None or claimed < batches):
-        held = cy.claim(claims.COST, due_by=due_by, limit=min(cy.cfg.cost_claim_batch, COST_READS_PER_CYCLE - cy.cost_reads))
+    cap = cy.cfg.cost_reads_per_cycle
+    while cy.cost_reads < cap and not cy.stop_asked() and (batches is None or claimed < batches):
+        held = cy.claim(claims.COST, due_by=due_by, limit=min(cy.cfg.cost_claim_batch, cap - cy.cost_reads))
         if not held.rows:
             break
         claimed += 1

@@ -16,7 +16,7 @@ One cycle (`etl.jobs.status_cycle`; each step commits on its own and fails on it
    status; an unreadable item → quarantined (``rejected_items``), its pair's ladder moves on as for
    a non-final answer; poll bookkeeping (ladder, capped at the window's end); expiry after the window.
 4. **Cost**: ``/message-status`` (the only endpoint with cost, §3.4) for recipients whose cost
-   read is due (`etl.polling.cost_next_at`), at most `COST_READS_PER_CYCLE` per cycle. A change
+   read is due (`etl.polling.cost_next_at`), at most `statuses.cost_reads_per_cycle` per cycle. A change
    of cost, currency or country writes a ``cost_events`` row. An answer that cannot be read
    (``currency: "EURO"``, a negative cost) is quarantined, stores nothing, and waits the cost backoff.
 

@@ -334,3 +334,22 @@ def test_cost_reads_are_not_starved_behind_a_long_status_backlog(env):
     status_at = [i for i, e in enumerate(order) if e in ("multi-status", "bulk-status")]
     assert "message-status" in order and len(status_at) >= 5, order
     assert order.index("message-status") < status_at[-1], "the cost reads wait for no status backlog"
+
+
+def test_cost_reads_per_cycle_caps_one_cycle_and_the_rest_waits_for_the_next(env):
+    engine, sim, config, client = env
+    config = dataclasses.replace(config, statuses=dataclasses.replace(config.statuses, cost_reads_per_cycle=7, cost_claim_batch=5))
+    phones = [f"+336123470{i:02d}" for i in range(12)]
+    mid = send_and_track(engine, config, sim, phones)
+    for phone in phones:
+        sim.plan(mid, phone, [(timedelta(seconds=30), "Delivered")], cost=Decimal("0.045"))
+    sim.clock.advance(timedelta(minutes=2))
+    poll(engine, config, client, sim)  # final: their cost reads come due 3 h later
+    sim.clock.advance(timedelta(hours=3, minutes=1))
+    sim.reset_calls()
+
+    poll(engine, config, client, sim)
+    assert len(sim.calls_to("message-status")) == 7
+    poll(engine, config, client, sim)
+    assert len(sim.calls_to("message-status")) == 12
+    assert rows(engine, "SELECT COUNT(*) FROM recipients WHERE next_cost_at IS NOT NULL") == [(0,)]
