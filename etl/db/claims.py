@@ -2,8 +2,10 @@
 
 Issue 20, "Split the statuses job". A claim is one short writer transaction:
 
-1. ``SELECT … WHERE account_id = ? AND next_poll_at <= ? ORDER BY next_poll_at LIMIT n FOR UPDATE SKIP LOCKED``
-   (`etl.db.backends.Backend.claimed`): concurrent claimers each get other rows instead of queueing;
+1. the lapsed claims first (``poll_claimed_by IS NOT NULL AND next_poll_at <= now``, `lapsed_rows`, on the small
+   index of claimed rows of migration 0030), then the rest of the batch from the head of the queue:
+   ``SELECT … WHERE account_id = ? AND next_poll_at <= ? ORDER BY next_poll_at LIMIT n FOR UPDATE SKIP LOCKED``
+   (`etl.db.backends.Backend.claimed`, on both reads): concurrent claimers each get other rows instead of queueing;
 2. ``UPDATE`` those rows: ``next_poll_at`` becomes the end of the claim lease and ``poll_claimed_by`` the
    claimer (``cost``: ``next_cost_at``, ``cost_claimed_by``).
 
@@ -15,7 +17,9 @@ lease lives in the due column itself rather than in a claims table or a ``claim_
   partial indexes of migration 0023 stay exactly what they were; a separate claim column would make every
   claimer scan past every live claim at the head of the queue (``n`` times the instances, each claim);
 * a claim whose holder died (SIGKILL, a lost host) comes due again by itself when its lease ends, and the
-  next claimer takes it over: nothing to sweep, nothing lost;
+  next claimer takes it over: nothing to sweep, nothing lost. It is taken ahead of the queue, not at its lease
+  end's place in it: behind a backlog due earlier, it would otherwise wait for all of it (docs/benchmarks.md,
+  "Scale-out");
 * the owner column makes a late writer harmless: an instance that stalled past its lease and was taken over
   writes nothing for the pairs it no longer holds (`Claim.writable`), so an older answer never overwrites the
   newer one of the instance that took over.
@@ -44,7 +48,7 @@ from etl.db import backends
 from etl.db.engine import writer
 from etl.db.schema import recipients
 
-__all__ = ["COST", "POLL", "Claim", "Claimed", "Work", "claim", "due_rows", "instances_share", "release", "write"]
+__all__ = ["COST", "POLL", "Claim", "Claimed", "Work", "claim", "due_rows", "instances_share", "lapsed_rows", "release", "write"]
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +156,18 @@ def due_rows(work: Work, account_id: int, due_by: datetime, limit: int, where: S
     )
 
 
+def lapsed_rows(work: Work, account_id: int, now: datetime, limit: int, where: Sequence[ColumnElement[bool]] = ()) -> Select[Any]:
+    """The claims of ``work`` whose lease ended by ``now``, oldest first: their holder died or stalled. Read from the
+    index of claimed rows (migration 0030), so they are taken over ahead of the due queue rather than behind every
+    pair that came due before their lease ended."""
+    return (
+        select(_r.id, _r.message_id, _r.phone_e164, _r.final_seen_at, work.due, work.owner)
+        .where(_r.account_id == account_id, work.owner.is_not(None), work.due <= now, *where)
+        .order_by(work.due)
+        .limit(limit)
+    )
+
+
 def _any_due(engine: Engine, work: Work, account_id: int, due_by: datetime, where: Sequence[ColumnElement[bool]]) -> bool:
     """A plain read (no lock, so it waits for none): is anything of ``work`` due?"""
     with engine.connect() as conn:
@@ -171,7 +187,11 @@ def _claim_once(
             conn.rollback()
         return Claim(work, None, tuple(Claimed(i, m, p, f, d) for i, m, p, f, d, _ in rows))
     with backend.claiming(writer(engine)).begin() as conn:
-        rows = conn.execute(backend.claimed(due_rows(work, account_id, due_by, limit, where))).all()
+        rows = list(conn.execute(backend.claimed(lapsed_rows(work, account_id, min(now, due_by), limit, where))).all())
+        if len(rows) < limit:
+            # Our own locks are not skipped: the lapsed rows just read would come again from the queue.
+            queue = (*where, ~backend.in_values(_r.id, [row[0] for row in rows])) if rows else where
+            rows += conn.execute(backend.claimed(due_rows(work, account_id, due_by, limit - len(rows), queue))).all()
         until = now + timedelta(seconds=lease)
         ids = [row[0] for row in rows]
         if ids:

@@ -12,9 +12,12 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
+from etl.db import claims
 from etl.db.engine import make_engine
+from etl.db.schema import recipients
+from etl.db.schema.accounts import PARENT_ACCOUNT_ID
 from etl.locking import job_lock
 from etl.runner import RunReport
 from etl.tracking import TrackedSend, track
@@ -210,3 +213,32 @@ def test_instances_whose_bulk_answers_cover_the_same_sends_all_finish_and_leave_
     assert 0 < sum(_figure(r, "claimed") for r in reports) <= len(pairs)
     assert _rows(engine, "SELECT COUNT(*) FROM recipients WHERE poll_count = 0") == [(0,)]
     assert _claims_left(engine) == 0
+
+
+@pytest.mark.backends("postgresql", "mariadb")
+@pytest.mark.parametrize("work", [claims.POLL, claims.COST], ids=lambda w: w.name)
+def test_lapsed_claims_are_taken_over_ahead_of_an_older_backlog(job_env, work) -> None:  # type: ignore[no-untyped-def]
+    engine, sim, config, _ = job_env()
+    t0 = sim_clock(sim)()
+    phones = [f"+3362{i:07d}" for i in range(5030)]
+    track(engine, [TrackedSend("backlog", phones, sent_at=t0)], now=t0, config=config.statuses)
+    # 5,030 pairs all due before the dead instance's lease ends, the 30 it claimed the oldest of them.
+    with engine.begin() as conn:
+        conn.execute(update(recipients).values({work.due: t0 - timedelta(hours=1)}))
+    given = {"account_id": PARENT_ACCOUNT_ID, "lease": 60.0}
+    dead = claims.claim(engine, work, owner="dead", due_by=t0, now=t0, limit=30, **given)
+    assert len(dead.rows) == 30 and dead.taken_over == 0
+
+    later = t0 + timedelta(seconds=61)  # the dead instance's lease has ended; the backlog is still due
+    first = claims.claim(engine, work, owner="alive", due_by=later, now=later, limit=100, **given)
+    # The lapsed 30 first, then the oldest of the queue: not the 30 behind 5,000 pairs.
+    assert [row.id for row in first.rows[:30]] == [row.id for row in dead.rows]
+    assert first.taken_over == 30 and len(first.rows) == 100 and len({row.id for row in first.rows}) == 100
+    assert [row.due_at for row in first.rows[30:]] == sorted(row.due_at for row in first.rows[30:])
+    assert all(row.due_at < dead.until for row in first.rows[30:])  # type: ignore[operator]
+
+    second = claims.claim(engine, work, owner="alive", due_by=later, now=later, limit=100, **given)
+    assert second.taken_over == 0 and len(second.rows) == 100
+    assert not {row.id for row in second.rows} & {row.id for row in first.rows}
+    assert _rows(engine, f"SELECT COUNT(*) FROM recipients WHERE {work.owner.name} = 'alive'") == [(200,)]
+    assert _rows(engine, f"SELECT COUNT(*) FROM recipients WHERE {work.owner.name} = 'dead'") == [(0,)]
