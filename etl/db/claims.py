@@ -187,7 +187,9 @@ def _claim_once(
             conn.rollback()
         return Claim(work, None, tuple(Claimed(i, m, p, f, d) for i, m, p, f, d, _ in rows))
     with backend.claiming(writer(engine)).begin() as conn:
-        rows = list(conn.execute(backend.claimed(lapsed_rows(work, account_id, min(now, due_by), limit, where))).all())
+        rows = list(conn.execute(backend.claimed(lapsed_rows(work, account_id, now, limit, where))).all())
+        # Lapsed by ``now``, not by ``due_by``: a cycle's ``due_by`` is its start, and a claim that lapses during a
+        # long cycle would otherwise wait for the next cycle (the SIGKILL run of bench/scale_out.py).
         if len(rows) < limit:
             # Our own locks are not skipped: the lapsed rows just read would come again from the queue.
             queue = (*where, ~backend.in_values(_r.id, [row[0] for row in rows])) if rows else where

@@ -229,15 +229,16 @@ def test_lapsed_claims_are_taken_over_ahead_of_an_older_backlog(job_env, work) -
     dead = claims.claim(engine, work, owner="dead", due_by=t0, now=t0, limit=30, **given)
     assert len(dead.rows) == 30 and dead.taken_over == 0
 
-    later = t0 + timedelta(seconds=61)  # the dead instance's lease has ended; the backlog is still due
-    first = claims.claim(engine, work, owner="alive", due_by=later, now=later, limit=100, **given)
+    # The survivor's cycle started before the lease ended (``due_by``, its start); now the lease has ended.
+    started, later = t0 + timedelta(seconds=1), t0 + timedelta(seconds=61)
+    first = claims.claim(engine, work, owner="alive", due_by=started, now=later, limit=100, **given)
     # The lapsed 30 first, then the oldest of the queue: not the 30 behind 5,000 pairs.
     assert [row.id for row in first.rows[:30]] == [row.id for row in dead.rows]
     assert first.taken_over == 30 and len(first.rows) == 100 and len({row.id for row in first.rows}) == 100
     assert [row.due_at for row in first.rows[30:]] == sorted(row.due_at for row in first.rows[30:])
     assert all(row.due_at < dead.until for row in first.rows[30:])  # type: ignore[operator]
 
-    second = claims.claim(engine, work, owner="alive", due_by=later, now=later, limit=100, **given)
+    second = claims.claim(engine, work, owner="alive", due_by=started, now=later, limit=100, **given)
     assert second.taken_over == 0 and len(second.rows) == 100
     assert not {row.id for row in second.rows} & {row.id for row in first.rows}
     assert _rows(engine, f"SELECT COUNT(*) FROM recipients WHERE {work.owner.name} = 'alive'") == [(200,)]
