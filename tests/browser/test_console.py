@@ -81,7 +81,7 @@ def test_lookup_shows_a_stopped_numbers_periods_and_a_script_reason_as_plain_tex
     assert "verdict stopped" in verdict.get_attribute("class") and verdict.text.startswith("Opted out now")
     periods = driver.find_elements(By.CSS_SELECTOR, "table.periods tbody tr")
     assert len(periods) == 2, "stopped, released by the tool, stopped again"
-    removed = [row for row in periods if "tool" in row.find_elements(By.TAG_NAME, "td")[4].text]
+    removed = [row for row in periods if "tool" in row.find_element(By.CSS_SELECTOR, "td.how").text]
     assert len(removed) == 1
     assert removed[0].find_element(By.CSS_SELECTOR, "td.reason").text == XSS_REASON, "the reason shown as typed"
     assert driver.find_elements(By.CSS_SELECTOR, "main script") == [], "and never run"
