@@ -381,12 +381,13 @@ def _database_kind(url: str, setting: str) -> tuple[str, str]:
     """The backend kind of ``url`` (``mysql`` and ``mariadb`` are one kind) and the URL with its password masked."""
     from sqlalchemy.engine import make_url
 
+    from etl.db.engine import backend_kind
+
     try:
         parsed = make_url(url)
     except Exception:  # noqa: BLE001 - SQLAlchemy's ArgumentError quotes the URL, password included
         raise ConfigError(f"{setting}: not a valid SQLAlchemy URL") from None
-    kind = {"postgres": "postgresql", "mysql": "mariadb"}.get(parsed.get_backend_name(), parsed.get_backend_name())
-    return kind, parsed.render_as_string(hide_password=True)
+    return backend_kind(parsed), parsed.render_as_string(hide_password=True)
 
 
 def _validate_database(database: DatabaseConfig) -> None:

@@ -30,6 +30,13 @@ _DRIVERS = {
 LOCKS_OPTION = "etl_locks"
 
 
+def backend_kind(url: URL) -> str:
+    """The backend kind a URL names, one name per kind: ``postgres`` is ``postgresql``, ``mysql`` is ``mariadb``
+    (``database.read_url`` must name the same kind as ``database.url``)."""
+    name = url.get_backend_name()
+    return {"postgres": "postgresql", "mysql": "mariadb"}.get(name, name)
+
+
 def normalize_url(url: str | URL, setting: str = "database.url") -> URL:
     """Parse ``url`` and pick our driver when none is named."""
     try:
